@@ -1,0 +1,404 @@
+"""The interpreter: every instruction becomes one small generated Python function.
+
+Semantics follow the kernel interpreter (kernel/bpf/core.c, ``___bpf_prog_run``).  Each
+opcode family has one expression template below; the 32/64-bit masking lives in the
+templates' width parameters, nowhere else.  At load time a program's instructions are
+rendered into one Python module (one ``def`` per pc, constants baked in as literals) and
+compiled with a single ``exec``: dispatch is then ``pc = ops[pc](r)``, where ``r`` is the
+list of the eleven registers (unsigned 64-bit ints) and the return value is the next pc.
+The same templates are the seed of a later block translator (several instructions per
+function).
+
+Control that leaves the straight line (exit of the entry frame, tail calls that switch
+programs, returns into another program) is signalled with the small exceptions below,
+which cost nothing until raised.  Memory accesses go through :class:`AddressSpace`'s
+``table`` (one dict lookup, one bounds check).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import InternalError, InvalidInstruction
+from .helper_table import HelperFault
+from .insn import Insn
+from .isa import (
+    FRAME_POINTER, SIZE_BYTES, AluOp, AtomicOp, CallKind, Class, JmpOp, Kind, Mode, Pseudo,
+    Source,
+)
+from .memory import CODE_SLOT, REGION_SHIFT
+
+if TYPE_CHECKING:
+    from .program import Program
+    from .vm import RunState
+
+M64 = (1 << 64) - 1
+M32 = 0xFFFFFFFF
+
+
+class _Exit(Exception):
+    """The entry frame (or a helper's callback frame) executed ``exit``."""
+
+
+class _Switch(Exception):
+    """Control moves to another compiled program (tail call, or return into a caller
+    that lives in another program); ``state.cur`` already names it."""
+
+    def __init__(self, pc: int) -> None:
+        self.pc = pc
+
+
+class _Fault(Exception):
+    """A run-time fault inside generated code; the run loop adds pc and instruction."""
+
+    def __init__(self, reason: str, addr: int | None = None, size: int | None = None) -> None:
+        self.reason = reason
+        self.addr = addr
+        self.size = size
+
+
+# ---------------------------------------------------------------------------------------
+# Expression templates.  {a} and {b} are operand expressions, {m} the width mask,
+# {sh} the shift-amount mask and {sg} the sign bit of the width.
+
+_ALU: dict[AluOp, str] = {
+    AluOp.ADD: "({a} + {b}) & {m}",
+    AluOp.SUB: "({a} - {b}) & {m}",
+    AluOp.MUL: "({a} * {b}) & {m}",
+    AluOp.OR: "{a} | {b}",
+    AluOp.AND: "{a} & {b}",
+    AluOp.XOR: "{a} ^ {b}",
+    AluOp.LSH: "({a} << ({b} & {sh})) & {m}",
+    AluOp.RSH: "{a} >> ({b} & {sh})",
+    AluOp.ARSH: "((({a} ^ {sg}) - {sg}) >> ({b} & {sh})) & {m}",
+    AluOp.MOV: "{b}",
+    AluOp.DIV: "{a} // {b} if {b} else 0",             # division by zero gives 0
+    AluOp.MOD: "{a} % {b} if {b} else {a}",            # modulo by zero keeps dst
+}
+_SIGNED_ALU: dict[AluOp, str] = {   # off = 1 (v4): sdiv / smod, truncating toward zero
+    AluOp.DIV: "_sdiv({a}, {b}, {sg}, {m})",
+    AluOp.MOD: "_smod({a}, {b}, {sg}, {m})",
+}
+_JCOND: dict[JmpOp, str] = {
+    JmpOp.JEQ: "{a} == {b}",
+    JmpOp.JNE: "{a} != {b}",
+    JmpOp.JGT: "{a} > {b}",
+    JmpOp.JGE: "{a} >= {b}",
+    JmpOp.JLT: "{a} < {b}",
+    JmpOp.JLE: "{a} <= {b}",
+    JmpOp.JSET: "{a} & {b}",
+    # signed order is unsigned order after flipping the sign bit
+    JmpOp.JSGT: "({a} ^ {sg}) > {bs}",
+    JmpOp.JSGE: "({a} ^ {sg}) >= {bs}",
+    JmpOp.JSLT: "({a} ^ {sg}) < {bs}",
+    JmpOp.JSLE: "({a} ^ {sg}) <= {bs}",
+}
+_ATOMIC: dict[int, str] = {
+    AtomicOp.ADD & ~1: "(old + v) & {m}",
+    AtomicOp.OR & ~1: "old | v",
+    AtomicOp.AND & ~1: "old & v",
+    AtomicOp.XOR & ~1: "old ^ v",
+}
+
+
+def _sdiv(a: int, b: int, sg: int, m: int) -> int:
+    if not b:
+        return 0
+    sa, sb = (a ^ sg) - sg, (b ^ sg) - sg
+    q = abs(sa) // abs(sb)
+    return (-q if (sa < 0) != (sb < 0) else q) & m
+
+
+def _smod(a: int, b: int, sg: int, m: int) -> int:
+    if not b:
+        return a
+    sa, sb = (a ^ sg) - sg, (b ^ sg) - sg
+    rem = abs(sa) % abs(sb)
+    return (-rem if sa < 0 else rem) & m
+
+
+def _bswap16(v: int) -> int:
+    return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
+
+
+def _bswap32(v: int) -> int:
+    return int.from_bytes((v & M32).to_bytes(4, "little"), "big")
+
+
+def _bswap64(v: int) -> int:
+    return int.from_bytes(v.to_bytes(8, "little"), "big")
+
+
+_UNPACK = {1: None, 2: struct.Struct("<H").unpack_from, 4: struct.Struct("<I").unpack_from,
+           8: struct.Struct("<Q").unpack_from}
+_UNPACK_S = {1: None, 2: struct.Struct("<h").unpack_from, 4: struct.Struct("<i").unpack_from}
+_PACK = {2: struct.Struct("<H").pack_into, 4: struct.Struct("<I").pack_into,
+         8: struct.Struct("<Q").pack_into}
+
+_BASE_GLOBALS: dict[str, Any] = {
+    "_sdiv": _sdiv, "_smod": _smod, "_bswap16": _bswap16, "_bswap32": _bswap32,
+    "_bswap64": _bswap64, "_Fault": _Fault,
+    "_u16": _UNPACK[2], "_u32": _UNPACK[4], "_u64": _UNPACK[8],
+    "_s16": _UNPACK_S[2], "_s32": _UNPACK_S[4],
+    "_p16": _PACK[2], "_p32": _PACK[4], "_p64": _PACK[8],
+}
+
+
+def _rfault(addr: int, size: int) -> None:
+    raise _Fault("read", addr, size)
+
+
+def _wfault(addr: int, size: int) -> None:
+    raise _Fault("write", addr, size)
+
+
+_BASE_GLOBALS["_rfault"] = _rfault
+_BASE_GLOBALS["_wfault"] = _wfault
+
+
+def _lit(v: int) -> str:
+    return hex(v) if v > 9 else str(v)
+
+
+class Compiled:
+    """A program bound to one VM: its generated instruction functions, plus the
+    function that renders pc -> instruction text for errors and traces."""
+
+    __slots__ = ("program", "ops", "text", "source")
+
+    def __init__(self, program: "Program", ops: list[Callable[[list[int]], int]],
+                 text: Callable[[int], str], source: str) -> None:
+        self.program = program
+        self.ops = ops
+        self.text = text
+        self.source = source
+
+
+class _Gen:
+    """Renders one program into Python source, one function per instruction slot."""
+
+    def __init__(self, program: "Program", state: "RunState") -> None:
+        self.program = program
+        self.state = state
+        self.globals: dict[str, Any] = dict(_BASE_GLOBALS)
+        self.globals["tab"] = state.space.table
+        self.globals["_st"] = state
+
+    def fn(self, pc: int, body: list[str]) -> str:
+        return f"def _i{pc}(r):\n" + "".join(f"    {line}\n" for line in body)
+
+    def build(self) -> tuple[str, dict[str, Any]]:
+        insns = self.program.insns
+        parts = []
+        for pc, insn in enumerate(insns):
+            if insn is None:   # second half of ld_imm64: reached only by a bad jump
+                body = ["raise _Fault('jump into the middle of ld_imm64')"]
+            else:
+                body = self.insn(insn, pc)
+            parts.append(self.fn(pc, body))
+        parts.append(self.fn(len(insns), ["raise _Fault('fell off the end of the program"
+                                          " (no exit)')"]))
+        return "".join(parts), self.globals
+
+    # -- per-kind renderers ------------------------------------------------------------
+
+    def insn(self, insn: Insn, pc: int) -> list[str]:
+        kind = insn.kind
+        nxt = pc + insn.slots
+        if insn.dst == FRAME_POINTER and kind in (Kind.ALU, Kind.NEG, Kind.END,
+                                                  Kind.LD_IMM64, Kind.LDX):
+            return ["raise _Fault('r10 is read-only (the frame pointer)')"]
+        if kind is Kind.ALU:
+            return self.alu(insn, nxt)
+        if kind is Kind.NEG:
+            m = M64 if insn.spec.wide else M32
+            src = "r[{d}]" if insn.spec.wide else "(r[{d}] & 0xffffffff)"
+            return [f"r[{insn.dst}] = (-{src.format(d=insn.dst)}) & {_lit(m)}",
+                    f"return {nxt}"]
+        if kind is Kind.END:
+            return self.end(insn, nxt)
+        if kind is Kind.LD_IMM64:
+            return self.ld_imm64(insn, pc, nxt)
+        if kind is Kind.LDX:
+            return self.ldx(insn, nxt)
+        if kind in (Kind.ST, Kind.STX):
+            return self.store(insn, nxt)
+        if kind is Kind.ATOMIC:
+            return self.atomic(insn, nxt)
+        if kind is Kind.JA:
+            off = insn.imm if insn.spec.cls is Class.JMP32 else insn.off
+            return [f"return {pc + 1 + off}"]
+        if kind is Kind.JCOND:
+            return self.jcond(insn, pc, nxt)
+        if kind is Kind.CALL:
+            return self.call(insn, pc, nxt)
+        if kind is Kind.EXIT:
+            return ["return _exit(r)"]
+        raise InternalError(f"no renderer for {kind}")
+
+    def alu(self, insn: Insn, nxt: int) -> list[str]:
+        spec = insn.spec
+        op = AluOp(spec.op)
+        wide = spec.wide
+        m, sh, sg = (M64, 63, 1 << 63) if wide else (M32, 31, 1 << 31)
+        d = insn.dst
+        lines = []
+        if spec.source is Source.K:
+            b = _lit(insn.imm & m)
+        else:
+            b = f"r[{insn.src}]" if wide else "b"
+            if not wide:
+                lines.append(f"b = r[{insn.src}] & 0xffffffff")
+        if op is AluOp.MOV:
+            if spec.source is Source.X and insn.off:   # movsx: sign-extend the low bits
+                low, half = _lit((1 << insn.off) - 1), _lit(1 << (insn.off - 1))
+                ext = f"(((r[{insn.src}] & {low}) ^ {half}) - {half}) & {_lit(m)}"
+                return [f"r[{d}] = {ext}", f"return {nxt}"]
+            return lines + [f"r[{d}] = {b}", f"return {nxt}"]
+        a = f"r[{d}]"
+        if not wide:
+            lines.append(f"a = r[{d}] & 0xffffffff")
+            a = "a"
+        elif op in (AluOp.DIV, AluOp.MOD) and spec.source is Source.X:
+            lines.append(f"b = r[{insn.src}]")
+            b = "b"
+        template = _SIGNED_ALU[op] if (op in _SIGNED_ALU and insn.off == 1) else _ALU[op]
+        expr = template.format(a=a, b=b, m=_lit(m), sh=sh, sg=_lit(sg))
+        return lines + [f"r[{d}] = {expr}", f"return {nxt}"]
+
+    def end(self, insn: Insn, nxt: int) -> list[str]:
+        d, width = insn.dst, insn.imm
+        if insn.spec.cls is Class.ALU and insn.spec.source is Source.K:
+            # to little-endian on a little-endian machine: truncate only
+            expr = f"r[{d}] & {_lit((1 << width) - 1)}"
+        else:
+            expr = f"_bswap{width}(r[{d}]" + (")" if width == 64 else f" & {_lit((1 << width) - 1)})")
+        return [f"r[{d}] = {expr}", f"return {nxt}"]
+
+    def ld_imm64(self, insn: Insn, pc: int, nxt: int) -> list[str]:
+        d, src = insn.dst, insn.src
+        if src == Pseudo.IMM:
+            return [f"r[{d}] = {_lit(insn.imm64)}", f"return {nxt}"]
+        if src == Pseudo.FUNC:
+            target = pc + 1 + insn.imm
+            return [f"r[{d}] = {_lit((CODE_SLOT << REGION_SHIFT) | target)}", f"return {nxt}"]
+        if src == Pseudo.BTF_ID:
+            return ["raise _Fault('ld_imm64 of a kernel symbol (BTF id "
+                    f"{insn.imm}) has no object in this VM')"]
+        value = self.state.vm.resolve_map_ref(self.program, insn)
+        if value is None:
+            return [f"raise _Fault('ld_imm64 refers to a map that does not exist "
+                    f"(src {src}, imm {insn.imm})')"]
+        return [f"r[{d}] = {_lit(value)}", f"return {nxt}"]
+
+    def _addr(self, reg: int, off: int) -> str:
+        return f"a = (r[{reg}] + {off}) & {_lit(M64)}" if off else f"a = r[{reg}]"
+
+    def ldx(self, insn: Insn, nxt: int) -> list[str]:
+        size = SIZE_BYTES[insn.spec.size]
+        sx = insn.spec.mode is Mode.MEMSX
+        if size == 1:
+            val = "((t[0][o] ^ 0x80) - 0x80) & 0xffffffffffffffff" if sx else "t[0][o]"
+        elif sx:
+            val = f"_s{size * 8}(t[0], o)[0] & 0xffffffffffffffff"
+        else:
+            val = f"_u{size * 8}(t[0], o)[0]"
+        return [self._addr(insn.src, insn.off),
+                "t = tab.get(a >> 32)",
+                "if t is not None:",
+                "    o = a & 0xffffffff",
+                f"    if o + {size} <= t[1]:",
+                f"        r[{insn.dst}] = {val}",
+                f"        return {nxt}",
+                f"_rfault(a, {size})"]
+
+    def store(self, insn: Insn, nxt: int) -> list[str]:
+        size = SIZE_BYTES[insn.spec.size]
+        mask = _lit((1 << (8 * size)) - 1)
+        val = _lit(insn.imm & int(mask, 0)) if insn.kind is Kind.ST else f"r[{insn.src}] & {mask}"
+        put = f"t[0][o] = {val}" if size == 1 else f"_p{size * 8}(t[0], o, {val})"
+        return [self._addr(insn.dst, insn.off),
+                "t = tab.get(a >> 32)",
+                "if t is not None and t[2]:",
+                "    o = a & 0xffffffff",
+                f"    if o + {size} <= t[1]:",
+                f"        {put}",
+                f"        return {nxt}",
+                f"_wfault(a, {size})"]
+
+    def atomic(self, insn: Insn, nxt: int) -> list[str]:
+        size = SIZE_BYTES[insn.spec.size]
+        bits = size * 8
+        m = _lit((1 << bits) - 1)
+        op = insn.imm
+        s = insn.src
+        body = [f"old = _u{bits}(t[0], o)[0]"]
+        if op == AtomicOp.XCHG:
+            body += [f"_p{bits}(t[0], o, r[{s}] & {m})", f"r[{s}] = old"]
+        elif op == AtomicOp.CMPXCHG:
+            body += [f"if old == r[0] & {m}:", f"    _p{bits}(t[0], o, r[{s}] & {m})",
+                     "r[0] = old"]
+        else:
+            expr = _ATOMIC[op & ~1].format(m=m)
+            body += [f"v = r[{s}] & {m}", f"_p{bits}(t[0], o, {expr})"]
+            if op & 1:   # BPF_FETCH: src receives the old value (zero-extended)
+                body.append(f"r[{s}] = old")
+        return [self._addr(insn.dst, insn.off),
+                "t = tab.get(a >> 32)",
+                "if t is not None and t[2]:",
+                "    o = a & 0xffffffff",
+                f"    if o + {size} <= t[1]:",
+                *(f"        {line}" for line in body),
+                f"        return {nxt}",
+                f"_wfault(a, {size})"]
+
+    def jcond(self, insn: Insn, pc: int, nxt: int) -> list[str]:
+        spec = insn.spec
+        wide = spec.wide
+        m, sg = (M64, 1 << 63) if wide else (M32, 1 << 31)
+        a = f"r[{insn.dst}]" if wide else f"(r[{insn.dst}] & 0xffffffff)"
+        if spec.source is Source.K:
+            k = insn.imm & m
+            b, bs = _lit(k), _lit(k ^ sg)
+        else:
+            b = f"r[{insn.src}]" if wide else f"(r[{insn.src}] & 0xffffffff)"
+            bs = f"({b} ^ {_lit(sg)})"
+        cond = _JCOND[JmpOp(spec.op)].format(a=a, b=b, bs=bs, sg=_lit(sg))
+        return [f"return {pc + 1 + insn.off} if {cond} else {nxt}"]
+
+    def call(self, insn: Insn, pc: int, nxt: int) -> list[str]:
+        if insn.src == CallKind.LOCAL:
+            return [f"return _call(r, {nxt}, {pc + 1 + insn.imm})"]
+        if insn.imm == 12:   # bpf_tail_call: the interpreter's own instruction
+            return [f"return _tail_call(r, {nxt})"]
+        helper = self.state.vm.helpers.get(insn.imm)
+        if helper is None:
+            return [f"raise _Fault('unknown helper function {insn.imm}')"]
+        name = f"_h{pc}"
+        self.globals[name] = helper.fn
+        return [f"r[0] = {name}(_st, r[1], r[2], r[3], r[4], r[5]) & {_lit(M64)}",
+                f"return {nxt}"]
+
+
+def compile_program(program: "Program", state: "RunState",
+                    text: Callable[[int], str]) -> Compiled:
+    """Render and compile ``program`` for the VM that owns ``state``."""
+    gen = _Gen(program, state)
+    source, g = gen.build()
+    ops: list[Callable[[list[int]], int]] = []
+    compiled = Compiled(program, ops, text, source)
+    g["_call"] = state.make_call(compiled)
+    g["_exit"] = state.exit_frame
+    g["_tail_call"] = state.tail_call
+    try:
+        code = compile(source, f"<bpf:{program.name}>", "exec")
+    except (SyntaxError, RecursionError) as exc:  # pragma: no cover - a generator bug
+        raise InternalError(f"generated code for {program.name} does not compile: {exc}")
+    exec(code, g)
+    ops.extend(g[f"_i{pc}"] for pc in range(len(program.insns) + 1))
+    return compiled
+
+
+__all__ = ["Compiled", "compile_program", "_Exit", "_Switch", "_Fault", "HelperFault",
+           "InvalidInstruction", "M64", "M32"]

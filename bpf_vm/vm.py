@@ -1,0 +1,400 @@
+"""The VM: one "kernel" instance that owns an address space, maps and compiled programs,
+and runs programs on a context.
+
+``Vm.run`` is the public entry point.  Frames, the tail-call counter and the instruction
+budget live in :class:`RunState`, which the generated instruction functions call back
+into for the rare operations (calls, exits, tail calls, helpers).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
+from .helper_table import HelperFault, HelperTable
+from .insn import Insn
+from .interp import M64, Compiled, _Exit, _Fault, _Switch, compile_program
+from .isa import FRAME_POINTER, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
+from .memory import CODE_SLOT, CTX_SLOT, MAP_HANDLE_SLOT, REGION_SHIFT, AddressSpace, stack_top
+from .program import Program
+
+if TYPE_CHECKING:
+    from .maps import Map
+
+DEFAULT_BUDGET = 1_000_000
+
+
+class TailCallCounting(str, enum.Enum):
+    """Which failed bpf_tail_call attempts count against MAX_TAIL_CALL_CNT.
+
+    ``jit``: only successful tail calls count (the x86-64 JIT of the host kernel,
+    6.18, measured by tests/test_tailcall_kernel.py).  ``interpreter``: an attempt on an
+    empty slot counts too, because kernel/bpf/core.c's interpreter increments the
+    counter before it reads the slot.  An index out of range never counts."""
+    JIT = "jit"
+    INTERPRETER = "interpreter"
+
+
+@dataclass(slots=True)
+class Step:
+    """One executed instruction, for ``--trace`` and the teaching demo."""
+    program: str
+    pc: int
+    text: str
+    before: list[int]
+    after: list[int]
+    depth: int
+    event: str = ""   # "", "call", "exit", "tail_call", "tail_call_failed"
+
+
+StepHook = Callable[[Step], None]
+
+
+@dataclass
+class RunResult:
+    r0: int
+    insns: int
+    tail_calls: int
+    ctx: bytes | None
+    program: str
+
+
+class MapLike(Protocol):
+    """What the VM needs of a map object (see bpf_vm.maps)."""
+    name: str
+    max_entries: int
+
+    def direct_value_address(self, offset: int) -> int | None: ...
+
+
+@dataclass(slots=True)
+class _Frame:
+    compiled: Compiled
+    ret_pc: int            # -1: return to the host (entry of a helper callback)
+    saved: tuple[int, int, int, int, int]   # r6-r9, r10
+
+
+class RunState:
+    """Per-VM mutable state of the current invocation."""
+
+    def __init__(self, vm: "Vm") -> None:
+        self.vm = vm
+        self.space = vm.space
+        self.host: Any = vm.host
+        self.frames: list[_Frame] = []
+        self.cur: Compiled | None = None
+        self.tail_calls = 0
+        self.remaining = 0
+        self.executed = 0
+        self.tail_event = ""
+        self.ctx_addr = 0
+        self.program: Program | None = None   # the entry program of this invocation
+
+    # -- called from generated code ---------------------------------------------------
+
+    def make_call(self, compiled: Compiled) -> Callable[[list[int], int, int], int]:
+        def call(r: list[int], ret_pc: int, target: int) -> int:
+            depth = len(self.frames) + 1
+            if depth >= MAX_CALL_FRAMES:
+                raise _Fault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
+            self.frames.append(_Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
+            self.space.stacks[depth].buf[:] = bytes(len(self.space.stacks[depth].buf))
+            r[10] = stack_top(depth)
+            return target
+        return call
+
+    def exit_frame(self, r: list[int]) -> int:
+        if not self.frames:
+            raise _Exit()
+        frame = self.frames.pop()
+        r[6], r[7], r[8], r[9], r[10] = frame.saved
+        if frame.ret_pc < 0:
+            raise _Exit()
+        if frame.compiled is not self.cur:
+            self.cur = frame.compiled
+            raise _Switch(frame.ret_pc)
+        return frame.ret_pc
+
+    def tail_call(self, r: list[int], nxt: int) -> int:
+        vm = self.vm
+        prog_array = vm.map_at(r[2])
+        if prog_array is None or not hasattr(prog_array, "program_at"):
+            raise _Fault("bpf_tail_call: r2 is not a pointer to a prog array map")
+        index = r[3] & 0xFFFFFFFF
+        self.tail_event = "tail_call_failed"
+        if index >= prog_array.max_entries:
+            return nxt
+        if vm.tail_call_counting is TailCallCounting.INTERPRETER:
+            if self.tail_calls >= MAX_TAIL_CALL_CNT:
+                return nxt
+            self.tail_calls += 1
+            target = prog_array.program_at(index)
+            if target is None:
+                return nxt
+        else:
+            target = prog_array.program_at(index)
+            if target is None or self.tail_calls >= MAX_TAIL_CALL_CNT:
+                return nxt
+            self.tail_calls += 1
+        self.tail_event = "tail_call"
+        self.cur = vm.compile(target)
+        raise _Switch(0)
+
+
+class Vm:
+    """A BPF virtual machine: address space, maps, helpers and compiled programs.
+
+    ``host`` answers what helpers need of the world outside (see bpf_vm.host); the VM
+    itself never touches processes."""
+
+    def __init__(self, *, helpers: HelperTable | None = None, host: Any = None,
+                 budget: int = DEFAULT_BUDGET,
+                 tail_call_counting: TailCallCounting | str = TailCallCounting.JIT) -> None:
+        if helpers is None:
+            from .helpers import default_helpers
+            helpers = default_helpers()
+        self.helpers = helpers
+        self.host = host
+        self.budget = budget
+        self.tail_call_counting = TailCallCounting(tail_call_counting)
+        self.space = AddressSpace()
+        self.state = RunState(self)
+        self._compiled: dict[int, Compiled] = {}
+        self._maps_by_handle: dict[int, Any] = {}
+        self._maps_by_fd: dict[int, Any] = {}
+        self._next_fd = 3
+
+    # -- maps --------------------------------------------------------------------------
+
+    def register_map(self, m: "Map | MapLike") -> int:
+        """Make ``m`` known to programs of this VM; returns its fd (for BPF_PSEUDO_MAP_FD)."""
+        for fd, known in self._maps_by_fd.items():
+            if known is m:
+                return fd
+        fd = self._next_fd
+        self._next_fd += 1
+        self._maps_by_fd[fd] = m
+        self._maps_by_handle[self.map_handle(m, fd)] = m
+        return fd
+
+    def map_handle(self, m: Any, fd: int | None = None) -> int:
+        """The value a program holds for a map pointer (never dereferenceable)."""
+        if fd is None:
+            fd = self.register_map(m)
+        return (MAP_HANDLE_SLOT << REGION_SHIFT) | (fd << 8)
+
+    def map_at(self, handle: int) -> Any:
+        return self._maps_by_handle.get(handle)
+
+    def map_by_fd(self, fd: int) -> Any:
+        return self._maps_by_fd.get(fd)
+
+    @property
+    def maps(self) -> dict[int, Any]:
+        return dict(self._maps_by_fd)
+
+    def resolve_map_ref(self, program: Program, insn: Insn) -> int | None:
+        """The 64-bit value of an ld_imm64 that refers to a map (by fd or by index)."""
+        src = insn.src
+        if src in (Pseudo.MAP_FD, Pseudo.MAP_VALUE):
+            m = self._maps_by_fd.get(insn.imm)
+        else:
+            idx = insn.imm
+            m = program.maps[idx] if 0 <= idx < len(program.maps) else None
+        if m is None:
+            return None
+        if src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
+            return self.map_handle(m)
+        offset = insn.imm_hi & 0xFFFFFFFF
+        addr = m.direct_value_address(offset) if hasattr(m, "direct_value_address") else None
+        if addr is None:
+            raise VerifierReject(f"map '{getattr(m, 'name', '?')}' has no direct value access"
+                                 f" at offset {offset}")
+        return addr
+
+    # -- programs ----------------------------------------------------------------------
+
+    def compile(self, program: Program) -> Compiled:
+        c = self._compiled.get(id(program))
+        if c is None or c.program is not program:
+            def text(pc: int, _p: Program = program) -> str:
+                from .disasm import format_insn
+                if pc >= len(_p.insns):
+                    return "<end of program>"
+                insn = _p.insns[pc]
+                return "<second half of ld_imm64>" if insn is None else format_insn(insn, pc)
+            self._check_license(program)
+            for m in program.maps:
+                self.register_map(m)
+            c = compile_program(program, self.state, text)
+            self._compiled[id(program)] = c
+        return c
+
+    def _check_license(self, program: Program) -> None:
+        from .license import license_is_gpl_compatible
+        if license_is_gpl_compatible(program.license):
+            return
+        from .isa import CallKind, Kind
+        for pc, insn in enumerate(program.insns):
+            if insn is not None and insn.kind is Kind.CALL and insn.src == CallKind.HELPER:
+                h = self.helpers.get(insn.imm)
+                if h is not None and h.proto.gpl_only:
+                    raise VerifierReject(f"cannot call GPL-restricted function bpf_{h.proto.name}"
+                                         f" from a program with license '{program.license}'", pc)
+
+    def run(self, program: Program, ctx: bytes | bytearray | None = None, *,
+            ctx_writable: bool = True, regs: dict[int, int] | None = None,
+            trace: StepHook | None = None, budget: int | None = None) -> RunResult:
+        """Run ``program`` once.  r1 = the context's address (0 without one), r10 = the
+        top of a zeroed 512-byte stack.  ``regs`` presets other registers (the
+        conformance protocol puts the memory length in r2)."""
+        compiled = self.compile(program)
+        st = self.state
+        if st.frames:
+            raise InternalError("Vm.run called re-entrantly")
+        ctx_buf = bytearray(ctx) if ctx is not None else None
+        if ctx_buf is not None:
+            region = self.space.set_context(ctx_buf, ctx_writable)
+            ctx_addr = region.base
+        else:
+            ctx_addr = 0
+        r = [0] * 11
+        r[1] = ctx_addr
+        r[FRAME_POINTER] = stack_top(0)
+        for k, v in (regs or {}).items():
+            r[k] = v & M64
+        self.space.stacks[0].buf[:] = bytes(len(self.space.stacks[0].buf))
+        st.cur = compiled
+        st.tail_calls = 0
+        st.executed = 0
+        st.remaining = self.budget if budget is None else budget
+        st.ctx_addr = ctx_addr
+        st.program = program
+        try:
+            r0 = self._loop(0, r, trace)
+        finally:
+            st.frames.clear()
+            if ctx_buf is not None:
+                self.space.unmap(self.space.regions[CTX_SLOT])
+        return RunResult(r0, st.executed, st.tail_calls,
+                         bytes(ctx_buf) if ctx_buf is not None else None, program.name)
+
+    def call_function(self, func_addr: int, args: tuple[int, ...], r: list[int] | None = None
+                      ) -> int:
+        """Run the subprogram at a BPF_PSEUDO_FUNC address as a callback (bpf_loop):
+        a new frame, r1-r5 = args, returns its r0.  Shares the invocation's budget."""
+        st = self.state
+        if func_addr >> REGION_SHIFT != CODE_SLOT or st.cur is None:
+            raise HelperFault(f"0x{func_addr:x} is not a function pointer")
+        target = func_addr & 0xFFFFFFFF
+        regs = [0] * 11
+        regs[1:1 + len(args)] = args
+        depth = len(st.frames) + 1
+        if depth >= MAX_CALL_FRAMES:
+            raise HelperFault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
+        caller = st.cur
+        st.frames.append(_Frame(caller, -1, (0, 0, 0, 0, stack_top(depth - 1))))
+        self.space.stacks[depth].buf[:] = bytes(len(self.space.stacks[depth].buf))
+        regs[10] = stack_top(depth)
+        try:
+            return self._loop(target, regs, None)
+        finally:
+            st.cur = caller
+
+    # -- the run loop --------------------------------------------------------------------
+
+    def _loop(self, pc: int, r: list[int], trace: StepHook | None) -> int:
+        st = self.state
+        cur = st.cur
+        assert cur is not None
+        ops = cur.ops
+        limit = st.remaining
+        executed = 0
+        if trace is not None:
+            return self._traced_loop(pc, r, trace)
+        while True:
+            n = -1
+            try:
+                for n in range(limit - executed):
+                    pc = ops[pc](r)
+                executed += n + 1
+                st.remaining -= executed
+                st.executed += executed
+                raise BudgetExceeded(pc, cur.text(pc),
+                                     f"instruction budget of {self.budget} exhausted")
+            except _Switch as sw:
+                executed += n + 1
+                cur = st.cur
+                assert cur is not None
+                ops = cur.ops
+                pc = sw.pc
+            except _Exit:
+                executed += n + 1
+                st.remaining -= executed
+                st.executed += executed
+                if st.remaining < 0:
+                    raise BudgetExceeded(pc, cur.text(pc),
+                                         f"instruction budget of {self.budget} exhausted")
+                return r[0]
+            except (_Fault, HelperFault) as f:
+                st.executed += executed + n + 1
+                raise self._fault(cur, pc, f) from None
+            except (VmFault, VerifierReject, InternalError):
+                raise
+            except Exception as exc:   # a bug of ours, never the program's
+                raise InternalError(f"{cur.program.name}:{pc}: {type(exc).__name__}: {exc}"
+                                    f" [{cur.text(pc)}]") from exc
+
+    def _fault(self, cur: Compiled, pc: int, f: _Fault | HelperFault) -> VmFault:
+        reason = f.reason
+        if isinstance(f, _Fault) and reason in ("read", "write") and f.addr is not None:
+            reason = self.space.describe(f.addr, f.size or 0, reason == "write")
+        return VmFault(pc, cur.text(pc), reason, f.addr, f.size)
+
+    def _traced_loop(self, pc: int, r: list[int], hook: StepHook) -> int:
+        """The same semantics as the fast loop, one instruction at a time, reporting each."""
+        st = self.state
+        cur = st.cur
+        assert cur is not None
+        while True:
+            if st.remaining <= 0:
+                raise BudgetExceeded(pc, cur.text(pc),
+                                     f"instruction budget of {self.budget} exhausted")
+            before = r.copy()
+            depth = len(st.frames)
+            name, text = cur.program.name, cur.text(pc)
+            st.tail_event = ""
+            event = ""
+            st.remaining -= 1
+            st.executed += 1
+            try:
+                nxt = cur.ops[pc](r)
+                if st.tail_event:
+                    event = st.tail_event
+                elif len(st.frames) > depth:
+                    event = "call"
+                elif len(st.frames) < depth:
+                    event = "exit"
+            except _Switch as sw:
+                event = "tail_call" if st.tail_event == "tail_call" else "exit"
+                hook(Step(name, pc, text, before, r.copy(), depth, event))
+                cur = st.cur
+                assert cur is not None
+                pc = sw.pc
+                continue
+            except _Exit:
+                hook(Step(name, pc, text, before, r.copy(), depth, "exit"))
+                return r[0]
+            except (_Fault, HelperFault) as f:
+                raise self._fault(cur, pc, f) from None
+            hook(Step(name, pc, text, before, r.copy(), depth, event))
+            pc = nxt
+
+
+@dataclass
+class VmOptions:
+    budget: int = DEFAULT_BUDGET
+    tail_call_counting: TailCallCounting = TailCallCounting.JIT
+    extra: dict[str, Any] = field(default_factory=dict)
