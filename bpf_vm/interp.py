@@ -27,7 +27,7 @@ from .isa import (
     FRAME_POINTER, SIZE_BYTES, AluOp, AtomicOp, CallKind, Class, JmpOp, Kind, Mode, Pseudo,
     Source,
 )
-from .memory import CODE_SLOT, REGION_SHIFT
+from .memory import CODE_SLOT, slot_base
 
 if TYPE_CHECKING:
     from .program import Program
@@ -282,7 +282,7 @@ class _Gen:
             return [f"r[{d}] = {_lit(insn.imm64)}", f"return {nxt}"]
         if src == Pseudo.FUNC:
             target = pc + 1 + insn.imm
-            return [f"r[{d}] = {_lit((CODE_SLOT << REGION_SHIFT) | target)}", f"return {nxt}"]
+            return [f"r[{d}] = {_lit(slot_base(CODE_SLOT) | target)}", f"return {nxt}"]
         if src == Pseudo.BTF_ID:
             return ["raise _Fault('ld_imm64 of a kernel symbol (BTF id "
                     f"{insn.imm}) has no object in this VM')"]

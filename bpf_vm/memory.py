@@ -1,10 +1,12 @@
 """The program's address space: bounds-checked regions in one 64-bit space.
 
-Each region owns one 4 GiB slot: its base address is ``region_id << 32`` and an address
+Each region owns one slot of the address space.  Slot ``n`` starts at ``n << 44``
+(16 TiB apart) and its region occupies at most the first 4 GiB of it, so an address
 translates with one dict lookup on ``addr >> 32`` plus a bounds check on the low 32 bits.
-That keeps a load or store at a few bytecodes in the interpreter, and means a pointer that
-walks off its region never lands in another one: an access outside every region is a
-fault, as the kernel's verifier would have refused it.
+That keeps a load or store at a few bytecodes in the interpreter, and a pointer that walks
+off its region by anything less than 16 TiB lands in unmapped space, never in another
+region: an access outside every region is a fault, as the kernel's verifier would have
+refused the program.
 
 Fixed slots::
 
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 
 from .isa import MAX_BPF_STACK, MAX_CALL_FRAMES
 
-REGION_SHIFT = 32
+REGION_SHIFT = 32          # addr >> REGION_SHIFT is the table key
+SLOT_SHIFT = 44            # slot n starts at n << SLOT_SHIFT
+KEY_SHIFT = SLOT_SHIFT - REGION_SHIFT
 OFFSET_MASK = (1 << REGION_SHIFT) - 1
 STACK_SLOT = 1
 CTX_SLOT = 9
@@ -32,7 +36,13 @@ FIRST_DYNAMIC_SLOT = 16
 
 
 def slot_base(slot: int) -> int:
-    return slot << REGION_SHIFT
+    return slot << SLOT_SHIFT
+
+
+def slot_of(addr: int) -> int | None:
+    """The slot an address belongs to, or None when it lies in a gap between slots."""
+    key = addr >> REGION_SHIFT
+    return None if key & ((1 << KEY_SHIFT) - 1) else key >> KEY_SHIFT
 
 
 def stack_top(depth: int) -> int:
@@ -51,7 +61,7 @@ class Region:
 
     @property
     def base(self) -> int:
-        return self.slot << REGION_SHIFT
+        return self.slot << SLOT_SHIFT
 
     @property
     def size(self) -> int:
@@ -75,7 +85,7 @@ class AddressSpace:
             slot = self._free.pop() if self._free else self._alloc_slot()
         region = Region(slot, buf, writable, name)
         self.regions[slot] = region
-        self.table[slot] = (buf, len(buf), writable)
+        self.table[slot << KEY_SHIFT] = (buf, len(buf), writable)
         return region
 
     def _alloc_slot(self) -> int:
@@ -88,7 +98,7 @@ class AddressSpace:
         recycled only for dynamic regions."""
         if self.regions.get(region.slot) is region:
             del self.regions[region.slot]
-            del self.table[region.slot]
+            del self.table[region.slot << KEY_SHIFT]
             if region.slot >= FIRST_DYNAMIC_SLOT:
                 self._free.append(region.slot)
 
@@ -133,10 +143,10 @@ class AddressSpace:
         """Why an access faults, for the error message."""
         what = "write" if write else "read"
         head = f"invalid {what} of {size} bytes at 0x{addr:x}"
-        slot = addr >> REGION_SHIFT
-        region = self.regions.get(slot)
+        slot = slot_of(addr)
+        region = self.regions.get(slot) if slot is not None else None
         if region is None:
-            if slot == 0:
+            if addr < (1 << 32):
                 return f"{head} (NULL pointer dereference)"
             if slot == CODE_SLOT:
                 return f"{head} (a function pointer is not data)"

@@ -17,7 +17,7 @@ from .helper_table import HelperFault, HelperTable
 from .insn import Insn
 from .interp import M64, Compiled, _Exit, _Fault, _Switch, compile_program
 from .isa import FRAME_POINTER, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
-from .memory import CODE_SLOT, CTX_SLOT, MAP_HANDLE_SLOT, REGION_SHIFT, AddressSpace, stack_top
+from .memory import CODE_SLOT, CTX_SLOT, MAP_HANDLE_SLOT, AddressSpace, slot_base, slot_of, stack_top
 from .program import Program
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Vm:
         """The value a program holds for a map pointer (never dereferenceable)."""
         if fd is None:
             fd = self.register_map(m)
-        return (MAP_HANDLE_SLOT << REGION_SHIFT) | (fd << 8)
+        return slot_base(MAP_HANDLE_SLOT) | (fd << 8)
 
     def map_at(self, handle: int) -> Any:
         return self._maps_by_handle.get(handle)
@@ -286,7 +286,7 @@ class Vm:
         """Run the subprogram at a BPF_PSEUDO_FUNC address as a callback (bpf_loop):
         a new frame, r1-r5 = args, returns its r0.  Shares the invocation's budget."""
         st = self.state
-        if func_addr >> REGION_SHIFT != CODE_SLOT or st.cur is None:
+        if slot_of(func_addr) != CODE_SLOT or st.cur is None:
             raise HelperFault(f"0x{func_addr:x} is not a function pointer")
         target = func_addr & 0xFFFFFFFF
         regs = [0] * 11
