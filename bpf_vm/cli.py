@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,7 +30,7 @@ class CliError(Exception):
     """A usage problem found by the CLI itself (a missing file, bad hex)."""
 
 
-def fail(message: str) -> "typer.Exit":
+def fail(message: str) -> typer.Exit:
     typer.echo(f"bpf-vm: error: {message}", err=True)
     return typer.Exit(1)
 
@@ -106,7 +106,7 @@ def asm(source: InFile, output: OutFile = Path("a.bin"),
 @app.command()
 @guarded
 def disasm(program: InFile, hex_text: HexOpt = False,
-           prog: Annotated[Optional[str], typer.Option("--prog", help="Only this program of "
+           prog: Annotated[str | None, typer.Option("--prog", help="Only this program of "
                                                        "an object file.")] = None) -> None:
     """Disassemble a raw .bin (or --hex text, or an ELF object) into assembly that
     `bpf-vm asm` accepts back."""
@@ -142,9 +142,9 @@ def _format_step(step) -> str:  # type: ignore[no-untyped-def]
 @app.command()
 @guarded
 def run(program: InFile,
-        mem: Annotated[Optional[str], typer.Option("--mem", help="Input memory as hex bytes;"
+        mem: Annotated[str | None, typer.Option("--mem", help="Input memory as hex bytes;"
                                                    " r1 = its address, r2 = its length.")] = None,
-        mem_file: Annotated[Optional[Path], typer.Option("--mem-file", help="Input memory "
+        mem_file: Annotated[Path | None, typer.Option("--mem-file", help="Input memory "
                                                          "from a file.")] = None,
         trace: TraceOpt = False,
         engine: Annotated[str, typer.Option("--engine", help="interp: this VM; kernel: the "

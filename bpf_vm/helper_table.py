@@ -15,8 +15,9 @@ verifier can type-check calls.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ._generated_helper_ids import HELPER_IDS, HELPER_NAMES
 
@@ -80,7 +81,7 @@ class HelperFault(Exception):
 
 def helper_id(name: str) -> int:
     """The id of ``name`` (with or without the ``bpf_`` prefix)."""
-    key = name[4:] if name.startswith("bpf_") else name
+    key = name.removeprefix("bpf_")
     return HELPER_IDS[key]
 
 
@@ -95,7 +96,7 @@ class HelperTable:
     def __init__(self, helpers: dict[int, Helper] | None = None) -> None:
         self._helpers: dict[int, Helper] = dict(helpers or {})
 
-    def register(self, proto: HelperProto, fn: HelperFn) -> "HelperTable":
+    def register(self, proto: HelperProto, fn: HelperFn) -> HelperTable:
         if HELPER_NAMES.get(proto.func_id) not in (None, proto.name):
             raise ValueError(f"helper id {proto.func_id} is {HELPER_NAMES[proto.func_id]},"
                              f" not {proto.name}")
@@ -122,7 +123,7 @@ class HelperTable:
     def __len__(self) -> int:
         return len(self._helpers)
 
-    def copy(self) -> "HelperTable":
+    def copy(self) -> HelperTable:
         return HelperTable(self._helpers)
 
 

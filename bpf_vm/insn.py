@@ -12,8 +12,21 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidInstruction
 from .isa import (
-    ATOMIC_OPS, END_WIDTHS, FRAME_POINTER, LD_IMM64, MOVSX_OFFSETS, OPCODES, REG_COUNT,
-    AluOp, CallKind, Class, Kind, Mode, OpSpec, Pseudo, Source,
+    ATOMIC_OPS,
+    END_WIDTHS,
+    FRAME_POINTER,
+    LD_IMM64,
+    MOVSX_OFFSETS,
+    OPCODES,
+    REG_COUNT,
+    AluOp,
+    CallKind,
+    Class,
+    Kind,
+    Mode,
+    OpSpec,
+    Pseudo,
+    Source,
 )
 
 INSN = struct.Struct("<BBhi")
@@ -211,5 +224,15 @@ def jump_target(insn: Insn, pc: int) -> int | None:
     return None
 
 
-__all__ = ["Insn", "INSN", "INSN_SIZE", "decode", "encode", "ld_imm64", "jump_target",
-           "writes_dst", "is_frame_pointer_write", "Mode"]
+__all__ = [
+    "INSN",
+    "INSN_SIZE",
+    "Insn",
+    "Mode",
+    "decode",
+    "encode",
+    "is_frame_pointer_write",
+    "jump_target",
+    "ld_imm64",
+    "writes_dst",
+]

@@ -18,13 +18,23 @@ which cost nothing until raised.  Memory accesses go through :class:`AddressSpac
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import InternalError, InvalidInstruction
 from .helper_table import HelperFault
 from .insn import Insn
 from .isa import (
-    FRAME_POINTER, SIZE_BYTES, AluOp, AtomicOp, CallKind, Class, JmpOp, Kind, Mode, Pseudo,
+    FRAME_POINTER,
+    SIZE_BYTES,
+    AluOp,
+    AtomicOp,
+    CallKind,
+    Class,
+    JmpOp,
+    Kind,
+    Mode,
+    Pseudo,
     Source,
 )
 from .memory import CODE_SLOT, slot_base
@@ -165,9 +175,9 @@ class Compiled:
     """A program bound to one VM: its generated instruction functions, plus the
     function that renders pc -> instruction text for errors and traces."""
 
-    __slots__ = ("program", "ops", "text", "source")
+    __slots__ = ("ops", "program", "source", "text")
 
-    def __init__(self, program: "Program", ops: list[Callable[[list[int]], int]],
+    def __init__(self, program: Program, ops: list[Callable[[list[int]], int]],
                  text: Callable[[int], str], source: str) -> None:
         self.program = program
         self.ops = ops
@@ -178,7 +188,7 @@ class Compiled:
 class _Gen:
     """Renders one program into Python source, one function per instruction slot."""
 
-    def __init__(self, program: "Program", state: "RunState") -> None:
+    def __init__(self, program: Program, state: RunState) -> None:
         self.program = program
         self.state = state
         self.globals: dict[str, Any] = dict(_BASE_GLOBALS)
@@ -381,7 +391,7 @@ class _Gen:
                 f"return {nxt}"]
 
 
-def compile_program(program: "Program", state: "RunState",
+def compile_program(program: Program, state: RunState,
                     text: Callable[[int], str]) -> Compiled:
     """Render and compile ``program`` for the VM that owns ``state``."""
     gen = _Gen(program, state)
@@ -400,5 +410,14 @@ def compile_program(program: "Program", state: "RunState",
     return compiled
 
 
-__all__ = ["Compiled", "compile_program", "_Exit", "_Switch", "_Fault", "HelperFault",
-           "InvalidInstruction", "M64", "M32"]
+__all__ = [
+    "M32",
+    "M64",
+    "Compiled",
+    "HelperFault",
+    "InvalidInstruction",
+    "_Exit",
+    "_Fault",
+    "_Switch",
+    "compile_program",
+]

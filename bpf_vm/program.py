@@ -39,7 +39,7 @@ class Program:
     name: str = "prog"
     section: str = ""
     license: str = "GPL"
-    maps: list["Map"] = field(default_factory=list)
+    maps: list[Map] = field(default_factory=list)
     func_names: dict[int, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -47,7 +47,7 @@ class Program:
         check_jumps(self.insns)
 
     @classmethod
-    def from_bytes(cls, code: bytes, name: str = "prog", **kw: Any) -> "Program":
+    def from_bytes(cls, code: bytes, name: str = "prog", **kw: Any) -> Program:
         return cls(decode(code), name=name, **kw)
 
     @property

@@ -9,15 +9,24 @@ into for the rare operations (calls, exits, tail calls, helpers).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
 from .interp import M64, Compiled, _Exit, _Fault, _Switch, compile_program
 from .isa import FRAME_POINTER, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
-from .memory import CODE_SLOT, CTX_SLOT, MAP_HANDLE_SLOT, AddressSpace, slot_base, slot_of, stack_top
+from .memory import (
+    CODE_SLOT,
+    CTX_SLOT,
+    MAP_HANDLE_SLOT,
+    AddressSpace,
+    slot_base,
+    slot_of,
+    stack_top,
+)
 from .program import Program
 
 if TYPE_CHECKING:
@@ -79,7 +88,7 @@ class _Frame:
 class RunState:
     """Per-VM mutable state of the current invocation."""
 
-    def __init__(self, vm: "Vm") -> None:
+    def __init__(self, vm: Vm) -> None:
         self.vm = vm
         self.space = vm.space
         self.host: Any = vm.host
@@ -168,7 +177,7 @@ class Vm:
 
     # -- maps --------------------------------------------------------------------------
 
-    def register_map(self, m: "Map | MapLike") -> int:
+    def register_map(self, m: Map | MapLike) -> int:
         """Make ``m`` known to programs of this VM; returns its fd (for BPF_PSEUDO_MAP_FD)."""
         for fd, known in self._maps_by_fd.items():
             if known is m:
