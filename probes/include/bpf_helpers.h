@@ -1,0 +1,81 @@
+/* trace-run's own bpf_helpers.h: what libbpf's bpf_helpers.h offers a BPF C program,
+ * written for this project (no libbpf code), so probes build with nothing but a clang
+ * for -target bpf (ziglang's, by default).
+ *
+ * Conventions are libbpf's, so that the same sources build against libbpf too:
+ *   SEC("kprobe/x")          puts a program (or a map) in an ELF section;
+ *   __uint(name, val)        a map field encoded as `int (*name)[val]` in BTF;
+ *   __type(name, T)          a map field encoded as `T *name` (key/value types);
+ *   __array(name, T)         `T *name[]`: the declarative initialisation of a prog array,
+ *                            `.values = { [3] = &prog }`;
+ *   __ulong(name, val)       a 64-bit field (`map_extra`), as an enum constant.
+ */
+#ifndef __TRACE_RUN_BPF_HELPERS_H
+#define __TRACE_RUN_BPF_HELPERS_H
+
+#include "bpf_types.h"
+#include "bpf_helper_defs.h"
+
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+#define __array(name, val) typeof(val) *name[]
+#define __ulong(name, val) enum { ___bpf_concat(__unique_value, __COUNTER__) = val } name
+
+#define ___bpf_concat(a, b) a ## b
+
+#define SEC(name) __attribute__((section(name), used))
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#ifndef __noinline
+#define __noinline __attribute__((noinline))
+#endif
+#ifndef __weak
+#define __weak __attribute__((weak))
+#endif
+#ifndef __hidden
+#define __hidden __attribute__((visibility("hidden")))
+#endif
+
+#define __stringify_1(x) #x
+#define __stringify(x) __stringify_1(x)
+
+/* Map update flags (BPF_MAP_UPDATE_ELEM). */
+#define BPF_ANY		0
+#define BPF_NOEXIST	1
+#define BPF_EXIST	2
+#define BPF_F_LOCK	4
+
+/* Map creation flags. */
+#define BPF_F_NO_PREALLOC	(1U << 0)
+#define BPF_F_RDONLY		(1U << 3)
+#define BPF_F_WRONLY		(1U << 4)
+#define BPF_F_RDONLY_PROG	(1U << 7)
+#define BPF_F_WRONLY_PROG	(1U << 8)
+#define BPF_F_MMAPABLE		(1U << 10)
+
+/* bpf_ringbuf_output/submit/discard flags. */
+#define BPF_RB_NO_WAKEUP	(1ULL << 0)
+#define BPF_RB_FORCE_WAKEUP	(1ULL << 1)
+
+/* bpf_perf_event_output: the current CPU's slot. */
+#define BPF_F_CURRENT_CPU	0xffffffffULL
+
+/* Legacy map definitions (SEC("maps")), as samples/bpf wrote them before BTF. */
+struct bpf_map_def {
+	unsigned int type;
+	unsigned int key_size;
+	unsigned int value_size;
+	unsigned int max_entries;
+	unsigned int map_flags;
+};
+
+/* bpf_printk("fmt", args...): the format string lands in .rodata, as libbpf's does. */
+#define bpf_printk(fmt, ...)						\
+({									\
+	static const char ____fmt[] = fmt;				\
+	bpf_trace_printk(____fmt, sizeof(____fmt), ##__VA_ARGS__);	\
+})
+
+#endif

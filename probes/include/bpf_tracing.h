@@ -1,0 +1,68 @@
+/* x86_64 struct pt_regs and the PT_REGS_* accessors of libbpf's bpf_tracing.h,
+ * written for trace-run.
+ *
+ * The layout is the kernel's (arch/x86/include/asm/ptrace.h): 21 u64 = 168 bytes, the
+ * same order as the first 21 fields of PTRACE_GETREGS's user_regs_struct, which is how
+ * the tracer builds the context of every syscall stop.
+ *
+ * Context of trace-run programs: for a syscall entry, ctx is the *user* register set
+ * of the traced thread (what the kernel saves on entry, what ptrace shows), so the
+ * syscall's arguments are read directly: PT_REGS_PARM1_SYSCALL(ctx) is ctx->di.  (In
+ * the kernel, a kprobe on __x64_sys_foo sees the wrapper's registers, whose di points
+ * to these; libbpf's BPF_KSYSCALL hides that.  trace-run hands over the inner ones.)
+ */
+#ifndef __TRACE_RUN_BPF_TRACING_H
+#define __TRACE_RUN_BPF_TRACING_H
+
+#include "bpf_types.h"
+
+struct pt_regs {
+	unsigned long r15;
+	unsigned long r14;
+	unsigned long r13;
+	unsigned long r12;
+	unsigned long bp;
+	unsigned long bx;
+	unsigned long r11;
+	unsigned long r10;
+	unsigned long r9;
+	unsigned long r8;
+	unsigned long ax;
+	unsigned long cx;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;	/* the syscall number at a syscall stop */
+	unsigned long ip;
+	unsigned long cs;
+	unsigned long flags;
+	unsigned long sp;
+	unsigned long ss;
+};
+
+_Static_assert(sizeof(struct pt_regs) == 168, "x86_64 pt_regs is 21 x u64");
+
+/* Function arguments (System V AMD64 ABI). */
+#define PT_REGS_PARM1(x) ((x)->di)
+#define PT_REGS_PARM2(x) ((x)->si)
+#define PT_REGS_PARM3(x) ((x)->dx)
+#define PT_REGS_PARM4(x) ((x)->cx)
+#define PT_REGS_PARM5(x) ((x)->r8)
+#define PT_REGS_PARM6(x) ((x)->r9)
+
+/* Syscall arguments: the 4th is in r10, because `syscall` clobbers rcx. */
+#define PT_REGS_PARM1_SYSCALL(x) ((x)->di)
+#define PT_REGS_PARM2_SYSCALL(x) ((x)->si)
+#define PT_REGS_PARM3_SYSCALL(x) ((x)->dx)
+#define PT_REGS_PARM4_SYSCALL(x) ((x)->r10)
+#define PT_REGS_PARM5_SYSCALL(x) ((x)->r8)
+#define PT_REGS_PARM6_SYSCALL(x) ((x)->r9)
+
+#define PT_REGS_RET(x) ((x)->sp)
+#define PT_REGS_FP(x) ((x)->bp)
+#define PT_REGS_RC(x) ((x)->ax)
+#define PT_REGS_SP(x) ((x)->sp)
+#define PT_REGS_IP(x) ((x)->ip)
+#define PT_REGS_SYSCALL_NR(x) ((x)->orig_ax)
+
+#endif
