@@ -1,0 +1,92 @@
+"""bpf_probe_read{,_str} and their _user / _kernel variants.
+
+As the kernel's: on failure the destination is zeroed and the result is -EFAULT; the
+``_str`` variants return the length including the NUL, copy at most ``size - 1`` bytes
+and always terminate (a string longer than the buffer returns ``size``), and leave the
+rest of the buffer alone.  All six are GPL-only.  See :mod:`._mem` for which memory
+each one reads.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from ..helper_table import ArgType, RetType
+from ._mem import (
+    M32,
+    Reader,
+    compat_reader,
+    kernel_reader,
+    prog_check_writable,
+    prog_write,
+    read_cstr,
+    user_reader,
+)
+from ._registry import BUILTIN
+
+if TYPE_CHECKING:
+    from ..vm import RunState
+
+_PROTO = (RetType.INTEGER, ArgType.PTR_TO_UNINIT_MEM, ArgType.CONST_SIZE_OR_ZERO,
+          ArgType.ANYTHING)
+
+
+def _read(state: RunState, dst: int, size: int, read: Reader, src: int, what: str) -> int:
+    size &= M32
+    if size == 0:
+        return 0
+    prog_check_writable(state, dst, size, what)
+    data = read(src, size)
+    if data is None or len(data) != size:
+        prog_write(state, dst, bytes(size), what)
+        return -errno.EFAULT
+    prog_write(state, dst, data, what)
+    return 0
+
+
+def _read_str(state: RunState, dst: int, size: int, read: Reader, src: int,
+              what: str) -> int:
+    size &= M32
+    if size == 0:
+        return 0
+    prog_check_writable(state, dst, size, what)
+    text = read_cstr(read, src, size)
+    if text is None:
+        prog_write(state, dst, bytes(size), what)
+        return -errno.EFAULT
+    prog_write(state, dst, text + b"\0", what)
+    return len(text) + 1
+
+
+@BUILTIN.helper("probe_read_user", *_PROTO, gpl_only=True)
+def probe_read_user(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+    return _read(state, dst, size, user_reader(state), src, "bpf_probe_read_user")
+
+
+@BUILTIN.helper("probe_read_kernel", *_PROTO, gpl_only=True)
+def probe_read_kernel(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+    return _read(state, dst, size, kernel_reader(state), src, "bpf_probe_read_kernel")
+
+
+@BUILTIN.helper("probe_read", *_PROTO, gpl_only=True)
+def probe_read(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+    """The legacy helper: user or kernel memory by address (x86-64 allows it)."""
+    return _read(state, dst, size, compat_reader(state, src), src, "bpf_probe_read")
+
+
+@BUILTIN.helper("probe_read_user_str", *_PROTO, gpl_only=True)
+def probe_read_user_str(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+    return _read_str(state, dst, size, user_reader(state), src, "bpf_probe_read_user_str")
+
+
+@BUILTIN.helper("probe_read_kernel_str", *_PROTO, gpl_only=True)
+def probe_read_kernel_str(state: RunState, dst: int, size: int, src: int,
+                          *_: int) -> int:
+    return _read_str(state, dst, size, kernel_reader(state), src,
+                     "bpf_probe_read_kernel_str")
+
+
+@BUILTIN.helper("probe_read_str", *_PROTO, gpl_only=True)
+def probe_read_str(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+    return _read_str(state, dst, size, compat_reader(state, src), src, "bpf_probe_read_str")
