@@ -9,7 +9,7 @@ from elftools.elf.elffile import ELFFile
 
 from bpf_vm.btf import BTF_MAGIC, Kind, map_vars, parse_btf, parse_map_def
 from bpf_vm.errors import ElfLoadError
-from tests.bpf_c import cc  # noqa: F401  (fixture)
+from tests.bpf_c import cc as _cc_fixture  # noqa: F401  (the `cc` fixture)
 
 MAPS_SRC = """
 struct val { __u64 a; __u32 b[3]; char c; };
@@ -118,8 +118,8 @@ def test_unknown_map_field_is_refused_like_libbpf(cc) -> None:
 
 
 def _header(**kw: int) -> bytes:
-    f = dict(magic=BTF_MAGIC, version=1, flags=0, hdr_len=24, type_off=0, type_len=0,
-             str_off=0, str_len=1)
+    f = {"magic": BTF_MAGIC, "version": 1, "flags": 0, "hdr_len": 24, "type_off": 0,
+         "type_len": 0, "str_off": 0, "str_len": 1}
     f.update(kw)
     return struct.pack("<HBBIIIII", *f.values())
 
