@@ -33,9 +33,9 @@ class Compiler:
         return build(src, self.workdir / f"{stem}.o", cache=self.cache)
 
 
-@pytest.fixture(scope="session")
-def cc(tmp_path_factory: pytest.TempPathFactory) -> Compiler:
+@pytest.fixture(scope="session", name="cc")
+def cc_fixture(tmp_path_factory: pytest.TempPathFactory) -> Compiler:
     return Compiler(tmp_path_factory.mktemp("bpf-src"), tmp_path_factory.mktemp("bpf-cache"))
 
 
-__all__ = ["Compiler", "cc", "BuildError", "PRELUDE"]
+__all__ = ["PRELUDE", "BuildError", "Compiler", "cc_fixture"]

@@ -9,7 +9,7 @@ from elftools.elf.elffile import ELFFile
 
 from bpf_vm.btf import BTF_MAGIC, Kind, map_vars, parse_btf, parse_map_def
 from bpf_vm.errors import ElfLoadError
-from tests.bpf_c import cc as _cc_fixture  # noqa: F401  (the `cc` fixture)
+from tests.bpf_c import cc_fixture  # noqa: F401  (the `cc` fixture)
 
 MAPS_SRC = """
 struct val { __u64 a; __u32 b[3]; char c; };

@@ -14,7 +14,7 @@ from bpf_vm.errors import ElfLoadError, MapError, VmFault
 from bpf_vm.isa import CallKind, Kind, Pseudo
 from bpf_vm.objfile import load_asm
 from bpf_vm.vm import Vm
-from tests.bpf_c import cc as _cc_fixture  # noqa: F401  (the `cc` fixture)
+from tests.bpf_c import cc_fixture  # noqa: F401  (the `cc` fixture)
 
 PT_REGS = bytes(168)
 LICENSE = 'char LICENSE[] SEC("license") = "GPL";\n'
