@@ -17,6 +17,7 @@ from tracer.syscalls import (
     Abi,
     abi_for,
     arg_count,
+    normalize_nr,
     prototype_name,
     ptrace_prototypes,
     syscall_name,
@@ -96,7 +97,7 @@ def test_abis_never_share_a_number_by_accident() -> None:
     assert syscall_name(Abi.X32, X32 + 520) == "execve"
     # x32 has no number for x86_64-only calls, and x86_64 numbers lack the x32 bit.
     assert syscall_number(Abi.X32, "uselib") is None
-    assert syscall_name(Abi.X32, 0) == "syscall_0"
+    assert syscall_name(Abi.X86_64, 1 << 40) == "syscall_0x10000000000"
     assert X32 + 13 not in syscalls(Abi.X32)  # x86_64 rt_sigaction; x32's is 512
     assert syscall_name(Abi.I386, 5) == "open" and syscall_name(Abi.X86_64, 5) == "fstat"
     assert all(nr & X32 for nr in syscalls(Abi.X32))
@@ -121,6 +122,13 @@ def test_tables_are_one_to_one(abi: Abi) -> None:
 ])
 def test_abi_for(arch: int, nr: int, abi: Abi) -> None:
     assert abi_for(arch, nr) is abi
+
+
+def test_x32_numbers_accepted_without_the_bit() -> None:
+    assert normalize_nr(Abi.X32, 0) == X32
+    assert syscall_name(Abi.X32, 520) == syscall_name(Abi.X32, X32 + 520) == "execve"
+    assert normalize_nr(Abi.I386, 0xFFFFFFFF0000000B) == 11
+    assert normalize_nr(Abi.X86_64, X32) == X32
 
 
 def test_abi_for_unknown_arch_is_an_error() -> None:

@@ -6,8 +6,9 @@ and ``int 0x80`` / ``sysenter`` (i386, even from a 64-bit process).  The same nu
 different calls in each (x86_64 5 is fstat, i386 5 is open), so every lookup here takes the
 ABI; nothing defaults to x86_64.
 
-x32 numbers are kept as the kernel sees them in ``orig_ax``, with the x32 bit set
-(``X32_SYSCALL_BIT + 0`` is x32 read); a number without the bit is not an x32 syscall.
+x32 numbers are kept as the kernel (and seccomp) sees them in ``orig_ax``, with the x32
+bit set: ``X32_SYSCALL_BIT + 0`` is x32 read.  Lookups also accept an x32 number with the
+bit cleared (:func:`normalize_nr`), since callers that split ABI and number often clear it.
 
 The tables are generated (``scripts/gen_syscall_tables.py``); :func:`prototype_name` maps
 them onto python-ptrace's ``SYSCALL_PROTOTYPES`` keys, which use the kernel's entry point
@@ -31,6 +32,7 @@ __all__ = [
     "Abi",
     "abi_for",
     "arg_count",
+    "normalize_nr",
     "prototype_name",
     "ptrace_prototypes",
     "syscall_name",
@@ -167,9 +169,19 @@ def syscalls(abi: Abi) -> Mapping[int, str]:
     return _TABLES[abi]
 
 
+def normalize_nr(abi: Abi, nr: int) -> int:
+    """``nr`` as the tables key it: x32 with the x32 bit set, i386 cut to 32 bits."""
+    if abi is Abi.X32:
+        return nr | X32_SYSCALL_BIT
+    if abi is Abi.I386:
+        return nr & 0xFFFFFFFF
+    return nr
+
+
 def syscall_name(abi: Abi, nr: int) -> str:
     """The name of syscall ``nr``; unknown numbers are named as strace names them
     (``syscall_0x1f4``, x32 ``syscall_0x400001f4``) so output stays comparable."""
+    nr = normalize_nr(abi, nr)
     name = _TABLES[abi].get(nr)
     if name is not None:
         return name
@@ -201,7 +213,7 @@ def word_size(abi: Abi) -> int:
 
 def prototype_name(abi: Abi, nr: int) -> str | None:
     """python-ptrace's ``SYSCALL_PROTOTYPES`` key for this call, or None if it has none."""
-    name = _TABLES[abi].get(nr)
+    name = _TABLES[abi].get(normalize_nr(abi, nr))
     if name is None:
         return None
     key = _PROTOTYPE_ALIASES[abi].get(name, name)
@@ -228,6 +240,7 @@ def ptrace_prototypes(abi: Abi) -> Mapping[int, str]:
 def arg_count(abi: Abi, nr: int) -> int:
     """How many arguments the call takes: python-ptrace's prototype, our extra table,
     else 6 (all argument registers, as strace shows unknown calls)."""
+    nr = normalize_nr(abi, nr)
     key = _PROTOTYPES[abi].get(nr)
     if key is not None:
         return len(SYSCALL_PROTOTYPES[key][1])
