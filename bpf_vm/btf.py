@@ -463,5 +463,14 @@ def map_vars(btf: Btf, section: str = ".maps") -> list[tuple[str, int, int]]:
     return out
 
 
-__all__ = ["Btf", "BtfType", "BtfMapDef", "Kind", "Member", "parse_btf", "parse_map_def",
-           "map_vars", "BTF_MAGIC"]
+__all__ = [
+    "BTF_MAGIC",
+    "Btf",
+    "BtfMapDef",
+    "BtfType",
+    "Kind",
+    "Member",
+    "map_vars",
+    "parse_btf",
+    "parse_map_def",
+]

@@ -22,6 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 InFile = Annotated[Path, typer.Argument(help="Input file.", show_default=False)]
 OutFile = Annotated[Path, typer.Option("-o", "--output", help="Output file.")]
 HexOpt = Annotated[bool, typer.Option("--hex", help="The input is hex text, not raw bytes.")]
+ProgOpt = Annotated[str | None, typer.Option("--prog", help="Object files: the program "
+                                            "(function name) to use.")]
 TraceOpt = Annotated[bool, typer.Option("--trace", help="Print every executed instruction "
                                         "with the registers it changed.")]
 
@@ -105,12 +107,10 @@ def asm(source: InFile, output: OutFile = Path("a.bin"),
 
 @app.command()
 @guarded
-def disasm(program: InFile, hex_text: HexOpt = False,
-           prog: Annotated[str | None, typer.Option("--prog", help="Only this program of "
-                                                       "an object file.")] = None) -> None:
+def disasm(program: InFile, hex_text: HexOpt = False, prog: ProgOpt = None) -> None:
     """Disassemble a raw .bin (or --hex text, or an ELF object) into assembly that
     `bpf-vm asm` accepts back."""
-    if is_elf(program):
+    if is_elf(program) or _declares_object(program):
         from .objrun import disasm_object
         typer.echo(disasm_object(program, prog), nl=False)
         return
@@ -151,10 +151,29 @@ def run(program: InFile,
                                             "host kernel via bpf(2).")] = "interp",
         hex_text: HexOpt = False,
         budget: Annotated[int, typer.Option("--budget", help="Instruction budget.")] = 1_000_000,
+        prog: ProgOpt = None,
+        regs: Annotated[list[str] | None, typer.Option(
+            "--regs", help="Object files: pt_regs fields, e.g. orig_ax=257,di=0x1000 "
+            "(repeatable).")] = None,
+        user_mem: Annotated[list[str] | None, typer.Option(
+            "--user-mem", help="Object files: the tracee's memory, ADDR=HEX (repeatable).")
+        ] = None,
+        dump_maps: Annotated[bool, typer.Option("--dump-maps", help="Object files: print "
+                                                "every map's entries.")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Object files: print one "
+                                               "JSON object.")] = False,
         ) -> None:
-    """Run a program (.bin, .hex or .s) once and print r0 in hex."""
-    if is_elf(program):
-        raise CliError(f"{program}: an object file; run it with `bpf-vm run-object`")
+    """Run a program (.bin, .hex or .s) once and print r0 in hex.  An object file (.o, or
+    a .s with .map/.prog declarations) runs one program (--prog, default the first) on a
+    pt_regs context built from --regs, with its maps and prog arrays set up."""
+    if is_elf(program) or _declares_object(program) or prog or regs or user_mem \
+            or dump_maps or json_out:
+        if engine != "interp" or mem is not None or mem_file is not None or hex_text:
+            raise CliError("--engine, --mem, --mem-file and --hex apply to raw programs,"
+                           " not to object files")
+        _run_object(program, prog, regs or [], user_mem or [], trace, budget, dump_maps,
+                    json_out)
+        return
     if engine not in ("interp", "kernel"):
         raise CliError(f"--engine: expected interp or kernel, got {engine!r}")
     if mem is not None and mem_file is not None:
@@ -177,6 +196,55 @@ def run(program: InFile,
     res = vm.run(Program.from_bytes(code, name=program.stem), data,
                  regs={2: len(data) if data else 0}, trace=hook)
     typer.echo(f"{res.r0:#x}")
+
+
+def _declares_object(path: Path) -> bool:
+    """A .s file with .map or .prog declarations is an object, not one program."""
+    if path.suffix not in (".s", ".asm"):
+        return False
+    import re
+    text = read_file(path).decode(errors="replace")
+    return re.search(r"^\s*\.(map|prog)\b", text, re.MULTILINE) is not None
+
+
+def _run_object(path: Path, prog: str | None, regs: list[str], user_mem: list[str],
+                trace: bool, budget: int, dump_maps: bool, json_out: bool) -> None:
+    import json
+
+    from .host import parse_user_mem
+    from .objrun import format_run, parse_regs, run_object
+    try:
+        mem = parse_user_mem(user_mem)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    steps: list[str] = []
+    hook = (lambda s: steps.append(_format_step(s))) if trace else None
+    res = run_object(path, prog, regs=parse_regs(regs), user_mem=mem, trace=hook,
+                     budget=budget)
+    if json_out:
+        typer.echo(json.dumps(res.to_json()))
+        return
+    for line in steps:
+        typer.echo(line)
+    typer.echo(format_run(res, show_maps=dump_maps), nl=False)
+
+
+@app.command()
+@guarded
+def build(source: InFile,
+          output: Annotated[Path | None, typer.Option("-o", "--output", help="Object file "
+                                                      "(default: SOURCE with .o).")] = None,
+          include: Annotated[list[Path] | None, typer.Option(
+              "-I", "--include", help="Extra include directory (repeatable).")] = None,
+          no_cache: Annotated[bool, typer.Option("--no-cache", help="Always run the "
+                                                 "compiler.")] = False) -> None:
+    """Compile BPF C with ziglang's clang (or $BPF_CC) and probes/include, cached by
+    content hash."""
+    from probes.build import build as build_c
+    out = output if output is not None else source.with_name(
+        source.name.removesuffix(".c") + ".o")
+    build_c(source, out, include_dirs=include or [], use_cache=not no_cache)
+    typer.echo(str(out))
 
 
 def main() -> None:

@@ -55,14 +55,15 @@ def _compiler_identity(cmd: tuple[str, ...]) -> str:
     """What distinguishes one compiler from another for the cache key: the ziglang
     package version (cheap), else the first line of ``--version``."""
     if cmd[1:4] == ("-m", "ziglang", "cc"):
+        from importlib.metadata import PackageNotFoundError, version
         try:
-            from importlib.metadata import version
             return f"ziglang {version('ziglang')}"
-        except Exception:   # metadata missing: fall back to asking the compiler
+        except PackageNotFoundError:   # no metadata: fall back to asking the compiler
             pass
     exe = cmd[:-2] if cmd[-2:] == ("-target", "bpf") else cmd
     try:
-        out = subprocess.run([*exe, "--version"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([*exe, "--version"], capture_output=True, text=True, timeout=60,
+                             check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{' '.join(cmd)} (unknown version: {exc})"
     lines = (out.stdout or out.stderr).splitlines()
@@ -137,7 +138,8 @@ def _compile(src: Path, cmd: list[str], flags: list[str], dest: Path) -> None:
         obj = Path(tmp) / (src.stem + ".o")
         argv = [*cmd, *flags, str(src), "-o", str(obj)]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                                  check=False)
         except FileNotFoundError as exc:
             raise BuildError(str(src), f"compiler not found: {exc.filename}"
                              " (install ziglang or set $BPF_CC)") from None
@@ -148,5 +150,11 @@ def _compile(src: Path, cmd: list[str], flags: list[str], dest: Path) -> None:
         _atomic_copy(obj, dest)
 
 
-__all__ = ["build", "BuildError", "cache_dir", "cache_key", "compiler_command",
-           "INCLUDE_DIR"]
+__all__ = [
+    "INCLUDE_DIR",
+    "BuildError",
+    "build",
+    "cache_dir",
+    "cache_key",
+    "compiler_command",
+]

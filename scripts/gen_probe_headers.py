@@ -24,15 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bpf_vm._generated_helper_ids import HELPER_IDS  # noqa: E402
-from bpf_vm._generated_map_types import MAP_TYPES  # noqa: E402
+from bpf_vm._generated_helper_ids import HELPER_IDS
+from bpf_vm._generated_map_types import MAP_TYPES
 
 DEFAULT_HEADER = Path("/usr/include/linux/bpf.h")
 INCLUDE = ROOT / "probes" / "include"
 HELPER_DEFS_OUT = INCLUDE / "bpf_helper_defs.h"
 SYSCALL_NRS_OUT = INCLUDE / "syscall_nrs.h"
 
-_PROTO = re.compile(r"^ \* ((?:[a-z_0-9 ]+?)[ *]+bpf_[a-z_0-9]+\(.*\))\s*$", re.M)
+_PROTO = re.compile(r"^ \* ((?:[a-z_0-9 ]+?)[ *]+bpf_[a-z_0-9]+\(.*\))\s*$", re.MULTILINE)
 _SPLIT = re.compile(r"^(.*?)\b(bpf_\w+)\((.*)\)$")
 
 #: Kernel-internal spellings in the documentation -> what a BPF program sees (as

@@ -1,0 +1,223 @@
+"""Run one program of an object (``.o`` or ``.s`` with declarations) on a pt_regs context.
+
+This is ``bpf-vm run OBJECT.o`` and ``bpf-vm disasm OBJECT.o`` without the CLI: load the
+object with its maps and prog arrays set up as its loader conventions say, build a
+168-byte x86_64 ``struct pt_regs`` from ``name=value`` register settings, run, and
+collect what the program produced (r0, trace_printk lines, ring-buffer records, maps).
+
+The context is read-only, as a kprobe program's pt_regs is to the verifier.  The host is
+:class:`~bpf_vm.host.ProcessHost` unless another is given: pid, comm and clocks are this
+process's, the tracee's memory is what ``user_mem`` says (``--user-mem ADDR=HEX``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import BpfError, ElfLoadError
+
+if TYPE_CHECKING:
+    from .objfile import BpfObject
+    from .vm import RunResult, StepHook, Vm
+
+#: x86_64 ``struct pt_regs`` (arch/x86/include/asm/ptrace.h): 21 u64, in this order.
+PT_REGS_FIELDS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",
+                  "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
+PT_REGS = struct.Struct("<21Q")
+PT_REGS_SIZE = PT_REGS.size      # 168
+#: user_regs_struct / register names people also type
+_ALIASES = {"rbp": "bp", "rbx": "bx", "rax": "ax", "rcx": "cx", "rdx": "dx", "rsi": "si",
+            "rdi": "di", "orig_rax": "orig_ax", "rip": "ip", "eflags": "flags", "rsp": "sp",
+            "nr": "orig_ax"}
+M64 = (1 << 64) - 1
+
+
+class RegsError(BpfError):
+    """A ``--regs`` setting that names no pt_regs field or has no number."""
+
+
+def parse_regs(specs: str | list[str] | None) -> dict[str, int]:
+    """``"orig_ax=257,di=0x1000"`` (or several such strings) -> {field: value}.  Field
+    names are the kernel's (``orig_ax``, ``di``) or user_regs_struct's (``orig_rax``,
+    ``rdi``); values any Python integer literal, negative ones as two's complement."""
+    if specs is None:
+        return {}
+    items = [specs] if isinstance(specs, str) else specs
+    out: dict[str, int] = {}
+    for spec in items:
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, value = part.partition("=")
+            name = _ALIASES.get(name.strip(), name.strip())
+            if not sep or name not in PT_REGS_FIELDS:
+                raise RegsError(f"--regs {part!r}: expected FIELD=VALUE with FIELD one of"
+                                f" {', '.join(PT_REGS_FIELDS)}")
+            try:
+                out[name] = int(value.strip(), 0) & M64
+            except ValueError:
+                raise RegsError(f"--regs {part!r}: {value.strip()!r} is not a number") from None
+    return out
+
+
+def pt_regs(values: dict[str, int] | None = None) -> bytes:
+    """168 pt_regs bytes with the given fields set and the rest zero."""
+    v = values or {}
+    return PT_REGS.pack(*(v.get(f, 0) & M64 for f in PT_REGS_FIELDS))
+
+
+def load_any(path: str | Path, vm: Vm, *, populate: bool = True) -> BpfObject:
+    """An ELF object (by its magic) or an assembly file with declarations."""
+    from .elf import load_object
+    from .objfile import load_asm
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ElfLoadError(f"{p}: {exc.strerror or exc}") from None
+    if magic == b"\x7fELF":
+        return load_object(p, vm, populate=populate)
+    return load_asm(p, vm, populate=populate)
+
+
+@dataclass
+class ObjRun:
+    """What one run produced.  ``printk`` holds trace_pipe lines, ``ringbuf`` (map name,
+    record) pairs in submission order, ``maps`` each map's entries as hex strings."""
+    program: str
+    r0: int
+    insns: int
+    tail_calls: int
+    printk: list[str] = field(default_factory=list)
+    ringbuf: list[tuple[str, bytes]] = field(default_factory=list)
+    perf: list[tuple[str, int, bytes]] = field(default_factory=list)
+    maps: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    signals: list[tuple[int, bool]] = field(default_factory=list)
+    override: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` object: exactly r0, printk, ringbuf, maps, insns, tail_calls."""
+        return {"r0": self.r0, "printk": list(self.printk),
+                "ringbuf": [data.hex() for _, data in self.ringbuf],
+                "maps": self.maps, "insns": self.insns, "tail_calls": self.tail_calls}
+
+
+def dump_maps(obj: BpfObject) -> dict[str, list[dict[str, str]]]:
+    """Every map's entries as ``{"key": hex, "value": hex}`` (prog arrays: the program
+    ids bpf(2) would report; ring buffers and perf arrays have no entries to show)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for name, m in obj.maps.items():
+        try:
+            out[name] = m.dump_hex()
+        except BpfError:
+            out[name] = []    # ring buffers refuse lookups (ENOTSUPP), as in the kernel
+    return out
+
+
+def run_program(obj: BpfObject, prog: str | None = None, *,
+                regs: dict[str, int] | None = None, trace: StepHook | None = None,
+                budget: int | None = None, collect_maps: bool = True) -> ObjRun:
+    """Run one program of a loaded object once on a pt_regs built from ``regs``."""
+    program = obj.program(prog)
+    vm = obj.vm
+    host = vm.host
+    if host is not None and hasattr(host, "clear"):
+        host.clear()
+    res: RunResult = vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
+                            budget=budget)
+    host = vm.host    # the helpers may have created a default one
+    run = ObjRun(program.name, res.r0, res.insns, res.tail_calls)
+    if host is not None:
+        run.printk = list(getattr(host, "printk_lines", []))
+        run.ringbuf = list(getattr(host, "ringbuf_records", []))
+        run.perf = list(getattr(host, "perf_records", []))
+        run.signals = list(getattr(host, "signals", []))
+        run.override = getattr(host, "override", None)
+    if collect_maps:
+        run.maps = dump_maps(obj)
+    return run
+
+
+def run_object(path: str | Path, prog: str | None = None, *,
+               regs: dict[str, int] | None = None, user_mem: dict[int, bytes] | None = None,
+               trace: StepHook | None = None, budget: int | None = None,
+               host: Any = None, tail_call_counting: str = "jit") -> ObjRun:
+    """Load ``path`` into a fresh VM and run one program: ``bpf-vm run OBJECT.o``."""
+    from .host import ProcessHost
+    from .vm import DEFAULT_BUDGET, Vm
+    vm = Vm(host=host if host is not None else ProcessHost(user_mem or {}),
+            budget=budget or DEFAULT_BUDGET, tail_call_counting=tail_call_counting)
+    obj = load_any(path, vm)
+    return run_program(obj, prog, regs=regs, trace=trace)
+
+
+def format_run(run: ObjRun, *, show_maps: bool = False) -> str:
+    """The human-readable report of ``bpf-vm run OBJECT.o``."""
+    lines = [f"r0 = {run.r0:#x} ({_signed(run.r0)})",
+             f"program {run.program}: {run.insns} instructions, {run.tail_calls} tail calls"]
+    for line in run.printk:
+        lines.append(f"printk: {line}")
+    for name, data in run.ringbuf:
+        lines.append(f"ringbuf {name}: {data.hex()}")
+    for name, slot, data in run.perf:
+        lines.append(f"perf {name}[{slot}]: {data.hex()}")
+    for sig, thread in run.signals:
+        lines.append(f"signal {sig}{' (thread)' if thread else ''}")
+    if run.override is not None:
+        lines.append(f"override_return {_signed(run.override)}")
+    if show_maps:
+        for name, entries in run.maps.items():
+            lines.append(f"map {name}: {len(entries)} entries")
+            for e in entries:
+                lines.append(f"  {e['key']}: {e['value']}")
+    return "\n".join(lines) + "\n"
+
+
+def _signed(v: int) -> int:
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def disasm_object(path: str | Path, prog: str | None = None) -> str:
+    """Every program of an object as llvm-objdump lays it out (section header, function
+    label, pc, bytes, text), after loading: calls point into the appended subprograms,
+    map references print as ``map[name]`` and helpers by name.  (Global-data maps are
+    named by section, ``map[.rodata][0]+0x42``, which ``bpf-vm asm`` cannot declare, so
+    this listing is for reading, not for reassembly.)"""
+    from .disasm import format_insn
+    from .vm import Vm
+    obj = load_any(path, Vm(), populate=False)
+    progs = [obj.program(prog)] if prog is not None else list(obj.programs.values())
+    out: list[str] = []
+    for p in progs:
+        out.append(f"Disassembly of program {p.name} (section {p.section}):\n")
+        for pc, insn in enumerate(p.insns):
+            if pc in p.func_names:
+                out.append(f"\n{p.func_names[pc]}:\n")
+            if insn is None:
+                continue
+            text = format_insn(insn, pc, map_name=obj.map_name)
+            out.append(f"{pc:>6}:\t{insn.encode().hex(' ')}\t{text}\n")
+        out.append("\n")
+    return "".join(out)
+
+
+__all__ = [
+    "PT_REGS_FIELDS",
+    "PT_REGS_SIZE",
+    "ObjRun",
+    "RegsError",
+    "disasm_object",
+    "dump_maps",
+    "format_run",
+    "load_any",
+    "parse_regs",
+    "pt_regs",
+    "run_object",
+    "run_program",
+]
