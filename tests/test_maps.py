@@ -446,11 +446,11 @@ def test_ringbuf_order_discard_and_space() -> None:
     assert m.reserve(8) == 0                       # the busy record leaves no room
 
 
-def test_ringbuf_user_space_ops_are_enotsupp() -> None:
+def test_ringbuf_user_space_ops_are_refused() -> None:
     m = new("ringbuf", 0, 0, 4096)
-    for fn, args in ((m.lookup, (b"",)), (m.update, (b"", b"")), (m.delete, (b"",)),
-                     (m.get_next_key, ())):
-        assert code(fn, *args) == -ENOTSUPP
+    for fn, args in ((m.lookup, (b"",)), (m.update, (b"", b"")), (m.delete, (b"",))):
+        assert code(fn, *args) == -errno.EINVAL
+    assert code(m.get_next_key) == -ENOTSUPP
     assert m.dump() == [] and m.dump_hex() == []
 
 

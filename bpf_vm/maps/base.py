@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import MapError
 from .spec import (
     BPF_ANY,
+    BPF_F_LOCK,
     BPF_F_RDONLY,
     BPF_F_RDONLY_PROG,
     BPF_F_WRONLY,
@@ -157,6 +158,8 @@ class Map:
     def update(self, key: KeyLike, value: Any, flags: int = BPF_ANY) -> None:
         """BPF_MAP_UPDATE_ELEM; raises MapError with the kernel's errno on refusal."""
         self._check_write()
+        if flags & BPF_F_LOCK:   # bpf(2) checks this first: no value holds a bpf_spin_lock
+            raise MapError(errno.EINVAL, f"map '{self.name}': BPF_F_LOCK without a spin lock")
         rc = self.update_elem(self.key_bytes(key), self._value_bytes(value), flags)
         if rc:
             raise MapError(-rc, f"map '{self.name}': update refused ({_errname(rc)})")
