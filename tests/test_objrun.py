@@ -19,7 +19,12 @@ from bpf_vm.errors import BpfError
 from bpf_vm.insn import Insn, encode
 from bpf_vm.isa import LD_IMM64, CallKind, Kind, Pseudo
 from bpf_vm.objrun import (
-    PT_REGS_FIELDS, RegsError, disasm_object, parse_regs, pt_regs, run_object,
+    PT_REGS_FIELDS,
+    RegsError,
+    disasm_object,
+    parse_regs,
+    pt_regs,
+    run_object,
 )
 from bpf_vm.vm import Vm
 from probes.build import build
