@@ -9,6 +9,7 @@ disassembler builds its tables.  The rules are strace's: see :mod:`tracer.format
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from collections.abc import Callable, Mapping
@@ -38,6 +39,10 @@ def is_error(ret: int, abi: Abi = Abi.X86_64) -> bool:
 
 _ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t",
             0x0B: "\\v"}
+# Every byte's escape when no octal digit follows it (str.translate does the work in C).
+_SHORT = {c: _ESCAPES.get(c, chr(c) if 0x20 <= c <= 0x7E else f"\\{c:o}") for c in range(256)}
+# A numeric escape shorter than three digits followed by an octal digit is ambiguous.
+_AMBIGUOUS = re.compile(rb"[\x00-\x08\x0e-\x1f][0-7]")
 
 
 def quote_string(data: bytes, *, hex_all: bool = False) -> str:
@@ -47,18 +52,15 @@ def quote_string(data: bytes, *, hex_all: bool = False) -> str:
     octal digit, where the full three digits keep the escape unambiguous (``\\0017``)."""
     if hex_all:
         return '"' + "".join(f"\\x{b:02x}" for b in data) + '"'
+    if _AMBIGUOUS.search(data) is None:
+        return '"' + data.decode("latin-1").translate(_SHORT) + '"'
     out = ['"']
     last = len(data) - 1
     for i, c in enumerate(data):
-        esc = _ESCAPES.get(c)
-        if esc is not None:
-            out.append(esc)
-        elif 0x20 <= c <= 0x7E:
-            out.append(chr(c))
-        elif i < last and 0x30 <= data[i + 1] <= 0x37:
+        if c < 0x20 and c not in _ESCAPES and i < last and 0x30 <= data[i + 1] <= 0x37:
             out.append(f"\\{c:03o}")
         else:
-            out.append(f"\\{c:o}")
+            out.append(_SHORT[c])
     out.append('"')
     return "".join(out)
 
@@ -512,7 +514,8 @@ def sockaddr_text(data: bytes) -> str:
         return f"{head}, sun_path={quote_string(path.split(bytes(1), 1)[0])}}}"
     if family == socket.AF_INET and len(data) >= 8:
         port = int.from_bytes(data[2:4], "big")
-        return f'{head}, sin_port=htons({port}), sin_addr=inet_addr("{socket.inet_ntoa(data[4:8])}")}}'
+        addr = socket.inet_ntoa(data[4:8])
+        return f'{head}, sin_port=htons({port}), sin_addr=inet_addr("{addr}")}}'
     if family == socket.AF_INET6 and len(data) >= 28:
         port = int.from_bytes(data[2:4], "big")
         flow = int.from_bytes(data[4:8], "big")

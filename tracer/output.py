@@ -1,0 +1,527 @@
+"""The tracer's outputs: strace-like lines, JSON Lines, and the ``-c`` summary table.
+
+Every writer takes plain data and has the same four methods, so the loop fans each event
+out to whichever writers the user asked for (:class:`Fanout`)::
+
+    call = format_entry(abi, nr, args, read_memory)            # tracer.format
+    rec = SyscallRecord.at_entry(call, ts=time.time(), pid=tgid, tid=tid, action="allow")
+    out.syscall_entry(rec)            # strace text prints "openat(AT_FDCWD, ..." now
+    ...                               # exit stop
+    out.syscall_exit(rec.at_exit(call, ret, read_memory, duration=t_exit - t_entry))
+    out.process_event(ProcessEvent(EventKind.EXIT, ts, pid, tid, status=0))
+    out.close()                       # the summary is printed here
+
+* A call that never reaches its exit stop (exit_group, execve in another thread, a
+  killed tracee) still gets ``syscall_exit`` with ``ret=None``: strace prints ``= ?``.
+* ``syscall_entry`` is optional; a record given only to ``syscall_exit`` prints whole.
+* Send ``EventKind.FORK`` for every new thread or process so that the ``[pid N]`` prefix
+  appears exactly when strace's would (when more than one task is traced).
+
+Writes are whole: each line (or the entry part of an unfinished one) goes to the file
+descriptor in one ``write(2)`` with SIGINT/SIGTERM/SIGHUP/SIGQUIT blocked, so neither a
+kill nor a KeyboardInterrupt can cut a line, and a JSON file is valid line by line
+whenever trace-run stops.  Nothing is buffered in Python.
+"""
+
+from __future__ import annotations
+
+import _signal
+import dataclasses
+import functools
+import io
+import json
+import os
+import signal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, TextIO
+
+from tracer.format import CallText, MemoryReader, format_return, format_siginfo, is_error
+from tracer.syscalls import Abi
+from tracer.syscalls.xlat import signal_name
+
+__all__ = [
+    "EventKind",
+    "Fanout",
+    "JsonWriter",
+    "PidPrefix",
+    "ProcessEvent",
+    "StraceWriter",
+    "Summary",
+    "SyscallRecord",
+    "Writer",
+    "event_json",
+    "syscall_json",
+    "syscall_json_line",
+    "write_records",
+]
+
+ALLOW = "allow"
+_ACTION_MARKS = {"deny": "DENIED", "kill": "KILLED"}
+
+
+# --- the data -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallRecord:
+    """One syscall of one thread.  ``text`` is the formatted call without its result:
+    at entry ``CallText.entry`` (``read(3, ``), at exit ``CallText.finish(...)``."""
+
+    ts: float  # time.time() at the entry stop
+    pid: int  # thread group id
+    tid: int
+    abi: Abi
+    nr: int
+    name: str
+    args: tuple[int, ...]  # the six raw argument registers
+    ret: int | None  # signed return value; None: no exit stop (yet)
+    action: str  # the policy's verdict: "allow", "deny", "kill", ...
+    errno: int | None  # -ret when ret is an error, else None
+    text: str
+    result: str | None = None  # strace's text after "= "; None: derived from ret
+    duration: float | None = None  # seconds from entry stop to exit stop
+
+    def __post_init__(self) -> None:
+        if len(self.args) != 6:
+            raise ValueError(f"SyscallRecord needs 6 args, got {len(self.args)}: {self.args}")
+
+    @classmethod
+    def at_entry(cls, call: CallText, *, ts: float, pid: int, tid: int,
+                 action: str = ALLOW) -> SyscallRecord:
+        """The record of a call at its entry stop."""
+        return cls(ts, pid, tid, call.abi, call.nr, call.name, call.args, None, action,
+                   None, call.entry)
+
+    def at_exit(self, call: CallText, ret: int | None, read_memory: MemoryReader, *,
+                duration: float | None = None, action: str | None = None) -> SyscallRecord:
+        """This record completed at the exit stop (``ret`` None: the call never returned)."""
+        errno = None
+        if ret is not None and is_error(ret, self.abi):
+            errno = -ret if ret < 0 else (1 << (32 if self.abi is Abi.I386 else 64)) - ret
+        return SyscallRecord(self.ts, self.pid, self.tid, self.abi, self.nr, self.name,
+                             self.args, ret, self.action if action is None else action, errno,
+                             call.finish(ret, read_memory), call.result(ret), duration)
+
+    def result_text(self) -> str:
+        if self.result is not None:
+            return self.result
+        return format_return(self.ret, name=self.name, abi=self.abi, args=self.args)
+
+
+class EventKind(StrEnum):
+    """What happened to a task, beside syscalls."""
+
+    FORK = "fork"  # a new thread or process is traced (``child``)
+    EXEC = "exec"  # execve succeeded (``path``; ``former_tid`` if a non-leader called it)
+    SIGNAL = "signal"  # a signal is delivered (``signal``, ``siginfo``)
+    STOP = "stop"  # group-stop (``signal``)
+    EXIT = "exit"  # the task is gone (``status`` or ``signal``, ``core_dumped``)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessEvent:
+    """A process event; fields not meaningful for ``kind`` stay None."""
+
+    kind: EventKind
+    ts: float
+    pid: int
+    tid: int
+    status: int | None = None  # EXIT: the exit code, when it exited
+    signal: int | None = None  # EXIT: the killing signal; SIGNAL/STOP: the signal
+    core_dumped: bool = False
+    siginfo: Mapping[str, int] | None = None  # SIGNAL: si_* fields (PTRACE_GETSIGINFO)
+    child: int | None = None  # FORK
+    path: str | None = None  # EXEC
+    former_tid: int | None = None  # EXEC by a non-leader thread: its tid before execve
+
+
+class Writer(Protocol):
+    """What the loop calls on every output."""
+
+    def syscall_entry(self, rec: SyscallRecord) -> None: ...
+    def syscall_exit(self, rec: SyscallRecord) -> None: ...
+    def process_event(self, event: ProcessEvent) -> None: ...
+    def close(self) -> None: ...
+
+
+class Fanout:
+    """Several writers used together, called in order."""
+
+    def __init__(self, writers: Iterable[Writer]) -> None:
+        self.writers = list(writers)
+
+    def syscall_entry(self, rec: SyscallRecord) -> None:
+        for w in self.writers:
+            w.syscall_entry(rec)
+
+    def syscall_exit(self, rec: SyscallRecord) -> None:
+        for w in self.writers:
+            w.syscall_exit(rec)
+
+    def process_event(self, event: ProcessEvent) -> None:
+        for w in self.writers:
+            w.process_event(event)
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+
+
+# --- whole writes ------------------------------------------------------------------------
+
+
+# Signals whose handlers may raise (KeyboardInterrupt) in the middle of a line.  The C
+# function is used directly: signal.pthread_sigmask converts each set to enums, which
+# costs more than the system calls.
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_sigmask = _signal.pthread_sigmask
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``, normally in one write(2).
+
+    The interrupting signals are blocked meanwhile: CPython may raise a handler's
+    exception right after ``os.write`` returns and before its count is stored, so no
+    exception handler can know how much was written.  Blocked, the signal waits and its
+    exception comes after the whole line is out."""
+    old = _sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    try:
+        written = os.write(fd, data)
+        if written < len(data):  # pipes and ttys may take part of it
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view):]
+    finally:
+        _sigmask(signal.SIG_SETMASK, old)
+
+
+class _Sink:
+    """A text stream written without Python buffering: straight to its fd when it has
+    one (files, pipes, stderr), else through ``write`` + ``flush`` (StringIO in tests)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.fd: int | None
+        try:
+            stream.flush()
+            self.fd = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            self.fd = None
+
+    def write(self, text: str) -> None:
+        if self.fd is None:
+            self.stream.write(text)
+            self.stream.flush()
+        else:
+            _write_all(self.fd, text.encode("utf-8", "backslashreplace"))
+
+
+# --- strace text -------------------------------------------------------------------------
+
+
+class PidPrefix(StrEnum):
+    """How lines name their task, as strace does."""
+
+    AUTO = "auto"  # "[pid  1234] " while more than one task is traced (strace -f)
+    ALWAYS = "always"  # "1234  " on every line (strace -f -o FILE)
+    NEVER = "never"
+
+
+_PERSONALITY = {Abi.X86_64: "64 bit", Abi.I386: "32 bit", Abi.X32: "x32"}
+
+
+class StraceWriter:
+    """strace's text: one line per call, ``<unfinished ...>`` / ``<... name resumed>``
+    when another task's output comes between a call's entry and exit, ``+++``/``---``
+    lines for exits and signals.  A call the policy did not allow ends with its verdict
+    in capitals, as strace marks injected faults: ``= -1 EPERM (...) (DENIED)``."""
+
+    def __init__(self, stream: TextIO, *, pid_prefix: PidPrefix = PidPrefix.AUTO,
+                 column: int = 40) -> None:
+        self._out = _Sink(stream)
+        self._pid_prefix = pid_prefix
+        self._column = column
+        self._tasks: set[int] = set()
+        self._abi: dict[int, Abi] = {}
+        self._entries: dict[int, SyscallRecord] = {}  # printed entries awaiting their exit
+        self._open: int | None = None  # tid whose line has no newline yet
+        self._col = 0
+
+    def _prefix(self, tid: int) -> str:
+        if self._pid_prefix is PidPrefix.ALWAYS:
+            return f"{tid:<5d} "
+        if self._pid_prefix is PidPrefix.AUTO and len(self._tasks) > 1:
+            return f"[pid {tid:5d}] "
+        return ""
+
+    def _interrupt(self) -> None:
+        """Close an open line: its call goes on, its end comes later as "resumed"."""
+        if self._open is not None:
+            self._out.write(" <unfinished ...>\n")
+            self._open = None
+
+    def _start(self, rec: SyscallRecord) -> str:
+        """Note the task and, when its ABI changes, say so as strace does."""
+        self._tasks.add(rec.tid)
+        if self._abi.get(rec.tid, Abi.X86_64) is not rec.abi:
+            self._interrupt()
+            self._out.write(f"[ Process PID={rec.tid} runs in {_PERSONALITY[rec.abi]} mode. ]\n")
+        self._abi[rec.tid] = rec.abi
+        return self._prefix(rec.tid)
+
+    def _end(self, head: str, rec: SyscallRecord) -> None:
+        """Write ``head`` (which continues the line at column ``self._col``) and the result."""
+        col = self._col + len(head)
+        pad = " " * (self._column - col) if col < self._column else " "
+        mark = ""
+        if rec.action != ALLOW:
+            mark = f" ({_ACTION_MARKS.get(rec.action, rec.action.upper())})"
+        self._out.write(f"{head}{pad}= {rec.result_text()}{mark}\n")
+        self._open = None
+        self._col = 0
+
+    def syscall_entry(self, rec: SyscallRecord) -> None:
+        prefix = self._start(rec)
+        self._interrupt()
+        self._out.write(prefix + rec.text)
+        self._entries[rec.tid] = rec
+        self._open = rec.tid
+        self._col = len(prefix) + len(rec.text)
+
+    def syscall_exit(self, rec: SyscallRecord) -> None:
+        entry = self._entries.pop(rec.tid, None)
+        if entry is not None and rec.text.startswith(entry.text):
+            rest = rec.text[len(entry.text):]
+            if self._open == rec.tid:
+                self._end(rest, rec)
+                return
+            self._interrupt()
+            prefix = self._start(rec)
+            self._col = 0
+            self._end(f"{prefix}<... {rec.name} resumed>{rest}", rec)
+            return
+        if self._open == rec.tid:  # the text changed under us: start a fresh line
+            self._open = None
+            self._out.write("\n")
+        self._interrupt()
+        prefix = self._start(rec)
+        self._col = 0
+        self._end(prefix + rec.text, rec)
+
+    def _drop_entry(self, tid: int) -> None:
+        """A task ended inside a call the loop did not finish: end it like strace."""
+        entry = self._entries.get(tid)
+        if entry is None:
+            return
+        unfinished = entry.text.endswith(("(", ", "))
+        text = entry.text + (" <unfinished ...>)" if unfinished else ")")
+        self.syscall_exit(dataclasses.replace(entry, ret=None, text=text, result="?"))
+
+    def _line(self, tid: int, text: str) -> None:
+        self._interrupt()
+        self._out.write(f"{self._prefix(tid)}{text}\n")
+
+    def process_event(self, event: ProcessEvent) -> None:
+        tid = event.tid
+        self._tasks.add(tid)
+        if event.kind is EventKind.FORK:
+            if event.child is not None:
+                self._tasks.add(event.child)
+            return
+        if event.kind is EventKind.EXEC:
+            former = event.former_tid
+            if former is not None and former != tid:
+                self._line(tid, f"+++ superseded by execve in pid {former} +++")
+                if former in self._entries:  # its execve ends under the new tid
+                    self._entries[tid] = self._entries.pop(former)
+                self._tasks.discard(former)
+        elif event.kind is EventKind.SIGNAL:
+            sig = event.signal or 0
+            info = f" {format_siginfo(sig, event.siginfo)}" if event.siginfo is not None else ""
+            self._line(tid, f"--- {signal_name(sig)}{info} ---")
+        elif event.kind is EventKind.STOP:
+            self._line(tid, f"--- stopped by {signal_name(event.signal or 0)} ---")
+        elif event.kind is EventKind.EXIT:
+            self._drop_entry(tid)
+            if event.signal is not None:
+                core = " (core dumped)" if event.core_dumped else ""
+                self._line(tid, f"+++ killed by {signal_name(event.signal)}{core} +++")
+            else:
+                self._line(tid, f"+++ exited with {event.status or 0} +++")
+            self._tasks.discard(tid)
+            self._abi.pop(tid, None)
+
+    def close(self) -> None:
+        self._interrupt()
+
+
+# --- JSON Lines ----------------------------------------------------------------------
+
+
+def syscall_json(rec: SyscallRecord) -> dict[str, object]:
+    """The JSON object of one syscall, in the documented key order."""
+    return {
+        "ts": float(rec.ts), "pid": rec.pid, "tid": rec.tid, "abi": str(rec.abi),
+        "nr": rec.nr, "name": rec.name, "args": [int(a) for a in rec.args], "ret": rec.ret,
+        "action": str(rec.action), "errno": rec.errno,
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_str(text: str) -> str:
+    return json.dumps(text)
+
+
+def _json_int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def syscall_json_line(rec: SyscallRecord) -> str:
+    """``json.dumps(syscall_json(rec))`` plus a newline, built directly: this runs for
+    every syscall, and names and actions repeat (their JSON text is cached)."""
+    return (f'{{"ts":{float(rec.ts)!r},"pid":{int(rec.pid)},"tid":{int(rec.tid)},'
+            f'"abi":{_json_str(str(rec.abi))},"nr":{int(rec.nr)},"name":{_json_str(rec.name)},'
+            f'"args":[{",".join(str(int(a)) for a in rec.args)}],"ret":{_json_int(rec.ret)},'
+            f'"action":{_json_str(str(rec.action))},"errno":{_json_int(rec.errno)}}}\n')
+
+
+def event_json(event: ProcessEvent) -> dict[str, object]:
+    """The JSON object of one process event: common keys, then the kind's own."""
+    obj: dict[str, object] = {"event": str(event.kind), "ts": float(event.ts),
+                              "pid": event.pid, "tid": event.tid}
+    sig = event.signal
+    if event.kind is EventKind.EXIT:
+        obj.update(status=event.status if sig is None else None,
+                   signal=signal_name(sig) if sig is not None else None, signo=sig,
+                   core_dumped=event.core_dumped)
+    elif event.kind in (EventKind.SIGNAL, EventKind.STOP):
+        obj.update(signal=signal_name(sig or 0), signo=sig)
+        if event.kind is EventKind.SIGNAL:
+            obj["siginfo"] = dict(event.siginfo) if event.siginfo is not None else None
+    elif event.kind is EventKind.EXEC:
+        obj.update(path=event.path, former_tid=event.former_tid)
+    elif event.kind is EventKind.FORK:
+        obj["child"] = event.child
+    return obj
+
+
+class JsonWriter:
+    """JSON Lines: one object per finished syscall and per process event, each line
+    written whole (see the module docstring), so the file parses line by line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._out = _Sink(stream)
+
+    def _emit(self, obj: Mapping[str, object]) -> None:
+        self._out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+
+    def syscall_entry(self, rec: SyscallRecord) -> None:
+        pass
+
+    def syscall_exit(self, rec: SyscallRecord) -> None:
+        self._out.write(syscall_json_line(rec))
+
+    def process_event(self, event: ProcessEvent) -> None:
+        self._emit(event_json(event))
+
+    def close(self) -> None:
+        pass
+
+
+# --- the -c table ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Count:
+    nr: int
+    calls: int = 0
+    errors: int = 0
+    denied: int = 0
+    seconds: float = 0.0
+
+
+class Summary:
+    """``strace -c``'s table plus a ``denied`` column, written at :meth:`close`.
+
+    Time is each call's ``duration``: the wall-clock time between its entry and exit
+    stops as the tracer measured it, i.e. strace ``-c -w`` (latency), not strace ``-c``'s
+    default system CPU time, which would need the tracee's rusage at every stop.  As in
+    strace, a call is counted at its exit stop, so one that never returns (exit_group) is
+    not; a call the policy stopped is counted, and denied, even without an exit stop.
+    Rows sort by time, then by syscall number; each ABI other than x86_64 gets its own
+    table under strace's heading ("System call usage summary for 32 bit mode:")."""
+
+    HEADER = ("% time     seconds  usecs/call     calls    errors    denied syscall\n"
+              "------ ----------- ----------- --------- --------- --------- ----------------\n")
+    RULE = "------ ----------- ----------- --------- --------- --------- ----------------\n"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._out = _Sink(stream) if stream is not None else None
+        self._counts: dict[Abi, dict[str, _Count]] = {}
+
+    def syscall_entry(self, rec: SyscallRecord) -> None:
+        pass
+
+    def syscall_exit(self, rec: SyscallRecord) -> None:
+        if rec.ret is None and rec.action == ALLOW:
+            return
+        count = self._counts.setdefault(rec.abi, {}).setdefault(rec.name, _Count(rec.nr))
+        count.calls += 1
+        count.errors += rec.ret is not None and is_error(rec.ret, rec.abi)
+        count.denied += rec.action != ALLOW
+        count.seconds += rec.duration or 0.0
+
+    def process_event(self, event: ProcessEvent) -> None:
+        pass
+
+    @staticmethod
+    def _table(counts: Mapping[str, _Count]) -> str:
+        rows = sorted(counts.items(), key=lambda kv: (-kv[1].seconds, kv[1].nr, kv[0]))
+        total = sum(c.seconds for c in counts.values())
+        lines = [Summary.HEADER]
+        for name, c in rows:
+            pct = 100.0 * c.seconds / total if total else 0.0
+            lines.append(_row(f"{pct:6.2f}", c.seconds, c.calls, c.errors, c.denied, name))
+        lines.append(Summary.RULE)
+        lines.append(_row("100.00", total, sum(c.calls for c in counts.values()),
+                          sum(c.errors for c in counts.values()),
+                          sum(c.denied for c in counts.values()), "total"))
+        return "".join(lines)
+
+    def render(self) -> str:
+        """The tables as text ("" when no call was counted)."""
+        parts = []
+        for abi in Abi:
+            if abi in self._counts:
+                if abi is not Abi.X86_64:
+                    parts.append(f"System call usage summary for {_PERSONALITY[abi]} mode:\n")
+                parts.append(self._table(self._counts[abi]))
+        return "".join(parts)
+
+    def close(self) -> None:
+        if self._out is not None:
+            text = self.render()
+            if text:
+                self._out.write(text)
+
+
+def _blank_zero(n: int) -> str:
+    return f"{n:9d}" if n else " " * 9
+
+
+def _row(pct: str, seconds: float, calls: int, errors: int, denied: int, name: str) -> str:
+    # strace: the total as a timespec divided by the calls, then shown in whole µs
+    usecs = round(seconds * 1e9) // calls // 1000 if calls else 0
+    return (f"{pct:>6} {seconds:11.6f} {usecs:11d} {calls:9d} {_blank_zero(errors)} "
+            f"{_blank_zero(denied)} {name}\n")
+
+
+def write_records(writer: Writer, records: Sequence[SyscallRecord | ProcessEvent]) -> None:
+    """Feed finished records and events to a writer (replays, tests)."""
+    for item in records:
+        if isinstance(item, SyscallRecord):
+            writer.syscall_exit(item)
+        else:
+            writer.process_event(item)
