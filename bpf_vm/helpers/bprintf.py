@@ -6,8 +6,8 @@ kernel/bpf/helpers.c.  It walks the format once, refuses what it does not know w
 addresses are read and pre-formatted at that point); lib/vsprintf.c's bstr_printf then
 renders the text.  This module does both with the same rules:
 
-* the format must be NUL-terminated within ``fmt_size`` and contain only printable or
-  space ASCII characters;
+* the format must be NUL-terminated within ``fmt_size`` and contain no ASCII control
+  character other than spaces (bytes >= 0x80 pass, as on the host kernel, 6.18);
 * a conversion is ``%`` [flags ``0+- ``] [width] then one of ``d i u x X`` (optionally
   after ``l`` or ``ll``), ``c``, ``s``, ``p``, ``pK``, ``px``, ``ps``, ``pS``, ``pB``,
   ``pks``, ``pus``, ``pi4``, ``pI4``, ``pi6``, ``pI6``; ``%%`` is a literal percent.
@@ -40,20 +40,25 @@ StringSource = Callable[[str, int, int], "bytes | None"]
 #: (address, size) -> kernel bytes, None on a fault (for %pI4/%pI6).
 KernelSource = Callable[[int, int], "bytes | None"]
 
-_SPACE = frozenset(b" \t\n\v\f\r")
-_PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+# The kernel's ctype (lib/ctype.c) is Latin-1: 0xa0 is a space, 0xa1-0xbf, 0xd7 and
+# 0xf7 are punctuation, 0x80-0x9f are nothing.
+_SPACE = frozenset(b" \t\n\v\f\r\xa0")
+_PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") | frozenset(range(0xA1, 0xC0)) \
+    | {0xD7, 0xF7}
 
 
 def _isspace(c: int) -> bool:
     return c in _SPACE
 
 
-def _isprint(c: int) -> bool:
-    return 0x20 <= c <= 0x7E
-
-
 def _ispunct(c: int) -> bool:
     return c in _PUNCT
+
+
+def _bad_char(c: int) -> bool:
+    """An ASCII control character (bytes >= 0x80, such as UTF-8 text, are accepted, as
+    measured on Linux 6.18; older kernels refused them)."""
+    return c < 0x80 and not (0x20 <= c <= 0x7E or c in _SPACE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +114,7 @@ def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
     i = 0
     while i < n:
         c = fmt[i]
-        if not (_isprint(c) or _isspace(c)):
+        if _bad_char(c):
             return -errno.EINVAL
         if c != 0x25:                             # '%'
             lit.append(c)
