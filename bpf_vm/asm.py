@@ -152,6 +152,7 @@ _TOKEN = re.compile(
 )
 _PC_COLUMN = re.compile(r"\s*\d+:(?:\s+(?:[0-9a-fA-F]{2}[ \t]+){7}[0-9a-fA-F]{2}"
                         r"(?:(?:[ \t]+[0-9a-fA-F]{2}){8})?(?=\s|$))?")
+_DIRECTIVE = re.compile(r"\s*(\.[\w.$]*)(?=\s|$)")
 _ANNOTATION = re.compile(r"\s<[^<>\s]*>\s*$")
 _REG = re.compile(r"([rw])(\d+)")
 
@@ -390,6 +391,10 @@ class _Assembler:
             am = _ANNOTATION.search(text)
             if am is not None:
                 text = text[:am.start()]
+        dm = _DIRECTIVE.match(text)
+        if dm is not None:
+            self.directive(lineno, dm.group(1), dm.start(1) + 1, text)
+            return
         toks = _tokenize(text, lineno, self.source)
         p = _Line(toks, lineno, self.source)
         while p.peek().kind == "id" and p.peek(1).text == ":" and p.peek(1).kind == "op":
@@ -399,8 +404,7 @@ class _Assembler:
         if t.kind == "end":
             return
         if t.kind == "id" and t.text.startswith("."):
-            self.directive(p, text)
-            return
+            raise p.error(t, "a directive cannot follow a label on the same line")
         self.mark_statement(lineno, t.col)
         item = _statement(p)
         self.items[id(self.prog)].append((self.pc, item))
@@ -419,25 +423,24 @@ class _Assembler:
         self.mark_statement(p.lineno, t.col)
         self.prog.labels[t.text] = self.pc
 
-    def directive(self, p: _Line, text: str) -> None:
-        t = p.next()
-        if p.i > 1:
-            raise p.error(t, "a directive cannot follow a label on the same line")
-        args = [(m.group(), m.start() + 1)
-                for m in re.finditer(r'"(?:[^"\\]|\\.)*"|\S+', text[t.col - 1:])]
-        args = [(a, col + t.col - 1) for a, col in args[1:]]   # [0] is the directive
+    def directive(self, lineno: int, name: str, col: int, text: str) -> None:
+        """Directives are split on whitespace, not tokenized: a section name like
+        ``kprobe/__x64_sys_openat`` is one word."""
+        start = col - 1 + len(name)
+        args = [(m.group(), start + m.start() + 1)
+                for m in re.finditer(r'"(?:[^"\\]|\\.)*"|\S+', text[start:])]
 
         def err(col: int, msg: str) -> AsmSyntaxError:
-            return AsmSyntaxError(p.lineno, col, msg, self.source)
+            return AsmSyntaxError(lineno, col, msg, self.source)
 
-        end_col = p.toks[-1].col
-        if t.text == ".prog":
+        end_col = len(text.rstrip()) + 1
+        if name == ".prog":
             if not args or len(args) > 2:
                 raise err(args[2][1] if len(args) > 2 else end_col,
                           "expected .prog NAME [SECTION]")
-            name = args[0][0]
-            if not self.implicit and any(q.name == name for q in self.programs):
-                raise err(args[0][1], f"program '{name}' is already defined")
+            pname = args[0][0]
+            if not self.implicit and any(q.name == pname for q in self.programs):
+                raise err(args[0][1], f"program '{pname}' is already defined")
             if self.implicit:
                 if self.first_stmt:
                     raise AsmSyntaxError(*self.first_stmt, "statement before the first .prog",
@@ -446,31 +449,31 @@ class _Assembler:
                 self.implicit = False
             else:
                 self.check_nonempty()
-            self.start_program(name)
-            self.prog_line = p.lineno
+            self.start_program(pname)
+            self.prog_line = lineno
             if len(args) == 2:
                 self.prog.section = args[1][0]
-        elif t.text == ".section":
+        elif name == ".section":
             if len(args) != 1:
                 raise err(args[1][1] if len(args) > 1 else end_col, "expected .section NAME")
-            self.mark_statement(p.lineno, t.col)
+            self.mark_statement(lineno, col)
             self.prog.section = args[0][0]
-        elif t.text == ".license":
+        elif name == ".license":
             if len(args) != 1:
                 raise err(args[1][1] if len(args) > 1 else end_col,
                           'expected .license "STRING"')
             if self.license is not None:
-                raise err(t.col, f"license already set on line {self.license_line}")
+                raise err(col, f"license already set on line {self.license_line}")
             value = args[0][0]
             if value.startswith('"'):
                 value = value[1:-1].encode().decode("unicode_escape")
-            self.license, self.license_line = value, p.lineno
-        elif t.text == ".map":
-            self.map_decl(p, args, end_col, err)
+            self.license, self.license_line = value, lineno
+        elif name == ".map":
+            self.map_decl(lineno, args, end_col, err)
         else:
-            raise p.error(t, f"unknown directive '{t.text}'")
+            raise err(col, f"unknown directive '{name}'")
 
-    def map_decl(self, p: _Line, args: list[tuple[str, int]], end_col: int,
+    def map_decl(self, lineno: int, args: list[tuple[str, int]], end_col: int,
                  err: Callable[[int, str], AsmSyntaxError]) -> None:
         usage = "expected .map NAME TYPE key=K value=V max_entries=N [flags=F]"
         if len(args) < 2:
@@ -500,7 +503,7 @@ class _Assembler:
         if missing:
             raise err(end_col, f"{usage}; missing {', '.join(missing)}")
         self.maps.append(MapDecl(name, mtype, fields["key"], fields["value"],
-                                 fields["max_entries"], fields.get("flags", 0), p.lineno))
+                                 fields["max_entries"], fields.get("flags", 0), lineno))
 
     def check_nonempty(self) -> None:
         if not self.implicit and not self.prog.lines:
