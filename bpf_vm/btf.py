@@ -331,6 +331,25 @@ def _parse_type(tdata: bytes, pos: int, tid: int, strings: bytes) -> tuple[BtfTy
     return BtfType(tid, kind, name, ref=size_or_type, kind_flag=kind_flag), pos
 
 
+def btf_ext_core_relo_len(data: bytes) -> int:
+    """Bytes of CO-RE relocation records in a ``.BTF.ext`` section (0 when it has none).
+
+    ``.BTF.ext``'s func and line info only describe the code, so the loader may ignore
+    them; CO-RE relocations change it (field offsets resolved against the running
+    kernel's BTF), so an object that has them cannot run correctly without them.
+    Header: u16 magic, u8 version, u8 flags, u32 hdr_len, then u32 pairs (off, len) for
+    func_info, line_info and, when hdr_len >= 32, core_relo."""
+    if len(data) < 8:
+        raise ElfLoadError(f".BTF.ext: section of {len(data)} bytes is shorter than the header")
+    magic, _version, _flags, hdr_len = struct.unpack_from("<HBBI", data)
+    if magic != BTF_MAGIC:
+        raise ElfLoadError(f".BTF.ext: bad magic 0x{magic:04x}")
+    if hdr_len < 32 or len(data) < 32:
+        return 0
+    _off, length = struct.unpack_from("<II", data, 24)
+    return int(length)
+
+
 # ---------------------------------------------------------------------------------------
 # BTF-defined maps (libbpf's ``SEC(".maps")`` convention)
 
@@ -470,6 +489,7 @@ __all__ = [
     "BtfType",
     "Kind",
     "Member",
+    "btf_ext_core_relo_len",
     "map_vars",
     "parse_btf",
     "parse_map_def",

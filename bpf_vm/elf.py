@@ -39,7 +39,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Section, SymbolTableSection
 
-from .btf import Btf, map_vars, parse_btf, parse_map_def
+from .btf import Btf, btf_ext_core_relo_len, map_vars, parse_btf, parse_map_def
 from .errors import BpfError, ElfLoadError, InvalidInstruction
 from .insn import INSN_SIZE, Insn, decode
 from .isa import LD_IMM64, CallKind, Kind, Pseudo
@@ -244,6 +244,12 @@ class _Loader:
             return
         if name == ".BTF":
             self.btf = parse_btf(self._data(sec))
+            return
+        if name == ".BTF.ext":
+            if btf_ext_core_relo_len(self._data(sec)):
+                raise ElfLoadError("section '.BTF.ext' holds CO-RE relocations"
+                                   " (preserve_access_index / BPF_CORE_READ): they need the"
+                                   " running kernel's BTF and are not supported")
             return
         if sec["sh_type"] == "SHT_PROGBITS" and flags & SHF_EXECINSTR:
             raw = self._data(sec)
@@ -588,11 +594,44 @@ def parse_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, *,
     return loader
 
 
+def set_globals(loader: _Loader, values: dict[str, int | bytes]) -> None:
+    """Give global variables initial values before their maps exist, as a libbpf
+    skeleton does with ``skel->rodata->limit = 9`` between open and load: the only time
+    a ``const volatile`` (.rodata) variable can still be set.  Ints are stored
+    little-endian in the variable's size; bytes must have exactly that size."""
+    for var, value in values.items():
+        sym = next((s for s in loader.symbols if s.name == var and s.shndx in loader.data_map
+                    and s.type == "STT_OBJECT"), None)
+        if sym is None:
+            raise ElfLoadError(f"global '{var}': no such variable in .data, .rodata or .bss")
+        d = loader.maps[loader.data_map[sym.shndx]]
+        if isinstance(value, int):
+            try:
+                raw = value.to_bytes(sym.size, "little", signed=value < 0)
+            except OverflowError:
+                raise ElfLoadError(f"global '{var}': {value} does not fit in {sym.size}"
+                                   " bytes") from None
+        else:
+            raw = bytes(value)
+            if len(raw) != sym.size:
+                raise ElfLoadError(f"global '{var}': {len(raw)} bytes for a variable of"
+                                   f" {sym.size}")
+        initial = bytearray(d.initial or b"")
+        if sym.value + sym.size > len(initial):
+            raise ElfLoadError(f"global '{var}' lies outside section '{d.section}'")
+        initial[sym.value:sym.value + sym.size] = raw
+        d.initial = bytes(initial)
+
+
 def load_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, vm: Vm, *,
-                name: str | None = None, populate: bool = True) -> BpfObject:
+                name: str | None = None, populate: bool = True,
+                variables: dict[str, int | bytes] | None = None) -> BpfObject:
     """Load an object file into ``vm``: its maps are created and registered, its
-    programs linked and relocated, its prog arrays filled (unless ``populate=False``)."""
+    programs linked and relocated, its prog arrays filled (unless ``populate=False``).
+    ``variables`` sets global variables (``const volatile`` ones too) before that."""
     loader = parse_object(path_or_bytes, name=name)
+    if variables:
+        set_globals(loader, variables)
     progs: list[tuple[str, str, list[Insn | None], dict[int, str]]] = []
     for f in loader.entries():
         insns, names = loader.link(f)
@@ -623,4 +662,5 @@ __all__ = [
     "load_object",
     "object_summary",
     "parse_object",
+    "set_globals",
 ]

@@ -238,6 +238,43 @@ def test_rodata_is_read_only_for_programs(cc) -> None:
         obj.maps[".rodata"].update(0, bytes(obj.maps[".rodata"].value_size))
 
 
+def test_variables_set_before_load_like_a_skeleton(cc) -> None:
+    path = cc(GLOBALS + LICENSE)
+    vm, obj = load(path, variables={"limit": 40, "counter": -1, "zeroed": b"\x05" + bytes(7)})
+    assert obj.maps[".rodata"].lookup(0)[:4] == (40).to_bytes(4, "little")
+    assert vm.run(obj.programs["bump"], PT_REGS).r0 == 0 + 7 + 40
+    for bad, what in (({"nope": 1}, "no such variable"), ({"limit": 2**40}, "does not fit"),
+                      ({"counter": b"12"}, "2 bytes for a variable of 8")):
+        with pytest.raises(ElfLoadError, match=what):
+            load(path, variables=bad)
+
+
+def test_legacy_map_definitions_with_more_fields(cc) -> None:
+    src = """
+        struct bpf_load_map_def {       /* samples/bpf/bpf_load.h's longer definition */
+            unsigned int type, key_size, value_size, max_entries, map_flags;
+            unsigned int inner_map_idx, numa_node;
+        };
+        struct bpf_load_map_def SEC("maps") m = {
+            .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 4, .max_entries = 2,
+            .inner_map_idx = INNER,
+        };
+        SEC("xdp") int f(void *ctx) { __u32 k = 0; return !!bpf_map_lookup_elem(&m, &k); }
+    """ + LICENSE
+    _, obj = load(cc(src.replace("INNER", "0")))        # zero extra fields: fine
+    assert obj.maps["m"].max_entries == 2
+    with pytest.raises(ElfLoadError, match="map 'm' has 28 bytes of definition"):
+        load(cc(src.replace("INNER", "1")))
+
+
+def test_co_re_relocations_are_refused(cc) -> None:
+    with pytest.raises(ElfLoadError, match="CO-RE relocations"):
+        load(cc("""
+            struct task { int pid; int tgid; } __attribute__((preserve_access_index));
+            SEC("kprobe/x") int f(struct task *t) { return t->tgid; }
+        """ + LICENSE))
+
+
 # -- prog arrays -------------------------------------------------------------------------
 
 def test_declarative_prog_array(cc) -> None:
