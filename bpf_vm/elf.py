@@ -43,7 +43,7 @@ from .btf import Btf, btf_ext_core_relo_len, map_vars, parse_btf, parse_map_def
 from .errors import BpfError, ElfLoadError, InvalidInstruction
 from .insn import INSN_SIZE, Insn, decode
 from .isa import LD_IMM64, CallKind, Kind, Pseudo
-from .objfile import BpfObject, MapDef, build_object
+from .objfile import BpfObject, MapDef, build_object, load_asm
 
 if TYPE_CHECKING:
     from .vm import Vm
@@ -659,6 +659,8 @@ __all__ = [
     "R_BPF_64_32",
     "R_BPF_64_64",
     "R_BPF_64_ABS64",
+    "BpfObject",
+    "load_asm",
     "load_object",
     "object_summary",
     "parse_object",
