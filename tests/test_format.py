@@ -323,6 +323,38 @@ X86_64_CASES = [
     ("getuid", [], 0, "getuid() = 0"),
     ("vfork", [], 4044, "vfork() = 4044"),
     ("rt_sigreturn", [], 0, "rt_sigreturn() = 0"),
+    ("getdents64", [3, Mem(b"".join(struct.pack("<QqHB", 1, 0, 24, 4) + b"ab\0".ljust(5, b"\0")
+                                   for _ in range(8))), 32768], 192,
+     "getdents64(3, 0x10000000 /* 8 entries */, 32768) = 192"),
+    ("getdents64", [3, 0x555555585790, 32768], 0,
+     "getdents64(3, 0x555555585790 /* 0 entries */, 32768) = 0"),
+    ("fadvise64", [3, 0, 0, 2], 0, "fadvise64(3, 0, 0, POSIX_FADV_SEQUENTIAL) = 0"),
+    ("getgroups", [0, 0x555555564FC4], 0, "getgroups(0, []) = 0"),
+    ("getgroups", [0, 0], 0, "getgroups(0, NULL) = 0"),
+    ("getgroups", [32, i32(0, 27)], 2, "getgroups(32, [0, 27]) = 2"),
+    ("statx", [AT_FDCWD, cstr("/nonexist"), 0x900, 0x25E, 0x7FFFFFFFE160], -2,
+     ('statx(AT_FDCWD, "/nonexist", AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT, '
+      "STATX_MODE|STATX_NLINK|STATX_UID|STATX_GID|STATX_MTIME|STATX_SIZE, 0x7fffffffe160) = -1 "
+      "ENOENT (No such file or directory)")),
+    ("statx", [AT_FDCWD, cstr("/etc/hostname"), 0x900, 0x25E,
+               Mem(struct.pack("<I4xQ12xH10xQ", 0x17FF, 0, 0o100755, 3).ljust(256, b"\0"))], 0,
+     ('statx(AT_FDCWD, "/etc/hostname", AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW|'
+      "AT_NO_AUTOMOUNT, STATX_MODE|STATX_NLINK|STATX_UID|STATX_GID|STATX_MTIME|STATX_SIZE, "
+      "{stx_mask=STATX_BASIC_STATS|STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFREG|0755, "
+      "stx_size=3, ...}) = 0")),
+    ("clock_nanosleep", [0, 0, Mem(struct.pack("<qq", 0, 10000000)), 0x7FFFFFFFE000], 0,
+     ("clock_nanosleep(CLOCK_REALTIME, 0, {tv_sec=0, tv_nsec=10000000}, 0x7fffffffe000) = 0")),
+    ("nanosleep", [Mem(struct.pack("<qq", 5, 0)), Mem(struct.pack("<qq", 4, 500))], -516,
+     ("nanosleep({tv_sec=5, tv_nsec=0}, {tv_sec=4, tv_nsec=500}) = ? ERESTART_RESTARTBLOCK "
+      "(Interrupted by signal)")),
+    ("lgetxattr", [cstr("/etc/hostname"), cstr("security.selinux"), 0x555555583640, 255], -61,
+     ('lgetxattr("/etc/hostname", "security.selinux", 0x555555583640, 255) = -1 ENODATA '
+      "(No data available)")),
+    ("getxattr", [cstr("/etc/hostname"), cstr("system.posix_acl_access"), 0, 0], -61,
+     ('getxattr("/etc/hostname", "system.posix_acl_access", NULL, 0) = -1 ENODATA '
+      "(No data available)")),
+    ("statfs", [cstr("/sys/fs/selinux"), 0x7FFFFFFFE650], -2,
+     ('statfs("/sys/fs/selinux", 0x7fffffffe650) = -1 ENOENT (No such file or directory)')),
     ("uname", [Mem(b"Linux".ljust(65, b"\0") + b"box".ljust(65, b"\0") * 4)], 0,
      'uname({sysname="Linux", nodename="box", ...}) = 0'),
 ]

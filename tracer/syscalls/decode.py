@@ -416,6 +416,26 @@ def stat_out(*, stat64: bool = False) -> Render:
     return render
 
 
+def statx_flags(ctx: Ctx, v: int) -> str:
+    """statx's flags: strace names the sync type even when it is 0 (the default)."""
+    v &= 0xFFFFFFFF
+    text = flags_text(v, X.STATX_FLAGS, "")
+    if v & X.AT_STATX_SYNC_TYPE == 0:
+        return "|".join(p for p in ("AT_STATX_SYNC_AS_STAT", text) if p)
+    return text
+
+
+def statx_out(ctx: Ctx, v: int) -> str:
+    if ctx.failed:
+        return ptr(ctx, v)
+    st = L.unpack_statx(ctx.mem(v, L.STATX_SIZE) or b"")
+    if st is None:
+        return ptr(ctx, v)
+    return (f"{{stx_mask={flags_text(st.mask, X.STATX_MASK)}, "
+            f"stx_attributes={flags_text(st.attributes, X.STATX_ATTRS)}, "
+            f"stx_mode={mode_text(st.mode)}, stx_size={st.size}, ...}}")
+
+
 def format_sigset(mask: int, nsig: int = X.NSIG) -> str:
     """``[HUP USR2 RT_8]``, or ``~[...]`` naming the absent ones when most are present."""
     present = [s for s in range(1, nsig + 1) if mask >> (s - 1) & 1]
@@ -572,3 +592,42 @@ def _socklen_out(ctx: Ctx, v: int, entry: str) -> str:
 
 socklen = Arg(_socklen_in, exit_suffix=_socklen_out)
 """A value-result socklen_t: ``[16]``, or ``[110 => 16]`` when the call changed it."""
+
+
+def dirents(ctx: Ctx, v: int) -> str:
+    """getdents64's buffer: its address and, as strace, how many entries the call wrote."""
+    if ctx.failed or ctx.ret is None:
+        return ptr(ctx, v)
+    data = ctx.mem(v, ctx.ret) if ctx.ret else b""
+    if data is None:
+        return ptr(ctx, v)
+    count = pos = 0
+    while pos + 19 <= len(data):  # d_ino, d_off, d_reclen, d_type, then the name
+        reclen = int.from_bytes(data[pos + 16 : pos + 18], "little")
+        if reclen == 0:
+            break
+        count += 1
+        pos += reclen
+    return f"{ptr(ctx, v)} /* {count} entr{'y' if count == 1 else 'ies'} */"
+
+
+def id_list(ctx: Ctx, v: int) -> str:
+    """getgroups' output: ``ret`` 32-bit ids (none when asked for the count only)."""
+    if ctx.failed or ctx.ret is None or v == 0:
+        return ptr(ctx, v)
+    size = ctx.args[0] & 0xFFFFFFFF
+    if size == 0:
+        return "[]"
+    ids = L.unpack_ints(ctx.mem(v, 4 * ctx.ret) or b"", ctx.ret)
+    return ptr(ctx, v) if ids is None else "[" + ", ".join(str(i & 0xFFFFFFFF) for i in ids) + "]"
+
+
+def remaining(*, time64: bool = False) -> Render:
+    """nanosleep's ``rem``: written only when a signal interrupted the sleep."""
+    shown = timespec(time64=time64)
+
+    def render(ctx: Ctx, v: int) -> str | None:
+        if ctx.ret is not None and signed(ctx.ret, 64) in (-4, -516):  # EINTR, RESTARTBLOCK
+            return shown(ctx, v)
+        return ptr(ctx, v)
+    return render

@@ -60,6 +60,25 @@ def dev_minor(dev: int) -> int:
     return (dev & 0xFF) | ((dev >> 12) & ~0xFF)
 
 
+class Statx(NamedTuple):
+    """The fields of ``struct statx`` strace shows by default (same under every ABI)."""
+
+    mask: int
+    attributes: int
+    mode: int
+    size: int
+
+
+STATX_SIZE = 256
+_STATX = struct.Struct("<I4xQ12xH10xQ")  # mask blksize attributes nlink uid gid mode ino size
+
+
+def unpack_statx(data: bytes) -> Statx | None:
+    if len(data) < _STATX.size:
+        return None
+    return Statx(*_STATX.unpack_from(data))
+
+
 class SigAction(NamedTuple):
     """The kernel's ``struct sigaction`` (not glibc's): handler, flags, restorer, mask."""
 

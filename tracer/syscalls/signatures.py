@@ -226,7 +226,7 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "lstat": (PATH, out(STAT)),
     "fstat": (FD, out(STAT)),
     "newfstatat": (DIRFD, PATH, out(STAT), AT_FLAGS),
-    "statx": (DIRFD, PATH, D.flags(X.AT_FLAGS, "AT_STATX_SYNC_AS_STAT"), HEX, OUT_PTR),
+    "statx": (DIRFD, PATH, D.statx_flags, D.flags(X.STATX_MASK), out(D.statx_out)),
     "statfs": (PATH, OUT_PTR),
     "fstatfs": (FD, OUT_PTR),
     "lseek": (FD, LONG, D.xval(X.SEEK_WHENCE)),
@@ -241,8 +241,9 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "fcntl": _fcntl,
     "ioctl": (FD, D.ioctl_cmd, lambda c, v: (PTR if c.args[1] & 0xFFFFFFFF in X.IOCTL_CMDS
                                              else HEX)(c, v)),
-    "getdents64": (FD, OUT_PTR, UINT),
+    "getdents64": (FD, out(D.dirents), UINT),
     "getdents": (FD, OUT_PTR, UINT),
+    "fadvise64": (FD, LONG, LONG, D.xval(X.FADVISE_ADVICE)),
     "getcwd": (out(D.out_path), ULONG),
     "chdir": (PATH,),
     "fchdir": (FD,),
@@ -271,6 +272,9 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "fchown": (FD, INT, INT),
     "fchownat": (DIRFD, PATH, INT, INT, AT_FLAGS),
     "umask": (MODE,),
+    "mount": (D.str_, PATH, D.str_, HEX, PTR),
+    "umount2": (PATH, D.flags(((1, "MNT_FORCE"), (2, "MNT_DETACH"), (4, "MNT_EXPIRE"),
+                               (8, "UMOUNT_NOFOLLOW")))),
     "truncate": (PATH, LONG),
     "ftruncate": (FD, LONG),
     "fsync": (FD,),
@@ -312,6 +316,9 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "waitid": (D.xval({0: "P_ALL", 1: "P_PID", 2: "P_PGID", 3: "P_PIDFD"}), INT, OUT_PTR,
                D.flags(X.WAIT_OPTIONS), OUT_PTR),
     "arch_prctl": _arch_prctl,
+    "seccomp": (D.xval({0: "SECCOMP_SET_MODE_STRICT", 1: "SECCOMP_SET_MODE_FILTER",
+                        2: "SECCOMP_GET_ACTION_AVAIL", 3: "SECCOMP_GET_NOTIF_SIZES"}, UINT),
+                HEX, PTR),
     "prctl": _prctl,
     "set_tid_address": (PTR,),
     "set_robust_list": (PTR, ULONG),
@@ -325,6 +332,7 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "sched_yield": (),
     "sched_getaffinity": (INT, UINT, OUT_PTR),
     "sched_setaffinity": (INT, UINT, PTR),
+    "getgroups": (INT, out(D.id_list)),
     "setuid": (INT,),
     "setgid": (INT,),
     "setpgid": (INT, INT),
@@ -332,8 +340,8 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "getsid": (INT,),
     "setsid": (),
     # time
-    "nanosleep": (D.timespec(), out(D.output(D.timespec()))),
-    "clock_nanosleep": (CLOCK, D.flags(X.TIMER_FLAGS), D.timespec(), out(D.output(D.timespec()))),
+    "nanosleep": (D.timespec(), out(D.remaining())),
+    "clock_nanosleep": (CLOCK, D.flags(X.TIMER_FLAGS), D.timespec(), out(D.remaining())),
     "clock_gettime": (CLOCK, out(D.output(D.timespec()))),
     "clock_getres": (CLOCK, out(D.output(D.timespec()))),
     # sockets
@@ -378,9 +386,10 @@ _I386: dict[str, Sig | SigFn] = {
     "ugetrlimit": (RES, out(D.output(D.rlimit(rlim64=False)))),
     "futex_time64": _futex(time64=True),
     "clock_nanosleep_time64": (CLOCK, D.flags(X.TIMER_FLAGS), D.timespec(time64=True),
-                               out(D.output(D.timespec(time64=True)))),
+                               out(D.remaining(time64=True))),
     "clock_gettime64": (CLOCK, out(D.output(D.timespec(time64=True)))),
     "clock_getres_time64": (CLOCK, out(D.output(D.timespec(time64=True)))),
+    "getgroups32": (INT, out(D.id_list)),
     "chown32": (PATH, INT, INT),
     "lchown32": (PATH, INT, INT),
     "fchown32": (FD, INT, INT),
@@ -391,6 +400,7 @@ _I386: dict[str, Sig | SigFn] = {
 
 # --- fallback from python-ptrace's prototypes ---------------------------------------------
 
+_NOT_STRINGS = {"buf", "msg_ptr"}  # "const char *" in python-ptrace, but byte buffers
 _SIGNED_TYPES = {"int", "pid_t", "key_serial_t", "clockid_t", "mqd_t", "timer_t", "int32_t"}
 _LONG_TYPES = {"long", "off_t", "loff_t", "ssize_t"}
 _UNSIGNED_TYPES = {"unsigned int", "unsigned", "uid_t", "gid_t", "old_uid_t", "old_gid_t",
@@ -400,8 +410,10 @@ _UNSIGNED_TYPES = {"unsigned int", "unsigned", "uid_t", "gid_t", "old_uid_t", "o
 def _from_prototype(ctype: str, name: str) -> Render:
     """A renderer for one prototype argument, from its C type and name."""
     if "*" in ctype:
-        if "char" in ctype and "const" in ctype and name in FILENAME_ARGUMENTS:
+        if ctype == "const char *" and name in FILENAME_ARGUMENTS:
             return PATH
+        if ctype == "const char *" and name not in _NOT_STRINGS:
+            return D.str_  # xattr names, key types, module arguments
         return PTR
     if name == "fd" or name.endswith("fd"):
         return FD
