@@ -53,7 +53,7 @@ from .isa import (
     JmpOp, Kind, Mode, Pseudo, Size, Source,
 )
 
-__all__ = ["assemble", "assemble_bytes", "AsmResult", "AsmProgram", "MapDecl"]
+__all__ = ["AsmProgram", "AsmResult", "MapDecl", "assemble", "assemble_bytes"]
 
 DEFAULT_PROGRAM = "prog"
 
@@ -137,17 +137,19 @@ _FETCH_BY_TEXT = {text: op for op, text in S.ATOMIC_FETCH_OPS.items()}
 _XCHG_BY_TEXT = {text: size for size, text in S.XCHG_OPS.items()}
 _CMPXCHG_BY_TEXT = {text: size for size, text in S.CMPXCHG_OPS.items()}
 _MOVSX_BY_TEXT = {text[1:-1]: off for off, text in S.MOVSX_CASTS.items()}
-_END_RE = re.compile(r"(%s)(\d+)" % "|".join(sorted(_END_BY_TEXT, key=len, reverse=True)))
+_END_NAMES = "|".join(sorted(_END_BY_TEXT, key=len, reverse=True))
+_END_RE = re.compile(rf"({_END_NAMES})(\d+)")
 
 # --- tokens -----------------------------------------------------------------------------
 
 _OPS = sorted({*S.ALU_OPS.values(), *S.JMP_OPS.values(), *_LOCK_BY_TEXT,
                "=", "+", "-", "*", "(", ")", "[", "]", ",", ":"}, key=len, reverse=True)
+_OP_RE = "|".join(re.escape(o) for o in _OPS)
 _TOKEN = re.compile(
     r"(?P<ws>\s+)"
     r"|(?P<num>0[xX][0-9a-fA-F]+|\d+)(?![\w.$])"
-    r"|(?P<op>%s)" % "|".join(re.escape(o) for o in _OPS)
-    + r"|(?P<id>[A-Za-z_.$][\w.$]*)"
+    rf"|(?P<op>{_OP_RE})"
+    r"|(?P<id>[A-Za-z_.$][\w.$]*)"
     r"|(?P<str>\"(?:[^\"\\]|\\.)*\")"
 )
 _PC_COLUMN = re.compile(r"\s*\d+:(?:\s+(?:[0-9a-fA-F]{2}[ \t]+){7}[0-9a-fA-F]{2}"
@@ -716,7 +718,7 @@ def _rhs(p: _Line, dst: int, wide: bool, dtok: _Tok) -> _Pending:
         return _ready(p, Insn(_opcode(Kind.ALU, cls, AluOp.MOV, Source.X), dst, src, off))
     if t.kind == "op" and t.text == "*":                         # r0 = *(u32 *)(r1 + 8)
         p.next()
-        mode, size, tt = p.ctype()
+        mode, size, _tt = p.ctype()
         if not wide and (mode is not Mode.MEM or size is Size.DW):
             raise p.expected("a 64-bit register (rN) for this load", dtok)
         src, off = p.paren_mem()
@@ -780,7 +782,7 @@ def _named_rhs(p: _Line, dst: int, wide: bool, dtok: _Tok) -> _Pending:
 def _fetch_tail(p: _Line, base: int, off: int, size: Size, aop: AtomicOp,
                 dtok: _Tok) -> _Pending:
     """``, rN)`` of a fetching atomic; the result register must be the operand register."""
-    src, wide, rt = p.reg(width=True if size is Size.DW else None)
+    src, _wide, rt = p.reg(width=True if size is Size.DW else None)
     p.expect(")")
     if rt.text[1:] != dtok.text[1:] or (size is Size.DW and dtok.text[0] != "r"):
         raise p.error(dtok, f"the result register must be the operand register '{rt.text}'")

@@ -66,7 +66,7 @@ Labeler = Callable[[int], "str | None"]
 
 class _Ctx:
     """The callbacks of one formatting call, with their defaults applied."""
-    __slots__ = ("helper_name", "map_name", "label")
+    __slots__ = ("helper_name", "label", "map_name")
 
     def __init__(self, helper_name: HelperNamer | None, map_name: MapNamer | None,
                  label: Labeler | None) -> None:

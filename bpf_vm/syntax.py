@@ -115,6 +115,6 @@ def helper_name(helper_id: int) -> str | None:
 
 def helper_id(name: str) -> int | None:
     """The id of ``bpf_tail_call`` or ``tail_call``; None for other names."""
-    bare = name[4:] if name.startswith("bpf_") else name
+    bare = name.removeprefix("bpf_")
     num = HELPER_IDS.get(bare)
     return num if num else None

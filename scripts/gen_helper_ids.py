@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HELPER_OUT = ROOT / "bpf_vm" / "_generated_helper_ids.py"
 MAP_TYPES_OUT = ROOT / "bpf_vm" / "_generated_map_types.py"
 
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _MAPPER = re.compile(r"#define\s+(_{2,3})BPF_FUNC_MAPPER\s*\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)")
 _FN = re.compile(r"\bFN\(\s*(\w+)\s*(?:,\s*(\d+)\s*)?(?:,[^)]*)?\)")
 
@@ -67,7 +67,7 @@ def parse_helper_ids(header_text: str) -> dict[str, int]:
 def parse_map_types(header_text: str) -> dict[str, int]:
     """Map type name (lower case, no prefix) -> enum bpf_map_type value."""
     text = _strip_comments(header_text)
-    m = re.search(r"enum\s+bpf_map_type\s*\{(.*?)\}", text, re.S)
+    m = re.search(r"enum\s+bpf_map_type\s*\{(.*?)\}", text, re.DOTALL)
     if m is None:
         raise HeaderFormatError("no enum bpf_map_type found")
     out: dict[str, int] = {}

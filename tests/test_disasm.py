@@ -100,11 +100,13 @@ def test_canonical_text(hexcode: str, text: str) -> None:
 
 def _representatives(opcode: int) -> list[Insn]:
     """A few encodings of one opcode covering its variants (off, imm, pseudo sources)."""
-    base = dict(dst=1, src=2, off=-8, imm=0)
-    return [Insn(opcode, **{**base, **raw}) for raw in _variants(OPCODES[opcode])]
+    base = {"dst": 1, "src": 2, "off": -8, "imm": 0, "imm_hi": 0}
+    fields = [{**base, **raw} for raw in _variants(OPCODES[opcode])]
+    return [Insn(opcode, f["dst"], f["src"], f["off"], f["imm"], f["imm_hi"]) for f in fields]
 
 
 def _variants(spec: OpSpec) -> list[dict[str, int]]:
+    """Fields overriding dst=1 src=2 off=-8 imm=0 so that the encoding is valid."""
     k = spec.kind
     if k is Kind.ALU:
         offs = [0]
@@ -113,31 +115,32 @@ def _variants(spec: OpSpec) -> list[dict[str, int]]:
         elif spec.op is AluOp.MOV and spec.source is Source.X:
             offs = [0, *MOVSX_OFFSETS[spec.cls]]
         if spec.source is Source.X:
-            return [dict(off=o, imm=0) for o in offs]
-        return [dict(src=0, off=o, imm=v) for o in offs for v in (-8, 0x7fffffff)]
+            return [{"off": o, "imm": 0} for o in offs]
+        return [{"src": 0, "off": o, "imm": v} for o in offs for v in (-8, 0x7fffffff)]
     if k is Kind.NEG:
-        return [dict(src=0, off=0)]
+        return [{"src": 0, "off": 0}]
     if k is Kind.END:
-        return [dict(src=0, off=0, imm=w) for w in END_WIDTHS]
+        return [{"src": 0, "off": 0, "imm": w} for w in END_WIDTHS]
     if k is Kind.LD_IMM64:
-        return [dict(src=int(p), off=0, imm=3,
-                     imm_hi=5 if p in (Pseudo.IMM, Pseudo.MAP_VALUE, Pseudo.MAP_IDX_VALUE)
-                     else 0) for p in Pseudo]
+        with_hi = (Pseudo.IMM, Pseudo.MAP_VALUE, Pseudo.MAP_IDX_VALUE)
+        return [{"src": int(p), "off": 0, "imm": 3, "imm_hi": 5 if p in with_hi else 0}
+                for p in Pseudo]
     if k is Kind.ST:
-        return [dict(src=0, imm=7), dict(src=0, imm=-7)]
+        return [{"src": 0, "imm": 7}, {"src": 0, "imm": -7}]
     if k is Kind.ATOMIC:
-        return [dict(imm=int(a)) for a in AtomicOp]
+        return [{"imm": int(a)} for a in AtomicOp]
     if k is Kind.JA:
-        return [dict(dst=0, src=0, off=0, imm=70000)] if spec.cls is Class.JMP32 \
-            else [dict(dst=0, src=0, off=-1)]
+        return [{"dst": 0, "src": 0, "off": 0, "imm": 70000}] if spec.cls is Class.JMP32 \
+            else [{"dst": 0, "src": 0, "off": -1}]
     if k is Kind.JCOND:
-        return [dict(off=3)] if spec.source is Source.X else [dict(src=0, off=3, imm=-5)]
+        return [{"off": 3}] if spec.source is Source.X else [{"src": 0, "off": 3, "imm": -5}]
     if k is Kind.CALL:
-        return [dict(dst=0, src=0, off=0, imm=12), dict(dst=0, src=1, off=0, imm=-3),
-                dict(dst=0, src=0, off=0, imm=99999)]
+        return [{"dst": 0, "src": 0, "off": 0, "imm": 12},
+                {"dst": 0, "src": 1, "off": 0, "imm": -3},
+                {"dst": 0, "src": 0, "off": 0, "imm": 99999}]
     if k is Kind.EXIT:
-        return [dict(dst=0, src=0, off=0)]
-    return [{}]
+        return [{"dst": 0, "src": 0, "off": 0}]
+    return [{}]   # LDX, STX: the base fields are valid as they are
 
 
 @pytest.mark.parametrize("opcode", sorted(OPCODES), ids=lambda o: f"0x{o:02x}")
