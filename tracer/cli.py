@@ -1,0 +1,172 @@
+"""``trace-run [OPTIONS] [--] CMD ARGS...``: run CMD under the stop loop.
+
+Options are parsed only before CMD; from CMD on everything is CMD's, as with strace
+(``trace-run -o log sh -c 'exit 3'`` passes ``-c`` to sh).  trace-run exits with CMD's
+status, 128+N if CMD was killed by signal N, 127/126 if CMD cannot be run, and 128+M if
+trace-run itself got signal M (SIGINT, SIGTERM, SIGHUP) first.
+
+This module is the only place that catches project errors: each is printed on one line
+as ``trace-run: ...`` and ends the run with a non-zero status, without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+
+from tracer.handler import AllowAll, SyscallHandler
+from tracer.loop import Loop, stop_on_signals
+from tracer.spawn import SpawnError, spawn
+
+PROG = "trace-run"
+
+
+class ProbeNotWired(Exception):
+    """--probe / --printk / --dump-maps asked for before tracer.probe_handler exists."""
+
+
+# ---- the probe seam ---------------------------------------------------------------------
+
+def make_handler(probe: Path | None = None, printk: str | None = None,
+                 dump_maps: bool = False) -> SyscallHandler:
+    """The syscall handler for this run.
+
+    ``tracer.probe_handler.make_handler(probe=, printk=, dump_maps=)`` builds it when that
+    module exists (the BPF probe; by default the bundled one).  Its handler may have a
+    ``close()`` method, called once when the trace ends (flush printk, dump maps).  Until
+    the module exists every syscall is allowed, and the probe options are refused.
+    """
+    try:
+        module = importlib.import_module("tracer.probe_handler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "tracer.probe_handler":
+            raise
+        asked = [name for name, value in (("--probe", probe), ("--printk", printk),
+                                          ("--dump-maps", dump_maps)) if value]
+        if asked:
+            raise ProbeNotWired(f"probe support not wired yet ({', '.join(asked)} "
+                                "needs tracer.probe_handler)") from None
+        return AllowAll()
+    handler: SyscallHandler = module.make_handler(probe=probe, printk=printk,
+                                                  dump_maps=dump_maps)
+    return handler
+
+
+# ---- outputs ----------------------------------------------------------------------------
+
+def _open(path: str, stack: contextlib.ExitStack, stdout_ok: bool = False) -> IO[str]:
+    if stdout_ok and path == "-":
+        return sys.stdout
+    return stack.enter_context(open(path, "w", encoding="utf-8", errors="backslashreplace"))
+
+
+# ---- the command ------------------------------------------------------------------------
+
+Output = Annotated[str | None, typer.Option("-o", "--output", metavar="FILE",
+                   help="Write the strace-like lines to FILE instead of stderr.")]
+Json = Annotated[str | None, typer.Option("--json", metavar="FILE",
+                 help="Write one JSON object per syscall and per process event to FILE.")]
+SummaryOpt = Annotated[bool, typer.Option("-c", "--summary",
+                       help="At exit, print a table of calls, errors, denials and time per "
+                            "syscall (instead of the lines, unless -o is given).")]
+Printk = Annotated[str | None, typer.Option("--printk", metavar="FILE|-",
+                   help="Write the programs' bpf_trace_printk lines and ring-buffer "
+                        "records to FILE ('-': stdout).")]
+Probe = Annotated[Path | None, typer.Option("--probe", metavar="FILE",
+                  help="Run this probe object (.o, or .c / .s built on the fly).")]
+DumpMaps = Annotated[bool, typer.Option("--dump-maps", help="Print the probe's maps at exit.")]
+Detach = Annotated[bool, typer.Option("--detach-on-exit",
+                   help="On SIGINT/SIGTERM, detach from the tracees and let them run on "
+                        "(default: kill them).")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet",
+                  help="No messages of trace-run's own (detach notices).")]
+Cmd = Annotated[list[str], typer.Argument(metavar="CMD [ARGS]...", show_default=False)]
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+@app.command(name=PROG, context_settings={"allow_interspersed_args": False,
+                                          "ignore_unknown_options": True,
+                                          "help_option_names": ["-h", "--help"]})
+def trace_run(cmd: Cmd, output: Output = None, json: Json = None, summary: SummaryOpt = False,
+              printk: Printk = None, probe: Probe = None, dump_maps: DumpMaps = False,
+              detach_on_exit: Detach = False, quiet: Quiet = False) -> None:
+    """Run CMD, stopping it at every syscall of every thread and child."""
+    if cmd and cmd[0].startswith("-") and cmd[0] != "-":
+        # ignore_unknown_options lets an unknown option through as CMD: refuse it.
+        _error(f"unknown option '{cmd[0]}' (put CMD after '--' if it starts with '-')")
+        raise typer.Exit(2)
+    try:
+        code = _run(cmd, output, json, summary, printk, probe, dump_maps, detach_on_exit,
+                    quiet)
+    except SpawnError as exc:
+        _error(str(exc))
+        code = exc.exit_code
+    except ProbeNotWired as exc:
+        _error(str(exc))
+        code = 2
+    except OSError as exc:
+        _error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        code = 1
+    except Exception as exc:  # a project error from the probe side (VM, loader, config)
+        if type(exc).__module__.split(".")[0] not in ("bpf_vm", "probes", "tracer",
+                                                      "pydantic", "pydantic_core"):
+            raise
+        _error(f"{type(exc).__name__}: {exc}")
+        code = 1
+    raise typer.Exit(code)
+
+
+def _run(cmd: list[str], output: str | None, json_path: str | None, summary: bool,
+         printk: str | None, probe: Path | None, dump_maps: bool, detach: bool,
+         quiet: bool) -> int:
+    from tracer import output as out  # imported here: it pulls in the formatting tables
+    from tracer.record import OutputRecorder
+
+    handler = make_handler(probe=probe, printk=printk, dump_maps=dump_maps)
+    with contextlib.ExitStack() as stack:
+        lines = _open(output, stack) if output else sys.stderr
+        writers: list[out.Writer] = []
+        if output or not (summary or json_path):
+            # strace -f -o FILE prefixes every line with the pid; on stderr, [pid N].
+            prefix = out.PidPrefix.ALWAYS if output else out.PidPrefix.AUTO
+            writers.append(out.StraceWriter(lines, pid_prefix=prefix))
+        if json_path:
+            writers.append(out.JsonWriter(_open(json_path, stack, stdout_ok=True)))
+        if summary:
+            writers.append(out.Summary(lines))
+        fanout = out.Fanout(writers)
+        loop = Loop(handler, [OutputRecorder(fanout)])
+        try:
+            with stop_on_signals(loop, detach):
+                child = spawn(cmd)
+                code = loop.run(child)
+        finally:
+            close = getattr(handler, "close", None)
+            if callable(close):
+                close()
+            fanout.close()  # the summary is written here, after the last exit
+        failure = child.exec_error()
+        if failure is not None:
+            raise failure
+        if loop.interrupted is not None and detach and not quiet:
+            _error(f"detached from {child.pid} and its children")
+    return code
+
+
+def main() -> None:
+    """Console entry point (``trace-run``)."""
+    app(prog_name=PROG)
+
+
+if __name__ == "__main__":
+    main()

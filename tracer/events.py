@@ -1,0 +1,187 @@
+"""What the stop loop sees, as typed values to ``match`` on.
+
+:func:`decode` turns one ``waitpid`` status into one of these, asking the kernel the
+questions a status cannot answer (entry or exit and which ABI, the new child's tid,
+group-stop or signal).  The process events (:class:`Fork`, :class:`Exec`,
+:class:`SignalDelivery`, :class:`GroupStop`, :class:`Exited`, :class:`Killed`) are also
+what the recorders receive; ``pid`` is always the thread group id, ``tid`` the thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from tracer import ptrace_api as pt
+from tracer.syscalls import Abi, abi_for
+
+ForkKind = Literal["fork", "vfork", "clone"]
+
+_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+_FORK_KINDS: dict[int, ForkKind] = {pt.EVENT_FORK: "fork", pt.EVENT_VFORK: "vfork",
+                                    pt.EVENT_CLONE: "clone"}
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallEntry:
+    """A syscall-entry stop.  For x32, ``nr`` has __X32_SYSCALL_BIT cleared."""
+
+    pid: int
+    tid: int
+    ts: float
+    abi: Abi
+    nr: int
+    raw_nr: int
+    args: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallExit:
+    pid: int
+    tid: int
+    ts: float
+    ret: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """fork/vfork/clone by ``tid``; ``child`` is the new tid (a thread when
+    ``child_pid == pid``)."""
+
+    pid: int
+    tid: int
+    ts: float
+    kind: ForkKind
+    child: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exec:
+    """A successful execve.  ``tid == pid`` always; ``former_tid`` differs when a
+    non-leader thread exec'd and took over the leader's tid."""
+
+    pid: int
+    tid: int
+    ts: float
+    former_tid: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalDelivery:
+    """A signal about to be delivered; the loop re-injects it.  ``siginfo``: its
+    ``si_*`` fields (PTRACE_GETSIGINFO)."""
+
+    pid: int
+    tid: int
+    ts: float
+    sig: int
+    siginfo: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStop:
+    """The thread entered a job-control stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)."""
+
+    pid: int
+    tid: int
+    ts: float
+    sig: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrapStop:
+    """PTRACE_EVENT_STOP that is no group-stop: a SEIZEd child's first stop, a
+    PTRACE_INTERRUPT, or SIGCONT ending a PTRACE_LISTEN."""
+
+    pid: int
+    tid: int
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class OtherStop:
+    """Any other ptrace event (e.g. seccomp); resumed without comment."""
+
+    pid: int
+    tid: int
+    ts: float
+    event: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    pid: int
+    tid: int
+    ts: float
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Killed:
+    pid: int
+    tid: int
+    ts: float
+    sig: int
+    core_dumped: bool
+
+
+Event = (SyscallEntry | SyscallExit | Fork | Exec | SignalDelivery | GroupStop | TrapStop
+         | OtherStop | Exited | Killed)
+ProcessEvent = Fork | Exec | SignalDelivery | GroupStop | Exited | Killed
+
+
+def abi_of(info: pt.SyscallInfo) -> tuple[Abi, int]:
+    """The ABI of an entry stop and its syscall number within that ABI (x32: bit clear)."""
+    abi = abi_for(info.arch, info.nr)
+    if abi is Abi.I386:
+        return abi, info.nr & 0xFFFFFFFF
+    if abi is Abi.X32:
+        return abi, info.nr & ~pt.X32_SYSCALL_BIT
+    return abi, info.nr
+
+
+def decode(tid: int, pid: int, status: int) -> Event:
+    """Classify one waitpid status of ``tid`` (whose tgid the loop believes is ``pid``).
+
+    Raises OSError (ProcessLookupError) when the tracee vanished while being asked; its
+    exit is then still to come from waitpid.
+    """
+    ts = time.time()
+    if os.WIFEXITED(status):
+        return Exited(pid, tid, ts, os.WEXITSTATUS(status))
+    if os.WIFSIGNALED(status):
+        return Killed(pid, tid, ts, os.WTERMSIG(status), os.WCOREDUMP(status))
+    sig = os.WSTOPSIG(status)
+    if sig == pt.SYSCALL_TRAP:
+        info = pt.syscall_info(tid)
+        if info.op == pt.OP_EXIT:
+            return SyscallExit(pid, tid, ts, info.rval)
+        if info.op == pt.OP_ENTRY:
+            abi, nr = abi_of(info)
+            args = tuple(a & 0xFFFFFFFF for a in info.args) if abi is Abi.I386 else info.args
+            return SyscallEntry(pid, tid, ts, abi, nr, info.nr, args)
+        return OtherStop(pid, tid, ts, 0)
+    event = status >> 16
+    if event:
+        if event in _FORK_KINDS:
+            return Fork(pid, tid, ts, _FORK_KINDS[event], pt.event_msg(tid))
+        if event == pt.EVENT_EXEC:
+            return Exec(tid, tid, ts, pt.event_msg(tid))
+        if event == pt.EVENT_STOP:
+            if sig in _STOP_SIGNALS:
+                return GroupStop(pid, tid, ts, sig)
+            return TrapStop(pid, tid, ts)
+        return OtherStop(pid, tid, ts, event)
+    info = pt.get_siginfo(tid)
+    if info is None:  # only without SEIZE: a group-stop looks like a signal stop
+        return GroupStop(pid, tid, ts, sig)
+    return SignalDelivery(pid, tid, ts, sig, info)
+
+
+__all__ = ["Abi", "Event", "Exec", "Exited", "Fork", "ForkKind", "GroupStop", "Killed",
+           "OtherStop", "ProcessEvent", "SignalDelivery", "SyscallEntry", "SyscallExit",
+           "TrapStop", "abi_of", "decode"]

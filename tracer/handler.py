@@ -1,0 +1,144 @@
+"""The seam between the stop loop and whatever decides about syscalls (the BPF VM).
+
+The loop calls :meth:`SyscallHandler.on_entry` at every syscall entry of every traced
+thread and applies the returned :class:`Decision` before the syscall runs, then calls
+:meth:`SyscallHandler.on_exit` with the return value the tracee will see.  The handler
+reaches the tracee only through :class:`Tracee`, which is also what BPF helpers need
+(pid/tid, uid/gid, comm, user memory, signals), so tests can fake it.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from tracer.events import ProcessEvent
+from tracer.syscalls import Abi
+
+Action = Literal["allow", "deny", "kill"] | str
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallCall:
+    """One syscall as seen at its entry stop.
+
+    ``nr`` is the number within ``abi`` (x32: __X32_SYSCALL_BIT cleared), ``raw_nr`` the
+    number as the kernel got it.  ``regs`` is the thread's 168-byte x86_64 pt_regs at
+    entry, read-only.  ``ts`` is ``time.time()`` at the stop.
+    """
+
+    pid: int
+    tid: int
+    abi: Abi
+    nr: int
+    raw_nr: int
+    name: str
+    args: tuple[int, int, int, int, int, int]
+    regs: bytes
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRequest:
+    """A signal a handler wants sent: to the whole process, or (``thread``) to the
+    thread that made the syscall, as bpf_send_signal / bpf_send_signal_thread."""
+
+    sig: int
+    thread: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with a syscall at its entry.
+
+    ``return_value`` not None: the syscall is skipped and returns that value (e.g.
+    ``-errno.EACCES``), as a kprobe's bpf_override_return.  ``action == "kill"``: the
+    process is SIGKILLed at the entry stop, so the syscall never runs.  ``signals`` are
+    sent at the entry stop; the syscall still runs unless one of them is fatal.
+    """
+
+    action: Action = "allow"
+    return_value: int | None = None
+    signals: tuple[SignalRequest, ...] = field(default=())
+
+    @classmethod
+    def deny(cls, err: int = _errno.EPERM) -> Decision:
+        return cls("deny", -abs(err))
+
+    @classmethod
+    def kill(cls) -> Decision:
+        return cls("kill")
+
+    @property
+    def errno(self) -> int | None:
+        """The errno the tracee sees when the syscall was skipped with a failure."""
+        rv = self.return_value
+        return -rv if rv is not None and -4095 <= rv < 0 else None
+
+
+ALLOW = Decision()
+
+
+@runtime_checkable
+class Tracee(Protocol):
+    """The traced thread as helpers see it."""
+
+    @property
+    def pid(self) -> int:
+        """Thread group id."""
+        ...
+
+    @property
+    def tid(self) -> int: ...
+
+    def read_memory(self, addr: int, size: int) -> bytes | None:
+        """``size`` bytes of the tracee's memory, or None if not all readable."""
+        ...
+
+    def comm(self) -> bytes:
+        """The thread's comm, NUL-padded to 16 bytes (TASK_COMM_LEN)."""
+        ...
+
+    def uid_gid(self) -> tuple[int, int]:
+        """Real uid and gid."""
+        ...
+
+    def send_signal(self, sig: int, thread: bool = False) -> None:
+        """Record a signal; the loop sends it when the handler returns."""
+        ...
+
+
+class SyscallHandler(Protocol):
+    def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision: ...
+
+    def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None: ...
+
+
+class AllowAll:
+    """Lets every syscall run: plain tracing."""
+
+    def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
+        return ALLOW
+
+    def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
+        return None
+
+
+class Recorder(Protocol):
+    """Where the loop reports what happened (the outputs; see :mod:`tracer.record`).
+
+    ``record_entry`` comes at the entry stop after the handler decided, while the tracee
+    is stopped (inputs can be read from its memory).  ``record_exit`` comes once per
+    syscall: at its exit stop (``tracee`` stopped, outputs readable, ``ts`` the stop's
+    time) or, with ``ret=None`` and ``tracee=None``, when it never returns (exit, killed,
+    exec'd away).  ``record_event`` gets the process events of :mod:`tracer.events`
+    (Fork, Exec, SignalDelivery, GroupStop, Exited, Killed).
+    """
+
+    def record_entry(self, call: SyscallCall, decision: Decision, tracee: Tracee) -> None: ...
+
+    def record_exit(self, call: SyscallCall, ret: int | None, decision: Decision,
+                    tracee: Tracee | None, ts: float) -> None: ...
+
+    def record_event(self, ev: ProcessEvent) -> None: ...

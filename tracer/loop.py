@@ -1,0 +1,344 @@
+"""The one stop loop: ``waitpid(-1, __WALL)`` over every tracee.
+
+Each status is decoded into an :mod:`tracer.events` value and handled with ``match``;
+every tracee is resumed by exactly one branch (or deliberately left stopped: listening
+in a group-stop, or killed).  The loop ends when waitpid says there is no child left
+(ECHILD), so a tracee the table does not know yet (its stop beat its parent's fork
+event) cannot be lost.  python-ptrace's PtraceDebugger is not used: it polls each pid
+and sleeps (python-ptrace issue #39).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+
+from tracer import ptrace_api as pt
+from tracer.events import (Event, ProcessEvent, Exec, Exited, Fork, GroupStop, Killed, OtherStop,
+                           SignalDelivery, SyscallEntry, SyscallExit, TrapStop, decode)
+from tracer.handler import (AllowAll, Decision, Recorder, SignalRequest, SyscallCall,
+                            SyscallHandler)
+from tracer import regs
+from tracer.spawn import Spawned
+from tracer.syscalls import Abi, syscall_name
+from tracer.tracee import TracedThread, tgid_of
+
+Namer = Callable[[Abi, int], str]
+
+_EXECVE = {59, 322}  # x86_64 execve, execveat: where the spawned child becomes CMD
+_ORIG_AX = regs.OFFSET["orig_ax"]
+_AX = regs.OFFSET["ax"]
+
+
+def default_namer(abi: Abi, nr: int) -> str:
+    """``nr`` as tracer.syscalls numbers it (x32: with __X32_SYSCALL_BIT)."""
+    return syscall_name(abi, nr)
+
+
+class Loop:
+    """Follows one spawned command and everything it starts, until all are gone."""
+
+    def __init__(self, handler: SyscallHandler | None = None,
+                 recorders: Sequence[Recorder] = (), namer: Namer = default_namer) -> None:
+        self.handler: SyscallHandler = handler if handler is not None else AllowAll()
+        self.recorders = list(recorders)
+        self._namer = namer
+        self._names: dict[tuple[Abi, int], str] = {}
+        self.threads: dict[int, TracedThread] = {}
+        self.seized = True
+        self.initial_pid = 0
+        self.final: Exited | Killed | None = None
+        self.interrupted: int | None = None  # the signal that stopped trace-run
+        self._mode: str | None = None        # None, "kill" or "detach"
+        self.stops = 0
+
+    # ---- running ---------------------------------------------------------------------
+
+    def run(self, child: Spawned) -> int:
+        """Trace until every tracee is gone (or detached); returns trace-run's exit code."""
+        self.seized = child.seized
+        self.initial_pid = child.pid
+        self.threads[child.pid] = TracedThread(child.pid, child.pid, started=False)
+        if self._mode is not None:
+            _kill(child.pid, signal.SIGKILL)  # stopped before CMD even started: never start it
+        self._resume(child.pid)
+        while not (self._mode == "detach" and not self.threads):
+            try:
+                tid, status = os.waitpid(-1, pt.WALL)
+            except ChildProcessError:
+                break
+            self.stops += 1
+            self._on_status(tid, status)
+        return self.exit_code()
+
+    def exit_code(self) -> int:
+        """The initial process's exit status, 128+N if killed by signal N, 128+M if
+        trace-run itself was stopped by signal M first."""
+        if self.interrupted is not None:
+            return 128 + self.interrupted
+        match self.final:
+            case Exited(status=status):
+                return status
+            case Killed(sig=sig):
+                return 128 + sig
+        return 1
+
+    def request_stop(self, signum: int, detach: bool) -> None:
+        """From a signal handler: kill every tracee, or detach from every one.
+
+        Only sends signals and PTRACE_INTERRUPTs (safe at any point of the loop); the
+        stops and exits they cause come back through waitpid and are finished there.
+        """
+        if self._mode is not None:
+            return
+        self.interrupted = signum
+        self._mode = "detach" if detach else "kill"
+        for th in list(self.threads.values()):
+            if detach:
+                self._ask_stop(th)
+            else:
+                _kill(th.tgid, signal.SIGKILL)
+
+    # ---- one status ------------------------------------------------------------------
+
+    def _on_status(self, tid: int, status: int) -> None:
+        th = self.threads.get(tid)
+        if th is None:
+            if not os.WIFSTOPPED(status):
+                return  # e.g. a detached child's exit
+            # Its auto-attach stop beat the parent's PTRACE_EVENT_FORK/CLONE.
+            th = self._adopt(tid, tgid_of(tid))
+        try:
+            ev = decode(tid, th.tgid, status)
+        except ProcessLookupError:
+            return  # SIGKILLed while we asked; its exit follows
+        if self._mode is not None and not isinstance(ev, (Exited, Killed)):
+            self._stop_one(th, ev)
+            return
+        try:
+            self._dispatch(th, ev)
+        except ProcessLookupError:
+            pass
+
+    def _dispatch(self, th: TracedThread, ev: Event) -> None:
+        match ev:
+            case SyscallEntry():
+                self._entry(th, ev)
+            case SyscallExit(ret=ret, ts=ts):
+                self._exit(th, ret, ts)
+                self._resume(th.tid)
+            case Fork(kind=kind, child=child):
+                if child not in self.threads:
+                    tgid = th.tgid if kind == "clone" and tgid_of(child) == th.tgid else child
+                    self._adopt(child, tgid)
+                self._report(ev)
+                self._resume(th.tid)
+            case Exec(former_tid=former):
+                th = self._exec(th, ev, former)
+                self._resume(th.tid)
+            case SignalDelivery(sig=sig):
+                if th.fresh and sig == signal.SIGSTOP and not self.seized:
+                    th.fresh = False
+                    self._resume(th.tid)
+                    return
+                if th.started:
+                    self._report(ev)
+                self._resume(th.tid, sig)
+            case GroupStop():
+                if th.started:
+                    self._report(ev)
+                if self.seized:
+                    th.listening = True
+                    pt.listen(th.tid)
+                else:
+                    self._resume(th.tid)
+            case TrapStop():
+                th.fresh = th.listening = False
+                self._resume(th.tid)
+            case OtherStop():
+                self._resume(th.tid)
+            case Exited() | Killed():
+                self._gone(th, ev)
+
+    # ---- syscalls --------------------------------------------------------------------
+
+    def _entry(self, th: TracedThread, ev: SyscallEntry) -> None:
+        if not th.started:
+            if ev.abi is not Abi.X86_64 or ev.nr not in _EXECVE:
+                self._resume(th.tid)
+                return
+            th.started = True
+        name = self._name(ev.abi, ev.raw_nr if ev.abi is Abi.X32 else ev.nr)
+        call = SyscallCall(th.tgid, th.tid, ev.abi, ev.nr, ev.raw_nr, name, ev.args,  # type: ignore[arg-type]
+                           regs.read(th.tid), ev.ts)
+        th.call, th.decision = call, None
+        decision = self.handler.on_entry(call, th)
+        th.decision = decision
+        for rec in self.recorders:
+            rec.record_entry(call, decision, th)
+        pending = list(decision.signals) + th.take_signals()
+        if decision.action == "kill":
+            # The tracee dies in this stop: the kernel aborts a syscall whose entry stop
+            # ends with a fatal signal pending, so the syscall never runs.
+            pt.poke_user(th.tid, _ORIG_AX, -1)
+            th.dying = True
+            _kill(th.tgid, signal.SIGKILL)
+            return
+        if decision.return_value is not None:
+            pt.poke_user(th.tid, _ORIG_AX, -1)  # the kernel skips nr -1; rax set at exit
+        self._send(th, pending)
+        self._resume(th.tid)
+
+    def _exit(self, th: TracedThread, ret: int, ts: float) -> None:
+        call, decision = th.call, th.decision or Decision()
+        if call is None:
+            return  # the pre-exec child, or an exit we never saw enter
+        th.call = th.decision = None
+        if decision.return_value is not None:
+            ret = decision.return_value
+            pt.poke_user(th.tid, _AX, ret)
+        self.handler.on_exit(call, ret, th)
+        self._send(th, th.take_signals())
+        for rec in self.recorders:
+            rec.record_exit(call, ret, decision, th, ts)
+
+    def _unfinished(self, th: TracedThread) -> None:
+        """Report a syscall that will never return (exit, killed, exec'd away)."""
+        if th.call is not None:
+            call, decision = th.call, th.decision or Decision()
+            th.call = th.decision = None
+            for rec in self.recorders:
+                rec.record_exit(call, None, decision, None, time.time())
+
+    # ---- processes -------------------------------------------------------------------
+
+    def _adopt(self, tid: int, tgid: int) -> TracedThread:
+        th = TracedThread(tid, tgid, started=True, fresh=True)
+        self.threads[tid] = th
+        if self._mode == "detach":
+            self._ask_stop(th)
+        elif self._mode == "kill":
+            _kill(tgid, signal.SIGKILL)
+        return th
+
+    def _exec(self, th: TracedThread, ev: Exec, former: int) -> TracedThread:
+        if former != th.tid:
+            # A non-leader thread exec'd: the leader (th) vanished without an exit report
+            # and the exec'ing thread now has the leader's tid.
+            self._unfinished(th)
+            execer = self.threads.pop(former, None)
+            if execer is not None:
+                execer.tid = th.tid
+                th = execer
+            self.threads[th.tid] = th
+        th.tgid = th.tid
+        th.started = True
+        self._report(ev)
+        return th
+
+    def _gone(self, th: TracedThread, ev: Exited | Killed) -> None:
+        self.threads.pop(th.tid, None)
+        self._unfinished(th)
+        if th.started or th.tid == self.initial_pid:
+            self._report(ev)
+        if th.tid == self.initial_pid:
+            self.final = ev
+
+    # ---- ending early ----------------------------------------------------------------
+
+    def _ask_stop(self, th: TracedThread) -> None:
+        """Make a running tracee stop so it can be detached."""
+        try:
+            if self.seized:
+                pt.interrupt(th.tid)
+            else:
+                pt.tgkill(th.tgid, th.tid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+
+    def _stop_one(self, th: TracedThread, ev: Event) -> None:
+        """A stop after request_stop: kill or detach this tracee."""
+        if self._mode == "kill":
+            _kill(th.tgid, signal.SIGKILL)
+            return
+        sig = 0
+        ours = False  # the SIGSTOP _ask_stop sent (no SEIZE): swallowed
+        match ev:
+            case SyscallExit(ret=ret, ts=ts):
+                with contextlib.suppress(ProcessLookupError):
+                    self._exit(th, ret, ts)  # a skipped syscall still gets its return value
+            case SyscallEntry():
+                th.call = None  # runs untraced
+            case SignalDelivery(sig=s):
+                ours = not self.seized and s == signal.SIGSTOP
+                sig = 0 if ours else s
+        try:
+            pt.detach(th.tid, sig)
+            if not self.seized and not ours:
+                pt.tgkill(th.tgid, th.tid, signal.SIGCONT)  # cancels our pending SIGSTOP
+        except ProcessLookupError:
+            pass
+        self.threads.pop(th.tid, None)
+        self._unfinished(th)
+
+    # ---- helpers ---------------------------------------------------------------------
+
+    def _resume(self, tid: int, sig: int = 0) -> None:
+        try:
+            pt.resume_syscall(tid, sig)
+        except ProcessLookupError:
+            pass  # killed meanwhile; waitpid will say so
+
+    def _send(self, th: TracedThread, requests: Sequence[SignalRequest]) -> None:
+        for req in requests:
+            try:
+                if req.thread:
+                    pt.tgkill(th.tgid, th.tid, req.sig)
+                else:
+                    os.kill(th.tgid, req.sig)
+            except ProcessLookupError:
+                pass
+
+    def _report(self, ev: ProcessEvent) -> None:
+        for rec in self.recorders:
+            rec.record_event(ev)
+
+    def _name(self, abi: Abi, nr: int) -> str:
+        key = (abi, nr)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = self._namer(abi, nr)
+        return name
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ESRCH:
+            raise
+
+
+@contextlib.contextmanager
+def stop_on_signals(loop: Loop, detach: bool,
+                    signums: Sequence[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+                    ) -> Iterator[None]:
+    """While inside, SIGINT/SIGTERM/SIGHUP to trace-run end the trace cleanly: tracees
+    killed (or detached) and every stop and exit still processed and reported."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        loop.request_stop(signum, detach)
+
+    old = {s: signal.signal(s, on_signal) for s in signums}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

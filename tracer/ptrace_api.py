@@ -1,0 +1,297 @@
+"""The one adapter over ptrace(2).
+
+python-ptrace's ctypes bindings do the calls they cover (TRACEME, CONT, DETACH,
+SETOPTIONS, SETREGS, PEEKDATA) and give the register structure; what they
+lack (SEIZE, INTERRUPT, LISTEN, GET_SYSCALL_INFO, process_vm_readv, tgkill) or gets
+wrong (GETEVENTMSG into a 4-byte int, GETSIGINFO's layout) is called here through ctypes.  So are the three requests made
+at every stop (SYSCALL, GETREGS, POKEUSER): python-ptrace's wrapper costs about 4 us a
+call more, and a traced program makes two stops per syscall.  Everything leaves this
+module typed and with errors as :class:`OSError` (``ProcessLookupError`` for ESRCH), so
+python-ptrace's style (camelCase, ``PtraceError``) stays inside.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from dataclasses import dataclass
+from typing import Final, NoReturn
+
+from ptrace import PtraceError
+from ptrace import binding as _pb
+from ptrace.binding import func as _pf
+
+# ---- requests python-ptrace does not define (include/uapi/linux/ptrace.h) -----------
+PTRACE_SEIZE: Final = 0x4206
+PTRACE_INTERRUPT: Final = 0x4207
+PTRACE_LISTEN: Final = 0x4208
+PTRACE_GETEVENTMSG: Final = 0x4201
+PTRACE_SYSCALL: Final = 24
+PTRACE_GETREGS: Final = 12
+PTRACE_POKEUSER: Final = 6
+PTRACE_GETSIGINFO: Final = 0x4202
+PTRACE_GET_SYSCALL_INFO: Final = 0x420E
+
+# ---- options (PTRACE_O_*) ----------------------------------------------------------
+O_TRACESYSGOOD: Final = 0x01      # syscall stops report SIGTRAP | 0x80
+O_TRACEFORK: Final = 0x02
+O_TRACEVFORK: Final = 0x04
+O_TRACECLONE: Final = 0x08
+O_TRACEEXEC: Final = 0x10
+O_TRACESECCOMP: Final = 0x80
+O_EXITKILL: Final = 0x100000      # SIGKILL every tracee if the tracer exits
+TRACE_OPTIONS: Final = (O_TRACESYSGOOD | O_TRACEFORK | O_TRACEVFORK | O_TRACECLONE
+                        | O_TRACEEXEC | O_EXITKILL)
+
+# ---- events in ``status >> 16`` --------------------------------------------------
+EVENT_FORK: Final = 1
+EVENT_VFORK: Final = 2
+EVENT_CLONE: Final = 3
+EVENT_EXEC: Final = 4
+EVENT_VFORK_DONE: Final = 5
+EVENT_EXIT: Final = 6
+EVENT_SECCOMP: Final = 7
+EVENT_STOP: Final = 0x80          # SEIZE: group-stop, PTRACE_INTERRUPT or auto-attach
+
+SYSCALL_TRAP: Final = 0x80 | 5    # SIGTRAP | 0x80 with TRACESYSGOOD
+WALL: Final = 0x40000000          # __WALL: wait for threads (clone children) too
+
+# ---- struct ptrace_syscall_info ------------------------------------------------------
+OP_NONE: Final = 0
+OP_ENTRY: Final = 1
+OP_EXIT: Final = 2
+OP_SECCOMP: Final = 3
+AUDIT_ARCH_X86_64: Final = 0xC000003E
+AUDIT_ARCH_I386: Final = 0x40000003
+X32_SYSCALL_BIT: Final = 0x40000000
+
+# op u8, reserved u8, flags u16, arch u32, ip u64, sp u64, then the union:
+# entry/seccomp: nr u64, args[6] u64 (seccomp adds ret_data u32); exit: rval s64, is_error u8.
+_INFO_HEAD = struct.Struct("<BxHIQQ")
+_INFO_ENTRY = struct.Struct("<7Q")
+_INFO_EXIT = struct.Struct("<qB")
+_INFO_RET_DATA = struct.Struct("<I")
+_INFO_SIZE: Final = 88
+_INFO_UNION: Final = _INFO_HEAD.size
+
+UserRegs = _pb.ptrace_registers_t
+"""The kernel's ``struct user_regs_struct`` (ctypes); its first 21 fields are pt_regs."""
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_ptrace = _libc.ptrace
+_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+_ptrace.restype = ctypes.c_long
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
+
+
+_process_vm_readv = _libc.process_vm_readv
+_process_vm_readv.argtypes = (ctypes.c_int, ctypes.POINTER(_IoVec), ctypes.c_ulong,
+                              ctypes.POINTER(_IoVec), ctypes.c_ulong, ctypes.c_ulong)
+_process_vm_readv.restype = ctypes.c_ssize_t
+
+
+@dataclass(slots=True)
+class SyscallInfo:
+    """PTRACE_GET_SYSCALL_INFO, decoded.  ``nr``/``args`` for entry and seccomp stops,
+    ``rval``/``is_error`` for exit stops; the other fields are zero."""
+
+    op: int
+    arch: int
+    instruction_pointer: int
+    stack_pointer: int
+    nr: int = 0
+    args: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+    rval: int = 0
+    is_error: bool = False
+    ret_data: int = 0
+
+
+def _raise(err: int, what: str, pid: int) -> NoReturn:
+    raise OSError(err, f"{what}({pid}): {os.strerror(err)}")
+
+
+def _call(request: int, pid: int, addr: int = 0, data: int = 0, what: str = "ptrace") -> int:
+    """Raw ptrace(2) for the requests python-ptrace lacks."""
+    res = _ptrace(request, pid, addr, data)
+    if res == -1:
+        err = ctypes.get_errno()
+        if err:
+            _raise(err, what, pid)
+    return int(res)
+
+
+def _pp(fn: object, what: str, pid: int, *args: int) -> object:
+    """Call a python-ptrace binding, turning its PtraceError into OSError."""
+    try:
+        return fn(pid, *args)  # type: ignore[operator]
+    except PtraceError as exc:
+        _raise(exc.errno or 0, what, pid)
+
+
+# ---- starting and stopping ----------------------------------------------------------
+
+def traceme() -> None:
+    """PTRACE_TRACEME, in the child between fork and exec."""
+    try:
+        _pb.ptrace_traceme()
+    except PtraceError as exc:
+        _raise(exc.errno or 0, "PTRACE_TRACEME", os.getpid())
+
+
+def seize(pid: int, options: int = TRACE_OPTIONS) -> None:
+    _call(PTRACE_SEIZE, pid, 0, options, "PTRACE_SEIZE")
+
+
+def interrupt(pid: int) -> None:
+    _call(PTRACE_INTERRUPT, pid, 0, 0, "PTRACE_INTERRUPT")
+
+
+def listen(pid: int) -> None:
+    """End a group-stop's ptrace-stop without ending the group-stop (SEIZE only)."""
+    _call(PTRACE_LISTEN, pid, 0, 0, "PTRACE_LISTEN")
+
+
+def set_options(pid: int, options: int = TRACE_OPTIONS) -> None:
+    _pp(_pb.ptrace_setoptions, "PTRACE_SETOPTIONS", pid, options)
+
+
+def resume_syscall(pid: int, sig: int = 0) -> None:
+    """PTRACE_SYSCALL: run to the next syscall entry/exit, delivering ``sig``."""
+    if _ptrace(PTRACE_SYSCALL, pid, 0, sig) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_SYSCALL", pid)
+
+
+def cont(pid: int, sig: int = 0) -> None:
+    _pp(_pb.ptrace_cont, "PTRACE_CONT", pid, sig)
+
+
+def detach(pid: int, sig: int = 0) -> None:
+    _pp(_pb.ptrace_detach, "PTRACE_DETACH", pid, sig)
+
+
+# ---- what a stop says --------------------------------------------------------------
+
+def event_msg(pid: int) -> int:
+    """PTRACE_GETEVENTMSG into an unsigned long (the kernel writes 8 bytes)."""
+    out = ctypes.c_ulong()
+    _call(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(out), "PTRACE_GETEVENTMSG")
+    return out.value
+
+
+_SIGINFO_SIZE: Final = 128
+_SI_HEAD = struct.Struct("<iii4x")          # si_signo, si_errno, si_code
+_SI_IDS = struct.Struct("<iI")              # kill/rt/sigchld: si_pid, si_uid
+_SI_CHLD = struct.Struct("<i4xqq")          # si_status, si_utime, si_stime
+_SI_SYS = struct.Struct("<QiI")             # si_call_addr, si_syscall, si_arch
+_SI_POLL = struct.Struct("<qi")             # si_band, si_fd
+_siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
+_siginfo_addr = ctypes.addressof(_siginfo_buf)
+
+
+def get_siginfo(pid: int) -> dict[str, int] | None:
+    """PTRACE_GETSIGINFO as ``si_*`` fields, or None when it fails with EINVAL: a
+    group-stop of a tracee attached without SEIZE.
+
+    The union is decoded every way the kernel may fill it (x86_64 layout); which fields
+    mean something depends on signal and si_code, and a reader picks those.
+    python-ptrace's siginfo has a 16-bit si_uid and misplaces si_status, so it is not used.
+    """
+    if _ptrace(PTRACE_GETSIGINFO, pid, 0, _siginfo_addr) == -1:
+        err = ctypes.get_errno()
+        if err == 22:  # EINVAL
+            return None
+        _raise(err, "PTRACE_GETSIGINFO", pid)
+    buf = _siginfo_buf
+    signo, si_errno, code = _SI_HEAD.unpack_from(buf)
+    pid_, uid = _SI_IDS.unpack_from(buf, 16)
+    status, utime, stime = _SI_CHLD.unpack_from(buf, 24)
+    call_addr, syscall, arch = _SI_SYS.unpack_from(buf, 16)
+    band, fd = _SI_POLL.unpack_from(buf, 16)
+    return {"si_signo": signo, "si_errno": si_errno, "si_code": code, "si_pid": pid_,
+            "si_uid": uid, "si_status": status, "si_utime": utime, "si_stime": stime,
+            "si_addr": call_addr, "si_call_addr": call_addr, "si_syscall": syscall,
+            "si_arch": arch, "si_band": band, "si_fd": fd}
+
+
+_info_buf = ctypes.create_string_buffer(_INFO_SIZE)
+_info_addr = ctypes.addressof(_info_buf)
+
+
+def syscall_info(pid: int) -> SyscallInfo:
+    """PTRACE_GET_SYSCALL_INFO: entry or exit, the arch (hence the ABI), nr, args, rval."""
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _INFO_SIZE, _info_addr) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
+    buf = _info_buf
+    op, _flags, arch, ip, sp = _INFO_HEAD.unpack_from(buf)
+    if op == OP_ENTRY or op == OP_SECCOMP:
+        nr, *args = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
+        ret_data = _INFO_RET_DATA.unpack_from(buf, _INFO_UNION + 56)[0] if op == OP_SECCOMP else 0
+        return SyscallInfo(op, arch, ip, sp, nr, tuple(args), ret_data=ret_data)
+    if op == OP_EXIT:
+        rval, is_error = _INFO_EXIT.unpack_from(buf, _INFO_UNION)
+        return SyscallInfo(op, arch, ip, sp, rval=rval, is_error=bool(is_error))
+    return SyscallInfo(op, arch, ip, sp)
+
+
+# ---- registers -----------------------------------------------------------------------
+
+_regs_buf = UserRegs()
+_regs_addr = ctypes.addressof(_regs_buf)
+
+
+def get_regs(pid: int) -> UserRegs:
+    regs = UserRegs()
+    if _ptrace(PTRACE_GETREGS, pid, 0, ctypes.addressof(regs)) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_GETREGS", pid)
+    return regs
+
+
+def get_regs_bytes(pid: int, size: int) -> bytes:
+    """The first ``size`` bytes of user_regs_struct (168: pt_regs), without an object."""
+    if _ptrace(PTRACE_GETREGS, pid, 0, _regs_addr) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_GETREGS", pid)
+    return ctypes.string_at(_regs_addr, size)
+
+
+def set_regs(pid: int, regs: UserRegs) -> None:
+    _pp(_pb.ptrace_setregs, "PTRACE_SETREGS", pid, regs)  # type: ignore[arg-type]
+
+
+def poke_user(pid: int, offset: int, value: int) -> None:
+    """PTRACE_POKEUSER of one register (offset into struct user_regs_struct)."""
+    if _ptrace(PTRACE_POKEUSER, pid, offset, value & 0xFFFFFFFFFFFFFFFF) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_POKEUSER", pid)
+
+
+# ---- memory ------------------------------------------------------------------------
+
+def vm_read(pid: int, addr: int, size: int) -> bytes | None:
+    """process_vm_readv; None if the range is not wholly readable."""
+    buf = ctypes.create_string_buffer(size)
+    local = _IoVec(ctypes.addressof(buf), size)
+    remote = _IoVec(addr, size)
+    got = _process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if got != size:
+        return None
+    return buf.raw
+
+
+def peek_data(pid: int, addr: int) -> int:
+    """One word by PTRACE_PEEKDATA (the last resort for memory reads)."""
+    return int(_pp(_pf.ptrace_peekdata, "PTRACE_PEEKDATA", pid, addr))  # type: ignore[call-overload]
+
+
+# ---- signals -------------------------------------------------------------------------
+
+def tgkill(tgid: int, tid: int, sig: int) -> None:
+    """Signal one thread (os.pthread_kill takes a pthread_t, not a tid)."""
+    os_tgkill = getattr(os, "tgkill", None)
+    if os_tgkill is not None:
+        os_tgkill(tgid, tid, sig)
+        return
+    if _libc.syscall(234, tgid, tid, sig) == -1:  # __NR_tgkill on x86_64
+        _raise(ctypes.get_errno(), "tgkill", tid)

@@ -1,0 +1,186 @@
+"""Start a command traced from its first instruction.
+
+fork, then in the child either PTRACE_TRACEME + SIGSTOP, or (SEIZE, the default) wait
+on a pipe until the parent has PTRACE_SEIZEd and PTRACE_INTERRUPTed it; then the
+pre-exec hook (a later issue installs a seccomp filter there), then execve.  The child
+is handed to the loop stopped, options set, before execve, so the loop sees execve's
+entry.  An execve that fails sends its errno up a CLOEXEC pipe: EOF on that pipe means
+the exec happened.  CMD is looked up on PATH in the parent first, as execvp would, so
+"not found" and "not executable" are reported without starting anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tracer import ptrace_api as pt
+
+PreExecHook = Callable[[], None]
+_HOOK_FAILED = -1  # errno slot value: the pre-exec hook raised
+
+
+class SpawnError(Exception):
+    """CMD cannot be run; ``exit_code`` is what a shell would exit with (127/126)."""
+
+    def __init__(self, cmd: str, err: int) -> None:
+        self.cmd = cmd
+        self.errno = err
+        reason = "pre-exec setup failed" if err == _HOOK_FAILED else os.strerror(err)
+        super().__init__(f"cannot run '{cmd}': {reason}")
+
+    @property
+    def exit_code(self) -> int:
+        return 127 if self.errno == errno.ENOENT else 126
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """The child, in a ptrace-stop before its execve, traced with ``pt.TRACE_OPTIONS``."""
+
+    pid: int
+    cmd: str
+    seized: bool
+    errpipe: int  # read end; O_NONBLOCK
+
+    def exec_error(self) -> SpawnError | None:
+        """The execve failure the child reported, if any.  Call once the child is gone."""
+        try:
+            data = os.read(self.errpipe, 4)
+        except BlockingIOError:
+            return None
+        finally:
+            os.close(self.errpipe)
+        if len(data) != 4:
+            return None
+        return SpawnError(self.cmd, int.from_bytes(data, "little", signed=True))
+
+
+def resolve(cmd: str, path: str | None = None) -> str:
+    """Find CMD as execvp does: as given when it has a '/', else the first executable
+    regular file in PATH.  Raises SpawnError with ENOENT, or EACCES if something was
+    found but none of it executable."""
+    if "/" in cmd:
+        candidates = [cmd]
+    else:
+        search = path if path is not None else os.environ.get("PATH", "/bin:/usr/bin")
+        candidates = [os.path.join(d or ".", cmd) for d in search.split(":")]
+    found_err = errno.ENOENT
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError as exc:
+            if "/" in cmd and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                found_err = exc.errno or errno.EACCES
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+            return cand
+        found_err = errno.EACCES
+    raise SpawnError(cmd, found_err)
+
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+          seize: bool = True, pre_exec: PreExecHook | None = None,
+          redirect: Mapping[int, int] | None = None) -> Spawned:
+    """Fork and start ``argv`` traced; returns with the child stopped before execve.
+
+    ``redirect`` maps a child fd to the parent fd it becomes (``{1: log_fd}``)."""
+    if not argv:
+        raise ValueError("empty command")
+    cmd = argv[0]
+    environ = dict(os.environ if env is None else env)
+    path = resolve(cmd, environ.get("PATH"))
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(path, list(argv), environ, seize, pre_exec, err_w, sync_r, (err_r, sync_w),
+               dict(redirect or {}))
+    os.close(err_w)
+    os.close(sync_r)
+    os.set_blocking(err_r, False)
+    try:
+        if seize:
+            _seize_child(pid)
+        else:
+            _await_traceme_child(pid)
+    except BaseException:
+        _reap_failed(pid)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(sync_w)  # EOF wakes the SEIZE child's read; TRACEME's never reads
+    return Spawned(pid, cmd, seize, err_r)
+
+
+def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
+           pre_exec: PreExecHook | None, err_w: int, sync_r: int,
+           parent_fds: tuple[int, int], redirect: dict[int, int]) -> None:
+    """Runs in the forked child; never returns."""
+    code = _HOOK_FAILED
+    try:
+        for fd in parent_fds:
+            os.close(fd)
+        for target, source in redirect.items():
+            os.dup2(source, target)  # dup2'd fds are inheritable
+        # Python ignores SIGPIPE and SIGXFSZ; SIG_IGN survives execve, so undo it.
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if seize:
+            os.read(sync_r, 1)  # returns (EOF) once the parent has seized us
+        else:
+            pt.traceme()
+            os.kill(os.getpid(), signal.SIGSTOP)
+        os.close(sync_r)
+        if pre_exec is not None:
+            pre_exec()
+        try:
+            os.execve(path, argv, env)
+        except OSError as exc:
+            code = exc.errno or errno.ENOEXEC
+    except BaseException:
+        pass
+    try:
+        os.write(err_w, code.to_bytes(4, "little", signed=True))
+    finally:
+        os._exit(127)
+
+
+def _seize_child(pid: int) -> None:
+    pt.seize(pid, pt.TRACE_OPTIONS)
+    pt.interrupt(pid)
+    while True:
+        _, status = os.waitpid(pid, pt.WALL)
+        if not os.WIFSTOPPED(status):
+            raise OSError(errno.ECHILD, "traced child died before exec")
+        if status >> 16 == pt.EVENT_STOP:
+            return
+        # A signal arrived before our interrupt trapped: deliver it, the trap stays pending.
+        pt.cont(pid, os.WSTOPSIG(status))
+
+
+def _await_traceme_child(pid: int) -> None:
+    while True:
+        _, status = os.waitpid(pid, pt.WALL)
+        if not os.WIFSTOPPED(status):
+            raise OSError(errno.ECHILD, "traced child died before exec")
+        if os.WSTOPSIG(status) == signal.SIGSTOP:
+            pt.set_options(pid, pt.TRACE_OPTIONS)
+            return
+        pt.cont(pid, os.WSTOPSIG(status))
+
+
+def _reap_failed(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, pt.WALL)
+    except OSError:
+        pass

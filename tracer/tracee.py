@@ -1,0 +1,123 @@
+"""One traced thread: the loop's bookkeeping and the :class:`tracer.handler.Tracee` view.
+
+Memory reads try process_vm_readv (one syscall), then /proc/TID/mem (works where
+process_vm_readv is refused or a page straddles an unreadable one), then PTRACE_PEEKDATA
+word by word (works while the thread is in a ptrace-stop even without /proc).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from tracer import ptrace_api as pt
+from tracer.handler import Decision, SignalRequest, SyscallCall
+
+_WORD = 8
+
+
+def read_memory(tid: int, addr: int, size: int) -> bytes | None:
+    """``size`` bytes at ``addr`` in ``tid``'s address space, or None."""
+    if size < 0 or addr < 0 or addr + size > 1 << 64:
+        return None
+    if size == 0:
+        return b""
+    data = pt.vm_read(tid, addr, size)
+    if data is not None:
+        return data
+    try:
+        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        try:
+            data = os.pread(fd, size, addr)
+            if len(data) == size:
+                return data
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return _peek_range(tid, addr, size)
+
+
+def _peek_range(tid: int, addr: int, size: int) -> bytes | None:
+    start = addr - addr % _WORD
+    out = bytearray()
+    try:
+        for word_addr in range(start, addr + size, _WORD):
+            out += pt.peek_data(tid, word_addr).to_bytes(_WORD, "little")
+    except OSError:
+        return None
+    off = addr - start
+    return bytes(out[off:off + size])
+
+
+@dataclass(slots=True)
+class TracedThread:
+    """The loop's state for one thread; also the handler's :class:`Tracee`.
+
+    ``started`` is False for the spawned child until it reaches its first execve, so
+    trace-run's own pre-exec code (running in the child) is neither shown nor judged.
+    ``fresh``: the auto-attach stop (SIGSTOP, or PTRACE_EVENT_STOP with SEIZE) is still
+    to come and must be swallowed, not delivered.
+    """
+
+    tid: int
+    tgid: int
+    started: bool = True
+    fresh: bool = False
+    call: SyscallCall | None = None          # the syscall it is in, when in one
+    decision: Decision | None = None
+    listening: bool = False                  # in a group-stop, PTRACE_LISTENed
+    dying: bool = False                      # SIGKILLed by a kill decision
+    detached: bool = False
+    signals: list[SignalRequest] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.tgid
+
+    def read_memory(self, addr: int, size: int) -> bytes | None:
+        return read_memory(self.tid, addr, size)
+
+    def comm(self) -> bytes:
+        try:
+            with open(f"/proc/{self.tgid}/task/{self.tid}/comm", "rb") as f:
+                name = f.read().rstrip(b"\n")
+        except OSError:
+            name = b""
+        return name[:15].ljust(16, b"\0")
+
+    def uid_gid(self) -> tuple[int, int]:
+        uid = gid = -1
+        try:
+            with open(f"/proc/{self.tgid}/task/{self.tid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Uid:"):
+                        uid = int(line.split()[1])
+                    elif line.startswith(b"Gid:"):
+                        gid = int(line.split()[1])
+                        break
+        except OSError:
+            pass
+        return uid, gid
+
+    def send_signal(self, sig: int, thread: bool = False) -> None:
+        self.signals.append(SignalRequest(sig, thread))
+
+    def take_signals(self) -> list[SignalRequest]:
+        out, self.signals = self.signals, []
+        return out
+
+
+def tgid_of(tid: int) -> int:
+    """The thread group of a tid not announced yet (its stop beat its parent's event)."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return tid
