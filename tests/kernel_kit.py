@@ -174,7 +174,9 @@ class Twin:
         return res.r0, res.ctx
 
 
-def _kernel_insns(insns: list[Insn | None], fds: list[int]) -> bytes:
+def kernel_insns(insns: list[Insn | None], fds: list[int]) -> bytes:
+    """The kernel's bytecode for assembled instructions: by-index map references become
+    by-fd ones (``fds[i]`` for the i-th ``.map``)."""
     out: list[Insn | None] = []
     for insn in insns:
         if insn is not None and insn.opcode == LD_IMM64 and \
@@ -211,5 +213,5 @@ def twin(text: str, stack: ExitStack, *, init: dict[str, dict[bytes, bytes]] | N
         assert map_freeze(kmaps[name].fd) == 0
     p = res.programs[0]
     prog = Program(p.insns, name=p.name, license=res.license or "GPL", maps=ordered)
-    kcode = _kernel_insns(p.insns, [kmaps[d.name].fd for d in res.maps])
+    kcode = kernel_insns(p.insns, [kmaps[d.name].fd for d in res.maps])
     return Twin(kcode, prog, vm, vm_maps, kmaps, host)
