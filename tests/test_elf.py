@@ -10,7 +10,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from bpf_vm.elf import load_object, parse_object
-from bpf_vm.errors import ElfLoadError, MapError, VmFault
+from bpf_vm.errors import ElfLoadError, MapError, VerifierReject, VmFault
 from bpf_vm.isa import CallKind, Kind, Pseudo
 from bpf_vm.objfile import load_asm
 from bpf_vm.vm import Vm
@@ -68,6 +68,21 @@ def test_run_each_program(cc) -> None:
 def test_missing_license_is_empty_as_in_the_kernel(cc) -> None:
     _, obj = load(cc('SEC("xdp") int a(void *ctx) { return 0; }'))
     assert obj.license == "" and obj.version is None
+
+
+@pytest.mark.parametrize("license, allowed", [("GPL", True), ("Dual MIT/GPL", True),
+                                              ("MIT", False), (None, False)])
+def test_license_section_gates_gpl_only_helpers(cc, license: str | None,
+                                                allowed: bool) -> None:
+    src = 'SEC("kprobe/x") int f(void *ctx) { return bpf_printk("hi"); }\n'
+    if license is not None:
+        src += f'char LICENSE[] SEC("license") = "{license}";\n'
+    vm, obj = load(cc(src))
+    if allowed:
+        assert vm.run(obj.programs["f"], PT_REGS).r0 > 0
+    else:
+        with pytest.raises(VerifierReject, match="GPL"):
+            vm.run(obj.programs["f"], PT_REGS)
 
 
 # -- subprograms and calls ---------------------------------------------------------------
