@@ -14,7 +14,7 @@
 ; how often sys_getpid ran (one u64)
 .map getpid_calls array key=4 value=8 max_entries=1
 
-.prog dispatch "kprobe/syscall_entry"
+.prog dispatch kprobe/syscall_entry
         r3 = *(u64 *)(r1 + 0x78)        ; nr = ctx->orig_ax
         *(u32 *)(r10 - 0x4) = r3        ; key = (u32)nr, kept for the fall-through
         r6 = 0x1
@@ -43,7 +43,7 @@ out:
         exit
 
 ; An example slot: section ksyscall/getpid puts it at progs[39] (x86_64 getpid).
-.prog sys_getpid "ksyscall/getpid"
+.prog sys_getpid ksyscall/getpid
         w1 = 0x0
         *(u32 *)(r10 - 0x4) = r1
         r2 = r10
