@@ -1,0 +1,384 @@
+"""Policy -> BPF: assembly text for the tracex5 pattern, assembled by :mod:`bpf_vm.asm`.
+
+Per ABI the filter allows, one dispatcher and one prog array::
+
+    dispatch_x86_64:                        x86_64_openat:  (one per syscall with rules)
+        r6 = r1                                 r6 = r1
+        r3 = *(u32 *)(r1 + 0x78)  ; orig_ax     r2 = *(u64 *)(r6 + 0x70)   ; arg0 (di)
+        r2 = map[progs_x86_64] ll               if r2 != 0x1 goto rule_1
+        call bpf_tail_call                      goto act_0
+        <the default action>                ...
+                                            act_0:  <the rule's action>
+
+The default action lives in the dispatcher's fall-through: the kernel's tail-call rules
+bring every syscall without a program there (an empty slot, or an index past
+max_entries).  A syscall program tests its rules in evaluation order (highest
+precedence first, then profile order, see :mod:`probes.policy.resolve`) and ends in the
+default action too, for when none matches.  An ABI the filter lacks gets a dispatcher
+that only kills (libseccomp's bad-arch action).
+
+Actions become helper calls on the traced thread:
+
+==================  ======================================================================
+ALLOW               nothing
+ERRNO(n)            ``bpf_override_return(ctx, -n)``: the syscall is skipped, returns -n
+KILL_PROCESS        ``bpf_send_signal(SIGKILL)``
+KILL, KILL_THREAD   ``bpf_send_signal_thread(SIGKILL)`` (SCMP_ACT_KILL is KILL_THREAD)
+TRAP                ``bpf_send_signal_thread(SIGSYS)`` and ``bpf_override_return(-ENOSYS)``
+LOG                 ``bpf_trace_printk("SCMP_ACT_LOG <abi> <name>\\n")``, then allow
+==================  ======================================================================
+
+The syscall number is ``seccomp_data.nr``, an ``int``: the low 32 bits of orig_ax.
+Arguments are compared as unsigned 64-bit values on x86_64; on i386 and x32 as 32-bit
+values with 32-bit jumps (``if w2 > 0x7 goto``), as libseccomp does for 32-bit ABIs.
+i386 arguments are in bx, cx, dx, si, di, bp; x86_64 and x32 ones in di, si, dx, r10,
+r8, r9.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscall_name, syscalls
+
+from .models import Action, Op
+from .resolve import BAD_ARCH, Cond, Policy, PolicyRule, Verdict, arg_bits, errno_name
+
+if TYPE_CHECKING:
+    from bpf_vm.objfile import BpfObject
+    from bpf_vm.program import Program
+    from bpf_vm.vm import Vm
+
+__all__ = [
+    "ARG_REGS",
+    "PT_REGS_OFFSET",
+    "SECTION",
+    "CompiledPolicy",
+    "Slot",
+    "compile_policy",
+    "generate_asm",
+]
+
+#: x86_64 ``struct pt_regs`` (arch/x86/include/asm/ptrace.h): byte offset of each field.
+PT_REGS_OFFSET: dict[str, int] = {name: 8 * i for i, name in enumerate((
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx",
+    "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss"))}
+
+#: Where each ABI passes syscall arguments 0-5 (syscall_get_arguments in the kernel).
+ARG_REGS: dict[Abi, tuple[str, ...]] = {
+    Abi.X86_64: ("di", "si", "dx", "r10", "r8", "r9"),
+    Abi.X32: ("di", "si", "dx", "r10", "r8", "r9"),
+    Abi.I386: ("bx", "cx", "dx", "si", "di", "bp"),
+}
+
+#: The section of every policy program: a kprobe, so its ctx is pt_regs and it may use
+#: bpf_override_return.  Slots are set by the compiler, not by a section convention.
+SECTION = "kprobe"
+
+SIGKILL = int(signal.SIGKILL)
+SIGSYS = int(signal.SIGSYS)
+ENOSYS = 38
+MAX_IMM = 0x7FFFFFFF       # largest immediate that means the same as a 32- and 64-bit value
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One program of a compiled policy, and where it sits."""
+    abi: Abi
+    program: str           # program name in the object
+    nr: int | None         # syscall number (x32: with the x32 bit); None for a dispatcher
+    index: int | None      # prog-array index; None for a dispatcher
+    name: str              # syscall name, or "dispatcher"
+    rules: tuple[PolicyRule, ...] = ()
+
+    @property
+    def is_dispatcher(self) -> bool:
+        return self.nr is None
+
+
+def _prog_array(abi: Abi) -> str:
+    return f"progs_{abi.value}"
+
+
+def _entry(abi: Abi) -> str:
+    return f"dispatch_{abi.value}"
+
+
+def _index(abi: Abi, nr: int) -> int:
+    return nr - X32_SYSCALL_BIT if abi is Abi.X32 else nr
+
+
+def max_entries(abi: Abi) -> int:
+    """One slot per number of the ABI's table (x32: counted from the x32 bit)."""
+    return max(_index(abi, nr) for nr in syscalls(abi)) + 1
+
+
+# --- code generation --------------------------------------------------------------------
+
+class _Emitter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str, comment: str = "") -> None:
+        self.lines.append(f"    {text:<34}; {comment}" if comment else f"    {text}")
+
+    def label(self, name: str) -> None:
+        self.lines.append(f"{name}:")
+
+    def raw(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def _printk(e: _Emitter, text: str, arg_reg: str | None = None) -> None:
+    """bpf_trace_printk of ``text`` built on the stack (a program of an .s file has no
+    .rodata), 8 bytes at a time, NUL-terminated."""
+    data = text.encode() + b"\0"
+    size = (len(data) + 7) // 8 * 8
+    data = data.ljust(size, b"\0")
+    for off in range(0, size, 8):
+        chunk = int.from_bytes(data[off:off + 8], "little")
+        e(f"r1 = {chunk:#x} ll", repr(data[off:off + 8].rstrip(b'\0').decode()))
+        e(f"*(u64 *)(r10 - {size - off:#x}) = r1")
+    if arg_reg is not None:
+        e(f"r3 = {arg_reg}")
+    e("r1 = r10")
+    e(f"r1 += -{size:#x}")
+    e(f"r2 = {len(text.encode()) + 1:#x}", "size with the NUL")
+    e("call bpf_trace_printk")
+
+
+def _action(e: _Emitter, v: Verdict, abi: Abi, what: str, nr_reg: str | None = None) -> None:
+    """The code of one action, ending in exit.  ``r6`` holds ctx."""
+    match v.action:
+        case Action.ALLOW:
+            pass
+        case Action.ERRNO:
+            n = v.errno or 0
+            e("r1 = r6")
+            e(f"r2 = {-n:#x}" if n else "r2 = 0x0", f"-{errno_name(n)}" if n else "0")
+            e("call bpf_override_return")
+        case Action.KILL_PROCESS:
+            e(f"r1 = {SIGKILL:#x}", "SIGKILL")
+            e("call bpf_send_signal")
+        case Action.KILL | Action.KILL_THREAD:
+            e(f"r1 = {SIGKILL:#x}", "SIGKILL")
+            e("call bpf_send_signal_thread")
+        case Action.TRAP:
+            e(f"r1 = {SIGSYS:#x}", "SIGSYS")
+            e("call bpf_send_signal_thread")
+            e("r1 = r6")
+            e(f"r2 = {-ENOSYS:#x}", "-ENOSYS")
+            e("call bpf_override_return")
+        case Action.LOG:
+            if nr_reg is None:
+                _printk(e, f"SCMP_ACT_LOG {abi.value} {what}\n")
+            else:
+                _printk(e, f"SCMP_ACT_LOG {abi.value} nr=%u\n", nr_reg)
+        case _:
+            raise AssertionError(f"{v.action} reached the compiler")
+    e("r0 = 0x0")
+    e("exit")
+
+
+_SKIP_IF_NOT = {   # the jump that leaves a rule when its comparison does not hold
+    Op.EQ: "!=", Op.NE: "==", Op.LT: ">=", Op.LE: ">", Op.GT: "<=", Op.GE: "<",
+    Op.MASKED_EQ: "!=",
+}
+
+
+def _cond(e: _Emitter, c: Cond, abi: Abi, skip: str) -> None:
+    """Jump to ``skip`` unless ``c`` holds.  r2, r3 are scratch."""
+    reg = ARG_REGS[abi][c.index]
+    off = PT_REGS_OFFSET[reg]
+    jump = _SKIP_IF_NOT[c.op]
+    if arg_bits(abi) == 32:
+        mask, value = c.value & 0xFFFFFFFF, c.value_two & 0xFFFFFFFF
+        e(f"r2 = *(u32 *)(r6 + {off:#x})", f"arg{c.index} ({reg}), low 32 bits")
+        if c.op is Op.MASKED_EQ:
+            e(f"w2 &= {mask:#x}")
+            e(f"if w2 {jump} {value:#x} goto {skip}", str(c))
+        else:
+            e(f"if w2 {jump} {mask:#x} goto {skip}", str(c))
+        return
+    e(f"r2 = *(u64 *)(r6 + {off:#x})", f"arg{c.index} ({reg})")
+    datum = c.value
+    if c.op is Op.MASKED_EQ:
+        if c.value <= MAX_IMM:
+            e(f"r2 &= {c.value:#x}")
+        else:
+            e(f"r3 = {c.value:#x} ll")
+            e("r2 &= r3")
+        datum = c.value_two
+    if datum <= MAX_IMM:
+        e(f"if r2 {jump} {datum:#x} goto {skip}", str(c))
+    else:
+        e(f"r3 = {datum:#x} ll")
+        e(f"if r2 {jump} r3 goto {skip}", str(c))
+
+
+def _syscall_program(e: _Emitter, policy: Policy, abi: Abi, nr: int, prog: str,
+                     rules: list[PolicyRule]) -> None:
+    name = syscall_name(abi, nr)
+    e.raw(f"\n; {abi.value} {name} ({nr}{'' if abi is not Abi.X32 else ' with the x32 bit'}):"
+          f" {len(rules)} rule(s) in evaluation order")
+    e.raw(f".prog {prog} {SECTION}")
+    e("r6 = r1", "ctx (pt_regs), kept across helper calls")
+    actions: dict[Verdict, str] = {}
+    needs_default = True
+    for k, rule in enumerate(rules):
+        act = actions.setdefault(rule.verdict, f"act_{len(actions)}")
+        where = f"syscalls[{rule.source}]: {rule.verdict}"
+        e.label(f"rule_{k}")
+        if not rule.conds:
+            e(f"goto {act}", where + ", always")
+            needs_default = False
+            break
+        skip = f"rule_{k + 1}" if k + 1 < len(rules) else "default"
+        e.raw(f"    ; {where} if " + " && ".join(str(c) for c in rule.conds))
+        for c in rule.conds:
+            _cond(e, c, abi, skip)
+        e(f"goto {act}")
+    if needs_default:
+        e.label("default")
+        e.raw(f"    ; no rule matched: the default action, {policy.default}")
+        _action(e, policy.default, abi, name)
+    for verdict, label in actions.items():
+        e.label(label)
+        e.raw(f"    ; {verdict}")
+        _action(e, verdict, abi, name)
+
+
+def _dispatcher(e: _Emitter, policy: Policy, abi: Abi) -> None:
+    e.raw(f"\n; {abi.value}: the entry program, tail-calling by syscall number")
+    e.raw(f".prog {_entry(abi)} {SECTION}")
+    e("r6 = r1", "ctx (pt_regs)")
+    if abi not in policy.abis:
+        e.raw(f"    ; {abi.value} is not in the profile's architectures: {BAD_ARCH}")
+        _action(e, BAD_ARCH, abi, "")
+        return
+    e("r3 = *(u32 *)(r1 + 0x78)", "orig_ax: seccomp_data.nr is an int")
+    if abi is Abi.X32:
+        e(f"w3 += {-X32_SYSCALL_BIT:#x}", "x32 slot = nr - __X32_SYSCALL_BIT")
+    e(f"r2 = map[{_prog_array(abi)}] ll")
+    e("call bpf_tail_call")
+    e.raw(f"    ; fall-through (no program for this number): the default action,"
+          f" {policy.default}")
+    nr_reg: str | None = None
+    if policy.default.action is Action.LOG:
+        e("r4 = *(u32 *)(r6 + 0x78)", "orig_ax again: helpers clobber r1-r5")
+        nr_reg = "r4"
+    _action(e, policy.default, abi, "", nr_reg)
+
+
+def plan(policy: Policy) -> list[Slot]:
+    """Every program the policy compiles to: per ABI its dispatcher, then its syscall
+    programs by number."""
+    slots: list[Slot] = []
+    for abi in Abi:
+        slots.append(Slot(abi, _entry(abi), None, None, "dispatcher"))
+        if abi not in policy.abis:
+            continue
+        for nr in sorted(policy.rules.get(abi, {})):
+            rules = policy.ordered(abi, nr)
+            if not rules:
+                continue
+            name = syscall_name(abi, nr)
+            slots.append(Slot(abi, f"{abi.value}_{name}", nr, _index(abi, nr), name,
+                              tuple(rules)))
+    return slots
+
+
+def generate_asm(policy: Policy, slots: list[Slot] | None = None) -> str:
+    """The whole policy as one assembly file (``.map`` / ``.prog`` declarations)."""
+    slots = plan(policy) if slots is None else slots
+    e = _Emitter()
+    e.raw(f"; seccomp policy compiled by trace-run: default action {policy.default},"
+          f" ABIs {', '.join(a.value for a in policy.abis)}")
+    e.raw('.license "GPL"')
+    for abi in policy.abis:
+        e.raw(f".map {_prog_array(abi)} prog_array key=4 value=4"
+              f" max_entries={max_entries(abi)}")
+    for abi in Abi:
+        _dispatcher(e, policy, abi)
+        if abi not in policy.abis:
+            continue
+        for s in slots:
+            if s.abi is abi and not s.is_dispatcher:
+                _syscall_program(e, policy, abi, s.nr, s.program, list(s.rules))  # type: ignore[arg-type]
+    return "\n".join(e.lines) + "\n"
+
+
+# --- the compiled object ------------------------------------------------------------------
+
+@dataclass
+class CompiledPolicy:
+    """A policy loaded into a VM, shaped like any probe object: ``obj`` is the
+    :class:`~bpf_vm.objfile.BpfObject` (programs, maps, ``prog_arrays``), ``entries`` the
+    entry program of each ABI, ``slots`` what each program is for."""
+    policy: Policy
+    asm: str
+    obj: BpfObject
+    slots: list[Slot]
+    entries: dict[Abi, str] = field(default_factory=dict)
+
+    @property
+    def vm(self) -> Vm:
+        return self.obj.vm
+
+    def entry(self, abi: Abi) -> Program:
+        """The program to run for a syscall of ``abi``."""
+        return self.obj.programs[self.entries[abi]]
+
+    def slot_of(self, program: str) -> Slot:
+        for s in self.slots:
+            if s.program == program:
+                return s
+        raise KeyError(program)
+
+    def listing(self) -> str:
+        """Every program disassembled, with its slot: what ``--print-programs`` prints."""
+        from bpf_vm.disasm import disassemble
+        out: list[str] = []
+        for s in self.slots:
+            prog = self.obj.programs[s.program]
+            if s.is_dispatcher:
+                what = (f"entry program of the {s.abi.value} ABI" if s.abi in self.policy.abis
+                        else f"entry program of the {s.abi.value} ABI (not allowed: kills)")
+            else:
+                what = (f"{_prog_array(s.abi)}[{s.index}] = {s.abi.value} {s.name}"
+                        f" (nr {s.nr:#x})" if s.abi is Abi.X32 else
+                        f"{_prog_array(s.abi)}[{s.index}] = {s.abi.value} {s.name} (nr {s.nr})")
+            out.append(f"{s.program}: {what}, {len(prog.insns)} insns")
+            for rule in s.rules:
+                conds = " && ".join(str(c) for c in rule.conds) or "always"
+                out.append(f"  ; syscalls[{rule.source}]: {rule.verdict} if {conds}")
+            lines = disassemble(prog.insns, map_name=self.obj.map_name, labels=True,
+                                pcs=True)
+            out += [f"  {line}" for line in lines]
+            out.append("")
+        return "\n".join(out)
+
+
+def compile_policy(policy: Policy, vm: Vm | None = None, *,
+                   helpers: Any = None, host: Any = None) -> CompiledPolicy:
+    """Assemble ``policy`` and load it into ``vm`` (a new VM by default, with ``helpers``
+    and ``host``), prog arrays filled."""
+    from bpf_vm.objfile import load_asm, set_prog_slot
+    from bpf_vm.vm import Vm
+
+    if vm is None:
+        vm = Vm(helpers=helpers, host=host)
+    slots = plan(policy)
+    text = generate_asm(policy, slots)
+    obj = load_asm(text, vm, name="policy", populate=False)
+    obj.prog_arrays = {}
+    for s in slots:
+        if s.is_dispatcher:
+            continue
+        mname = _prog_array(s.abi)
+        assert s.index is not None
+        set_prog_slot(obj.maps[mname], s.index, obj.programs[s.program])
+        obj.prog_arrays.setdefault(mname, {})[s.index] = s.program
+    return CompiledPolicy(policy, text, obj, slots, {abi: _entry(abi) for abi in Abi})

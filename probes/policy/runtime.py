@@ -1,0 +1,96 @@
+"""Running a compiled policy: one VM invocation per syscall, and what it decided.
+
+The programs say what they decide only through helpers, as a kprobe program in the
+kernel would: ``bpf_override_return`` (fail the syscall), ``bpf_send_signal`` /
+``bpf_send_signal_thread`` (kill, trap), ``bpf_trace_printk`` (log).  The host of the VM
+collects those calls; :func:`outcome` reads them back as a seccomp action, which the
+tracer then applies (enforce) or only records (audit).  Nothing here looks at the
+profile: what a syscall gets is whatever the bytecode did.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import signal
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracer.syscalls import Abi
+
+from .compiler import ARG_REGS, PT_REGS_OFFSET, CompiledPolicy
+from .models import Action
+from .resolve import Verdict
+
+__all__ = ["Outcome", "PolicyRunner", "outcome", "pt_regs"]
+
+LOG_MARK = "SCMP_ACT_LOG "
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of the programs asked for.  ``verdict`` is the seccomp action it
+    amounts to; ``printk`` the trace_pipe lines it wrote."""
+    verdict: Verdict
+    printk: tuple[str, ...] = ()
+    insns: int = 0
+    tail_calls: int = 0
+    signals: tuple[tuple[int, bool], ...] = field(default=())
+    override: int | None = None
+
+
+def outcome(signals: Sequence[tuple[int, bool]], overrides: Sequence[int],
+            printk: Sequence[str]) -> Verdict:
+    """The action a run's helper calls amount to (the inverse of the compiler's table)."""
+    sigs = list(signals)
+    if (int(signal.SIGKILL), False) in sigs:
+        return Verdict(Action.KILL_PROCESS)
+    if (int(signal.SIGKILL), True) in sigs:
+        return Verdict(Action.KILL_THREAD)
+    if (int(signal.SIGSYS), True) in sigs:
+        return Verdict(Action.TRAP)
+    if overrides:
+        return Verdict(Action.ERRNO, -overrides[-1])
+    if any(LOG_MARK in line for line in printk):
+        return Verdict(Action.LOG)
+    return Verdict(Action.ALLOW)
+
+
+def pt_regs(abi: Abi, nr: int, args: Sequence[int] = (), **extra: int) -> bytes:
+    """168 bytes of x86_64 pt_regs for a syscall entry: ``nr`` in orig_ax (x32: with
+    the x32 bit), ``args`` in the ABI's argument registers, ``extra`` other fields."""
+    values = dict.fromkeys(PT_REGS_OFFSET, 0)
+    values["orig_ax"] = nr
+    values["ax"] = (-_errno.ENOSYS) & (2**64 - 1)    # what the entry code leaves in ax
+    for reg, value in zip(ARG_REGS[abi], args):
+        values[reg] = value
+    values.update(extra)
+    return struct.pack("<21Q", *(v & (2**64 - 1) for v in values.values()))
+
+
+class PolicyRunner:
+    """Runs a compiled policy's entry program for one syscall at a time.
+
+    The VM's host must collect signals, overrides and printk lines like
+    :class:`bpf_vm.host.BaseHost` (``signals``, ``overrides``, ``printk_lines``,
+    ``clear()``); the tracer's host does, and so does ``FakeHost`` in tests."""
+
+    def __init__(self, compiled: CompiledPolicy) -> None:
+        self.compiled = compiled
+        self.vm = compiled.vm
+        self.entries = {abi: compiled.entry(abi) for abi in Abi}
+
+    @property
+    def host(self) -> Any:
+        return self.vm.host
+
+    def run(self, abi: Abi, regs: bytes) -> Outcome:
+        host = self.host
+        host.clear()
+        res = self.vm.run(self.entries[abi], regs, ctx_writable=False)
+        printk = tuple(host.printk_lines)
+        signals = tuple(host.signals)
+        overrides = tuple(host.overrides)
+        return Outcome(outcome(signals, overrides, printk), printk, res.insns,
+                       res.tail_calls, signals, overrides[-1] if overrides else None)
