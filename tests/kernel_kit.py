@@ -22,7 +22,7 @@ from bpf_vm.errors import MapError
 from bpf_vm.host import FakeHost
 from bpf_vm.insn import Insn, encode
 from bpf_vm.isa import LD_IMM64, Pseudo
-from bpf_vm.maps import Map, MapSpec, create_map
+from bpf_vm.maps import Map, MapSpec, MapType, create_map
 from bpf_vm.program import Program
 from bpf_vm.vm import Vm
 
@@ -107,7 +107,8 @@ class KernelMap:
         return (-errno.ENOENT, None) if nxt is None else (0, nxt)
 
     def keys(self) -> list[bytes]:
-        out, key = [], None
+        out: list[bytes] = []
+        key: bytes | None = None
         while True:
             rc, key = self.next_key(key)
             if rc:
@@ -200,7 +201,7 @@ def twin(text: str, stack: ExitStack, *, init: dict[str, dict[bytes, bytes]] | N
     kmaps: dict[str, KernelMap] = {}
     ordered: list[Map] = []
     for d in res.maps:
-        spec = MapSpec(d.name, d.type, d.key_size, d.value_size, d.max_entries, d.flags)
+        spec = MapSpec(d.name, MapType(d.type_id), d.key_size, d.value_size, d.max_entries, d.flags)
         vm_maps[d.name] = m = create_map(spec, vm)
         ordered.append(m)
         kmaps[d.name] = KernelMap(spec, stack)

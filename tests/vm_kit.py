@@ -12,7 +12,7 @@ from typing import Any
 
 from bpf_vm.asm import assemble
 from bpf_vm.host import FakeHost
-from bpf_vm.maps import Map, MapSpec, create_map
+from bpf_vm.maps import Map, MapSpec, MapType, create_map
 from bpf_vm.program import Program
 from bpf_vm.vm import Vm
 
@@ -41,7 +41,7 @@ def load(text: str, *, vm: Vm | None = None, host: Any = None, license: str | No
         host = host if host is not None else FakeHost()
         vm = Vm(host=host, **vm_kw)
     res = assemble(text)
-    maps = [create_map(MapSpec(d.name, d.type, d.key_size, d.value_size, d.max_entries,
+    maps = [create_map(MapSpec(d.name, MapType(d.type_id), d.key_size, d.value_size, d.max_entries,
                                d.flags), vm) for d in res.maps]
     lic = license if license is not None else (res.license or "GPL")
     progs = {p.name: Program(p.insns, name=p.name, section=p.section, license=lic,
