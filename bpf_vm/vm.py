@@ -91,7 +91,6 @@ class RunState:
     def __init__(self, vm: Vm) -> None:
         self.vm = vm
         self.space = vm.space
-        self.host: Any = vm.host
         self.frames: list[_Frame] = []
         self.cur: Compiled | None = None
         self.tail_calls = 0
@@ -100,6 +99,11 @@ class RunState:
         self.tail_event = ""
         self.ctx_addr = 0
         self.program: Program | None = None   # the entry program of this invocation
+
+    @property
+    def host(self) -> Any:
+        """The VM's host, read at each use so that ``vm.host`` may be replaced."""
+        return self.vm.host
 
     # -- called from generated code ---------------------------------------------------
 

@@ -1,0 +1,99 @@
+"""The BPF probe decides about real processes: the default tracex5-style probe, a probe
+whose bpf_override_return fails mkdir with EACCES, one that kills with bpf_send_signal,
+one that faults, and the ABI rule for i386 syscalls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.tracer.conftest import run_cli
+
+PROBES = Path(__file__).parent / "probes"
+
+
+def _json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_default_probe_reports_through_printk_and_ringbuf(tmp_path: Path) -> None:
+    pk = tmp_path / "printk.txt"
+    res = run_cli("--printk", str(pk), "-o", str(tmp_path / "log"), "cat", "/etc/hostname")
+    assert res.returncode == 0, res.stderr
+    text = pk.read_text()
+    lines = [line for line in text.splitlines() if "bpf_trace_printk:" in line]
+    assert any('openat(-100, "/etc/hostname", 0x0)' in line for line in lines), text[:2000]
+    assert any(line.split()[0].startswith("cat-") for line in lines)
+    # trace_pipe's layout: comm-pid, [cpu], flags, timestamp
+    first = lines[-1].split()
+    assert first[1] == "[000]" and first[2] == "d..31" and first[3].endswith(":")
+    assert "ringbuf events:" in text
+
+
+def test_override_return_denies_mkdir(tmp_path: Path) -> None:
+    target = tmp_path / "d1"
+    log = tmp_path / "log.json"
+    res = run_cli("--probe", str(PROBES / "deny_mkdir.s"), "--json", str(log),
+                  "-o", str(tmp_path / "lines"), "mkdir", str(target))
+    assert res.returncode == 1
+    assert "Permission denied" in res.stderr
+    assert not target.exists()
+    denied = [r for r in _json_lines(log) if r.get("name") in ("mkdir", "mkdirat")]
+    assert denied and denied[0]["action"] == "deny" and denied[0]["errno"] == 13
+    assert denied[0]["ret"] == -13
+    assert "(DENIED)" in (tmp_path / "lines").read_text()
+
+
+def test_send_signal_kills_before_the_syscall_runs(tmp_path: Path) -> None:
+    target = tmp_path / "d2"
+    log = tmp_path / "log.json"
+    res = run_cli("--probe", str(PROBES / "kill_mkdir.s"), "--json", str(log),
+                  "-o", "/dev/null", "mkdir", str(target))
+    assert res.returncode == 128 + 9
+    assert not target.exists()
+    records = _json_lines(log)
+    assert any(r.get("name") in ("mkdir", "mkdirat") and r["action"] == "kill"
+               for r in records)
+    assert any(r.get("event") == "exit" and r.get("signal") in ("SIGKILL", 9)
+               for r in records)
+
+
+def test_probe_fault_is_reported_and_the_command_unharmed(tmp_path: Path) -> None:
+    res = run_cli("--probe", str(PROBES / "faulty.s"), "-o", "/dev/null",
+                  "sh", "-c", "echo unharmed")
+    assert res.returncode == 0
+    assert res.stdout == "unharmed\n"
+    first = [line for line in res.stderr.splitlines() if "probe fault" in line][0]
+    assert "invalid read of 8 bytes" in first and "[r0 = *(u64 *)(r1 + 0xa8)]" in first
+    assert "Traceback" not in res.stderr
+
+
+def test_probe_build_error_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.s"
+    bad.write_text(".prog p kprobe/x\n  r0 = r11\n  exit\n")
+    res = run_cli("--probe", str(bad), "true")
+    assert res.returncode != 0
+    assert "bad.s:2" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_dump_maps_at_exit(tmp_path: Path) -> None:
+    res = run_cli("--dump-maps", "-o", "/dev/null", "true")
+    assert res.returncode == 0
+    start = res.stderr.index("{")
+    maps = json.loads(res.stderr[start:])
+    assert "unhandled" in maps and maps["unhandled"], maps.keys()
+
+
+def test_i386_syscalls_are_refused_without_an_i386_entry(tmp_path: Path, cprog) -> None:  # type: ignore[no-untyped-def]
+    """The default probe has only an x86_64 entry: i386 getpid (20) is refused with
+    ENOSYS, never run through the x86_64 table where 20 is writev."""
+    log = tmp_path / "log.json"
+    res = run_cli("--json", str(log), "-o", "/dev/null", str(cprog("abis")))
+    records = [r for r in _json_lines(log) if r.get("abi") == "i386"]
+    assert [(r["name"], r["nr"]) for r in records] == [("getpid", 20)]
+    assert records[0]["action"] == "refused" and records[0]["errno"] == 38
+    assert "i386_getpid=-38" in res.stdout
+    assert res.returncode == 1     # the program checks that int 0x80 getpid worked

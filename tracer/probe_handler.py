@@ -1,0 +1,215 @@
+"""The BPF probe as a syscall handler: the tracer's one use of the VM's public API.
+
+At every syscall entry the probe object's entry program runs in a :class:`bpf_vm.vm.Vm`
+on the thread's 168-byte pt_regs (read-only), and tail-calls through its prog array by
+syscall number.  Helpers reach the tracee through :class:`TraceeHost`, an implementation
+of :class:`bpf_vm.host.Host` over :class:`tracer.handler.Tracee`.  What the programs did
+becomes a :class:`Decision`:
+
+* ``bpf_override_return(ctx, rc)``: the syscall is skipped and returns ``rc``, what a
+  kprobe with error injection does to the probed function ("deny" when rc is an errno);
+* ``bpf_send_signal(SIGKILL)``: the process is killed at the entry stop, before the
+  syscall runs ("kill"); other signals are sent and the syscall runs;
+* otherwise the syscall runs ("allow").
+
+Programs in ``kretprobe/...`` (or ``kretsyscall/...``) sections run at syscall exit with
+``ax`` = the return value.
+
+Syscalls of another ABI (i386 through ``int 0x80``, x32) run the entry program named
+``<entry>_i386`` / ``<entry>_x32`` when the object has one (with that ABI's numbers in
+orig_ax).  Without one they are refused with ENOSYS and reported as "refused": running
+them through the x86_64 table would confuse i386 getpid (20) with x86_64 writev (20).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import signal as _signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+from bpf_vm.errors import BpfError
+from bpf_vm.host import BaseHost
+from bpf_vm.objfile import BpfObject
+from bpf_vm.program import Program
+from bpf_vm.sections import section_info
+from bpf_vm.vm import Vm
+from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.regs import FIELDS, PT_REGS
+
+DEFAULT_PROBE = Path(__file__).resolve().parent.parent / "probes" / "syscalls.bpf.c"
+_AX = FIELDS.index("ax")
+
+
+class TraceeHost(BaseHost):
+    """:class:`bpf_vm.host.Host` for the thread stopped at the current syscall."""
+
+    def __init__(self, printk: IO[str] | None = None) -> None:
+        super().__init__()
+        self.tracee: Tracee | None = None
+        self.out = printk
+
+    def bind(self, tracee: Tracee) -> None:
+        self.tracee = tracee
+        self.clear()
+
+    def _t(self) -> Tracee:
+        assert self.tracee is not None, "helper called outside a syscall stop"
+        return self.tracee
+
+    def pid_tgid(self) -> tuple[int, int]:
+        t = self._t()
+        return t.pid, t.tid
+
+    def uid_gid(self) -> tuple[int, int]:
+        return self._t().uid_gid()
+
+    def comm(self) -> bytes:
+        return self._t().comm().rstrip(b"\0")[:15]
+
+    def read_user(self, addr: int, size: int) -> bytes | None:
+        if size == 0:
+            return b""
+        return self._t().read_memory(addr, size)
+
+    def ktime_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def boot_ns(self) -> int:
+        return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+    def printk(self, line: str) -> None:
+        if self.out is not None:
+            self.out.write(line + "\n")
+
+    def ringbuf_record(self, map_name: str, data: bytes) -> None:
+        if self.out is not None:
+            self.out.write(f"ringbuf {map_name}: {data.hex()}\n")
+
+    def perf_record(self, map_name: str, cpu: int, data: bytes) -> None:
+        if self.out is not None:
+            self.out.write(f"perf {map_name} cpu {cpu}: {data.hex()}\n")
+
+
+def load_probe(path: Path, vm: Vm) -> BpfObject:
+    """A probe object from .o, .s, or .c (built with the bundled compiler, cached)."""
+    from bpf_vm.objrun import load_any
+    if path.suffix == ".c":
+        from probes.build import build
+        path = build(path)
+    return load_any(path, vm)
+
+
+class ProbeHandler:
+    """Runs a probe object's programs at syscall entry (and exit) for the tracer."""
+
+    def __init__(self, obj: BpfObject, *, entry: str | None = None,
+                 printk: IO[str] | None = None, dump_maps: IO[str] | None = None,
+                 errors: IO[str] | None = None) -> None:
+        self.obj = obj
+        self.vm = obj.vm
+        self.host: TraceeHost = obj.vm.host
+        self.host.out = printk
+        self.dump_to = dump_maps
+        self.errors = errors if errors is not None else sys.stderr
+        returns = [p for p in obj.programs.values() if section_info(p.section).is_return_probe]
+        entries = [p for p in obj.programs.values() if p not in returns]
+        if entry is not None:
+            main = obj.program(entry)
+        elif entries:
+            main = entries[0]
+        else:
+            raise BpfError(f"{obj.name}: no entry program (every program is a return probe)")
+        self.entry: dict[str, Program] = {"x86_64": main}
+        for abi in ("i386", "x32"):
+            prog = obj.programs.get(f"{main.name}_{abi}")
+            if prog is not None:
+                self.entry[abi] = prog
+        self.returns = returns
+        self.faults = 0
+        self._stack = ExitStack()
+
+    # -- SyscallHandler -----------------------------------------------------------------
+
+    def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
+        prog = self.entry.get(str(call.abi))
+        if prog is None:
+            return Decision("refused", -_errno.ENOSYS)
+        host = self.host
+        host.bind(tracee)
+        try:
+            self.vm.run(prog, call.regs, ctx_writable=False)
+        except BpfError as exc:
+            self._fault(call, exc)
+            return Decision("fault")
+        return self._decide(host)
+
+    def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
+        if not self.returns or str(call.abi) != "x86_64":
+            return
+        values = list(PT_REGS.unpack(call.regs))
+        values[_AX] = ret & 0xFFFFFFFFFFFFFFFF
+        regs = PT_REGS.pack(*values)
+        self.host.bind(tracee)
+        for prog in self.returns:
+            try:
+                self.vm.run(prog, regs, ctx_writable=False)
+            except BpfError as exc:
+                self._fault(call, exc)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _decide(self, host: TraceeHost) -> Decision:
+        kill = any(sig == _signal.SIGKILL and not thread for sig, thread in host.signals)
+        if kill:
+            return Decision.kill()
+        signals = tuple(SignalRequest(sig, thread) for sig, thread in host.signals)
+        rc = host.override
+        if rc is not None:
+            rc = rc - (1 << 64) if rc >= 1 << 63 else rc
+            action = "deny" if -4095 <= rc < 0 else "override"
+            return Decision(action, rc, signals)
+        if any(sig == _signal.SIGKILL for sig, _ in host.signals):
+            return Decision("kill", None, signals)
+        return Decision("allow", None, signals) if signals else ALLOW
+
+    def _fault(self, call: SyscallCall, exc: BpfError) -> None:
+        """A probe fault never crashes the tracee: the syscall runs, the fault is reported
+        (the first time in full, then counted)."""
+        self.faults += 1
+        if self.faults == 1:
+            print(f"trace-run: probe fault at {call.name} (pid {call.tid}): {exc}",
+                  file=self.errors, flush=True)
+
+    def close(self) -> None:
+        if self.faults > 1:
+            print(f"trace-run: {self.faults} probe faults in all (the syscalls ran)",
+                  file=self.errors, flush=True)
+        if self.host.out is not None:
+            self.host.out.flush()
+        if self.dump_to is not None:
+            import json
+
+            from bpf_vm.objrun import dump_maps
+            print(json.dumps(dump_maps(self.obj), indent=2), file=self.dump_to, flush=True)
+        self._stack.close()
+
+
+def make_handler(probe: Path | None = None, printk: str | None = None,
+                 dump_maps: bool = False, **vm_options: Any) -> ProbeHandler:
+    """The handler ``trace-run`` uses: ``probe`` or the bundled syscalls.bpf.c."""
+    stack = ExitStack()
+    out: IO[str] | None = None
+    if printk == "-":
+        out = sys.stdout
+    elif printk:
+        out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))
+    host = TraceeHost(out)
+    vm = Vm(host=host, **vm_options)
+    obj = load_probe(probe if probe is not None else DEFAULT_PROBE, vm)
+    handler = ProbeHandler(obj, printk=out, dump_maps=sys.stderr if dump_maps else None)
+    handler._stack = stack
+    return handler
