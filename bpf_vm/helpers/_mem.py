@@ -37,7 +37,6 @@ def host_of(state: RunState) -> Host:
     vm = state.vm
     if vm.host is None:
         vm.host = ProcessHost()
-    state.host = vm.host
     return vm.host  # type: ignore[no-any-return]
 
 
