@@ -1,0 +1,84 @@
+"""The trace-run command line: options only before CMD, outputs, errors, exit codes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracer import cli
+from tracer.handler import AllowAll
+
+from .conftest import run_cli
+
+
+def test_options_stop_at_cmd(tmp_path: Path) -> None:
+    """``-o log sh -c 'exit 3'``: -o is trace-run's, -c is sh's."""
+    log = tmp_path / "log"
+    r = run_cli("-o", str(log), "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3
+    assert r.stdout == "out\n" and r.stderr == "err\n"  # nothing of trace-run's mixed in
+    text = log.read_text()
+    lines = text.splitlines()
+    pid, first = lines[0].split(None, 1)
+    assert first.startswith('execve("/usr/bin/sh", ["sh", "-c", ')
+    assert lines[-1].split(None, 1) == [pid, "+++ exited with 3 +++"]
+    assert "exit_group(3)" in text
+
+
+def test_double_dash_and_cmd_options(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    r = run_cli("-q", "-o", str(log), "--", "sh", "-c", "exit 4", "-o", "x")
+    assert r.returncode == 4
+    assert '"-c", "exit 4", "-o", "x"]' in log.read_text()
+
+
+def test_unknown_option_is_refused() -> None:
+    r = run_cli("--bogus", "true")
+    assert r.returncode == 2
+    assert "trace-run: unknown option '--bogus'" in r.stderr
+
+
+def test_lines_go_to_stderr_by_default() -> None:
+    r = run_cli("sh", "-c", "echo hi")
+    assert r.returncode == 0 and r.stdout == "hi\n"
+    assert r.stderr.startswith("execve(") and "+++ exited with 0 +++" in r.stderr
+
+
+def test_json_lines_and_summary(tmp_path: Path) -> None:
+    out = tmp_path / "trace.jsonl"
+    r = run_cli("--json", str(out), "-c", "sh", "-c", "mkdir -p /; exit 2")
+    assert r.returncode == 2
+    objs = [json.loads(line) for line in out.read_text().splitlines()]
+    calls = [o for o in objs if "event" not in o]
+    events = [o for o in objs if "event" in o]
+    assert calls[0]["name"] == "execve" and calls[0]["ret"] == 0
+    assert set(calls[0]) >= {"ts", "pid", "tid", "abi", "nr", "name", "args", "ret",
+                             "action", "errno"}
+    assert all(len(c["args"]) == 6 and c["abi"] == "x86_64" for c in calls)
+    assert any(e["event"] == "exec" for e in events)
+    assert events[-1]["event"] == "exit" and events[-1]["status"] == 2
+    assert "syscall" in r.stderr and "total" in r.stderr  # the -c table, no lines
+    assert "execve(" not in r.stderr
+
+
+def test_missing_probe_support_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tracer.probe_handler", None)
+    with pytest.raises(cli.ProbeNotWired, match="probe support not wired yet"):
+        cli.make_handler(probe=Path("x.o"))
+    with pytest.raises(cli.ProbeNotWired, match="--printk"):
+        cli.make_handler(printk="-")
+    assert isinstance(cli.make_handler(), AllowAll)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tracer.probe_handler") is None,
+                    reason="tracer.probe_handler not written yet")
+def test_probe_handler_is_used_when_present() -> None:
+    handler = cli.make_handler()
+    assert not isinstance(handler, AllowAll)
+    close = getattr(handler, "close", None)
+    if callable(close):
+        close()
