@@ -176,10 +176,10 @@ def decode(tid: int, pid: int, status: int) -> Event:
                 return GroupStop(pid, tid, ts, sig)
             return TrapStop(pid, tid, ts)
         return OtherStop(pid, tid, ts, event)
-    info = pt.get_siginfo(tid)
-    if info is None:  # only without SEIZE: a group-stop looks like a signal stop
+    siginfo = pt.get_siginfo(tid)
+    if siginfo is None:  # only without SEIZE: a group-stop looks like a signal stop
         return GroupStop(pid, tid, ts, sig)
-    return SignalDelivery(pid, tid, ts, sig, info)
+    return SignalDelivery(pid, tid, ts, sig, siginfo)
 
 
 __all__ = ["Abi", "Event", "Exec", "Exited", "Fork", "ForkKind", "GroupStop", "Killed",

@@ -19,11 +19,23 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
 from tracer import ptrace_api as pt
-from tracer.events import (Event, ProcessEvent, Exec, Exited, Fork, GroupStop, Killed, OtherStop,
-                           SignalDelivery, SyscallEntry, SyscallExit, TrapStop, decode)
-from tracer.handler import (AllowAll, Decision, Recorder, SignalRequest, SyscallCall,
-                            SyscallHandler)
 from tracer import regs
+from tracer.events import (
+    Event,
+    Exec,
+    Exited,
+    Fork,
+    GroupStop,
+    Killed,
+    OtherStop,
+    ProcessEvent,
+    SignalDelivery,
+    SyscallEntry,
+    SyscallExit,
+    TrapStop,
+    decode,
+)
+from tracer.handler import AllowAll, Decision, Recorder, SignalRequest, SyscallCall, SyscallHandler
 from tracer.spawn import Spawned
 from tracer.syscalls import Abi, syscall_name
 from tracer.tracee import TracedThread, tgid_of

@@ -16,7 +16,7 @@ import ctypes
 import os
 import struct
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final, NoReturn, TypeAlias
 
 from ptrace import PtraceError
 from ptrace import binding as _pb
@@ -75,7 +75,7 @@ _INFO_RET_DATA = struct.Struct("<I")
 _INFO_SIZE: Final = 88
 _INFO_UNION: Final = _INFO_HEAD.size
 
-UserRegs = _pb.ptrace_registers_t
+UserRegs: TypeAlias = _pb.ptrace_registers_t
 """The kernel's ``struct user_regs_struct`` (ctypes); its first 21 fields are pt_regs."""
 
 _libc = ctypes.CDLL(None, use_errno=True)

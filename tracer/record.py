@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tracer.events import (Exec, Exited, Fork, GroupStop, Killed, ProcessEvent,
-                           SignalDelivery)
+from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import CallText, format_entry
 from tracer.handler import Decision, SyscallCall, Tracee
 from tracer.output import EventKind, SyscallRecord, Writer

@@ -146,7 +146,7 @@ def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
             os.execve(path, argv, env)
         except OSError as exc:
             code = exc.errno or errno.ENOEXEC
-    except BaseException:
+    except BaseException:  # noqa: BLE001, S110 - in the child: report, never unwind into the parent's code
         pass
     try:
         os.write(err_w, code.to_bytes(4, "little", signed=True))

@@ -115,7 +115,7 @@ def cprog(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 def run_cli(*args: str, timeout: float = 60, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """``trace-run ARGS`` in a subprocess."""
     return subprocess.run([sys.executable, "-m", "tests.tracer.cli_runner", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, **kwargs)
 
 

@@ -108,7 +108,7 @@ def test_ctrl_c_to_the_whole_group(tmp_path: Path) -> None:
     _wait_for(lambda: bool(_sleeping_pids(jsonl)), what="sleep's exec in the JSON")
     time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=20)
     objs = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert proc.returncode == 130, (proc.returncode, err, objs[-3:])
     assert objs[-1]["event"] == "exit", objs[-3:]

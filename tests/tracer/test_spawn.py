@@ -82,8 +82,9 @@ def test_pre_exec_hook_runs_in_the_child_before_exec(traced) -> None:  # type: i
         def on_exit(self, call, ret, tracee):  # type: ignore[no-untyped-def]
             pass
 
-    from tracer.loop import Loop
     import tempfile
+
+    from tracer.loop import Loop
     with tempfile.TemporaryFile() as out:
         child = spawn(["sh", "-c", "umask"], pre_exec=hook, redirect={1: out.fileno()})
         assert Loop(Spy()).run(child) == 0
