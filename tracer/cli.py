@@ -15,7 +15,7 @@ import contextlib
 import importlib
 import sys
 from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -59,7 +59,7 @@ def make_handler(probe: Path | None = None, printk: str | None = None,
 
 # ---- outputs ----------------------------------------------------------------------------
 
-def _open(path: str, stack: contextlib.ExitStack, stdout_ok: bool = False) -> IO[str]:
+def _open(path: str, stack: contextlib.ExitStack, stdout_ok: bool = False) -> TextIO:
     if stdout_ok and path == "-":
         return sys.stdout
     return stack.enter_context(open(path, "w", encoding="utf-8", errors="backslashreplace"))
