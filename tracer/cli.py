@@ -21,6 +21,23 @@ import typer
 
 from tracer.handler import AllowAll, SyscallHandler
 from tracer.loop import Loop, stop_on_signals
+from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
+from tracer.policy import run as run_policy
+from tracer.policy import wanted as policy_wanted
+from tracer.policy.cli_options import (
+    Audit,
+    Caps,
+    Merge,
+    PolicyOpt,
+    PrintPrograms,
+    RecordProfile,
+    Report,
+    Strict,
+    Sweep,
+    SweepErrno,
+    SweepJobs,
+    SweepTimeout,
+)
 from tracer.spawn import SpawnError, spawn
 
 PROG = "trace-run"
@@ -85,7 +102,7 @@ Detach = Annotated[bool, typer.Option("--detach-on-exit",
                         "(default: kill them).")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet",
                   help="No messages of trace-run's own (detach notices).")]
-Cmd = Annotated[list[str], typer.Argument(metavar="CMD [ARGS]...", show_default=False)]
+Cmd = Annotated[list[str] | None, typer.Argument(metavar="CMD [ARGS]...", show_default=False)]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -97,17 +114,42 @@ def _error(message: str) -> None:
 @app.command(name=PROG, context_settings={"allow_interspersed_args": False,
                                           "ignore_unknown_options": True,
                                           "help_option_names": ["-h", "--help"]})
-def trace_run(cmd: Cmd, output: Output = None, json: Json = None, summary: SummaryOpt = False,
+def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
+              summary: SummaryOpt = False,
               printk: Printk = None, probe: Probe = None, dump_maps: DumpMaps = False,
-              detach_on_exit: Detach = False, quiet: Quiet = False) -> None:
+              detach_on_exit: Detach = False, quiet: Quiet = False,
+              policy: PolicyOpt = None, audit: Audit = False, report: Report = None,
+              strict: Strict = False, cap: Caps = None, print_programs: PrintPrograms = False,
+              record_profile: RecordProfile = None, merge: Merge = None, sweep: Sweep = False,
+              sweep_errno: SweepErrno = "EPERM", sweep_timeout: SweepTimeout = 60.0,
+              sweep_jobs: SweepJobs = None) -> None:
     """Run CMD, stopping it at every syscall of every thread and child."""
+    cmd = cmd or []
+    popts = PolicyOptions(policy=policy, audit=audit, report=report, strict=strict, caps=cap,
+                          print_programs=print_programs, record_profile=record_profile,
+                          merge=merge, sweep=sweep, sweep_errno=sweep_errno,
+                          sweep_timeout=sweep_timeout, sweep_jobs=sweep_jobs,
+                          json=json if sweep else None, printk=printk, dump_maps=dump_maps,
+                          probe=probe)
+    if not cmd and not policy_wanted(popts):
+        _error("missing CMD")
+        raise typer.Exit(2)
     if cmd and cmd[0].startswith("-") and cmd[0] != "-":
         # ignore_unknown_options lets an unknown option through as CMD: refuse it.
         _error(f"unknown option '{cmd[0]}' (put CMD after '--' if it starts with '-')")
         raise typer.Exit(2)
     try:
-        code = _run(cmd, output, json, summary, printk, probe, dump_maps, detach_on_exit,
-                    quiet)
+        if policy_wanted(popts):
+            code = run_policy(popts, cmd, lambda handler: _run(
+                cmd, output, json, summary, printk, probe, dump_maps, detach_on_exit, quiet,
+                handler=handler))
+        else:
+            code = _run(cmd, output, json, summary, printk, probe, dump_maps, detach_on_exit,
+                        quiet)
+    except (ProfileError, PolicyUsageError) as exc:
+        for line in str(exc).splitlines():
+            _error(line)
+        code = 2
     except SpawnError as exc:
         _error(str(exc))
         code = exc.exit_code
@@ -128,11 +170,12 @@ def trace_run(cmd: Cmd, output: Output = None, json: Json = None, summary: Summa
 
 def _run(cmd: list[str], output: str | None, json_path: str | None, summary: bool,
          printk: str | None, probe: Path | None, dump_maps: bool, detach: bool,
-         quiet: bool) -> int:
+         quiet: bool, handler: SyscallHandler | None = None) -> int:
     from tracer import output as out  # imported here: it pulls in the formatting tables
     from tracer.record import OutputRecorder
 
-    handler = make_handler(probe=probe, printk=printk, dump_maps=dump_maps)
+    if handler is None:
+        handler = make_handler(probe=probe, printk=printk, dump_maps=dump_maps)
     with contextlib.ExitStack() as stack:
         lines = _open(output, stack) if output else sys.stderr
         writers: list[out.Writer] = []

@@ -2,7 +2,7 @@
 
 Per ABI the filter allows, one dispatcher and one prog array::
 
-    dispatch_x86_64:                        x86_64_openat:  (one per syscall with rules)
+    dispatch:  (x86_64)                     x86_64_openat:  (one per syscall with rules)
         r6 = r1                                 r6 = r1
         r3 = *(u32 *)(r1 + 0x78)  ; orig_ax     r2 = *(u64 *)(r6 + 0x70)   ; arg0 (di)
         r2 = map[progs_x86_64] ll               if r2 != 0x1 goto rule_1
@@ -103,7 +103,9 @@ def _prog_array(abi: Abi) -> str:
 
 
 def _entry(abi: Abi) -> str:
-    return f"dispatch_{abi.value}"
+    """``dispatch`` for x86_64, ``dispatch_i386`` and ``dispatch_x32`` for the others: the
+    names the tracer's probe handler looks for (``<entry>_<abi>``)."""
+    return "dispatch" if abi is Abi.X86_64 else f"dispatch_{abi.value}"
 
 
 def _index(abi: Abi, nr: int) -> int:
@@ -307,7 +309,24 @@ def generate_asm(policy: Policy, slots: list[Slot] | None = None) -> str:
         for s in slots:
             if s.abi is abi and not s.is_dispatcher:
                 _syscall_program(e, policy, abi, s.nr, s.program, list(s.rules))  # type: ignore[arg-type]
-    return "\n".join(e.lines) + "\n"
+    return "\n".join(_drop_jumps_to_next(e.lines)) + "\n"
+
+
+def _drop_jumps_to_next(lines: list[str]) -> list[str]:
+    """Peephole: ``goto L`` right before ``L:`` (comments between allowed) is a no-op;
+    its comment stays as a comment line."""
+    out: list[str] = []
+    for k, line in enumerate(lines):
+        code, _, comment = line.partition(";")
+        words = code.split()
+        if len(words) == 2 and words[0] == "goto":
+            nxt = next((x for x in lines[k + 1:] if not x.lstrip().startswith(";")), "")
+            if nxt == f"{words[1]}:":
+                if comment.strip():
+                    out.append(f"    ; {comment.strip()}")
+                continue
+        out.append(line)
+    return out
 
 
 # --- the compiled object ------------------------------------------------------------------
@@ -352,8 +371,9 @@ class CompiledPolicy:
                         f"{_prog_array(s.abi)}[{s.index}] = {s.abi.value} {s.name} (nr {s.nr})")
             out.append(f"{s.program}: {what}, {len(prog.insns)} insns")
             for rule in s.rules:
-                conds = " && ".join(str(c) for c in rule.conds) or "always"
-                out.append(f"  ; syscalls[{rule.source}]: {rule.verdict} if {conds}")
+                conds = " && ".join(str(c) for c in rule.conds)
+                out.append(f"  ; syscalls[{rule.source}]: {rule.verdict}"
+                           + (f" if {conds}" if conds else ", always"))
             lines = disassemble(prog.insns, map_name=self.obj.map_name, labels=True,
                                 pcs=True)
             out += [f"  {line}" for line in lines]

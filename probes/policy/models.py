@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import ProfileError
+
 __all__ = [
     "U64_MAX",
     "Action",
@@ -231,22 +233,6 @@ class Profile(_Model):
 
 
 # --- errors -------------------------------------------------------------------------
-
-class ProfileError(Exception):
-    """A profile that cannot be used.  ``problems`` are ``(json path, message)`` pairs;
-    the path is in JavaScript notation (``syscalls[3].args[0].op``), empty for the file
-    as a whole.  The CLI prints one line per problem and exits 2."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        prefix = f"{self.source}: " if self.source else ""
-        return [f"{prefix}{path}: {msg}" if path else f"{prefix}{msg}"
-                for path, msg in self.problems]
-
 
 def json_path(loc: tuple[int | str, ...]) -> str:
     """pydantic's ``loc`` as a JSON path: ``('syscalls', 3, 'args', 0, 'op')`` ->

@@ -78,7 +78,7 @@ def test_prog_array_slots_are_syscall_numbers() -> None:
     for m in ("progs_x86_64", "progs_i386", "progs_x32"):
         assert cp.obj.maps[m].max_entries >= 470
     assert [s.program for s in cp.slots if s.is_dispatcher] == [
-        "dispatch_x86_64", "dispatch_i386", "dispatch_x32"]
+        "dispatch", "dispatch_i386", "dispatch_x32"]
 
 
 def test_not_allowed_abi_gets_a_killing_dispatcher() -> None:
@@ -150,7 +150,7 @@ def test_listing_names_every_slot() -> None:
         {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
          "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]})
     text = compiled(policy).listing()
-    assert "dispatch_x86_64: entry program of the x86_64 ABI" in text
+    assert "dispatch: entry program of the x86_64 ABI" in text
     assert "x86_64_socket: progs_x86_64[41] = x86_64 socket (nr 41)" in text
     assert "call bpf_tail_call" in text and "call bpf_override_return" in text
     assert "dispatch_i386: entry program of the i386 ABI (not allowed: kills)" in text

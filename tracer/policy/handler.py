@@ -1,0 +1,132 @@
+"""A compiled seccomp policy as the tracer's syscall handler: enforce or audit.
+
+The BPF side is the probe handler's (:mod:`tracer.probe_handler`): it runs the entry
+program of the call's ABI in the VM on the thread's pt_regs, with helpers reaching the
+tracee through its host.  This module only reads back what the programs asked for (the
+host records every ``bpf_override_return``, signal and printk of the run) as a seccomp
+action, and then either applies it (enforce) or writes it down and lets the syscall run
+(audit).  Both modes keep a tally for the report at exit.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import signal
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from probes.policy.compiler import CompiledPolicy, compile_policy
+from probes.policy.models import Action
+from probes.policy.resolve import Verdict
+from probes.policy.runtime import outcome
+from tracer.format import format_args
+from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.probe_handler import ProbeHandler, TraceeHost
+from tracer.syscalls import Abi
+
+__all__ = ["PolicyHandler", "PolicyHost", "Seen", "Tally", "decision_for", "make_handler"]
+
+
+class PolicyHost(TraceeHost):
+    """The probe handler's host, also keeping the run's printk lines (SCMP_ACT_LOG)."""
+
+    def printk(self, line: str) -> None:
+        self.printk_lines.append(line)
+        super().printk(line)
+
+
+def decision_for(v: Verdict) -> Decision:
+    """What the tracer does for a seccomp action (enforce mode)."""
+    match v.action:
+        case Action.ERRNO:
+            return Decision("deny", -(v.errno or 0))
+        case Action.KILL | Action.KILL_THREAD | Action.KILL_PROCESS:
+            # A SIGKILL to one thread kills its whole process in Linux, so the two kills
+            # differ only in which helper the bytecode called.
+            return Decision.kill()
+        case Action.TRAP:
+            return Decision("trap", -_errno.ENOSYS,
+                            (SignalRequest(int(signal.SIGSYS), thread=True),))
+        case _:
+            return ALLOW   # ALLOW, and LOG (the syscall runs; the line was written)
+
+
+@dataclass
+class Seen:
+    """One (ABI, syscall, action) the policy produced: how often, and its first call."""
+    abi: Abi
+    name: str
+    verdict: Verdict
+    count: int = 0
+    first_pid: int = 0
+    first_call: str = ""
+
+
+@dataclass
+class Tally:
+    """Everything not allowed outright, in the order first seen."""
+    seen: dict[tuple[Abi, str, Verdict], Seen] = field(default_factory=dict)
+    calls: int = 0
+    faults: int = 0
+
+    def add(self, call: SyscallCall, verdict: Verdict, tracee: Tracee) -> None:
+        key = (call.abi, call.name, verdict)
+        s = self.seen.get(key)
+        if s is None:
+            nr = call.raw_nr if call.abi is Abi.X32 else call.nr
+            try:
+                text = f"{call.name}({format_args(call.abi, nr, call.args, tracee.read_memory)})"
+            except Exception as exc:  # noqa: BLE001  a decoding bug must not lose the report
+                text = f"{call.name}(...) [{type(exc).__name__}]"
+            s = self.seen[key] = Seen(call.abi, call.name, verdict, 0, call.pid, text)
+        s.count += 1
+
+    def denied(self) -> list[Seen]:
+        return [s for s in self.seen.values() if s.verdict.action is not Action.LOG]
+
+    def logged(self) -> list[Seen]:
+        return [s for s in self.seen.values() if s.verdict.action is Action.LOG]
+
+
+class PolicyHandler:
+    """Enforces (or, with ``audit``, only records) a compiled policy."""
+
+    def __init__(self, compiled: CompiledPolicy, probe: ProbeHandler, *,
+                 audit: bool = False) -> None:
+        self.compiled = compiled
+        self.probe = probe
+        self.host: PolicyHost = probe.host  # type: ignore[assignment]
+        self.audit = audit
+        self.tally = Tally()
+
+    def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
+        self.tally.calls += 1
+        decision = self.probe.on_entry(call, tracee)
+        if decision.action == "fault":
+            self.tally.faults += 1
+            return ALLOW
+        host = self.host
+        verdict = outcome(host.signals, host.overrides, host.printk_lines)
+        if verdict.action is not Action.ALLOW:
+            self.tally.add(call, verdict, tracee)
+        return ALLOW if self.audit else decision_for(verdict)
+
+    def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
+        return None
+
+    def close(self) -> None:
+        self.probe.close()
+
+
+def make_handler(compiled_or_policy: Any, *, audit: bool = False,
+                 printk: IO[str] | None = None, dump_maps: IO[str] | None = None
+                 ) -> PolicyHandler:
+    """A handler for a :class:`~probes.policy.resolve.Policy` (compiled here into a VM
+    whose host is the tracee) or an already compiled one whose VM has a PolicyHost."""
+    if isinstance(compiled_or_policy, CompiledPolicy):
+        compiled = compiled_or_policy
+    else:
+        compiled = compile_policy(compiled_or_policy, host=PolicyHost(printk))
+    probe = ProbeHandler(compiled.obj, entry=compiled.entries[Abi.X86_64], printk=printk,
+                         dump_maps=dump_maps)
+    return PolicyHandler(compiled, probe, audit=audit)

@@ -1,0 +1,247 @@
+"""``--sweep``: which syscalls does a command really need?
+
+A baseline run records what the command does (twice, to learn whether its output is
+deterministic at all); then, for every syscall name it made, one run under a profile
+that denies only that name (SCMP_ACT_ERRNO with ``--sweep-errno``) and allows the rest.
+A syscall is *needed* when denying it changes how the command ends (exit status or
+signal), or its stdout or stderr (those comparisons are dropped when the two baselines
+already differ), or makes it exceed ``--sweep-timeout``.  The minimal profile allows the
+needed syscalls and denies the rest with the same errno; a last run under it says whether
+it reproduces the baseline (denials one at a time can miss interactions).
+
+Each run is ``trace-run`` itself in a subprocess (``python -m tracer.cli``) with its own
+session, so a run that hangs is killed with its whole process group.  Runs go in
+parallel, up to the CPU count; the command should not depend on being alone (runs share
+the working directory).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from probes.policy.models import Action, Arch
+from tracer.syscalls import Abi, syscall_number
+
+__all__ = ["RunResult", "SweepResult", "Trial", "parse_errno", "render_table", "sweep"]
+
+_ARCH_OF = {Abi.X86_64: Arch.X86_64, Abi.I386: Arch.X86, Abi.X32: Arch.X32}
+
+
+def parse_errno(text: str) -> int:
+    """``EPERM``, ``eperm`` or ``1``."""
+    if text.isdigit():
+        return int(text)
+    value = getattr(_errno, text.upper(), None)
+    if not isinstance(value, int) or not text.upper().startswith("E"):
+        raise ValueError(f"--sweep-errno: unknown errno '{text}' (a name like EPERM or a"
+                         " number)")
+    return value
+
+
+@dataclass
+class RunResult:
+    """One traced run of the command."""
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    status: int | None = None     # the command's exit status ...
+    signal: str | None = None     # ... or the signal that killed it
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)   # (abi, name)
+
+    @property
+    def end(self) -> str:
+        if self.timed_out:
+            return "timeout"
+        if self.signal is not None:
+            return f"killed by {self.signal}"
+        if self.status is not None:
+            return f"exit {self.status}"
+        return f"trace-run exit {self.returncode}"
+
+
+def _trace_run(cmd: Sequence[str], args: Sequence[str], timeout: float, workdir: Path,
+               tag: str) -> RunResult:
+    """``trace-run ARGS -- CMD`` in a subprocess, its syscall JSON read back."""
+    jpath = workdir / f"{tag}.jsonl"
+    argv = [sys.executable, "-m", "tracer.cli", "-q", "-o", os.devnull, "--json", str(jpath),
+            *args, "--", *cmd]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)   # the session we created for this run
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+    res = RunResult(proc.returncode, out, err, timed_out)
+    _read_json(jpath, res)
+    return res
+
+
+def _read_json(path: Path, res: RunResult) -> None:
+    first_pid: int | None = None
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue   # the last line of a killed run may be cut
+        if "event" not in obj:
+            if first_pid is None:
+                first_pid = obj["pid"]
+            res.counts[(obj["abi"], obj["name"])] += 1
+        elif obj["event"] == "exit" and obj["pid"] == obj["tid"] == first_pid:
+            res.status, res.signal = obj.get("status"), obj.get("signal")
+
+
+@dataclass
+class Trial:
+    """The run with one syscall denied."""
+    name: str
+    calls: int
+    run: RunResult
+    stdout_differs: bool
+    stderr_differs: bool
+    needed: bool
+
+
+@dataclass
+class SweepResult:
+    command: list[str]
+    errno: int
+    baseline: RunResult
+    stdout_stable: bool
+    stderr_stable: bool
+    trials: list[Trial]
+    profile: dict[str, Any]
+    verified: RunResult | None = None
+    verified_same: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        def run(r: RunResult) -> dict[str, Any]:
+            return {"end": r.end, "exit_status": r.status, "signal": r.signal,
+                    "timed_out": r.timed_out}
+        return {
+            "command": self.command, "errno": _errno.errorcode.get(self.errno, self.errno),
+            "baseline": {**run(self.baseline), "syscalls": sum(self.baseline.counts.values()),
+                         "stdout_deterministic": self.stdout_stable,
+                         "stderr_deterministic": self.stderr_stable},
+            "results": [{"syscall": t.name, "calls": t.calls, **run(t.run),
+                         "stdout_differs": t.stdout_differs,
+                         "stderr_differs": t.stderr_differs, "needed": t.needed}
+                        for t in self.trials],
+            "suggested_profile": self.profile,
+            "verified": self.verified_same,
+        }
+
+
+def _deny_one(name: str, err: int) -> dict[str, Any]:
+    return {"defaultAction": Action.ALLOW.value,
+            "architectures": [a.value for a in _ARCH_OF.values()],
+            "syscalls": [{"names": [name], "action": Action.ERRNO.value, "errnoRet": err}]}
+
+
+def _differs(a: RunResult, b: RunResult, stdout: bool, stderr: bool) -> tuple[bool, bool, bool]:
+    """(end differs, stdout differs, stderr differs); unstable streams never differ."""
+    return (a.end != b.end, stdout and a.stdout != b.stdout, stderr and a.stderr != b.stderr)
+
+
+Progress = Callable[[str], None]
+
+
+def sweep(cmd: Sequence[str], *, errno: int = _errno.EPERM, timeout: float = 60.0,
+          jobs: int | None = None, progress: Callable[[int], Progress] | None = None,
+          workdir: Path | None = None) -> SweepResult:
+    """Run the whole sweep.  ``progress(total)`` returns a callback called once per
+    finished run with the syscall name (or "baseline")."""
+    jobs = jobs or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="trace-run-sweep-") as tmp:
+        wd = workdir or Path(tmp)
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, 2))) as pool:
+            b1 = pool.submit(_trace_run, cmd, [], timeout, wd, "baseline-1")
+            b2 = pool.submit(_trace_run, cmd, [], timeout, wd, "baseline-2")
+            base, again = b1.result(), b2.result()
+        if base.timed_out:
+            raise TimeoutError(f"the baseline run took longer than {timeout:g} s"
+                               " (--sweep-timeout)")
+        stdout_stable = base.stdout == again.stdout
+        stderr_stable = base.stderr == again.stderr
+        by_name: Counter[str] = Counter()
+        abis: set[Abi] = set()
+        for (abi, name), n in base.counts.items():
+            if syscall_number(Abi(abi), name) is not None:
+                by_name[name] += n
+                abis.add(Abi(abi))
+        names = sorted(by_name)
+        tick = progress(len(names) + 1) if progress else None
+        trials: dict[str, Trial] = {}
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {}
+            for name in names:
+                pfile = wd / f"deny-{name}.json"
+                pfile.write_text(json.dumps(_deny_one(name, errno)))
+                futures[pool.submit(_trace_run, cmd, ["--policy", str(pfile)], timeout, wd,
+                                    f"deny-{name}")] = name
+            for fut in as_completed(futures):
+                name = futures[fut]
+                run = fut.result()
+                end, out, err = _differs(run, base, stdout_stable, stderr_stable)
+                trials[name] = Trial(name, by_name[name], run, out, err,
+                                     needed=run.timed_out or end or out or err)
+                if tick:
+                    tick(name)
+        needed = sorted(n for n, t in trials.items() if t.needed)
+        profile = {"defaultAction": Action.ERRNO.value, "defaultErrnoRet": errno,
+                   "architectures": [_ARCH_OF[a].value for a in (Abi.X86_64, Abi.I386, Abi.X32)
+                                     if a is Abi.X86_64 or a in abis],
+                   "syscalls": [{"names": needed, "action": Action.ALLOW.value}]}
+        pfile = wd / "suggested.json"
+        pfile.write_text(json.dumps(profile))
+        verified = _trace_run(cmd, ["--policy", str(pfile)], timeout, wd, "verify")
+        end, out, err = _differs(verified, base, stdout_stable, stderr_stable)
+        if tick:
+            tick("verification")
+    return SweepResult(list(cmd), errno, base, stdout_stable, stderr_stable,
+                       [trials[n] for n in names], profile, verified,
+                       not (verified.timed_out or end or out or err))
+
+
+def render_table(result: SweepResult) -> Any:
+    """The results as a rich Table."""
+    from rich.table import Table
+    ename = _errno.errorcode.get(result.errno, str(result.errno))
+    table = Table(title=f"{' '.join(result.command)}: each syscall denied with {ename}"
+                        f" (baseline: {result.baseline.end})")
+    for col, just in (("syscall", "left"), ("calls", "right"), ("when denied", "left"),
+                      ("stdout", "left"), ("stderr", "left"), ("needed", "left")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+
+    def stream(differs: bool, stable: bool) -> str:
+        return "differs" if differs else ("same" if stable else "(varies)")
+
+    for t in result.trials:
+        table.add_row(t.name, str(t.calls), t.run.end,
+                      stream(t.stdout_differs, result.stdout_stable),
+                      stream(t.stderr_differs, result.stderr_stable),
+                      "yes" if t.needed else "no")
+    return table
