@@ -227,26 +227,35 @@ def _syscall_program(e: _Emitter, policy: Policy, abi: Abi, nr: int, prog: str,
           f" {len(rules)} rule(s) in evaluation order")
     e.raw(f".prog {prog} {SECTION}")
     e("r6 = r1", "ctx (pt_regs), kept across helper calls")
-    actions: dict[Verdict, str] = {}
+    # An action used by one rule is written inline after its comparisons; one shared by
+    # several rules once at the end (jumps stay forward, as old verifiers require).
+    uses: dict[Verdict, int] = {}
+    for rule in rules:
+        uses[rule.verdict] = uses.get(rule.verdict, 0) + 1
+    shared: dict[Verdict, str] = {}
     needs_default = True
     for k, rule in enumerate(rules):
-        act = actions.setdefault(rule.verdict, f"act_{len(actions)}")
         where = f"syscalls[{rule.source}]: {rule.verdict}"
         e.label(f"rule_{k}")
-        if not rule.conds:
-            e(f"goto {act}", where + ", always")
+        if rule.conds:
+            skip = f"rule_{k + 1}" if k + 1 < len(rules) else "default"
+            e.raw(f"    ; {where} if " + " && ".join(str(c) for c in rule.conds))
+            for c in rule.conds:
+                _cond(e, c, abi, skip)
+        else:
+            e.raw(f"    ; {where}, always")
             needs_default = False
+        if uses[rule.verdict] == 1:
+            _action(e, rule.verdict, abi, name)
+        else:
+            e(f"goto {shared.setdefault(rule.verdict, f'act_{len(shared)}')}")
+        if not rule.conds:
             break
-        skip = f"rule_{k + 1}" if k + 1 < len(rules) else "default"
-        e.raw(f"    ; {where} if " + " && ".join(str(c) for c in rule.conds))
-        for c in rule.conds:
-            _cond(e, c, abi, skip)
-        e(f"goto {act}")
     if needs_default:
         e.label("default")
         e.raw(f"    ; no rule matched: the default action, {policy.default}")
         _action(e, policy.default, abi, name)
-    for verdict, label in actions.items():
+    for verdict, label in shared.items():
         e.label(label)
         e.raw(f"    ; {verdict}")
         _action(e, verdict, abi, name)

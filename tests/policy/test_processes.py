@@ -240,6 +240,8 @@ def test_sweep_table_and_minimal_profile(tmp_path: Path, tiny: Path) -> None:
     assert table["getpid"] == (1, "exit 0", False, False)
     assert table["write"] == (1, "exit 0", True, True)
     assert table["exit_group"] == (1, "exit 3", False, True)
+    fallbacks = {row["syscall"]: row["fallbacks"] for row in data["results"]}
+    assert fallbacks["exit_group"] == ["exit"] and fallbacks["getpid"] == []
     assert table["execve"][3] is True
     assert set(table) == {"execve", "write", "getpid", "exit_group"}
     assert data["baseline"]["end"] == "exit 0" and data["verified"] is True
@@ -258,3 +260,67 @@ def test_sweep_with_another_errno(tmp_path: Path, tiny: Path) -> None:
     assert r.returncode == 0
     data = json.loads(res.read_text())
     assert data["errno"] == "ENOSYS" and data["suggested_profile"]["defaultErrnoRet"] == 38
+
+
+ABIS = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    long r32;
+    /* i386 getpid, with 7 in ebx: the i386 ABI's first argument register */
+    __asm__ volatile("int $0x80" : "=a"(r32) : "a"(20L), "b"(7L) : "memory");
+    printf("i386_getpid=%s getpid=%s\n", r32 == getpid() ? "ok" : "failed",
+           getpid() > 0 ? "ok" : "failed");
+    printf("errno=%ld\n", r32 < 0 ? -r32 : 0L);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def abis(tmp_path: Path) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the int 0x80 test program")
+    src, exe = tmp_path / "abis.c", tmp_path / "abis"
+    src.write_text(ABIS)
+    subprocess.run(["gcc", "-O1", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+def test_i386_syscalls_follow_the_architectures(tmp_path: Path, abis: Path) -> None:
+    """Without SCMP_ARCH_X86 an int 0x80 syscall is killed (libseccomp's bad-arch
+    action); with it, i386 getpid (20) has rules of its own, never x86_64 writev (20)'s."""
+    no_x86 = write_profile(tmp_path / "a.json", {"defaultAction": "SCMP_ACT_ALLOW"})
+    r = trace_run("--policy", no_x86, "-o", os.devnull, abis)
+    assert r.returncode == 128 + 9 and r.stdout == ""
+    x86 = write_profile(tmp_path / "b.json", {
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                      "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]},
+                     {"names": ["writev"], "action": "SCMP_ACT_KILL_PROCESS"}]})
+    jl = tmp_path / "c.jsonl"
+    r = trace_run("--policy", x86, "-o", os.devnull, "--json", jl, abis)
+    assert r.returncode == 0, r.stderr
+    # the i386 call (arg0 = ebx = 7) was denied; glibc's x86_64 getpid only if di was 7
+    assert r.stdout.startswith("i386_getpid=failed") and "errno=13" in r.stdout
+    calls = [c for c in syscall_lines(jl) if c["name"] == "getpid"]
+    (i386,) = [c for c in calls if c["abi"] == "i386"]
+    assert (i386["action"], i386["errno"], i386["args"][0]) == ("deny", 13, 7)
+    x64 = [c for c in calls if c["abi"] == "x86_64"]
+    assert x64 and all(c["action"] == ("deny" if c["args"][0] == 7 else "allow") for c in x64)
+
+
+def test_trap_kills_with_sigsys_and_log_allows(tmp_path: Path) -> None:
+    prof = write_profile(tmp_path / "p.json", {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getppid"], "action": "SCMP_ACT_TRAP"},
+        {"names": ["mkdir"], "action": "SCMP_ACT_LOG"}]})
+    r = trace_run("--policy", prof, "-o", os.devnull, "python3", "-c",
+                  "import os; print('start', flush=True); os.getppid(); print('after')")
+    assert r.returncode == 128 + 31 and r.stdout == "start\n"
+    r = trace_run("--policy", prof, "--audit", "--printk", "-", "-o", os.devnull,
+                  "python3", "-c", "import os; os.mkdir('d'); print(os.path.isdir('d'))",
+                  cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "True" in r.stdout
+    assert "bpf_trace_printk: SCMP_ACT_LOG x86_64 mkdir" in r.stdout
+    assert "logged (SCMP_ACT_LOG): mkdir (x86_64), 1 call(s)" in r.stderr

@@ -213,11 +213,15 @@ def sweep_mode(opts: PolicyOptions, cmd: Sequence[str]) -> int:
             raise PolicyUsageError(str(exc)) from None
     Console(file=opts.stdout, width=max(100, Console(file=opts.stdout).width)).print(
         render_table(result))
-    needed = result.profile["syscalls"][0]["names"]
+    allowed = result.profile["syscalls"][0]["names"]
+    needed = [t.name for t in result.trials if t.needed]
+    extra = len(allowed) - len(needed)
+    ended = result.verified.end if result.verified else "?"
     verdict = ("reproduces the baseline" if result.verified_same else
-               f"does NOT reproduce the baseline (ended: {result.verified.end if result.verified else '?'})")
-    print(f"minimal profile: {len(needed)} of {len(result.trials)} syscalls allowed;"
-          f" enforced on the command it {verdict}", file=opts.stdout)
+               f"does NOT reproduce the baseline (ended: {ended})")
+    print(f"minimal profile: {len(needed)} of {len(result.trials)} syscalls needed"
+          + (f", {extra} fallback(s) allowed" if extra else "")
+          + f"; enforced on the command it {verdict}", file=opts.stdout)
     if opts.json:
         _write(opts.json, json.dumps(result.to_json(), indent=2) + "\n", opts)
     text = profile_json(result.profile)

@@ -5,9 +5,12 @@ deterministic at all); then, for every syscall name it made, one run under a pro
 that denies only that name (SCMP_ACT_ERRNO with ``--sweep-errno``) and allows the rest.
 A syscall is *needed* when denying it changes how the command ends (exit status or
 signal), or its stdout or stderr (those comparisons are dropped when the two baselines
-already differ), or makes it exceed ``--sweep-timeout``.  The minimal profile allows the
-needed syscalls and denies the rest with the same errno; a last run under it says whether
-it reproduces the baseline (denials one at a time can miss interactions).
+already differ), or makes it exceed ``--sweep-timeout``.  A command often copes with a
+denial by falling back to another call (glibc's ``_exit`` tries ``exit`` when
+``exit_group`` fails); such calls, made in a trial but never in the baseline, are shown
+and allowed too.  The minimal profile allows the needed syscalls and the fallbacks and
+denies the rest with the same errno; a last run under it says whether it reproduces the
+baseline (denials one at a time can still miss interactions).
 
 Each run is ``trace-run`` itself in a subprocess (``python -m tracer.cli``) with its own
 session, so a run that hangs is killed with its whole process group.  Runs go in
@@ -123,6 +126,7 @@ class Trial:
     stdout_differs: bool
     stderr_differs: bool
     needed: bool
+    fallbacks: list[str] = field(default_factory=list)   # calls new since the baseline
 
 
 @dataclass
@@ -148,7 +152,8 @@ class SweepResult:
                          "stderr_deterministic": self.stderr_stable},
             "results": [{"syscall": t.name, "calls": t.calls, **run(t.run),
                          "stdout_differs": t.stdout_differs,
-                         "stderr_differs": t.stderr_differs, "needed": t.needed}
+                         "stderr_differs": t.stderr_differs, "needed": t.needed,
+                         "fallbacks": t.fallbacks}
                         for t in self.trials],
             "suggested_profile": self.profile,
             "verified": self.verified_same,
@@ -206,11 +211,15 @@ def sweep(cmd: Sequence[str], *, errno: int = _errno.EPERM, timeout: float = 60.
                 name = futures[fut]
                 run = fut.result()
                 end, out, err = _differs(run, base, stdout_stable, stderr_stable)
+                new = sorted({n for (abi, n), _ in run.counts.items()
+                              if n not in by_name and syscall_number(Abi(abi), n) is not None})
                 trials[name] = Trial(name, by_name[name], run, out, err,
-                                     needed=run.timed_out or end or out or err)
+                                     needed=run.timed_out or end or out or err,
+                                     fallbacks=new)
                 if tick:
                     tick(name)
-        needed = sorted(n for n, t in trials.items() if t.needed)
+        needed = sorted({n for n, t in trials.items() if t.needed}
+                        | {f for t in trials.values() if not t.needed for f in t.fallbacks})
         profile = {"defaultAction": Action.ERRNO.value, "defaultErrnoRet": errno,
                    "architectures": [_ARCH_OF[a].value for a in (Abi.X86_64, Abi.I386, Abi.X32)
                                      if a is Abi.X86_64 or a in abis],
@@ -233,7 +242,8 @@ def render_table(result: SweepResult) -> Any:
     table = Table(title=f"{' '.join(result.command)}: each syscall denied with {ename}"
                         f" (baseline: {result.baseline.end})")
     for col, just in (("syscall", "left"), ("calls", "right"), ("when denied", "left"),
-                      ("stdout", "left"), ("stderr", "left"), ("needed", "left")):
+                      ("stdout", "left"), ("stderr", "left"), ("needed", "left"),
+                      ("new calls", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
 
     def stream(differs: bool, stable: bool) -> str:
@@ -243,5 +253,5 @@ def render_table(result: SweepResult) -> Any:
         table.add_row(t.name, str(t.calls), t.run.end,
                       stream(t.stdout_differs, result.stdout_stable),
                       stream(t.stderr_differs, result.stderr_stable),
-                      "yes" if t.needed else "no")
+                      "yes" if t.needed else "no", " ".join(t.fallbacks))
     return table
