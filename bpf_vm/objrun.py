@@ -82,6 +82,8 @@ def load_any(path: str | Path, vm: Vm, *, populate: bool = True) -> BpfObject:
         raise ElfLoadError(f"{p}: {exc.strerror or exc}") from None
     if magic == b"\x7fELF":
         return load_object(p, vm, populate=populate)
+    if p.suffix == ".o":
+        raise ElfLoadError(f"{p}: not an ELF object (starts with {magic!r})")
     return load_asm(p, vm, populate=populate)
 
 

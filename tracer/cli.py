@@ -19,6 +19,8 @@ from typing import Annotated, TextIO
 
 import typer
 
+from bpf_vm.errors import BpfError
+
 from tracer.handler import AllowAll, SyscallHandler
 from tracer.loop import Loop, stop_on_signals
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
@@ -159,11 +161,8 @@ def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
     except OSError as exc:
         _error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         code = 1
-    except Exception as exc:  # a project error from the probe side (VM, loader, config)
-        if type(exc).__module__.split(".")[0] not in ("bpf_vm", "probes", "tracer",
-                                                      "pydantic", "pydantic_core"):
-            raise
-        _error(f"{type(exc).__name__}: {exc}")
+    except BpfError as exc:  # the probe side: VM, loader, build, maps
+        _error(str(exc))
         code = 1
     raise typer.Exit(code)
 
