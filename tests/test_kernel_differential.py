@@ -19,8 +19,18 @@ from bpf_vm import kernel
 from bpf_vm.helper_table import HelperTable
 from bpf_vm.insn import Insn, encode, ld_imm64
 from bpf_vm.isa import (
-    END_WIDTHS, FRAME_POINTER, MOVSX_OFFSETS, OPCODES, SIZE_BYTES, AluOp, AtomicOp, Class,
-    Kind, Mode, Size, Source,
+    END_WIDTHS,
+    FRAME_POINTER,
+    MOVSX_OFFSETS,
+    OPCODES,
+    SIZE_BYTES,
+    AluOp,
+    AtomicOp,
+    Class,
+    Kind,
+    Mode,
+    Size,
+    Source,
 )
 from bpf_vm.program import Program
 from bpf_vm.vm import Vm
