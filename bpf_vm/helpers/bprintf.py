@@ -17,6 +17,12 @@ renders the text.  This module does both with the same rules:
   a string that cannot be read prints as empty;
 * -ENOSPC when the binary buffer (512 bytes) overflows.
 
+The walk is done in two parts, as the work divides: :func:`check` does what depends on
+the format alone (cached: a program passes the same format at every call), :func:`bind`
+what depends on the arguments (the binary buffer's accounting, strings read).  An error
+found by the check is returned only when bind gets that far, so the first error in the
+kernel's walk order wins.
+
 Where the kernel's output depends on the machine, documented differences: ``%p`` and
 ``%pK`` print the raw value like ``%px`` (the kernel prints a per-boot hash), and
 ``%ps``/``%pS``/``%pB`` print ``0x<hex>`` (what the kernel prints for an address with no
@@ -26,6 +32,7 @@ symbol: there is no kallsyms here).
 from __future__ import annotations
 
 import errno
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +40,7 @@ MAX_BPRINTF_VARARGS = 12
 MAX_TRACE_PRINTK_VARARGS = 3
 MAX_BPRINTF_BUF = 1024
 MAX_BPRINTF_BIN_ARGS = 512
+M64 = (1 << 64) - 1
 
 #: (ptype, address, bufsz) -> the string at address (no NUL), None on a fault.
 #: ptype is "s" (decide by address), "k" (kernel) or "u" (user).
@@ -76,46 +84,65 @@ class Conv:
 Piece = bytes | Conv
 
 
-class _Bin:
-    """Accounting of the kernel's 512-byte binary argument buffer."""
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One conversion of a checked format, before an argument is bound to it.
 
-    def __init__(self) -> None:
-        self.used = 0
-
-    @property
-    def room(self) -> int:
-        return MAX_BPRINTF_BIN_ARGS - self.used
-
-    def scalar(self, size: int) -> bool:
-        self.used = (self.used + 3) & ~3          # PTR_ALIGN(tmp_buf, sizeof(u32))
-        if self.room < size:
-            return False
-        self.used += size
-        return True
+    ``kind``: ``d u x X c s p sym`` as in :class:`Conv`, or ``pB``, ``ip`` (%pI4 and
+    friends, ``ip_size`` 4 or 16, ``upper`` for %pI) which prepare pre-formats.
+    ``ptype`` is the string source of ``s`` (``s``, ``k`` or ``u``)."""
+    flags: bytes
+    width: int | None
+    kind: str
+    size: int = 8
+    ptype: str = "s"
+    ip_size: int = 0
+    upper: bool = False
 
 
-def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
-            strings: StringSource, kernel: KernelSource) -> list[Piece] | int:
-    """Check ``fmt`` (the ``fmt_size`` bytes the program passed) and bind ``args``.
-    Returns the pieces to render, or a negative errno (-EINVAL, -ENOSPC)."""
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A format as bpf_bprintf_prepare's walk sees it, independent of the arguments:
+    literal text and conversions in order, then ``error`` (0, or the -errno the walk
+    stops with at that point).  Binding arguments can still fail earlier (-ENOSPC)."""
+    items: tuple[bytes | Spec, ...]
+    error: int = 0
+
+
+@functools.lru_cache(maxsize=512)
+def check(fmt: bytes, fmt_size: int, num_args: int) -> Format:
+    """The argument-independent part of bpf_bprintf_prepare: the format's text and
+    conversions, or where the walk refuses it.  Cached: a program passes the same
+    format at every call."""
     end = fmt.find(0, 0, fmt_size)
     if end < 0:
-        return -errno.EINVAL                      # not NUL-terminated within fmt_size
+        return Format((), -errno.EINVAL)          # not NUL-terminated within fmt_size
     fmt = fmt[:end]
     n = len(fmt)
 
     def at(j: int) -> int:
         return fmt[j] if j < n else 0
 
-    pieces: list[Piece] = []
+    items: list[bytes | Spec] = []
     lit = bytearray()
-    binbuf = _Bin()
+
+    def done(error: int = 0) -> Format:
+        if lit:
+            items.append(bytes(lit))
+        return Format(tuple(items), error)
+
+    def add(spec: Spec) -> None:
+        if lit:
+            items.append(bytes(lit))
+            lit.clear()
+        items.append(spec)
+
     num_spec = 0
     i = 0
     while i < n:
         c = fmt[i]
         if _bad_char(c):
-            return -errno.EINVAL
+            return done(-errno.EINVAL)
         if c != 0x25:                             # '%'
             lit.append(c)
             i += 1
@@ -125,8 +152,7 @@ def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
             i += 2
             continue
         if num_spec >= num_args:
-            return -errno.EINVAL
-        arg = args[num_spec] & ((1 << 64) - 1)
+            return done(-errno.EINVAL)
         i += 1
         fstart = i
         while at(i) in b"0+- " and at(i) != 0:
@@ -139,74 +165,35 @@ def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
             while 0x30 <= at(i) <= 0x39:
                 i += 1
             width = int(fmt[wstart:i])
-        conv: Conv
         ch = at(i)
         if ch == ord("p"):
             nxt = at(i + 1)
             if nxt == 0 or _isspace(nxt) or _ispunct(nxt):
-                conv = Conv(flags, width, "p", arg)
+                spec = Spec(flags, width, "p")
             elif nxt in b"ku" and at(i + 2) == ord("s"):
                 i += 2
-                res = _string(fmt, i, at, chr(nxt), arg, flags, width, binbuf, strings)
-                if isinstance(res, int):
-                    return res
-                conv = res
-                if lit:
-                    pieces.append(bytes(lit))
-                    lit.clear()
-                pieces.append(conv)
-                num_spec += 1
-                i += 1
-                continue
+                if not _str_end(at(i + 1)):
+                    return done(-errno.EINVAL)
+                spec = Spec(flags, width, "s", ptype=chr(nxt))
             elif nxt in b"KxsS":
                 i += 1
-                conv = Conv(flags, width, "p" if nxt != ord("s") and nxt != ord("S")
-                            else "sym", arg)
+                spec = Spec(flags, width, "p" if nxt != ord("s") and nxt != ord("S")
+                            else "sym")
             elif nxt == ord("B"):
                 i += 1
-                text = b"0x%x" % arg
-                if binbuf.room < len(text) + 1:
-                    text = text[:max(binbuf.room - 1, 0)]
-                binbuf.used += len(text) + 1
-                conv = Conv(flags, width, "str", text)
-                if lit:
-                    pieces.append(bytes(lit))
-                    lit.clear()
-                pieces.append(conv)
-                num_spec += 1
-                i += 1
-                continue
+                spec = Spec(flags, width, "pB")
             elif nxt in b"iI" and at(i + 2) in b"46" and at(i + 2) != 0:
                 i += 2
-                ip_size = 4 if at(i) == ord("4") else 16
-                if binbuf.room < ip_size:
-                    return -errno.ENOSPC
-                raw = kernel(arg, ip_size)
-                text = _format_ip(raw if raw is not None else bytes(ip_size),
-                                  upper=nxt == ord("I"))
-                binbuf.used += len(text) + 1
-                conv = Conv(flags, width, "str", text)
-                if lit:
-                    pieces.append(bytes(lit))
-                    lit.clear()
-                pieces.append(conv)
-                num_spec += 1
-                i += 1
-                continue
+                spec = Spec(flags, width, "ip", ip_size=4 if at(i) == ord("4") else 16,
+                            upper=nxt == ord("I"))
             else:
-                return -errno.EINVAL              # only %pI4 %pi4 %pI6 %pi6 beyond these
-            if not binbuf.scalar(8):
-                return -errno.ENOSPC
+                return done(-errno.EINVAL)        # only %pI4 %pi4 %pI6 %pi6 beyond these
         elif ch == ord("s"):
-            res = _string(fmt, i, at, "s", arg, flags, width, binbuf, strings)
-            if isinstance(res, int):
-                return res
-            conv = res
+            if not _str_end(at(i + 1)):
+                return done(-errno.EINVAL)
+            spec = Spec(flags, width, "s")
         elif ch == ord("c"):
-            if binbuf.room == 0:
-                return -errno.ENOSPC
-            binbuf.used += 1
-            conv = Conv(flags, width, "c", arg & 0xFF)
+            spec = Spec(flags, width, "c")
         else:
             size = 4
             if at(i) == ord("l"):
@@ -216,36 +203,76 @@ def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
                 i += 1
             ch = at(i)
             if ch == 0 or ch not in b"iduxX":
-                return -errno.EINVAL
-            if not binbuf.scalar(size):
-                return -errno.ENOSPC
-            kind = "d" if ch in b"id" else chr(ch)
-            conv = Conv(flags, width, kind, arg, size)
-        if lit:
-            pieces.append(bytes(lit))
-            lit.clear()
-        pieces.append(conv)
+                return done(-errno.EINVAL)
+            spec = Spec(flags, width, "d" if ch in b"id" else chr(ch), size)
+        add(spec)
         num_spec += 1
         i += 1
-    if lit:
-        pieces.append(bytes(lit))
-    return pieces
+    return done()
 
 
-def _string(fmt: bytes, i: int, at: Callable[[int], int], ptype: str, arg: int,
-            flags: bytes, width: int | None, binbuf: _Bin,
-            strings: StringSource) -> Conv | int:
-    """The ``fmt_str`` path of bpf_bprintf_prepare; ``fmt[i]`` is the ``s``."""
-    nxt = at(i + 1)
-    if not (nxt == 0 or _isspace(nxt) or _ispunct(nxt)):
-        return -errno.EINVAL
-    if binbuf.room == 0:
-        return -errno.ENOSPC
-    text = strings(ptype, arg, binbuf.room)
-    if text is None:
-        text = b""                                # an unreadable string prints as ""
-    binbuf.used += len(text) + 1
-    return Conv(flags, width, "s", text)
+def _str_end(c: int) -> bool:
+    """What may follow %s (and %pks, %pus): the end, a space or punctuation."""
+    return c == 0 or _isspace(c) or _ispunct(c)
+
+
+def bind(form: Format, args: Sequence[int], strings: StringSource,
+         kernel: KernelSource) -> list[Piece] | int:
+    """The argument-dependent part of bpf_bprintf_prepare: the 512-byte binary buffer's
+    accounting, strings and IP addresses read now.  The pieces to render, or -errno."""
+    pieces: list[Piece] = []
+    used = 0                                      # bytes of the binary buffer
+    num_spec = 0
+    for item in form.items:
+        if isinstance(item, bytes):
+            pieces.append(item)
+            continue
+        arg = args[num_spec] & M64
+        num_spec += 1
+        kind = item.kind
+        if kind == "s":
+            room = MAX_BPRINTF_BIN_ARGS - used
+            if room == 0:
+                return -errno.ENOSPC
+            text = strings(item.ptype, arg, room)
+            if text is None:
+                text = b""                        # an unreadable string prints as ""
+            used += len(text) + 1
+            pieces.append(Conv(item.flags, item.width, "s", text))
+        elif kind == "c":
+            if used == MAX_BPRINTF_BIN_ARGS:
+                return -errno.ENOSPC
+            used += 1
+            pieces.append(Conv(item.flags, item.width, "c", arg & 0xFF))
+        elif kind == "pB":
+            text = b"0x%x" % arg
+            room = MAX_BPRINTF_BIN_ARGS - used
+            if room < len(text) + 1:
+                text = text[:max(room - 1, 0)]
+            used += len(text) + 1
+            pieces.append(Conv(item.flags, item.width, "str", text))
+        elif kind == "ip":
+            if MAX_BPRINTF_BIN_ARGS - used < item.ip_size:
+                return -errno.ENOSPC
+            raw = kernel(arg, item.ip_size)
+            text = _format_ip(raw if raw is not None else bytes(item.ip_size),
+                              upper=item.upper)
+            used += len(text) + 1
+            pieces.append(Conv(item.flags, item.width, "str", text))
+        else:                                     # integers and pointers: aligned scalars
+            used = (used + 3) & ~3                # PTR_ALIGN(tmp_buf, sizeof(u32))
+            if MAX_BPRINTF_BIN_ARGS - used < item.size:
+                return -errno.ENOSPC
+            used += item.size
+            pieces.append(Conv(item.flags, item.width, kind, arg, item.size))
+    return form.error or pieces
+
+
+def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
+            strings: StringSource, kernel: KernelSource) -> list[Piece] | int:
+    """Check ``fmt`` (the ``fmt_size`` bytes the program passed) and bind ``args``.
+    Returns the pieces to render, or a negative errno (-EINVAL, -ENOSPC)."""
+    return bind(check(fmt, fmt_size, num_args), args, strings, kernel)
 
 
 def _format_ip(raw: bytes, upper: bool) -> bytes:
@@ -266,42 +293,46 @@ def _pad(text: bytes, flags: bytes, width: int | None) -> bytes:
 
 def render(pieces: Sequence[Piece]) -> bytes:
     """bstr_printf's output for prepared pieces (the whole text, not truncated)."""
-    out = bytearray()
+    out: list[bytes] = []
+    add = out.append
     for piece in pieces:
         if isinstance(piece, bytes):
-            out += piece
+            add(piece)
             continue
         kind, flags, width, v = piece.kind, piece.flags, piece.width, piece.value
-        if kind in ("s", "str"):
-            assert isinstance(v, bytes)
-            out += _pad(v, flags, width)
-        elif kind == "c":
-            assert isinstance(v, int)
-            out += _pad(bytes([v]), flags, width)
-        elif kind == "p":
-            assert isinstance(v, int)
-            out += _pad(b"%016x" % v, flags, width) if width is None else \
-                _int(v, flags.replace(b"+", b"").replace(b" ", b""), width, "x")
-        elif kind == "sym":
-            assert isinstance(v, int)
-            out += _pad(b"0x%x" % v, flags, width)
-        else:
+        if kind in _INTS:
             assert isinstance(v, int)
             bits = piece.size * 8
             v &= (1 << bits) - 1
-            if kind == "d":
-                if v >> (bits - 1):
-                    v -= 1 << bits
-                out += _int(v, flags, width, "d")
-            else:   # unsigned conversions ignore '+' and ' ' (vsprintf's SIGN only)
-                out += _int(v, flags.replace(b"+", b"").replace(b" ", b""), width,
-                            "d" if kind == "u" else kind)
-    return bytes(out)
+            if kind == "d" and v >> (bits - 1):
+                v -= 1 << bits
+            add(_int_format(kind, flags, width) % v)
+        elif kind in ("s", "str"):
+            assert isinstance(v, bytes)
+            add(_pad(v, flags, width))
+        elif kind == "c":
+            assert isinstance(v, int)
+            add(_pad(bytes([v]), flags, width))
+        elif kind == "p":
+            assert isinstance(v, int)
+            add(b"%016x" % v if width is None else _int_format("x", flags, width) % v)
+        else:   # "sym"
+            assert isinstance(v, int)
+            add(_pad(b"0x%x" % v, flags, width))
+    return b"".join(out)
 
 
-def _int(v: int, flags: bytes, width: int | None, conv: str) -> bytes:
-    spec = b"%" + flags + (b"%d" % width if width is not None else b"") + conv.encode()
-    return spec % v
+_INTS = frozenset(("d", "u", "x", "X"))
+
+
+@functools.lru_cache(maxsize=256)
+def _int_format(kind: str, flags: bytes, width: int | None) -> bytes:
+    """The Python %-format of an integer conversion.  Unsigned conversions ignore '+'
+    and ' ' (vsprintf's SIGN only)."""
+    if kind != "d":
+        flags = flags.replace(b"+", b"").replace(b" ", b"")
+    conv = b"d" if kind == "u" else kind.encode()
+    return b"%" + flags + (b"%d" % width if width is not None else b"") + conv
 
 
 def bstr_printf(pieces: Sequence[Piece], size: int) -> tuple[bytes, int]:
