@@ -70,6 +70,12 @@ class Host(Protocol):
         """One trace_pipe line from bpf_trace_printk (no trailing newline)."""
         ...
 
+    @property
+    def printk_enabled(self) -> bool:
+        """False when printk lines would go nowhere: the helpers then skip building
+        them (what they return, the text's length, is computed all the same)."""
+        ...
+
     def ringbuf_record(self, map_name: str, data: bytes) -> None: ...
 
     def perf_record(self, map_name: str, cpu: int, data: bytes) -> None: ...
@@ -164,6 +170,10 @@ class BaseHost:
 
     def printk(self, line: str) -> None:
         self.printk_lines.append(line)
+
+    @property
+    def printk_enabled(self) -> bool:
+        return True
 
     def ringbuf_record(self, map_name: str, data: bytes) -> None:
         self.ringbuf_records.append((map_name, bytes(data)))

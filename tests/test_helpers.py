@@ -510,6 +510,28 @@ def test_printk_formats_text(fmt: bytes, args: tuple[int, ...], text: str) -> No
     assert host.printk_lines == [trace_pipe_line(b"t", 1, host.now_ns, text.encode())]
 
 
+class _NoPrintkHost(FakeHost):
+    """A host whose printk lines go nowhere."""
+
+    @property
+    def printk_enabled(self) -> bool:
+        return False
+
+    def printk(self, line: str) -> None:
+        raise AssertionError("no line is built for a host without a printk sink")
+
+    def comm(self) -> bytes:
+        raise AssertionError("comm is read only for the line")
+
+
+@pytest.mark.parametrize("fmt,args", PRINTK_CASES, ids=lambda v: repr(v)[:30])
+def test_printk_without_a_sink_returns_the_same(fmt: bytes, args: tuple[int, ...]) -> None:
+    """No line is built when the host has no printk sink; the result is unchanged."""
+    want, _ = _vm_printk(fmt, args)
+    L = load(_printk_prog(fmt, args, None, STRINGS), host=_NoPrintkHost())
+    assert s64(L.run()) == want
+
+
 @needs_kernel
 @pytest.mark.parametrize("fmt,args", PRINTK_CASES, ids=lambda v: repr(v)[:30])
 def test_printk_matches_kernel(fmt: bytes, args: tuple[int, ...]) -> None:

@@ -85,6 +85,12 @@ class TraceeHost(BaseHost):
         if self.out is not None:
             self.out.write(line + "\n")
 
+    @property
+    def printk_enabled(self) -> bool:
+        """Lines are wanted with a ``--printk`` sink, or by a subclass that takes them
+        (its own ``printk``); otherwise helpers skip building them."""
+        return self.out is not None or type(self).printk is not TraceeHost.printk
+
     def ringbuf_record(self, map_name: str, data: bytes) -> None:
         if self.out is not None:
             self.out.write(f"ringbuf {map_name}: {data.hex()}\n")

@@ -11,6 +11,8 @@ comm right-aligned in 16 columns, the thread id, CPU 000, the fixed irq/preempt 
 the text ends: one trailing newline of the text is dropped rather than doubled (the
 event's own line end replaces it), and the text stops at a NUL (``%c`` of 0), as the
 event's string does.  The helper returns the full formatted length, as the kernel does.
+A host whose ``printk_enabled`` is False (no sink) gets no line: the text is formatted
+for its length, but comm, clock and the line are not asked for.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def _prepare(state: RunState, fmt: bytes, fmt_size: int, args: list[int],
 def _emit(state: RunState, pieces: list[Piece]) -> int:
     text, full = bstr_printf(pieces, MAX_BPRINTF_BUF)
     host = host_of(state)
+    if not getattr(host, "printk_enabled", True):
+        return full
     _, pid = host.pid_tgid()
     host.printk(trace_pipe_line(host.comm(), pid, host.ktime_ns(), text, host.cpu()))
     return full

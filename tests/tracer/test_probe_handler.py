@@ -95,3 +95,19 @@ def test_i386_syscalls_are_refused_without_an_i386_entry(tmp_path: Path, cprog) 
     assert records[0]["action"] == "refused" and records[0]["errno"] == 38
     assert "i386_getpid=-38" in res.stdout
     assert res.returncode == 1     # the program checks that int 0x80 getpid worked
+
+
+def test_printk_lines_are_built_only_for_a_consumer() -> None:
+    """Without --printk nobody reads the lines, so the helpers skip building them; a
+    sink, or a subclass with its own printk (the policy handler's), gets them."""
+    import io
+
+    from tracer.probe_handler import TraceeHost
+
+    class Keeps(TraceeHost):
+        def printk(self, line: str) -> None:
+            self.printk_lines.append(line)
+
+    assert not TraceeHost().printk_enabled
+    assert TraceeHost(io.StringIO()).printk_enabled
+    assert Keeps().printk_enabled
