@@ -211,6 +211,8 @@ class Loop:
         if call is None:
             return  # the pre-exec child, or an exit we never saw enter
         th.call = th.decision = None
+        if call.name == "prctl":
+            th.forget_comm()  # PR_SET_NAME renames the thread
         if decision.return_value is not None:
             ret = decision.return_value
             pt.poke_user(th.tid, _AX, ret)
@@ -250,6 +252,7 @@ class Loop:
             self.threads[th.tid] = th
         th.tgid = th.tid
         th.started = True
+        th.forget_comm()  # the new program's name
         self._report(ev)
         return th
 

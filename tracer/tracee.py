@@ -73,6 +73,7 @@ class TracedThread:
     dying: bool = False                      # SIGKILLed by a kill decision
     detached: bool = False
     signals: list[SignalRequest] = field(default_factory=list)
+    comm_cache: bytes | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -82,12 +83,20 @@ class TracedThread:
         return read_memory(self.tid, addr, size)
 
     def comm(self) -> bytes:
+        """Read from /proc once, then cached until :meth:`forget_comm` (the loop calls
+        it at exec and after prctl).  A write to /proc/PID/comm is not noticed until then."""
+        if self.comm_cache is not None:
+            return self.comm_cache
         try:
             with open(f"/proc/{self.tgid}/task/{self.tid}/comm", "rb") as f:
                 name = f.read().rstrip(b"\n")
         except OSError:
-            name = b""
-        return name[:15].ljust(16, b"\0")
+            return bytes(16)   # gone: not cached
+        self.comm_cache = name[:15].ljust(16, b"\0")
+        return self.comm_cache
+
+    def forget_comm(self) -> None:
+        self.comm_cache = None
 
     def uid_gid(self) -> tuple[int, int]:
         uid = gid = -1

@@ -95,3 +95,32 @@ def test_exit_status_of_the_initial_process_not_the_last(traced) -> None:  # typ
     assert t.code == 4
     statuses = sorted(e.status for e in t.of(Exited) if e.tid == e.pid)
     assert 9 in statuses and 4 in statuses
+
+
+class _Comms:
+    """A handler noting the thread's comm at every syscall entry."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes]] = []
+
+    def on_entry(self, call, tracee):  # type: ignore[no-untyped-def]
+        from tracer.handler import ALLOW
+        self.seen.append((call.name, tracee.comm().rstrip(b"\0")))
+        return ALLOW
+
+    def on_exit(self, call, ret, tracee) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+
+def test_comm_follows_exec_and_prctl(traced) -> None:  # type: ignore[no-untyped-def]
+    """The tracee's comm is cached per thread: an exec and prctl(PR_SET_NAME) renew it."""
+    import sys
+    script = ("import ctypes, os; os.getppid(); "
+              "ctypes.CDLL(None).prctl(15, b'renamed', 0, 0, 0); os.getppid()")
+    h = _Comms()
+    t = traced(["sh", "-c", f"exec {sys.executable} -c \"{script}\""], h)
+    assert t.code == 0, t.stderr
+    execs = [comm for name, comm in h.seen if name == "execve"]
+    assert execs[-1] == b"sh"                      # sh's own exec of python
+    getppid = [comm for name, comm in h.seen if name == "getppid"]
+    assert getppid[-2].startswith(b"python") and getppid[-1] == b"renamed"
