@@ -269,15 +269,31 @@ def poke_user(pid: int, offset: int, value: int) -> None:
 
 # ---- memory ------------------------------------------------------------------------
 
+_READ_BUF_SIZE: Final = 1 << 16
+_read_buf = ctypes.create_string_buffer(_READ_BUF_SIZE)
+_read_addr = ctypes.addressof(_read_buf)
+_local_iov = _IoVec(_read_addr, 0)
+_remote_iov = _IoVec(0, 0)
+_local_ptr = ctypes.pointer(_local_iov)
+_remote_ptr = ctypes.pointer(_remote_iov)
+
+
 def vm_read(pid: int, addr: int, size: int) -> bytes | None:
-    """process_vm_readv; None if the range is not wholly readable."""
-    buf = ctypes.create_string_buffer(size)
-    local = _IoVec(ctypes.addressof(buf), size)
-    remote = _IoVec(addr, size)
-    got = _process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
-    if got != size:
+    """process_vm_readv; None if the range is not wholly readable.  Reads of up to 64
+    KiB go through one preallocated buffer and iovec pair (this runs several times per
+    syscall: the probe's reads and the decoding of buffers)."""
+    if size > _READ_BUF_SIZE:
+        buf = ctypes.create_string_buffer(size)
+        local = _IoVec(ctypes.addressof(buf), size)
+        remote = _IoVec(addr, size)
+        got = _process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        return buf.raw if got == size else None
+    _local_iov.len = size
+    _remote_iov.base = addr
+    _remote_iov.len = size
+    if _process_vm_readv(pid, _local_ptr, 1, _remote_ptr, 1, 0) != size:
         return None
-    return buf.raw
+    return ctypes.string_at(_read_addr, size)
 
 
 def peek_data(pid: int, addr: int) -> int:
