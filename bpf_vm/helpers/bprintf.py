@@ -107,6 +107,7 @@ class Format:
     stops with at that point).  Binding arguments can still fail earlier (-ENOSPC)."""
     items: tuple[bytes | Spec, ...]
     error: int = 0
+    reads_memory: bool = False     # a %s or %pI...: binding reads memory
 
 
 @functools.lru_cache(maxsize=512)
@@ -129,7 +130,8 @@ def check(fmt: bytes, fmt_size: int, num_args: int) -> Format:
     def done(error: int = 0) -> Format:
         if lit:
             items.append(bytes(lit))
-        return Format(tuple(items), error)
+        reads = any(isinstance(it, Spec) and it.kind in ("s", "ip") for it in items)
+        return Format(tuple(items), error, reads)
 
     def add(spec: Spec) -> None:
         if lit:

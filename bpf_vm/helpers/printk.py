@@ -40,8 +40,9 @@ from .bprintf import (
     KernelSource,
     Piece,
     StringSource,
+    bind,
     bstr_printf,
-    prepare,
+    check,
 )
 
 if TYPE_CHECKING:
@@ -75,10 +76,17 @@ def _sources(state: RunState) -> tuple[StringSource, KernelSource]:
     return strings, kernel_reader(state)
 
 
+def _no_memory(*_: object) -> bytes | None:  # pragma: no cover - never called
+    raise AssertionError("this format reads no memory")
+
+
 def _prepare(state: RunState, fmt: bytes, fmt_size: int, args: list[int],
              num_args: int) -> list[Piece] | int:
+    form = check(fmt, fmt_size, num_args)
+    if not form.reads_memory:
+        return bind(form, args, _no_memory, _no_memory)
     strings, kernel = _sources(state)
-    return prepare(fmt, fmt_size, args, num_args, strings, kernel)
+    return bind(form, args, strings, kernel)
 
 
 def _emit(state: RunState, pieces: list[Piece]) -> int:
