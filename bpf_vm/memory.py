@@ -79,6 +79,7 @@ class AddressSpace:
         self._free: list[int] = []
         self.stacks = [self.map(bytearray(MAX_BPF_STACK), True, f"stack frame {d}",
                                 slot=STACK_SLOT + d) for d in range(MAX_CALL_FRAMES)]
+        self._context = Region(CTX_SLOT, bytearray(), False, "context")
 
     def map(self, buf: bytearray, writable: bool, name: str, slot: int | None = None) -> Region:
         if slot is None:
@@ -103,7 +104,17 @@ class AddressSpace:
                 self._free.append(region.slot)
 
     def set_context(self, buf: bytearray, writable: bool, name: str = "context") -> Region:
-        return self.map(buf, writable, name, slot=CTX_SLOT)
+        """Map the context (at every run: one Region object is reused)."""
+        region = self._context
+        region.buf, region.writable, region.name = buf, writable, name
+        self.regions[CTX_SLOT] = region
+        self.table[CTX_SLOT << KEY_SHIFT] = (buf, len(buf), writable)
+        return region
+
+    def clear_context(self) -> None:
+        """Unmap the context: later accesses through it fault."""
+        if self.regions.pop(CTX_SLOT, None) is not None:
+            del self.table[CTX_SLOT << KEY_SHIFT]
 
     def translate(self, addr: int, size: int, write: bool = False) -> tuple[bytearray, int] | None:
         entry = self.table.get(addr >> REGION_SHIFT)

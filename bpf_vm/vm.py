@@ -17,10 +17,9 @@ from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
 from .interp import M64, Compiled, _Exit, _Fault, _Switch, compile_program
-from .isa import FRAME_POINTER, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
+from .isa import FRAME_POINTER, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
 from .memory import (
     CODE_SLOT,
-    CTX_SLOT,
     MAP_HANDLE_SLOT,
     AddressSpace,
     slot_base,
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
     from .maps import Map
 
 DEFAULT_BUDGET = 1_000_000
+_STACK_TOP = stack_top(0)
+_ZERO_STACK = bytes(MAX_BPF_STACK)
 
 
 class TailCallCounting(str, enum.Enum):
@@ -113,7 +114,7 @@ class RunState:
             if depth >= MAX_CALL_FRAMES:
                 raise _Fault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
             self.frames.append(_Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
-            self.space.stacks[depth].buf[:] = bytes(len(self.space.stacks[depth].buf))
+            self.space.stacks[depth].buf[:] = _ZERO_STACK
             r[10] = stack_top(depth)
             return target
         return call
@@ -267,18 +268,16 @@ class Vm:
         st = self.state
         if st.frames:
             raise InternalError("Vm.run called re-entrantly")
+        space = self.space
         ctx_buf = bytearray(ctx) if ctx is not None else None
-        if ctx_buf is not None:
-            region = self.space.set_context(ctx_buf, ctx_writable)
-            ctx_addr = region.base
-        else:
-            ctx_addr = 0
+        ctx_addr = space.set_context(ctx_buf, ctx_writable).base if ctx_buf is not None else 0
         r = [0] * 11
         r[1] = ctx_addr
-        r[FRAME_POINTER] = stack_top(0)
-        for k, v in (regs or {}).items():
-            r[k] = v & M64
-        self.space.stacks[0].buf[:] = bytes(len(self.space.stacks[0].buf))
+        r[FRAME_POINTER] = _STACK_TOP
+        if regs:
+            for k, v in regs.items():
+                r[k] = v & M64
+        space.stacks[0].buf[:] = _ZERO_STACK
         st.cur = compiled
         st.tail_calls = 0
         st.executed = 0
@@ -290,7 +289,7 @@ class Vm:
         finally:
             st.frames.clear()
             if ctx_buf is not None:
-                self.space.unmap(self.space.regions[CTX_SLOT])
+                space.clear_context()
         return RunResult(r0, st.executed, st.tail_calls,
                          bytes(ctx_buf) if ctx_buf is not None else None, program.name)
 
@@ -309,7 +308,7 @@ class Vm:
             raise HelperFault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
         caller = st.cur
         st.frames.append(_Frame(caller, -1, (0, 0, 0, 0, stack_top(depth - 1))))
-        self.space.stacks[depth].buf[:] = bytes(len(self.space.stacks[depth].buf))
+        self.space.stacks[depth].buf[:] = _ZERO_STACK
         regs[10] = stack_top(depth)
         try:
             return self._loop(target, regs, None)
