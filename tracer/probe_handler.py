@@ -141,7 +141,7 @@ class ProbeHandler:
     # -- SyscallHandler -----------------------------------------------------------------
 
     def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
-        prog = self.entry.get(str(call.abi))
+        prog = self.entry.get(call.abi)
         if prog is None:
             return Decision("refused", -_errno.ENOSYS)
         host = self.host
@@ -169,6 +169,8 @@ class ProbeHandler:
     # -- helpers ---------------------------------------------------------------------------
 
     def _decide(self, host: TraceeHost) -> Decision:
+        if not host.signals and not host.overrides:
+            return ALLOW
         kill = any(sig == _signal.SIGKILL and not thread for sig, thread in host.signals)
         if kill:
             return Decision.kill()
