@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InternalError, InvalidInstruction
 from .helper_table import HelperFault
-from .insn import Insn
+from .insn import Insn, jump_target
 from .isa import (
     FRAME_POINTER,
     SIZE_BYTES,
@@ -62,10 +62,12 @@ class _Switch(Exception):
 class _Fault(Exception):
     """A run-time fault inside generated code; the run loop adds pc and instruction."""
 
-    def __init__(self, reason: str, addr: int | None = None, size: int | None = None) -> None:
+    def __init__(self, reason: str, addr: int | None = None, size: int | None = None,
+                 pc: int | None = None) -> None:
         self.reason = reason
         self.addr = addr
         self.size = size
+        self.pc = pc       # where, when raised inside a block of several instructions
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,12 +157,12 @@ _BASE_GLOBALS: dict[str, Any] = {
 }
 
 
-def _rfault(addr: int, size: int) -> None:
-    raise _Fault("read", addr, size)
+def _rfault(addr: int, size: int, pc: int) -> None:
+    raise _Fault("read", addr, size, pc)
 
 
-def _wfault(addr: int, size: int) -> None:
-    raise _Fault("write", addr, size)
+def _wfault(addr: int, size: int, pc: int) -> None:
+    raise _Fault("write", addr, size, pc)
 
 
 _BASE_GLOBALS["_rfault"] = _rfault
@@ -172,10 +174,16 @@ def _lit(v: int) -> str:
 
 
 class Compiled:
-    """A program bound to one VM: its generated instruction functions, plus the
-    function that renders pc -> instruction text for errors and traces."""
+    """A program bound to one VM: its generated code, plus the function that renders
+    pc -> instruction text for errors and traces.
 
-    __slots__ = ("ops", "program", "source", "text")
+    ``ops[pc]`` runs the one instruction at ``pc`` and returns the next pc (the traced
+    loop, and the last steps before the budget runs out).  ``blocks[pc]``, for each pc
+    where a basic block starts, runs the ``sizes[pc]`` instructions of that block in one
+    call; ``block_last[pc]`` is the pc of its last instruction (where a helper or call
+    fault happened).  Other pcs have no block and a size no budget reaches."""
+
+    __slots__ = ("block_last", "blocks", "ops", "program", "sizes", "source", "text")
 
     def __init__(self, program: Program, ops: list[Callable[[list[int]], int]],
                  text: Callable[[int], str], source: str) -> None:
@@ -183,10 +191,37 @@ class Compiled:
         self.ops = ops
         self.text = text
         self.source = source
+        self.blocks: list[Callable[[list[int]], int] | None] = []
+        self.sizes: list[int] = []
+        self.block_last: list[int] = []
+
+
+#: The size of a pc where no block starts: more than any budget, so the run loop steps
+#: one instruction at a time from there (never reached: every jump target, call target
+#: and return point starts a block).
+NO_BLOCK = 1 << 62
+
+_ENDS_BLOCK = frozenset({Kind.JA, Kind.JCOND, Kind.CALL, Kind.EXIT})
+
+
+def block_starts(insns: list[Insn | None]) -> set[int]:
+    """The pcs where a basic block starts: the entry, every jump, call and function
+    pointer target, and the instruction after a jump, call or exit."""
+    starts = {0, len(insns)}
+    for pc, insn in enumerate(insns):
+        if insn is None:
+            continue
+        target = jump_target(insn, pc)
+        if target is not None:
+            starts.add(target)
+        if insn.kind in _ENDS_BLOCK:
+            starts.add(pc + insn.slots)
+    return starts
 
 
 class _Gen:
-    """Renders one program into Python source, one function per instruction slot."""
+    """Renders one program into Python source: one function per instruction slot
+    (``_i<pc>``) and one per basic block (``_b<pc>``), from the same statement lists."""
 
     def __init__(self, program: Program, state: RunState) -> None:
         self.program = program
@@ -195,59 +230,90 @@ class _Gen:
         self.globals["tab"] = state.space.table
         self.globals["_st"] = state
 
-    def fn(self, pc: int, body: list[str]) -> str:
-        return f"def _i{pc}(r):\n" + "".join(f"    {line}\n" for line in body)
+    @staticmethod
+    def fn(name: str, body: list[str]) -> str:
+        return f"def {name}(r):\n" + "".join(f"    {line}\n" for line in body)
 
-    def build(self) -> tuple[str, dict[str, Any]]:
+    def build(self) -> tuple[str, dict[str, Any], list[tuple[int, int, int]]]:
+        """The source, its globals, and (start, size, last pc) of every block."""
         insns = self.program.insns
+        n = len(insns)
+        stmts: list[tuple[list[str], bool]] = []
         parts = []
         for pc, insn in enumerate(insns):
             if insn is None:   # second half of ld_imm64: reached only by a bad jump
-                body = ["raise _Fault('jump into the middle of ld_imm64')"]
+                stmt = ([f"raise _Fault('jump into the middle of ld_imm64', pc={pc})"], True)
             else:
-                body = self.insn(insn, pc)
-            parts.append(self.fn(pc, body))
-        parts.append(self.fn(len(insns), ["raise _Fault('fell off the end of the program"
-                                          " (no exit)')"]))
-        return "".join(parts), self.globals
+                stmt = self.insn(insn, pc)
+            stmts.append(stmt)
+            body, ends = stmt
+            parts.append(self.fn(f"_i{pc}", body if ends else
+                                 [*body, f"return {pc + insn.slots if insn else pc + 1}"]))
+        end = [f"raise _Fault('fell off the end of the program (no exit)', pc={n})"]
+        parts.append(self.fn(f"_i{n}", end))
+        starts = block_starts(insns)
+        blocks = []
+        for start in sorted(starts):
+            if start == n:
+                parts.append(self.fn(f"_b{n}", end))
+                blocks.append((n, 1, n))
+                continue
+            body, pc, count = [], start, 0
+            while True:
+                lines, ends = stmts[pc]
+                body += lines
+                count += 1
+                last = pc
+                insn = insns[pc]
+                pc += insn.slots if insn is not None else 1
+                if ends:
+                    break
+                if pc in starts:
+                    body.append(f"return {pc}")
+                    break
+            parts.append(self.fn(f"_b{start}", body))
+            blocks.append((start, count, last))
+        return "".join(parts), self.globals, blocks
 
     # -- per-kind renderers ------------------------------------------------------------
+    # Each returns (statements, ends): a statement list that either falls through to the
+    # next instruction (ends False) or leaves with return/raise (ends True: the block
+    # ends here).  A fault names its pc, since a block runs several instructions.
 
-    def insn(self, insn: Insn, pc: int) -> list[str]:
+    def insn(self, insn: Insn, pc: int) -> tuple[list[str], bool]:
         kind = insn.kind
         nxt = pc + insn.slots
         if insn.dst == FRAME_POINTER and kind in (Kind.ALU, Kind.NEG, Kind.END,
                                                   Kind.LD_IMM64, Kind.LDX):
-            return ["raise _Fault('r10 is read-only (the frame pointer)')"]
+            return [f"raise _Fault('r10 is read-only (the frame pointer)', pc={pc})"], False
         if kind is Kind.ALU:
-            return self.alu(insn, nxt)
+            return self.alu(insn), False
         if kind is Kind.NEG:
             m = M64 if insn.spec.wide else M32
             src = "r[{d}]" if insn.spec.wide else "(r[{d}] & 0xffffffff)"
-            return [f"r[{insn.dst}] = (-{src.format(d=insn.dst)}) & {_lit(m)}",
-                    f"return {nxt}"]
+            return [f"r[{insn.dst}] = (-{src.format(d=insn.dst)}) & {_lit(m)}"], False
         if kind is Kind.END:
-            return self.end(insn, nxt)
+            return self.end(insn), False
         if kind is Kind.LD_IMM64:
-            return self.ld_imm64(insn, pc, nxt)
+            return self.ld_imm64(insn, pc), False
         if kind is Kind.LDX:
-            return self.ldx(insn, nxt)
+            return self.ldx(insn, pc), False
         if kind in (Kind.ST, Kind.STX):
-            return self.store(insn, nxt)
+            return self.store(insn, pc), False
         if kind is Kind.ATOMIC:
-            return self.atomic(insn, nxt)
+            return self.atomic(insn, pc), False
         if kind is Kind.JA:
             off = insn.imm if insn.spec.cls is Class.JMP32 else insn.off
-            return [f"return {pc + 1 + off}"]
+            return [f"return {pc + 1 + off}"], True
         if kind is Kind.JCOND:
-            return self.jcond(insn, pc, nxt)
+            return self.jcond(insn, pc, nxt), True
         if kind is Kind.CALL:
-            return self.call(insn, pc, nxt)
+            return self.call(insn, pc, nxt), True
         if kind is Kind.EXIT:
-            return ["return _exit(r)"]
+            return ["return _exit(r)"], True
         raise InternalError(f"no renderer for {kind}")
 
-    def alu(self, insn: Insn, nxt: int) -> list[str]:
+    def alu(self, insn: Insn) -> list[str]:
         spec = insn.spec
         op = AluOp(spec.op)
         wide = spec.wide
@@ -264,8 +330,8 @@ class _Gen:
             if spec.source is Source.X and insn.off:   # movsx: sign-extend the low bits
                 low, half = _lit((1 << insn.off) - 1), _lit(1 << (insn.off - 1))
                 ext = f"(((r[{insn.src}] & {low}) ^ {half}) - {half}) & {_lit(m)}"
-                return [f"r[{d}] = {ext}", f"return {nxt}"]
-            return lines + [f"r[{d}] = {b}", f"return {nxt}"]
+                return [f"r[{d}] = {ext}"]
+            return [*lines, f"r[{d}] = {b}"]
         a = f"r[{d}]"
         if not wide:
             lines.append(f"a = r[{d}] & 0xffffffff")
@@ -275,37 +341,37 @@ class _Gen:
             b = "b"
         template = _SIGNED_ALU[op] if (op in _SIGNED_ALU and insn.off == 1) else _ALU[op]
         expr = template.format(a=a, b=b, m=_lit(m), sh=sh, sg=_lit(sg))
-        return lines + [f"r[{d}] = {expr}", f"return {nxt}"]
+        return [*lines, f"r[{d}] = {expr}"]
 
-    def end(self, insn: Insn, nxt: int) -> list[str]:
+    def end(self, insn: Insn) -> list[str]:
         d, width = insn.dst, insn.imm
         if insn.spec.cls is Class.ALU and insn.spec.source is Source.K:
             # to little-endian on a little-endian machine: truncate only
             expr = f"r[{d}] & {_lit((1 << width) - 1)}"
         else:
             expr = f"_bswap{width}(r[{d}]" + (")" if width == 64 else f" & {_lit((1 << width) - 1)})")
-        return [f"r[{d}] = {expr}", f"return {nxt}"]
+        return [f"r[{d}] = {expr}"]
 
-    def ld_imm64(self, insn: Insn, pc: int, nxt: int) -> list[str]:
+    def ld_imm64(self, insn: Insn, pc: int) -> list[str]:
         d, src = insn.dst, insn.src
         if src == Pseudo.IMM:
-            return [f"r[{d}] = {_lit(insn.imm64)}", f"return {nxt}"]
+            return [f"r[{d}] = {_lit(insn.imm64)}"]
         if src == Pseudo.FUNC:
             target = pc + 1 + insn.imm
-            return [f"r[{d}] = {_lit(slot_base(CODE_SLOT) | target)}", f"return {nxt}"]
+            return [f"r[{d}] = {_lit(slot_base(CODE_SLOT) | target)}"]
         if src == Pseudo.BTF_ID:
-            return ["raise _Fault('ld_imm64 of a kernel symbol (BTF id "
-                    f"{insn.imm}) has no object in this VM')"]
+            return [("raise _Fault('ld_imm64 of a kernel symbol (BTF id "
+                     f"{insn.imm}) has no object in this VM', pc={pc})")]
         value = self.state.vm.resolve_map_ref(self.program, insn)
         if value is None:
-            return [f"raise _Fault('ld_imm64 refers to a map that does not exist "
-                    f"(src {src}, imm {insn.imm})')"]
-        return [f"r[{d}] = {_lit(value)}", f"return {nxt}"]
+            return [(f"raise _Fault('ld_imm64 refers to a map that does not exist "
+                     f"(src {src}, imm {insn.imm})', pc={pc})")]
+        return [f"r[{d}] = {_lit(value)}"]
 
     def _addr(self, reg: int, off: int) -> str:
         return f"a = (r[{reg}] + {off}) & {_lit(M64)}" if off else f"a = r[{reg}]"
 
-    def ldx(self, insn: Insn, nxt: int) -> list[str]:
+    def ldx(self, insn: Insn, pc: int) -> list[str]:
         size = SIZE_BYTES[insn.spec.size]
         sx = insn.spec.mode is Mode.MEMSX
         if size == 1:
@@ -316,28 +382,26 @@ class _Gen:
             val = f"_u{size * 8}(t[0], o)[0]"
         return [self._addr(insn.src, insn.off),
                 "t = tab.get(a >> 32)",
-                "if t is not None:",
-                "    o = a & 0xffffffff",
-                f"    if o + {size} <= t[1]:",
-                f"        r[{insn.dst}] = {val}",
-                f"        return {nxt}",
-                f"_rfault(a, {size})"]
+                f"if t is None or (o := a & 0xffffffff) + {size} > t[1]:",
+                f"    _rfault(a, {size}, {pc})",
+                f"r[{insn.dst}] = {val}"]
 
-    def store(self, insn: Insn, nxt: int) -> list[str]:
+    def _writable(self, insn: Insn, pc: int) -> list[str]:
+        """The address of a store, checked: mapped, writable, in bounds."""
+        size = SIZE_BYTES[insn.spec.size]
+        return [self._addr(insn.dst, insn.off),
+                "t = tab.get(a >> 32)",
+                f"if t is None or not t[2] or (o := a & 0xffffffff) + {size} > t[1]:",
+                f"    _wfault(a, {size}, {pc})"]
+
+    def store(self, insn: Insn, pc: int) -> list[str]:
         size = SIZE_BYTES[insn.spec.size]
         mask = _lit((1 << (8 * size)) - 1)
         val = _lit(insn.imm & int(mask, 0)) if insn.kind is Kind.ST else f"r[{insn.src}] & {mask}"
         put = f"t[0][o] = {val}" if size == 1 else f"_p{size * 8}(t[0], o, {val})"
-        return [self._addr(insn.dst, insn.off),
-                "t = tab.get(a >> 32)",
-                "if t is not None and t[2]:",
-                "    o = a & 0xffffffff",
-                f"    if o + {size} <= t[1]:",
-                f"        {put}",
-                f"        return {nxt}",
-                f"_wfault(a, {size})"]
+        return [*self._writable(insn, pc), put]
 
-    def atomic(self, insn: Insn, nxt: int) -> list[str]:
+    def atomic(self, insn: Insn, pc: int) -> list[str]:
         size = SIZE_BYTES[insn.spec.size]
         bits = size * 8
         m = _lit((1 << bits) - 1)
@@ -354,14 +418,7 @@ class _Gen:
             body += [f"v = r[{s}] & {m}", f"_p{bits}(t[0], o, {expr})"]
             if op & 1:   # BPF_FETCH: src receives the old value (zero-extended)
                 body.append(f"r[{s}] = old")
-        return [self._addr(insn.dst, insn.off),
-                "t = tab.get(a >> 32)",
-                "if t is not None and t[2]:",
-                "    o = a & 0xffffffff",
-                f"    if o + {size} <= t[1]:",
-                *(f"        {line}" for line in body),
-                f"        return {nxt}",
-                f"_wfault(a, {size})"]
+        return [*self._writable(insn, pc), *body]
 
     def jcond(self, insn: Insn, pc: int, nxt: int) -> list[str]:
         spec = insn.spec
@@ -384,7 +441,7 @@ class _Gen:
             return [f"return _tail_call(r, {nxt})"]
         helper = self.state.vm.helpers.get(insn.imm)
         if helper is None:
-            return [f"raise _Fault('unknown helper function {insn.imm}')"]
+            return [f"raise _Fault('unknown helper function {insn.imm}', pc={pc})"]
         name = f"_h{pc}"
         self.globals[name] = helper.fn
         return [f"r[0] = {name}(_st, r[1], r[2], r[3], r[4], r[5]) & {_lit(M64)}",
@@ -395,7 +452,7 @@ def compile_program(program: Program, state: RunState,
                     text: Callable[[int], str]) -> Compiled:
     """Render and compile ``program`` for the VM that owns ``state``."""
     gen = _Gen(program, state)
-    source, g = gen.build()
+    source, g, blocks = gen.build()
     ops: list[Callable[[list[int]], int]] = []
     compiled = Compiled(program, ops, text, source)
     g["_call"] = state.make_call(compiled)
@@ -406,7 +463,15 @@ def compile_program(program: Program, state: RunState,
     except (SyntaxError, RecursionError) as exc:  # pragma: no cover - a generator bug
         raise InternalError(f"generated code for {program.name} does not compile: {exc}")
     exec(code, g)
-    ops.extend(g[f"_i{pc}"] for pc in range(len(program.insns) + 1))
+    n = len(program.insns) + 1
+    ops.extend(g[f"_i{pc}"] for pc in range(n))
+    compiled.blocks = [None] * n
+    compiled.sizes = [NO_BLOCK] * n
+    compiled.block_last = list(range(n))
+    for start, size, last in blocks:
+        compiled.blocks[start] = g[f"_b{start}"]
+        compiled.sizes[start] = size
+        compiled.block_last[start] = last
     return compiled
 
 

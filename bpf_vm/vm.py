@@ -318,46 +318,60 @@ class Vm:
     # -- the run loop --------------------------------------------------------------------
 
     def _loop(self, pc: int, r: list[int], trace: StepHook | None) -> int:
+        """Run from ``pc`` until the frame exits.  A basic block at a time (one call runs
+        all its instructions) while the budget covers the whole block; then one
+        instruction at a time, so that the budget runs out at the exact instruction."""
+        if trace is not None:
+            return self._traced_loop(pc, r, trace)
         st = self.state
         cur = st.cur
         assert cur is not None
-        ops = cur.ops
-        limit = st.remaining
-        executed = 0
-        if trace is not None:
-            return self._traced_loop(pc, r, trace)
+        blocks, sizes, ops = cur.blocks, cur.sizes, cur.ops
+        start = left = st.remaining
+        stepping = False
         while True:
-            n = -1
             try:
-                for n in range(limit - executed):
+                if not stepping:
+                    while True:
+                        k = sizes[pc]
+                        if k > left:
+                            break
+                        left -= k
+                        pc = blocks[pc](r)  # type: ignore[misc]
+                    stepping = True
+                while left > 0:
+                    left -= 1
                     pc = ops[pc](r)
-                executed += n + 1
-                st.remaining -= executed
-                st.executed += executed
+                st.remaining -= start
+                st.executed += start
                 raise BudgetExceeded(pc, cur.text(pc),
                                      f"instruction budget of {self.budget} exhausted")
             except _Switch as sw:
-                executed += n + 1
                 cur = st.cur
                 assert cur is not None
-                ops = cur.ops
+                blocks, sizes, ops = cur.blocks, cur.sizes, cur.ops
                 pc = sw.pc
+                stepping = False
             except _Exit:
-                executed += n + 1
-                st.remaining -= executed
-                st.executed += executed
+                st.remaining -= start - left
+                st.executed += start - left
                 if st.remaining < 0:
-                    raise BudgetExceeded(pc, cur.text(pc),
+                    at = pc if stepping else cur.block_last[pc]
+                    raise BudgetExceeded(at, cur.text(at),
                                          f"instruction budget of {self.budget} exhausted")
                 return r[0]
             except (_Fault, HelperFault) as f:
-                st.executed += executed + n + 1
-                raise self._fault(cur, pc, f) from None
+                st.executed += start - left
+                at = pc if stepping else cur.block_last[pc]
+                if isinstance(f, _Fault) and f.pc is not None:
+                    at = f.pc
+                raise self._fault(cur, at, f) from None
             except (VmFault, VerifierReject, InternalError):
                 raise
             except Exception as exc:   # a bug of ours, never the program's
-                raise InternalError(f"{cur.program.name}:{pc}: {type(exc).__name__}: {exc}"
-                                    f" [{cur.text(pc)}]") from exc
+                at = pc if stepping else cur.block_last[pc]
+                raise InternalError(f"{cur.program.name}:{at}: {type(exc).__name__}: {exc}"
+                                    f" [{cur.text(at)}]") from exc
 
     def _fault(self, cur: Compiled, pc: int, f: _Fault | HelperFault) -> VmFault:
         reason = f.reason
