@@ -70,27 +70,14 @@ def _bad_char(c: int) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Conv:
-    """One prepared conversion: ``kind`` is the conversion (``d``, ``u``, ``x``, ``X``,
-    ``c``, ``s``, ``p``, or ``str`` for text pre-formatted by prepare), ``value`` the
-    argument (int) or text (bytes), ``size`` 4 or 8 for integers."""
-    flags: bytes
-    width: int | None
-    kind: str
-    value: int | bytes
-    size: int = 8
-
-
-Piece = bytes | Conv
-
-
-@dataclass(frozen=True, slots=True)
 class Spec:
     """One conversion of a checked format, before an argument is bound to it.
 
-    ``kind``: ``d u x X c s p sym`` as in :class:`Conv`, or ``pB``, ``ip`` (%pI4 and
-    friends, ``ip_size`` 4 or 16, ``upper`` for %pI) which prepare pre-formats.
-    ``ptype`` is the string source of ``s`` (``s``, ``k`` or ``u``)."""
+    ``kind``: ``d u x X`` (``size`` 4 or 8), ``c``, ``s`` (``ptype``: ``s``, ``k`` or
+    ``u``), ``p``, ``sym`` (%ps %pS), ``pB``, ``ip`` (%pI4 and friends: ``ip_size`` 4 or
+    16, ``upper`` for %pI).  ``pyfmt`` is the Python %-format of integer conversions
+    (and of %p with a width), applied to the argument cut to ``mask`` and made negative
+    when ``sign`` (the sign bit of a signed conversion) is set."""
     flags: bytes
     width: int | None
     kind: str
@@ -98,6 +85,25 @@ class Spec:
     ptype: str = "s"
     ip_size: int = 0
     upper: bool = False
+    pyfmt: bytes | None = None
+    mask: int = M64
+    sign: int = 0
+
+
+def _int_spec(flags: bytes, width: int | None, kind: str, size: int) -> Spec:
+    return Spec(flags, width, kind, size, pyfmt=_int_format(kind, flags, width),
+                mask=(1 << (8 * size)) - 1, sign=1 << (8 * size - 1) if kind == "d" else 0)
+
+
+@dataclass(slots=True)
+class Conv:
+    """One prepared conversion: its :class:`Spec` and ``value``, the argument (int) or
+    the text prepare read or pre-formatted (bytes: ``s``, ``pB``, ``ip``)."""
+    spec: Spec
+    value: int | bytes
+
+
+Piece = bytes | Conv
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +177,7 @@ def check(fmt: bytes, fmt_size: int, num_args: int) -> Format:
         if ch == ord("p"):
             nxt = at(i + 1)
             if nxt == 0 or _isspace(nxt) or _ispunct(nxt):
-                spec = Spec(flags, width, "p")
+                spec = _pointer_spec(flags, width)
             elif nxt in b"ku" and at(i + 2) == ord("s"):
                 i += 2
                 if not _str_end(at(i + 1)):
@@ -179,8 +185,8 @@ def check(fmt: bytes, fmt_size: int, num_args: int) -> Format:
                 spec = Spec(flags, width, "s", ptype=chr(nxt))
             elif nxt in b"KxsS":
                 i += 1
-                spec = Spec(flags, width, "p" if nxt != ord("s") and nxt != ord("S")
-                            else "sym")
+                spec = _pointer_spec(flags, width) if nxt in b"Kx" else \
+                    Spec(flags, width, "sym")
             elif nxt == ord("B"):
                 i += 1
                 spec = Spec(flags, width, "pB")
@@ -206,7 +212,7 @@ def check(fmt: bytes, fmt_size: int, num_args: int) -> Format:
             ch = at(i)
             if ch == 0 or ch not in b"iduxX":
                 return done(-errno.EINVAL)
-            spec = Spec(flags, width, "d" if ch in b"id" else chr(ch), size)
+            spec = _int_spec(flags, width, "d" if ch in b"id" else chr(ch), size)
         add(spec)
         num_spec += 1
         i += 1
@@ -240,19 +246,19 @@ def bind(form: Format, args: Sequence[int], strings: StringSource,
             if text is None:
                 text = b""                        # an unreadable string prints as ""
             used += len(text) + 1
-            pieces.append(Conv(item.flags, item.width, "s", text))
+            pieces.append(Conv(item, text))
         elif kind == "c":
             if used == MAX_BPRINTF_BIN_ARGS:
                 return -errno.ENOSPC
             used += 1
-            pieces.append(Conv(item.flags, item.width, "c", arg & 0xFF))
+            pieces.append(Conv(item, arg & 0xFF))
         elif kind == "pB":
             text = b"0x%x" % arg
             room = MAX_BPRINTF_BIN_ARGS - used
             if room < len(text) + 1:
                 text = text[:max(room - 1, 0)]
             used += len(text) + 1
-            pieces.append(Conv(item.flags, item.width, "str", text))
+            pieces.append(Conv(item, text))
         elif kind == "ip":
             if MAX_BPRINTF_BIN_ARGS - used < item.ip_size:
                 return -errno.ENOSPC
@@ -260,13 +266,13 @@ def bind(form: Format, args: Sequence[int], strings: StringSource,
             text = _format_ip(raw if raw is not None else bytes(item.ip_size),
                               upper=item.upper)
             used += len(text) + 1
-            pieces.append(Conv(item.flags, item.width, "str", text))
+            pieces.append(Conv(item, text))
         else:                                     # integers and pointers: aligned scalars
             used = (used + 3) & ~3                # PTR_ALIGN(tmp_buf, sizeof(u32))
             if MAX_BPRINTF_BIN_ARGS - used < item.size:
                 return -errno.ENOSPC
             used += item.size
-            pieces.append(Conv(item.flags, item.width, kind, arg, item.size))
+            pieces.append(Conv(item, arg))
     return form.error or pieces
 
 
@@ -301,30 +307,33 @@ def render(pieces: Sequence[Piece]) -> bytes:
         if isinstance(piece, bytes):
             add(piece)
             continue
-        kind, flags, width, v = piece.kind, piece.flags, piece.width, piece.value
-        if kind in _INTS:
+        spec, v = piece.spec, piece.value
+        if spec.pyfmt is not None:                # integers, %p with a width
             assert isinstance(v, int)
-            bits = piece.size * 8
-            v &= (1 << bits) - 1
-            if kind == "d" and v >> (bits - 1):
-                v -= 1 << bits
-            add(_int_format(kind, flags, width) % v)
-        elif kind in ("s", "str"):
+            v &= spec.mask
+            if v & spec.sign:
+                v -= spec.sign << 1
+            add(spec.pyfmt % v)
+            continue
+        kind = spec.kind
+        if kind in ("s", "pB", "ip"):
             assert isinstance(v, bytes)
-            add(_pad(v, flags, width))
+            add(_pad(v, spec.flags, spec.width))
         elif kind == "c":
             assert isinstance(v, int)
-            add(_pad(bytes([v]), flags, width))
+            add(_pad(bytes([v]), spec.flags, spec.width))
         elif kind == "p":
-            assert isinstance(v, int)
-            add(b"%016x" % v if width is None else _int_format("x", flags, width) % v)
+            add(b"%016x" % v)
         else:   # "sym"
-            assert isinstance(v, int)
-            add(_pad(b"0x%x" % v, flags, width))
+            add(_pad(b"0x%x" % v, spec.flags, spec.width))
     return b"".join(out)
 
 
-_INTS = frozenset(("d", "u", "x", "X"))
+def _pointer_spec(flags: bytes, width: int | None) -> Spec:
+    """%p %pK %px: 16 hex digits, or with a width as %x (no '+' or ' ')."""
+    if width is None:
+        return Spec(flags, width, "p")
+    return Spec(flags, width, "p", pyfmt=_int_format("x", flags, width))
 
 
 @functools.lru_cache(maxsize=256)

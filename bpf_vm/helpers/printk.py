@@ -43,6 +43,7 @@ from .bprintf import (
     bind,
     bstr_printf,
     check,
+    render,
 )
 
 if TYPE_CHECKING:
@@ -90,10 +91,10 @@ def _prepare(state: RunState, fmt: bytes, fmt_size: int, args: list[int],
 
 
 def _emit(state: RunState, pieces: list[Piece]) -> int:
-    text, full = bstr_printf(pieces, MAX_BPRINTF_BUF)
     host = host_of(state)
     if not getattr(host, "printk_enabled", True):
-        return full
+        return len(render(pieces))
+    text, full = bstr_printf(pieces, MAX_BPRINTF_BUF)
     _, pid = host.pid_tgid()
     host.printk(trace_pipe_line(host.comm(), pid, host.ktime_ns(), text, host.cpu()))
     return full
