@@ -193,7 +193,8 @@ class Loop:
         th.decision = decision
         for rec in self.recorders:
             rec.record_entry(call, decision, th)
-        pending = list(decision.signals) + th.take_signals()
+        pending = [*decision.signals, *th.take_signals()] if decision.signals or th.signals \
+            else ()
         if decision.action == "kill":
             # The tracee dies in this stop: the kernel aborts a syscall whose entry stop
             # ends with a fatal signal pending, so the syscall never runs.
@@ -203,7 +204,8 @@ class Loop:
             return
         if decision.return_value is not None:
             pt.poke_user(th.tid, _ORIG_AX, -1)  # the kernel skips nr -1; rax set at exit
-        self._send(th, pending)
+        if pending:
+            self._send(th, pending)
         self._resume(th.tid)
 
     def _exit(self, th: TracedThread, ret: int, ts: float) -> None:
@@ -217,7 +219,8 @@ class Loop:
             ret = decision.return_value
             pt.poke_user(th.tid, _AX, ret)
         self.handler.on_exit(call, ret, th)
-        self._send(th, th.take_signals())
+        if th.signals:
+            self._send(th, th.take_signals())
         for rec in self.recorders:
             rec.record_exit(call, ret, decision, th, ts)
 

@@ -228,9 +228,9 @@ def syscall_info(pid: int) -> SyscallInfo:
     buf = _info_buf
     op, _flags, arch, ip, sp = _INFO_HEAD.unpack_from(buf)
     if op == OP_ENTRY or op == OP_SECCOMP:
-        nr, *args = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
+        entry = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
         ret_data = _INFO_RET_DATA.unpack_from(buf, _INFO_UNION + 56)[0] if op == OP_SECCOMP else 0
-        return SyscallInfo(op, arch, ip, sp, nr, tuple(args), ret_data=ret_data)
+        return SyscallInfo(op, arch, ip, sp, entry[0], entry[1:], ret_data=ret_data)
     if op == OP_EXIT:
         rval, is_error = _INFO_EXIT.unpack_from(buf, _INFO_UNION)
         return SyscallInfo(op, arch, ip, sp, rval=rval, is_error=bool(is_error))
