@@ -58,6 +58,16 @@ def prog_check_writable(state: RunState, addr: int, size: int, what: str = "") -
                           addr, size)
 
 
+def prog_writable(state: RunState, addr: int, size: int, what: str = ""
+                  ) -> tuple[bytearray, int]:
+    """The buffer and offset of a PTR_TO_UNINIT_MEM argument of ``size`` > 0 bytes."""
+    t = state.space.translate(addr, size, write=True)
+    if t is None:
+        raise HelperFault(f"{what or 'helper'}: invalid write of {size} bytes at 0x{addr:x}",
+                          addr, size)
+    return t
+
+
 def prog_write(state: RunState, addr: int, data: bytes, what: str = "") -> None:
     prog_check_writable(state, addr, len(data), what)
     if data:

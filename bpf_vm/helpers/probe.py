@@ -19,6 +19,7 @@ from ._mem import (
     compat_reader,
     kernel_reader,
     prog_check_writable,
+    prog_writable,
     prog_write,
     read_cstr,
     user_reader,
@@ -36,12 +37,12 @@ def _read(state: RunState, dst: int, size: int, read: Reader, src: int, what: st
     size &= M32
     if size == 0:
         return 0
-    prog_check_writable(state, dst, size, what)
+    buf, off = prog_writable(state, dst, size, what)
     data = read(src, size)
     if data is None or len(data) != size:
-        prog_write(state, dst, bytes(size), what)
+        buf[off:off + size] = bytes(size)
         return -errno.EFAULT
-    prog_write(state, dst, data, what)
+    buf[off:off + size] = data
     return 0
 
 
