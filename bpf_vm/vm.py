@@ -9,7 +9,7 @@ into for the rare operations (calls, exits, tail calls, helpers).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -208,6 +208,10 @@ class Vm:
     @property
     def maps(self) -> dict[int, Any]:
         return dict(self._maps_by_fd)
+
+    def iter_maps(self) -> Iterable[Any]:
+        """The registered maps, without copying the table (for helpers, per call)."""
+        return self._maps_by_fd.values()
 
     def resolve_map_ref(self, program: Program, insn: Insn) -> int | None:
         """The 64-bit value of an ld_imm64 that refers to a map (by fd or by index)."""

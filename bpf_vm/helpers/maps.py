@@ -128,7 +128,7 @@ def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) ->
 
 
 def _commit(state: RunState, addr: int, flags: int, discard: bool) -> int:
-    for m in state.vm.maps.values():
+    for m in state.vm.iter_maps():
         if isinstance(m, RingBuf) and m.is_record(addr):
             m.commit(addr, discard)
             _deliver_ringbuf(state, m)

@@ -41,7 +41,7 @@ BPF_RB_FORCE_WAKEUP = 2
 BUSY, COMMITTED, DISCARDED = "busy", "committed", "discarded"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Record:
     pos: int          # producer position of the header
     length: int       # header + data, 8-aligned
@@ -62,6 +62,7 @@ class RingBuf(Map):
         self.consumer_pos = 0
         self._queue: deque[_Record] = deque()          # reservation order, unconsumed
         self._by_addr: dict[int, _Record] = {}         # busy records by address
+        self._record_name = f"ring buffer '{self.name}' record"
 
     # -- producer side (helpers) ------------------------------------------------------
 
@@ -74,7 +75,7 @@ class RingBuf(Map):
             return 0
         if self.producer_pos + length - self.consumer_pos > self.size - 1:
             return 0
-        region = self.space.map(bytearray(size), True, f"ring buffer '{self.name}' record")
+        region = self.space.map(bytearray(size), True, self._record_name)
         rec = _Record(self.producer_pos, length, region)
         self.producer_pos += length
         self._queue.append(rec)
