@@ -185,6 +185,7 @@ class Loop:
                 self._resume(th.tid)
                 return
             th.started = True
+        th.forget_memory()  # read at a former stop
         name = self._name(ev.abi, ev.raw_nr if ev.abi is Abi.X32 else ev.nr)
         call = SyscallCall(th.tgid, th.tid, ev.abi, ev.nr, ev.raw_nr, name, ev.args,  # type: ignore[arg-type]
                            regs.read(th.tid), ev.ts)
@@ -213,6 +214,7 @@ class Loop:
         if call is None:
             return  # the pre-exec child, or an exit we never saw enter
         th.call = th.decision = None
+        th.forget_memory()  # the call may have written it
         if call.name == "prctl":
             th.forget_comm()  # PR_SET_NAME renames the thread
         if decision.return_value is not None:

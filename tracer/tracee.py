@@ -74,13 +74,29 @@ class TracedThread:
     detached: bool = False
     signals: list[SignalRequest] = field(default_factory=list)
     comm_cache: bytes | None = field(default=None, repr=False)
+    memory_seen: tuple[int, bytes] | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
         return self.tgid
 
     def read_memory(self, addr: int, size: int) -> bytes | None:
-        return read_memory(self.tid, addr, size)
+        """The last read of this stop is kept: a read within it is answered from it
+        (the probe and then the strace line both read write's buffer, say), and shows
+        the same bytes.  The loop calls :meth:`forget_memory` at every stop."""
+        seen = self.memory_seen
+        if seen is not None:
+            start, data = seen
+            off = addr - start
+            if off >= 0 and off + size <= len(data) and size >= 0:
+                return data[off:off + size]
+        data = read_memory(self.tid, addr, size)
+        if data:
+            self.memory_seen = (addr, data)
+        return data
+
+    def forget_memory(self) -> None:
+        self.memory_seen = None
 
     def comm(self) -> bytes:
         """Read from /proc once, then cached until :meth:`forget_comm` (the loop calls

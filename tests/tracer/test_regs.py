@@ -61,3 +61,28 @@ def test_regs_of_a_stopped_tracee(traced) -> None:  # type: ignore[no-untyped-de
     assert regs.field(data, "orig_ax") == 231
     assert regs.field(data, "di") == 42
     assert os.getpid() > 0
+
+
+def test_memory_read_within_a_stop_is_answered_from_the_last_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The probe and the strace line read write's buffer at the same stop: one
+    process_vm_readv, the same bytes; after forget_memory (every stop) memory is read anew."""
+    from tracer import tracee as tt
+
+    calls: list[tuple[int, int]] = []
+
+    def fake(tid: int, addr: int, size: int) -> bytes | None:
+        calls.append((addr, size))
+        return bytes((addr + i) & 0xFF for i in range(size)) if addr < 0x2000 else None
+
+    monkeypatch.setattr(tt, "read_memory", fake)
+    th = tt.TracedThread(1, 1)
+    assert th.read_memory(0x1000, 16) == bytes(range(16))
+    assert th.read_memory(0x1004, 4) == bytes(range(4, 8))      # inside: no new read
+    assert th.read_memory(0x1000, 0) == b""
+    assert calls == [(0x1000, 16)]
+    assert th.read_memory(0x100C, 8) == bytes(range(12, 20))    # past the end: read
+    assert th.read_memory(0x3000, 4) is None                    # failures are not kept
+    assert th.read_memory(0x100C, 2) == bytes(range(12, 14))
+    th.forget_memory()
+    th.read_memory(0x100C, 2)
+    assert calls == [(0x1000, 16), (0x100C, 8), (0x3000, 4), (0x100C, 2)]
