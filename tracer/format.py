@@ -127,9 +127,14 @@ class CallText:
 
 def _mask_args(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
     """Six raw arguments, cut to the ABI's register width (i386 uses the low 32 bits)."""
-    mask = 0xFFFFFFFF if abi is Abi.I386 else 0xFFFFFFFFFFFFFFFF
+    if abi is not Abi.I386 and len(args) == 6 and min(args) >= 0 and max(args) <= _M64:
+        return tuple(args)   # already registers (the loop's case)
+    mask = 0xFFFFFFFF if abi is Abi.I386 else _M64
     values = tuple(a & mask for a in args[:6])
     return values + (0,) * (6 - len(values))
+
+
+_M64 = 0xFFFFFFFFFFFFFFFF
 
 
 def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader, *,
