@@ -177,23 +177,35 @@ class Compiled:
     """A program bound to one VM: its generated code, plus the function that renders
     pc -> instruction text for errors and traces.
 
-    ``ops[pc]`` runs the one instruction at ``pc`` and returns the next pc (the traced
-    loop, and the last steps before the budget runs out).  ``blocks[pc]``, for each pc
-    where a basic block starts, runs the ``sizes[pc]`` instructions of that block in one
-    call; ``block_last[pc]`` is the pc of its last instruction (where a helper or call
-    fault happened).  Other pcs have no block and a size no budget reaches."""
+    ``blocks[pc]``, for each pc where a basic block starts, runs the ``sizes[pc]``
+    instructions of that block in one call and returns the next pc; ``block_last[pc]``
+    is the pc of its last instruction (where a helper or call fault happened).  Other
+    pcs have no block and a size no budget reaches.  ``ops[pc]`` runs the one
+    instruction at ``pc`` (for the traced loop, and the last steps before the budget
+    runs out); those functions are compiled when first asked for."""
 
-    __slots__ = ("block_last", "blocks", "ops", "program", "sizes", "source", "text")
+    __slots__ = ("_globals", "_ops", "_ops_source", "block_last", "blocks", "program",
+                 "sizes", "source", "text")
 
-    def __init__(self, program: Program, ops: list[Callable[[list[int]], int]],
-                 text: Callable[[int], str], source: str) -> None:
+    def __init__(self, program: Program, text: Callable[[int], str], source: str,
+                 ops_source: str, g: dict[str, Any]) -> None:
         self.program = program
-        self.ops = ops
         self.text = text
         self.source = source
+        self._ops_source = ops_source
+        self._globals = g
+        self._ops: list[Callable[[list[int]], int]] | None = None
         self.blocks: list[Callable[[list[int]], int] | None] = []
         self.sizes: list[int] = []
         self.block_last: list[int] = []
+
+    @property
+    def ops(self) -> list[Callable[[list[int]], int]]:
+        if self._ops is None:
+            g = self._globals
+            exec(_compile(self._ops_source, self.program.name), g)
+            self._ops = [g[f"_i{pc}"] for pc in range(len(self.program.insns) + 1)]
+        return self._ops
 
 
 #: The size of a pc where no block starts: more than any budget, so the run loop steps
@@ -234,8 +246,9 @@ class _Gen:
     def fn(name: str, body: list[str]) -> str:
         return f"def {name}(r):\n" + "".join(f"    {line}\n" for line in body)
 
-    def build(self) -> tuple[str, dict[str, Any], list[tuple[int, int, int]]]:
-        """The source, its globals, and (start, size, last pc) of every block."""
+    def build(self) -> tuple[str, str, dict[str, Any], list[tuple[int, int, int]]]:
+        """The source of the blocks, that of the one-instruction functions, their
+        globals, and (start, size, last pc) of every block."""
         insns = self.program.insns
         n = len(insns)
         stmts: list[tuple[list[str], bool]] = []
@@ -251,6 +264,8 @@ class _Gen:
                                  [*body, f"return {pc + insn.slots if insn else pc + 1}"]))
         end = [f"raise _Fault('fell off the end of the program (no exit)', pc={n})"]
         parts.append(self.fn(f"_i{n}", end))
+        ops_source = "".join(parts)
+        parts = []
         starts = block_starts(insns)
         blocks = []
         for start in sorted(starts):
@@ -273,7 +288,7 @@ class _Gen:
                     break
             parts.append(self.fn(f"_b{start}", body))
             blocks.append((start, count, last))
-        return "".join(parts), self.globals, blocks
+        return "".join(parts), ops_source, self.globals, blocks
 
     # -- per-kind renderers ------------------------------------------------------------
     # Each returns (statements, ends): a statement list that either falls through to the
@@ -448,23 +463,24 @@ class _Gen:
                 f"return {nxt}"]
 
 
+def _compile(source: str, name: str) -> Any:
+    try:
+        return compile(source, f"<bpf:{name}>", "exec")
+    except (SyntaxError, RecursionError) as exc:  # pragma: no cover - a generator bug
+        raise InternalError(f"generated code for {name} does not compile: {exc}") from exc
+
+
 def compile_program(program: Program, state: RunState,
                     text: Callable[[int], str]) -> Compiled:
     """Render and compile ``program`` for the VM that owns ``state``."""
     gen = _Gen(program, state)
-    source, g, blocks = gen.build()
-    ops: list[Callable[[list[int]], int]] = []
-    compiled = Compiled(program, ops, text, source)
+    source, ops_source, g, blocks = gen.build()
+    compiled = Compiled(program, text, source + ops_source, ops_source, g)
     g["_call"] = state.make_call(compiled)
     g["_exit"] = state.exit_frame
     g["_tail_call"] = state.tail_call
-    try:
-        code = compile(source, f"<bpf:{program.name}>", "exec")
-    except (SyntaxError, RecursionError) as exc:  # pragma: no cover - a generator bug
-        raise InternalError(f"generated code for {program.name} does not compile: {exc}")
-    exec(code, g)
+    exec(_compile(source, program.name), g)
     n = len(program.insns) + 1
-    ops.extend(g[f"_i{pc}"] for pc in range(n))
     compiled.blocks = [None] * n
     compiled.sizes = [NO_BLOCK] * n
     compiled.block_last = list(range(n))

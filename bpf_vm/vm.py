@@ -330,7 +330,7 @@ class Vm:
         st = self.state
         cur = st.cur
         assert cur is not None
-        blocks, sizes, ops = cur.blocks, cur.sizes, cur.ops
+        blocks, sizes = cur.blocks, cur.sizes
         start = left = st.remaining
         stepping = False
         while True:
@@ -343,6 +343,7 @@ class Vm:
                         left -= k
                         pc = blocks[pc](r)  # type: ignore[misc]
                     stepping = True
+                ops = cur.ops
                 while left > 0:
                     left -= 1
                     pc = ops[pc](r)
@@ -353,7 +354,7 @@ class Vm:
             except _Switch as sw:
                 cur = st.cur
                 assert cur is not None
-                blocks, sizes, ops = cur.blocks, cur.sizes, cur.ops
+                blocks, sizes = cur.blocks, cur.sizes
                 pc = sw.pc
                 stepping = False
             except _Exit:
