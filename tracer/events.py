@@ -26,9 +26,12 @@ _FORK_KINDS: dict[int, ForkKind] = {pt.EVENT_FORK: "fork", pt.EVENT_VFORK: "vfor
                                     pt.EVENT_CLONE: "clone"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SyscallEntry:
-    """A syscall-entry stop.  For x32, ``nr`` has __X32_SYSCALL_BIT cleared."""
+    """A syscall-entry stop.  For x32, ``nr`` has __X32_SYSCALL_BIT cleared.
+
+    Not frozen, as every value made at each syscall: a frozen dataclass takes about
+    five times as long to build (``object.__setattr__`` per field).  Treat it as read-only."""
 
     pid: int
     tid: int
@@ -39,8 +42,10 @@ class SyscallEntry:
     args: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SyscallExit:
+    """A syscall-exit stop (not frozen: see :class:`SyscallEntry`)."""
+
     pid: int
     tid: int
     ts: float

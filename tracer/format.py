@@ -73,9 +73,12 @@ class _Pending:
     prefix: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallText:
-    """One call as far as it is known at its entry stop; :meth:`finish` completes it."""
+    """One call as far as it is known at its entry stop; :meth:`finish` completes it.
+
+    Not frozen, as every value made at each syscall: a frozen dataclass takes about
+    five times as long to build (``object.__setattr__`` per field).  Treat it as read-only."""
 
     abi: Abi
     nr: int

@@ -19,13 +19,16 @@ from tracer.syscalls import Abi
 Action = Literal["allow", "deny", "kill"] | str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SyscallCall:
     """One syscall as seen at its entry stop.
 
     ``nr`` is the number within ``abi`` (x32: __X32_SYSCALL_BIT cleared), ``raw_nr`` the
     number as the kernel got it.  ``regs`` is the thread's 168-byte x86_64 pt_regs at
     entry, read-only.  ``ts`` is ``time.time()`` at the stop.
+
+    Not frozen, as every value made at each syscall: a frozen dataclass takes about
+    five times as long to build (``object.__setattr__`` per field).  Treat it as read-only.
     """
 
     pid: int

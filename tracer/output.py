@@ -64,10 +64,13 @@ _ACTION_MARKS = {"deny": "DENIED", "kill": "KILLED"}
 # --- the data -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SyscallRecord:
     """One syscall of one thread.  ``text`` is the formatted call without its result:
-    at entry ``CallText.entry`` (``read(3, ``), at exit ``CallText.finish(...)``."""
+    at entry ``CallText.entry`` (``read(3, ``), at exit ``CallText.finish(...)``.
+
+    Not frozen, as every value made at each syscall: a frozen dataclass takes about
+    five times as long to build (``object.__setattr__`` per field).  Treat it as read-only."""
 
     ts: float  # time.time() at the entry stop
     pid: int  # thread group id
