@@ -247,17 +247,21 @@ class StraceWriter:
         self._pid_prefix = pid_prefix
         self._column = column
         self._tasks: set[int] = set()
+        self._prefixes: dict[int, str] = {}
         self._abi: dict[int, Abi] = {}
         self._entries: dict[int, SyscallRecord] = {}  # printed entries awaiting their exit
         self._open: int | None = None  # tid whose line has no newline yet
         self._col = 0
 
     def _prefix(self, tid: int) -> str:
-        if self._pid_prefix is PidPrefix.ALWAYS:
-            return f"{tid:<5d} "
-        if self._pid_prefix is PidPrefix.AUTO and len(self._tasks) > 1:
-            return f"[pid {tid:5d}] "
-        return ""
+        mode = self._pid_prefix
+        if mode is PidPrefix.NEVER or (mode is PidPrefix.AUTO and len(self._tasks) <= 1):
+            return ""
+        text = self._prefixes.get(tid)
+        if text is None:   # made once per task (twice a syscall otherwise)
+            text = f"{tid:<5d} " if mode is PidPrefix.ALWAYS else f"[pid {tid:5d}] "
+            self._prefixes[tid] = text
+        return text
 
     def _interrupt(self) -> None:
         """Close an open line: its call goes on, its end comes later as "resumed"."""
@@ -340,6 +344,7 @@ class StraceWriter:
                 if former in self._entries:  # its execve ends under the new tid
                     self._entries[tid] = self._entries.pop(former)
                 self._tasks.discard(former)
+                self._prefixes.pop(former, None)
         elif event.kind is EventKind.SIGNAL:
             sig = event.signal or 0
             info = f" {format_siginfo(sig, event.siginfo)}" if event.siginfo is not None else ""
@@ -354,6 +359,7 @@ class StraceWriter:
             else:
                 self._line(tid, f"+++ exited with {event.status or 0} +++")
             self._tasks.discard(tid)
+            self._prefixes.pop(tid, None)
             self._abi.pop(tid, None)
 
     def close(self) -> None:
