@@ -216,6 +216,19 @@ NO_BLOCK = 1 << 62
 _ENDS_BLOCK = frozenset({Kind.JA, Kind.JCOND, Kind.CALL, Kind.EXIT})
 
 
+def _written(insn: Insn) -> tuple[int, ...]:
+    """The registers an instruction writes (calls end a block, so they are left out)."""
+    kind = insn.kind
+    if kind in (Kind.ALU, Kind.NEG, Kind.END, Kind.LD_IMM64, Kind.LDX):
+        return (insn.dst,)
+    if kind is Kind.ATOMIC:
+        if insn.imm == AtomicOp.CMPXCHG:
+            return (0,)
+        if insn.imm == AtomicOp.XCHG or insn.imm & 1:
+            return (insn.src,)
+    return ()
+
+
 def block_starts(insns: list[Insn | None]) -> set[int]:
     """The pcs where a basic block starts: the entry, every jump, call and function
     pointer target, and the instruction after a jump, call or exit."""
@@ -274,8 +287,12 @@ class _Gen:
                 blocks.append((n, 1, n))
                 continue
             body, pc, count = [], start, 0
+            groups = self.groups(start, starts, stmts)
             while True:
                 lines, ends = stmts[pc]
+                group = groups.get(pc)
+                if group is not None:
+                    lines = self.grouped(insns[pc], lines, *group)  # type: ignore[arg-type]
                 body += lines
                 count += 1
                 last = pc
@@ -289,6 +306,63 @@ class _Gen:
             parts.append(self.fn(f"_b{start}", body))
             blocks.append((start, count, last))
         return "".join(parts), ops_source, self.globals, blocks
+
+    # -- memory accesses grouped by base register --------------------------------------
+    # In a block, loads and stores through one base register that the block does not
+    # change in between (a struct filled field by field, the stack through r10) are
+    # checked once for the whole range of their offsets.  When the range is in one
+    # region (writable, if one of them stores), each access is one load or store; when
+    # it is not, each is checked as usual, so the fault comes from the same instruction.
+
+    def groups(self, start: int, starts: set[int], stmts: list[tuple[list[str], bool]]
+               ) -> dict[int, tuple[int, bool, int, int, bool]]:
+        """pc -> (group id, first of its group, lowest offset, end offset, stores)."""
+        insns = self.program.insns
+        open_: dict[int, list[int]] = {}        # base register -> pcs of its open group
+        done: list[tuple[int, list[int]]] = []
+        pc = start
+        while True:
+            insn = insns[pc]
+            if insn is None:
+                break
+            if insn.kind in (Kind.ST, Kind.STX):
+                open_.setdefault(insn.dst, []).append(pc)
+            elif insn.kind is Kind.LDX and insn.dst != FRAME_POINTER:   # (else: a fault)
+                open_.setdefault(insn.src, []).append(pc)
+            for reg in _written(insn):
+                if reg in open_:
+                    done.append((reg, open_.pop(reg)))
+            if stmts[pc][1]:
+                break
+            pc += insn.slots
+            if pc in starts:
+                break
+        done += open_.items()
+        out: dict[int, tuple[int, bool, int, int, bool]] = {}
+        for _, pcs in done:
+            if len(pcs) < 2:
+                continue
+            members = [insns[p] for p in pcs]
+            low = min(m.off for m in members)  # type: ignore[union-attr]
+            end = max(m.off + SIZE_BYTES[m.spec.size] for m in members)  # type: ignore[union-attr]
+            stores = any(m.kind is not Kind.LDX for m in members)  # type: ignore[union-attr]
+            for p in pcs:
+                out[p] = (pcs[0], p == pcs[0], low, end, stores)
+        return out
+
+    def grouped(self, insn: Insn, checked: list[str], gid: int, first: bool, low: int,
+                end: int, stores: bool) -> list[str]:
+        base = insn.src if insn.kind is Kind.LDX else insn.dst
+        lines = []
+        if first:
+            writable = " and t[2]" if stores else ""
+            lines += [f"t = tab.get(r[{base}] >> 32)",
+                      f"o{gid} = r[{base}] & 0xffffffff",
+                      (f"g{gid} = t[0] if t is not None{writable} and o{gid} + {low} >= 0"
+                       f" and o{gid} + {end} <= t[1] else None")]
+        return [*lines, f"if g{gid} is not None:",
+                f"    {self.access(insn, f'g{gid}', f'o{gid} + {insn.off}')}",
+                "else:", *(f"    {line}" for line in checked)]
 
     # -- per-kind renderers ------------------------------------------------------------
     # Each returns (statements, ends): a statement list that either falls through to the
@@ -388,18 +462,28 @@ class _Gen:
 
     def ldx(self, insn: Insn, pc: int) -> list[str]:
         size = SIZE_BYTES[insn.spec.size]
-        sx = insn.spec.mode is Mode.MEMSX
-        if size == 1:
-            val = "((t[0][o] ^ 0x80) - 0x80) & 0xffffffffffffffff" if sx else "t[0][o]"
-        elif sx:
-            val = f"_s{size * 8}(t[0], o)[0] & 0xffffffffffffffff"
-        else:
-            val = f"_u{size * 8}(t[0], o)[0]"
         return [self._addr(insn.src, insn.off),
                 "t = tab.get(a >> 32)",
                 f"if t is None or (o := a & 0xffffffff) + {size} > t[1]:",
                 f"    _rfault(a, {size}, {pc})",
-                f"r[{insn.dst}] = {val}"]
+                self.access(insn, "t[0]", "o")]
+
+    @staticmethod
+    def access(insn: Insn, buf: str, off: str) -> str:
+        """The load or store itself, at ``buf[off]`` (already checked)."""
+        size = SIZE_BYTES[insn.spec.size]
+        if insn.kind is Kind.LDX:
+            if size == 1:
+                val = (f"(({buf}[{off}] ^ 0x80) - 0x80) & 0xffffffffffffffff"
+                       if insn.spec.mode is Mode.MEMSX else f"{buf}[{off}]")
+            elif insn.spec.mode is Mode.MEMSX:
+                val = f"_s{size * 8}({buf}, {off})[0] & 0xffffffffffffffff"
+            else:
+                val = f"_u{size * 8}({buf}, {off})[0]"
+            return f"r[{insn.dst}] = {val}"
+        mask = (1 << (8 * size)) - 1
+        val = _lit(insn.imm & mask) if insn.kind is Kind.ST else f"r[{insn.src}] & {_lit(mask)}"
+        return f"{buf}[{off}] = {val}" if size == 1 else f"_p{size * 8}({buf}, {off}, {val})"
 
     def _writable(self, insn: Insn, pc: int) -> list[str]:
         """The address of a store, checked: mapped, writable, in bounds."""
@@ -410,11 +494,7 @@ class _Gen:
                 f"    _wfault(a, {size}, {pc})"]
 
     def store(self, insn: Insn, pc: int) -> list[str]:
-        size = SIZE_BYTES[insn.spec.size]
-        mask = _lit((1 << (8 * size)) - 1)
-        val = _lit(insn.imm & int(mask, 0)) if insn.kind is Kind.ST else f"r[{insn.src}] & {mask}"
-        put = f"t[0][o] = {val}" if size == 1 else f"_p{size * 8}(t[0], o, {val})"
-        return [*self._writable(insn, pc), put]
+        return [*self._writable(insn, pc), self.access(insn, "t[0]", "o")]
 
     def atomic(self, insn: Insn, pc: int) -> list[str]:
         size = SIZE_BYTES[insn.spec.size]

@@ -55,3 +55,54 @@ def test_helper_fault_names_the_call() -> None:
     with pytest.raises(VmFault) as info:
         Vm(helpers=table).run(prog)
     assert info.value.pc == 2
+
+
+# Loads and stores through one base register are checked once per block for the range
+# of their offsets; when the range is not all valid, each is checked on its own.
+
+GROUP = """
+.map arr array key=4 value=16 max_entries=1
+    *(u32 *)(r10 - 4) = 0
+    r1 = map[arr] ll
+    r2 = r10
+    r2 += -4
+    call bpf_map_lookup_elem
+    if r0 == 0 goto out
+    *(u64 *)(r0 + 0) = 7
+    *(u64 *)(r0 + 8) = 8
+    *(u64 *)(r0 + {off}) = 9
+    r1 = *(u64 *)(r0 + 0)
+    r2 = *(u64 *)(r0 + 8)
+    r0 = r1
+    r0 += r2
+out:
+    exit
+"""
+
+
+def test_grouped_accesses_in_range() -> None:
+    from tests.vm_kit import load
+    L = load(GROUP.format(off=8))
+    assert L.run() == 7 + 9
+    assert L.maps["arr"].lookup(0) == (7).to_bytes(8, "little") + (9).to_bytes(8, "little")
+
+
+def test_grouped_accesses_out_of_range_fault_at_their_own_pc() -> None:
+    """The third store is past the value: the first two happened (the map shows them),
+    and the fault names the third."""
+    from tests.vm_kit import load
+    L = load(GROUP.format(off=16))
+    with pytest.raises(VmFault) as info:
+        L.run()
+    assert info.value.pc == 9   # ld_imm64 takes two slots
+    assert L.maps["arr"].lookup(0) == (7).to_bytes(8, "little") + (8).to_bytes(8, "little")
+
+
+def test_grouped_store_to_a_read_only_context_faults_there() -> None:
+    prog = _prog("r2 = *(u64 *)(r1 + 0)\nr3 = *(u64 *)(r1 + 8)\n"
+                 "*(u64 *)(r1 + 16) = r2\nr0 = 0\nexit\n")
+    with pytest.raises(VmFault) as info:
+        Vm(helpers=HelperTable()).run(prog, bytes(24), ctx_writable=False)
+    assert info.value.pc == 2
+    res = Vm(helpers=HelperTable()).run(prog, bytes(range(24)))
+    assert res.ctx is not None and res.ctx[16:24] == bytes(range(8))
