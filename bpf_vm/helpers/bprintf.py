@@ -19,9 +19,10 @@ renders the text.  This module does both with the same rules:
 
 The walk is done in two parts, as the work divides: :func:`check` does what depends on
 the format alone (cached: a program passes the same format at every call), :func:`bind`
-what depends on the arguments (the binary buffer's accounting, strings read).  An error
-found by the check is returned only when bind gets that far, so the first error in the
-kernel's walk order wins.
+what depends on the arguments (the binary buffer's accounting, strings read, and each
+conversion's text, which depends on its argument alone).  An error found by the check
+is returned only when bind gets that far, so the first error in the kernel's walk
+order wins.
 
 Where the kernel's output depends on the machine, documented differences: ``%p`` and
 ``%pK`` print the raw value like ``%px`` (the kernel prints a per-boot hash), and
@@ -95,15 +96,8 @@ def _int_spec(flags: bytes, width: int | None, kind: str, size: int) -> Spec:
                 mask=(1 << (8 * size)) - 1, sign=1 << (8 * size - 1) if kind == "d" else 0)
 
 
-@dataclass(slots=True)
-class Conv:
-    """One prepared conversion: its :class:`Spec` and ``value``, the argument (int) or
-    the text prepare read or pre-formatted (bytes: ``s``, ``pB``, ``ip``)."""
-    spec: Spec
-    value: int | bytes
-
-
-Piece = bytes | Conv
+#: The text of one piece of the output: literal text, or one conversion's.
+Piece = bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +221,16 @@ def _str_end(c: int) -> bool:
 def bind(form: Format, args: Sequence[int], strings: StringSource,
          kernel: KernelSource) -> list[Piece] | int:
     """The argument-dependent part of bpf_bprintf_prepare: the 512-byte binary buffer's
-    accounting, strings and IP addresses read now.  The pieces to render, or -errno."""
+    accounting, strings and IP addresses read now.  Each conversion's text depends on
+    its argument alone, so it is rendered here too (bstr_printf's part); the pieces of
+    text in order, or -errno."""
     pieces: list[Piece] = []
+    add = pieces.append
     used = 0                                      # bytes of the binary buffer
     num_spec = 0
     for item in form.items:
         if isinstance(item, bytes):
-            pieces.append(item)
+            add(item)
             continue
         arg = args[num_spec] & M64
         num_spec += 1
@@ -246,19 +243,19 @@ def bind(form: Format, args: Sequence[int], strings: StringSource,
             if text is None:
                 text = b""                        # an unreadable string prints as ""
             used += len(text) + 1
-            pieces.append(Conv(item, text))
+            add(_pad(text, item.flags, item.width))
         elif kind == "c":
             if used == MAX_BPRINTF_BIN_ARGS:
                 return -errno.ENOSPC
             used += 1
-            pieces.append(Conv(item, arg & 0xFF))
+            add(_pad(bytes((arg & 0xFF,)), item.flags, item.width))
         elif kind == "pB":
             text = b"0x%x" % arg
             room = MAX_BPRINTF_BIN_ARGS - used
             if room < len(text) + 1:
                 text = text[:max(room - 1, 0)]
             used += len(text) + 1
-            pieces.append(Conv(item, text))
+            add(_pad(text, item.flags, item.width))
         elif kind == "ip":
             if MAX_BPRINTF_BIN_ARGS - used < item.ip_size:
                 return -errno.ENOSPC
@@ -266,13 +263,21 @@ def bind(form: Format, args: Sequence[int], strings: StringSource,
             text = _format_ip(raw if raw is not None else bytes(item.ip_size),
                               upper=item.upper)
             used += len(text) + 1
-            pieces.append(Conv(item, text))
+            add(_pad(text, item.flags, item.width))
         else:                                     # integers and pointers: aligned scalars
             used = (used + 3) & ~3                # PTR_ALIGN(tmp_buf, sizeof(u32))
             if MAX_BPRINTF_BIN_ARGS - used < item.size:
                 return -errno.ENOSPC
             used += item.size
-            pieces.append(Conv(item, arg))
+            if item.pyfmt is not None:            # integers, %p with a width
+                arg &= item.mask
+                if arg & item.sign:
+                    arg -= item.sign << 1
+                add(item.pyfmt % arg)
+            elif kind == "p":
+                add(b"%016x" % arg)
+            else:   # "sym"
+                add(_pad(b"0x%x" % arg, item.flags, item.width))
     return form.error or pieces
 
 
@@ -301,32 +306,7 @@ def _pad(text: bytes, flags: bytes, width: int | None) -> bytes:
 
 def render(pieces: Sequence[Piece]) -> bytes:
     """bstr_printf's output for prepared pieces (the whole text, not truncated)."""
-    out: list[bytes] = []
-    add = out.append
-    for piece in pieces:
-        if isinstance(piece, bytes):
-            add(piece)
-            continue
-        spec, v = piece.spec, piece.value
-        if spec.pyfmt is not None:                # integers, %p with a width
-            assert isinstance(v, int)
-            v &= spec.mask
-            if v & spec.sign:
-                v -= spec.sign << 1
-            add(spec.pyfmt % v)
-            continue
-        kind = spec.kind
-        if kind in ("s", "pB", "ip"):
-            assert isinstance(v, bytes)
-            add(_pad(v, spec.flags, spec.width))
-        elif kind == "c":
-            assert isinstance(v, int)
-            add(_pad(bytes([v]), spec.flags, spec.width))
-        elif kind == "p":
-            add(b"%016x" % v)
-        else:   # "sym"
-            add(_pad(b"0x%x" % v, spec.flags, spec.width))
-    return b"".join(out)
+    return b"".join(pieces)
 
 
 def _pointer_spec(flags: bytes, width: int | None) -> Spec:
