@@ -536,3 +536,84 @@ def test_fanout_feeds_every_writer() -> None:
     assert text.getvalue().startswith("getpid()")
     assert len(lines.getvalue().splitlines()) == 2
     assert "getpid" in summary.render()
+
+
+# --- the recorder: what waits for the tracee to run again ------------------------------
+
+
+class _Thread:
+    pid = tid = 7
+
+    def read_memory(self, addr: int, size: int) -> bytes | None:
+        return b"x" * size
+
+
+def _recorded(writer: _Lines) -> tuple[object, list[str]]:
+    from tracer.events import Exited
+    from tracer.handler import ALLOW, SyscallCall
+    from tracer.record import OutputRecorder
+
+    seen: list[str] = []
+    r = OutputRecorder(writer)
+    call = SyscallCall(7, 7, Abi.X86_64, 1, 1, "write", (1, 0x1000, 2, 0, 0, 0), bytes(168), 1.0)
+    r.record_entry(call, ALLOW, _Thread())
+    seen.append(writer.getvalue())
+    r.record_exit(call, 2, ALLOW, _Thread(), 1.5)
+    seen.append(writer.getvalue())
+    r.flush()
+    seen.append(writer.getvalue())
+    r.record_entry(call, ALLOW, _Thread())
+    r.record_event(Exited(7, 7, 2.0, 0))   # an event first hands over what waits
+    seen.append(writer.getvalue())
+    return r, seen
+
+
+class _Lines:
+    """A writer keeping what it was given, in order."""
+
+    def __init__(self, entries_may_wait: bool) -> None:
+        self.entries_may_wait = entries_may_wait
+        self.log: list[str] = []
+
+    def syscall_entry(self, rec: SyscallRecord) -> None:
+        self.log.append("entry " + rec.text)
+
+    def syscall_exit(self, rec: SyscallRecord) -> None:
+        self.log.append("exit " + rec.text)
+
+    def process_event(self, event: ProcessEvent) -> None:
+        self.log.append(f"event {event.kind}")
+
+    def close(self) -> None:
+        pass
+
+    def getvalue(self) -> str:
+        return " | ".join(self.log)
+
+
+def test_an_entry_goes_out_before_the_call_runs_unless_it_may_wait() -> None:
+    """Exits (and, for a file of trace-run's own, entries) reach the writer at flush,
+    which the loop calls once the tracee runs again; the order is never changed."""
+    _, seen = _recorded(_Lines(entries_may_wait=False))
+    assert seen == ['entry write(1, "xx", 2', 'entry write(1, "xx", 2',
+                    'entry write(1, "xx", 2 | exit write(1, "xx", 2)',
+                    ('entry write(1, "xx", 2 | exit write(1, "xx", 2) | entry write(1, "xx", 2'
+                     ' | event exit')]
+    _, seen = _recorded(_Lines(entries_may_wait=True))
+    assert seen[:3] == ["", "", 'entry write(1, "xx", 2 | exit write(1, "xx", 2)']
+    assert seen[3].endswith("| entry write(1, \"xx\", 2 | event exit")
+
+
+def test_entries_may_wait_only_for_a_file_of_our_own(tmp_path: Path) -> None:
+    with (tmp_path / "log").open("w") as f:
+        assert StraceWriter(f).entries_may_wait
+    assert not StraceWriter(io.StringIO()).entries_may_wait
+    stderr = open(2, "w", closefd=False)  # noqa: SIM115  (the fd the traced program shares)
+    assert not StraceWriter(stderr).entries_may_wait
+    fd = os.open(tmp_path / "inherited", os.O_WRONLY | os.O_CREAT)
+    os.set_inheritable(fd, True)
+    with open(fd, "w") as f:
+        assert not StraceWriter(f).entries_may_wait
+    assert JsonWriter(io.StringIO()).entries_may_wait and Summary().entries_may_wait
+    with (tmp_path / "log").open("w") as f:
+        assert not Fanout([StraceWriter(f), StraceWriter(stderr)]).entries_may_wait

@@ -137,6 +137,10 @@ class Recorder(Protocol):
     time) or, with ``ret=None`` and ``tracee=None``, when it never returns (exit, killed,
     exec'd away).  ``record_event`` gets the process events of :mod:`tracer.events`
     (Fork, Exec, SignalDelivery, GroupStop, Exited, Killed).
+
+    A recorder may also have ``flush()``: the loop calls it after every stop, once the
+    tracee is resumed, so that work which no longer needs the stopped tracee (writing
+    what was read at the stop) overlaps the tracee's run.
     """
 
     def record_entry(self, call: SyscallCall, decision: Decision, tracee: Tracee) -> None: ...

@@ -68,6 +68,7 @@ class Loop:
         self.interrupted: int | None = None  # the signal that stopped trace-run
         self._mode: str | None = None        # None, "kill" or "detach"
         self.stops = 0
+        self._flushers: list[Callable[[], None]] = []  # the recorders' flush methods
 
     # ---- running ---------------------------------------------------------------------
 
@@ -79,13 +80,19 @@ class Loop:
         if self._mode is not None:
             _kill(child.pid, signal.SIGKILL)  # stopped before CMD even started: never start it
         self._resume(child.pid)
-        while not (self._mode == "detach" and not self.threads):
-            try:
-                tid, status = os.waitpid(-1, pt.WALL)
-            except ChildProcessError:
-                break
-            self.stops += 1
-            self._on_status(tid, status)
+        self._flushers = [f for f in (getattr(rec, "flush", None) for rec in self.recorders)
+                          if callable(f)]
+        try:
+            while not (self._mode == "detach" and not self.threads):
+                try:
+                    tid, status = os.waitpid(-1, pt.WALL)
+                except ChildProcessError:
+                    break
+                self.stops += 1
+                self._on_status(tid, status)
+                self._flush()  # mostly after the tracee was resumed: it runs meanwhile
+        finally:
+            self._flush()
         return self.exit_code()
 
     def exit_code(self) -> int:
@@ -323,6 +330,10 @@ class Loop:
                     os.kill(th.tgid, req.sig)
             except ProcessLookupError:
                 pass
+
+    def _flush(self) -> None:
+        for flush in self._flushers:
+            flush()
 
     def _report(self, ev: ProcessEvent) -> None:
         for rec in self.recorders:

@@ -141,7 +141,13 @@ class ProcessEvent:
 
 
 class Writer(Protocol):
-    """What the loop calls on every output."""
+    """What the loop calls on every output.
+
+    A writer may also say ``entries_may_wait = True``: what it does at ``syscall_entry``
+    can come a moment later, after the call started running, without any visible
+    difference (it writes nothing then, or only to a file the traced program does not
+    write to).  Otherwise an entry is written before the call runs, as strace does, so
+    that on a shared terminal ``write(1, ...`` comes before what the write writes."""
 
     def syscall_entry(self, rec: SyscallRecord) -> None: ...
     def syscall_exit(self, rec: SyscallRecord) -> None: ...
@@ -154,6 +160,10 @@ class Fanout:
 
     def __init__(self, writers: Iterable[Writer]) -> None:
         self.writers = list(writers)
+
+    @property
+    def entries_may_wait(self) -> bool:
+        return all(getattr(w, "entries_may_wait", False) for w in self.writers)
 
     def syscall_entry(self, rec: SyscallRecord) -> None:
         for w in self.writers:
@@ -212,6 +222,10 @@ class _Sink:
             self.fd = stream.fileno()
         except (AttributeError, OSError, io.UnsupportedOperation):
             self.fd = None
+        # A file of trace-run's own (-o FILE): not stdin/stdout/stderr nor any other fd
+        # the traced program inherits, and not a terminal.
+        self.private = (self.fd is not None and self.fd > 2 and not os.isatty(self.fd)
+                        and not os.get_inheritable(self.fd))
 
     def write(self, text: str) -> None:
         if self.fd is None:
@@ -244,6 +258,7 @@ class StraceWriter:
     def __init__(self, stream: TextIO, *, pid_prefix: PidPrefix = PidPrefix.AUTO,
                  column: int = 40) -> None:
         self._out = _Sink(stream)
+        self.entries_may_wait = self._out.private
         self._pid_prefix = pid_prefix
         self._column = column
         self._tasks: set[int] = set()
@@ -420,6 +435,8 @@ class JsonWriter:
     """JSON Lines: one object per finished syscall and per process event, each line
     written whole (see the module docstring), so the file parses line by line."""
 
+    entries_may_wait = True   # nothing is written at an entry
+
     def __init__(self, stream: TextIO) -> None:
         self._out = _Sink(stream)
 
@@ -465,6 +482,8 @@ class Summary:
     HEADER = ("% time     seconds  usecs/call     calls    errors    denied syscall\n"
               "------ ----------- ----------- --------- --------- --------- ----------------\n")
     RULE = "------ ----------- ----------- --------- --------- --------- ----------------\n"
+
+    entries_may_wait = True   # nothing is written at an entry
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._out = _Sink(stream) if stream is not None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import CallText, format_entry
@@ -24,11 +25,27 @@ def _unreadable(addr: int, size: int) -> bytes | None:
 
 
 class OutputRecorder:
-    """A :class:`tracer.handler.Recorder` feeding one writer (a ``Fanout`` for several)."""
+    """A :class:`tracer.handler.Recorder` feeding one writer (a ``Fanout`` for several).
+
+    What a syscall stop needs of the stopped tracee (its memory) is read at the stop;
+    the records go to the writer at :meth:`flush`, which the loop calls once it has
+    resumed the tracee, so that writing overlaps the tracee's run.  An entry goes out at
+    once unless the writer says ``entries_may_wait`` (see :class:`tracer.output.Writer`).
+    Anything recorded later first flushes what is pending: the order never changes."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self._open: dict[int, tuple[CallText, SyscallRecord]] = {}  # by the call's tid
+        self._pending: list[tuple[Callable[[SyscallRecord], None], SyscallRecord]] = []
+        self._entries_wait = bool(getattr(writer, "entries_may_wait", False))
+
+    def flush(self) -> None:
+        """Hand the pending records to the writer, in order."""
+        pending = self._pending
+        if pending:
+            self._pending = []
+            for write, rec in pending:
+                write(rec)
 
     def record_entry(self, call: SyscallCall, decision: Decision, tracee: Tracee) -> None:
         nr = call.raw_nr if call.abi is Abi.X32 else call.nr
@@ -36,7 +53,9 @@ class OutputRecorder:
         rec = SyscallRecord.at_entry(text, ts=call.ts, pid=call.pid, tid=call.tid,
                                      action=str(decision.action))
         self._open[call.tid] = (text, rec)
-        self.writer.syscall_entry(rec)
+        self._pending.append((self.writer.syscall_entry, rec))
+        if not self._entries_wait:
+            self.flush()
 
     def record_exit(self, call: SyscallCall, ret: int | None, decision: Decision,
                     tracee: Tracee | None, ts: float) -> None:
@@ -49,9 +68,10 @@ class OutputRecorder:
                            action=str(decision.action))
         if tracee is not None and tracee.tid != call.tid:  # execve by a non-leader thread
             done = dataclasses.replace(done, tid=tracee.tid, pid=tracee.pid)
-        self.writer.syscall_exit(done)
+        self._pending.append((self.writer.syscall_exit, done))
 
     def record_event(self, ev: ProcessEvent) -> None:
+        self.flush()
         out: OutEvent
         match ev:
             case Fork(child=child):
