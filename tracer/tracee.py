@@ -86,10 +86,10 @@ class TracedThread:
         the same bytes.  The loop calls :meth:`forget_memory` at every stop."""
         seen = self.memory_seen
         if seen is not None:
-            start, data = seen
+            start, kept = seen
             off = addr - start
-            if off >= 0 and off + size <= len(data) and size >= 0:
-                return data[off:off + size]
+            if off >= 0 and off + size <= len(kept) and size >= 0:
+                return kept[off:off + size]
         data = read_memory(self.tid, addr, size)
         if data:
             self.memory_seen = (addr, data)
