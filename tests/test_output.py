@@ -614,6 +614,10 @@ def test_entries_may_wait_only_for_a_file_of_our_own(tmp_path: Path) -> None:
     os.set_inheritable(fd, True)
     with open(fd, "w") as f:
         assert not StraceWriter(f).entries_may_wait
+    r, w = os.pipe()
+    with open(w, "w") as f:
+        assert not StraceWriter(f).entries_may_wait
+    os.close(r)
     assert JsonWriter(io.StringIO()).entries_may_wait and Summary().entries_may_wait
     with (tmp_path / "log").open("w") as f:
         assert not Fanout([StraceWriter(f), StraceWriter(stderr)]).entries_may_wait

@@ -32,6 +32,7 @@ import io
 import json
 import os
 import signal
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -222,10 +223,7 @@ class _Sink:
             self.fd = stream.fileno()
         except (AttributeError, OSError, io.UnsupportedOperation):
             self.fd = None
-        # A file of trace-run's own (-o FILE): not stdin/stdout/stderr nor any other fd
-        # the traced program inherits, and not a terminal.
-        self.private = (self.fd is not None and self.fd > 2 and not os.isatty(self.fd)
-                        and not os.get_inheritable(self.fd))
+        self.private = self.fd is not None and _private(self.fd)
 
     def write(self, text: str) -> None:
         if self.fd is None:
@@ -233,6 +231,19 @@ class _Sink:
             self.stream.flush()
         else:
             _write_all(self.fd, text.encode("utf-8", "backslashreplace"))
+
+
+def _private(fd: int) -> bool:
+    """A file of trace-run's own (-o FILE): not stdin/stdout/stderr nor any other fd the
+    traced program inherits, and not a terminal, pipe or socket (which might be shared
+    by another way, say -o /dev/stderr)."""
+    if fd <= 2 or os.get_inheritable(fd) or os.isatty(fd):
+        return False
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode))
 
 
 # --- strace text -------------------------------------------------------------------------
