@@ -173,6 +173,13 @@ def _lit(v: int) -> str:
     return hex(v) if v > 9 else str(v)
 
 
+
+def _size_of(insn: Insn) -> int:
+    """Bytes accessed by a load, store or atomic (their opcodes always carry a size)."""
+    size = insn.spec.size
+    assert size is not None, insn
+    return SIZE_BYTES[size]
+
 class Compiled:
     """A program bound to one VM: its generated code, plus the function that renders
     pc -> instruction text for errors and traces.
@@ -405,7 +412,7 @@ class _Gen:
 
     def alu(self, insn: Insn) -> list[str]:
         spec = insn.spec
-        op = AluOp(spec.op)
+        op = AluOp(spec.op or 0)
         wide = spec.wide
         m, sh, sg = (M64, 63, 1 << 63) if wide else (M32, 31, 1 << 31)
         d = insn.dst
@@ -462,7 +469,7 @@ class _Gen:
         return f"a = (r[{reg}] + {off}) & {_lit(M64)}" if off else f"a = r[{reg}]"
 
     def ldx(self, insn: Insn, pc: int) -> list[str]:
-        size = SIZE_BYTES[insn.spec.size]
+        size = _size_of(insn)
         return [self._addr(insn.src, insn.off),
                 "t = tab.get(a >> 32)",
                 f"if t is None or (o := a & 0xffffffff) + {size} > t[1]:",
@@ -472,7 +479,7 @@ class _Gen:
     @staticmethod
     def access(insn: Insn, buf: str, off: str) -> str:
         """The load or store itself, at ``buf[off]`` (already checked)."""
-        size = SIZE_BYTES[insn.spec.size]
+        size = _size_of(insn)
         if insn.kind is Kind.LDX:
             if size == 1:
                 val = (f"(({buf}[{off}] ^ 0x80) - 0x80) & 0xffffffffffffffff"
@@ -488,7 +495,7 @@ class _Gen:
 
     def _writable(self, insn: Insn, pc: int) -> list[str]:
         """The address of a store, checked: mapped, writable, in bounds."""
-        size = SIZE_BYTES[insn.spec.size]
+        size = _size_of(insn)
         return [self._addr(insn.dst, insn.off),
                 "t = tab.get(a >> 32)",
                 f"if t is None or not t[2] or (o := a & 0xffffffff) + {size} > t[1]:",
@@ -498,7 +505,7 @@ class _Gen:
         return [*self._writable(insn, pc), self.access(insn, "t[0]", "o")]
 
     def atomic(self, insn: Insn, pc: int) -> list[str]:
-        size = SIZE_BYTES[insn.spec.size]
+        size = _size_of(insn)
         bits = size * 8
         m = _lit((1 << bits) - 1)
         op = insn.imm
@@ -527,7 +534,7 @@ class _Gen:
         else:
             b = f"r[{insn.src}]" if wide else f"(r[{insn.src}] & 0xffffffff)"
             bs = f"({b} ^ {_lit(sg)})"
-        cond = _JCOND[JmpOp(spec.op)].format(a=a, b=b, bs=bs, sg=_lit(sg))
+        cond = _JCOND[JmpOp(spec.op or 0)].format(a=a, b=b, bs=bs, sg=_lit(sg))
         return [f"return {pc + 1 + insn.off} if {cond} else {nxt}"]
 
     def call(self, insn: Insn, pc: int, nxt: int) -> list[str]:

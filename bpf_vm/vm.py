@@ -113,6 +113,7 @@ class RunState:
             depth = len(self.frames) + 1
             if depth >= MAX_CALL_FRAMES:
                 raise _Fault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
+            assert self.cur is not None
             self.frames.append(_Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
             self.space.stacks[depth].buf[:] = _ZERO_STACK
             r[10] = stack_top(depth)
