@@ -173,12 +173,12 @@ def _lit(v: int) -> str:
     return hex(v) if v > 9 else str(v)
 
 
-
 def _size_of(insn: Insn) -> int:
     """Bytes accessed by a load, store or atomic (their opcodes always carry a size)."""
     size = insn.spec.size
     assert size is not None, insn
     return SIZE_BYTES[size]
+
 
 class Compiled:
     """A program bound to one VM: its generated code, plus the function that renders
