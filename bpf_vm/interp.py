@@ -1,18 +1,22 @@
-"""The interpreter: every instruction becomes one small generated Python function.
+"""The interpreter: a program's instructions become generated Python functions.
 
 Semantics follow the kernel interpreter (kernel/bpf/core.c, ``___bpf_prog_run``).  Each
 opcode family has one expression template below; the 32/64-bit masking lives in the
-templates' width parameters, nowhere else.  At load time a program's instructions are
-rendered into one Python module (one ``def`` per pc, constants baked in as literals) and
-compiled with a single ``exec``: dispatch is then ``pc = ops[pc](r)``, where ``r`` is the
-list of the eleven registers (unsigned 64-bit ints) and the return value is the next pc.
-The same templates are the seed of a later block translator (several instructions per
-function).
+templates' width parameters, nowhere else.  At load time every instruction is rendered
+into a few Python statements with its operands baked in as literals, and the statements of
+each basic block are joined into one function (``_b<pc>``) that runs the whole block and
+returns the next pc; one ``exec`` compiles them all.  ``r`` is the list of the eleven
+registers (unsigned 64-bit ints).  The run loop in :mod:`bpf_vm.vm` calls a block while
+the budget covers all of it, then one-instruction functions (``_i<pc>``, compiled only
+when needed: tracing, the last steps of a budget), so counts, budget and fault pcs are
+exact.
 
 Control that leaves the straight line (exit of the entry frame, tail calls that switch
 programs, returns into another program) is signalled with the small exceptions below,
 which cost nothing until raised.  Memory accesses go through :class:`AddressSpace`'s
-``table`` (one dict lookup, one bounds check).
+``table`` (one dict lookup, one bounds check; in a block, accesses through one unchanged
+base register share one check of their offsets' range, and fall back to one check each
+when that range would fault, so a fault still names its own pc).
 """
 
 from __future__ import annotations
