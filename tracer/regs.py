@@ -8,18 +8,15 @@ PTRACE_GETREGS returns.  Writing back goes field by field through the same layou
 from __future__ import annotations
 
 import ctypes
-import struct
 from typing import Final
 
+from bpf_vm.objrun import PT_REGS, PT_REGS_FIELDS, PT_REGS_SIZE
 from tracer import ptrace_api as pt
 from tracer.ptrace_api import UserRegs
 
-PT_REGS: Final = struct.Struct("<21Q")
-PT_REGS_SIZE: Final = PT_REGS.size  # 168
-
-# Kernel names, in pt_regs order, and the user_regs_struct field each one comes from.
-FIELDS: Final = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8",
-                 "ax", "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
+# The layout is the VM's (a kprobe context is a fact about BPF programs, not ptrace);
+# here each kernel name gets the user_regs_struct field it comes from.
+FIELDS: Final = PT_REGS_FIELDS
 _USER_FIELDS: Final = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
                        "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags",
                        "rsp", "ss")
