@@ -141,12 +141,20 @@ ProcessEvent = Fork | Exec | SignalDelivery | GroupStop | Exited | Killed
 
 def abi_of(info: pt.SyscallInfo) -> tuple[Abi, int]:
     """The ABI of an entry stop and its syscall number within that ABI (x32: bit clear)."""
-    abi = abi_for(info.arch, info.nr)
+    abi, nr, _ = syscall_abi(info.arch, info.nr, ())
+    return abi, nr
+
+
+def syscall_abi(arch: int, raw_nr: int, args: tuple[int, ...]
+                ) -> tuple[Abi, int, tuple[int, ...]]:
+    """An entry stop's ABI, its syscall number within that ABI (x32: bit clear) and
+    its arguments at the ABI's register width (i386: the low 32 bits)."""
+    abi = abi_for(arch, raw_nr)
     if abi is Abi.I386:
-        return abi, info.nr & 0xFFFFFFFF
+        return abi, raw_nr & 0xFFFFFFFF, tuple(a & 0xFFFFFFFF for a in args)
     if abi is Abi.X32:
-        return abi, info.nr & ~pt.X32_SYSCALL_BIT
-    return abi, info.nr
+        return abi, raw_nr & ~pt.X32_SYSCALL_BIT, args
+    return abi, raw_nr, args
 
 
 def decode(tid: int, pid: int, status: int) -> Event:
@@ -166,8 +174,7 @@ def decode(tid: int, pid: int, status: int) -> Event:
         if info.op == pt.OP_EXIT:
             return SyscallExit(pid, tid, ts, info.rval)
         if info.op == pt.OP_ENTRY:
-            abi, nr = abi_of(info)
-            args = tuple(a & 0xFFFFFFFF for a in info.args) if abi is Abi.I386 else info.args
+            abi, nr, args = syscall_abi(info.arch, info.nr, info.args)
             return SyscallEntry(pid, tid, ts, abi, nr, info.nr, args)
         return OtherStop(pid, tid, ts, 0)
     event = status >> 16
@@ -189,4 +196,4 @@ def decode(tid: int, pid: int, status: int) -> Event:
 
 __all__ = ["Abi", "Event", "Exec", "Exited", "Fork", "ForkKind", "GroupStop", "Killed",
            "OtherStop", "ProcessEvent", "SignalDelivery", "SyscallEntry", "SyscallExit",
-           "TrapStop", "abi_of", "decode"]
+           "TrapStop", "abi_of", "decode", "syscall_abi"]

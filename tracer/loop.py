@@ -34,6 +34,7 @@ from tracer.events import (
     SyscallExit,
     TrapStop,
     decode,
+    syscall_abi,
 )
 from tracer.handler import AllowAll, Decision, Recorder, SignalRequest, SyscallCall, SyscallHandler
 from tracer.spawn import Spawned
@@ -42,6 +43,7 @@ from tracer.tracee import TracedThread, tgid_of
 
 Namer = Callable[[Abi, int], str]
 
+_SYSCALL_STOP = (pt.SYSCALL_TRAP << 8) | 0x7F  # the waitpid status of a syscall stop
 _EXECVE = {59, 322}  # x86_64 execve, execveat: where the spawned child becomes CMD
 _ORIG_AX = regs.OFFSET["orig_ax"]
 _AX = regs.OFFSET["ax"]
@@ -82,14 +84,21 @@ class Loop:
         self._resume(child.pid)
         self._flushers = [f for f in (getattr(rec, "flush", None) for rec in self.recorders)
                           if callable(f)]
+        waitpid, threads, syscall_stop = os.waitpid, self.threads, self._syscall_stop
         try:
             while not (self._mode == "detach" and not self.threads):
                 try:
-                    tid, status = os.waitpid(-1, pt.WALL)
+                    tid, status = waitpid(-1, pt.WALL)
                 except ChildProcessError:
                     break
                 self.stops += 1
-                self._on_status(tid, status)
+                # The stop of nearly every status: a syscall entry or exit of a known
+                # thread, while tracing goes on.  It skips the general decoding.
+                th = threads.get(tid) if status == _SYSCALL_STOP else None
+                if th is not None and self._mode is None:
+                    syscall_stop(th)
+                else:
+                    self._on_status(tid, status)
                 self._flush()  # mostly after the tracee was resumed: it runs meanwhile
         finally:
             self._flush()
@@ -144,10 +153,30 @@ class Loop:
         except ProcessLookupError:
             pass
 
+    def _syscall_stop(self, th: TracedThread) -> None:
+        """A syscall-entry or -exit stop (``decode``'s syscall cases, without the event
+        values): the same handling as :meth:`_dispatch` gives them."""
+        ts = time.time()
+        try:
+            op, arch, nr, args = pt.syscall_stop(th.tid)
+            if op == pt.OP_ENTRY:
+                if arch == pt.AUDIT_ARCH_X86_64 and not nr & pt.X32_SYSCALL_BIT:
+                    self._entry(th, ts, Abi.X86_64, nr, nr, args)
+                else:
+                    abi, abi_nr, abi_args = syscall_abi(arch, nr, args)
+                    self._entry(th, ts, abi, abi_nr, nr, abi_args)
+            elif op == pt.OP_EXIT:
+                self._exit(th, nr, ts)
+                self._resume(th.tid)
+            else:
+                self._resume(th.tid)
+        except ProcessLookupError:
+            pass  # SIGKILLed while we asked; its exit follows
+
     def _dispatch(self, th: TracedThread, ev: Event) -> None:
         match ev:
-            case SyscallEntry():
-                self._entry(th, ev)
+            case SyscallEntry(ts=ts, abi=abi, nr=nr, raw_nr=raw_nr, args=args):
+                self._entry(th, ts, abi, nr, raw_nr, args)
             case SyscallExit(ret=ret, ts=ts):
                 self._exit(th, ret, ts)
                 self._resume(th.tid)
@@ -186,16 +215,20 @@ class Loop:
 
     # ---- syscalls --------------------------------------------------------------------
 
-    def _entry(self, th: TracedThread, ev: SyscallEntry) -> None:
+    def _entry(self, th: TracedThread, ts: float, abi: Abi, nr: int, raw_nr: int,
+               args: tuple[int, ...]) -> None:
         if not th.started:
-            if ev.abi is not Abi.X86_64 or ev.nr not in _EXECVE:
+            if abi is not Abi.X86_64 or nr not in _EXECVE:
                 self._resume(th.tid)
                 return
             th.started = True
-        th.forget_memory()  # read at a former stop
-        name = self._name(ev.abi, ev.raw_nr if ev.abi is Abi.X32 else ev.nr)
-        call = SyscallCall(th.tgid, th.tid, ev.abi, ev.nr, ev.raw_nr, name, ev.args,  # type: ignore[arg-type]
-                           regs.read(th.tid), ev.ts)
+        th.memory_seen = None  # read at a former stop
+        name = self._names.get((abi, raw_nr))
+        if name is None:   # named once per (ABI, number)
+            name = self._names[(abi, raw_nr)] = self._namer(abi, raw_nr if abi is Abi.X32
+                                                            else nr)
+        call = SyscallCall(th.tgid, th.tid, abi, nr, raw_nr, name, args,  # type: ignore[arg-type]
+                           regs.read(th.tid), ts)
         th.call, th.decision = call, None
         decision = self.handler.on_entry(call, th)
         th.decision = decision
@@ -221,7 +254,7 @@ class Loop:
         if call is None:
             return  # the pre-exec child, or an exit we never saw enter
         th.call = th.decision = None
-        th.forget_memory()  # the call may have written it
+        th.memory_seen = None  # the call may have written it
         if call.name == "prctl":
             th.forget_comm()  # PR_SET_NAME renames the thread
         if decision.return_value is not None:
@@ -338,13 +371,6 @@ class Loop:
     def _report(self, ev: ProcessEvent) -> None:
         for rec in self.recorders:
             rec.record_event(ev)
-
-    def _name(self, abi: Abi, nr: int) -> str:
-        key = (abi, nr)
-        name = self._names.get(key)
-        if name is None:
-            name = self._names[key] = self._namer(abi, nr)
-        return name
 
 
 def _kill(pid: int, sig: int) -> None:

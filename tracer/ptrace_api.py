@@ -72,6 +72,8 @@ _INFO_HEAD = struct.Struct("<BxHIQQ")
 _INFO_ENTRY = struct.Struct("<7Q")
 _INFO_EXIT = struct.Struct("<qB")
 _INFO_RET_DATA = struct.Struct("<I")
+_INFO_ARCH = struct.Struct("<I")
+_INFO_RVAL = struct.Struct("<q")
 _INFO_SIZE: Final = 88
 _INFO_UNION: Final = _INFO_HEAD.size
 
@@ -235,6 +237,22 @@ def syscall_info(pid: int) -> SyscallInfo:
         rval, is_error = _INFO_EXIT.unpack_from(buf, _INFO_UNION)
         return SyscallInfo(op, arch, ip, sp, rval=rval, is_error=bool(is_error))
     return SyscallInfo(op, arch, ip, sp)
+
+
+def syscall_stop(pid: int) -> tuple[int, int, int, tuple[int, ...]]:
+    """:func:`syscall_info` for the loop's hot path, as a plain tuple: ``(OP_ENTRY, arch,
+    nr, args)`` at an entry stop, ``(OP_EXIT, 0, rval, ())`` at an exit stop, ``(op, arch,
+    0, ())`` otherwise.  (No object is built: this runs at every stop.)"""
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _INFO_SIZE, _info_addr) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
+    buf = _info_buf
+    op = buf[0][0]
+    if op == OP_ENTRY:
+        entry = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
+        return op, _INFO_ARCH.unpack_from(buf, 4)[0], entry[0], entry[1:]
+    if op == OP_EXIT:
+        return op, 0, _INFO_RVAL.unpack_from(buf, _INFO_UNION)[0], ()
+    return op, _INFO_ARCH.unpack_from(buf, 4)[0], 0, ()
 
 
 # ---- registers -----------------------------------------------------------------------
