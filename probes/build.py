@@ -52,14 +52,19 @@ def compiler_command() -> list[str]:
 
 @lru_cache(maxsize=8)
 def _compiler_identity(cmd: tuple[str, ...]) -> str:
-    """What distinguishes one compiler from another for the cache key: the ziglang
-    package version (cheap), else the first line of ``--version``."""
+    """What distinguishes one compiler from another for the cache key: for ziglang,
+    its ``zig`` executable's path, size and mtime (a stat: trace-run loads its default
+    probe through here at every start); else the first line of ``--version``."""
     if cmd[1:4] == ("-m", "ziglang", "cc"):
-        from importlib.metadata import PackageNotFoundError, version
-        try:
-            return f"ziglang {version('ziglang')}"
-        except PackageNotFoundError:   # no metadata: fall back to asking the compiler
-            pass
+        from importlib.util import find_spec
+        spec = find_spec("ziglang")
+        if spec is not None and spec.origin is not None:
+            zig = Path(spec.origin).parent / "zig"
+            try:
+                st = zig.stat()
+                return f"ziglang {zig} {st.st_size} {st.st_mtime_ns}"
+            except OSError:   # no executable there: ask the compiler
+                pass
     exe = cmd[:-2] if cmd[-2:] == ("-target", "bpf") else cmd
     try:
         out = subprocess.run([*exe, "--version"], capture_output=True, text=True, timeout=60,
