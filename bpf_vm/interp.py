@@ -63,6 +63,19 @@ class _Switch(Exception):
         self.pc = pc
 
 
+class Frame:
+    """A BPF-to-BPF call frame (or a helper's callback frame): where to return, and the
+    caller's r6-r9 and r10 to restore."""
+
+    __slots__ = ("compiled", "ret_pc", "saved")
+
+    def __init__(self, compiled: Compiled, ret_pc: int,
+                 saved: tuple[int, int, int, int, int]) -> None:
+        self.compiled = compiled
+        self.ret_pc = ret_pc    # -1: return to the host (entry of a helper callback)
+        self.saved = saved
+
+
 class _Fault(Exception):
     """A run-time fault inside generated code; the run loop adds pc and instruction."""
 
@@ -184,39 +197,78 @@ def _size_of(insn: Insn) -> int:
     return SIZE_BYTES[size]
 
 
+#: A whole-program function (:mod:`bpf_vm.translate`): ``(r, pc, left)`` -> ``(how,
+#: obj, left, pc)``; see :data:`bpf_vm.translate.EXIT` and the codes beside it.
+WholeFn = Callable[[list[int], int, int], tuple[int, Any, int, int]]
+
+
 class Compiled:
-    """A program bound to one VM: its generated code, plus the function that renders
-    pc -> instruction text for errors and traces.
+    """A program bound to one VM: its layout and generated code (each engine's compiled
+    on first use), plus the function that renders pc -> instruction text for errors and
+    traces.
 
-    ``blocks[pc]``, for each pc where a basic block starts, runs the ``sizes[pc]``
-    instructions of that block in one call and returns the next pc; ``block_last[pc]``
-    is the pc of its last instruction (where a helper or call fault happened).  Other
-    pcs have no block and a size no budget reaches.  ``ops[pc]`` runs the one
-    instruction at ``pc`` (for the traced loop, and the last steps before the budget
-    runs out); those functions are compiled when first asked for."""
+    ``sizes[pc]``, for each pc where a basic block starts, is the number of instructions
+    of that block and ``block_last[pc]`` the pc of its last one (where a helper or call
+    fault happened); other pcs have no block and a size no budget reaches.
 
-    __slots__ = ("_globals", "_ops", "_ops_source", "block_last", "blocks", "program",
-                 "sizes", "source", "text")
+    The block engine: ``blocks[pc]`` runs the block at ``pc`` in one call and returns
+    the next pc; ``ops[pc]`` runs the one instruction at ``pc`` (for the traced loop,
+    and the last steps before the budget runs out).  The translating engine:
+    ``whole`` is the whole program as one function (:mod:`bpf_vm.translate`)."""
 
-    def __init__(self, program: Program, text: Callable[[int], str], source: str,
-                 ops_source: str, g: dict[str, Any]) -> None:
+    __slots__ = ("_blocks", "_globals", "_ops", "_ops_source", "_state", "_whole",
+                 "block_last", "layout", "program", "sizes", "text")
+
+    def __init__(self, program: Program, text: Callable[[int], str], state: RunState) -> None:
         self.program = program
         self.text = text
-        self.source = source
-        self._ops_source = ops_source
-        self._globals = g
+        self._state = state
+        self._ops_source = ""
+        self._globals: dict[str, Any] = {}
         self._ops: list[Callable[[list[int]], int]] | None = None
-        self.blocks: list[Callable[[list[int]], int] | None] = []
-        self.sizes: list[int] = []
-        self.block_last: list[int] = []
+        self._blocks: list[Callable[[list[int]], int] | None] | None = None
+        self._whole: WholeFn | None = None
+        n = len(program.insns) + 1
+        self.layout = block_layout(program.insns)
+        self.sizes = [NO_BLOCK] * n
+        self.block_last = list(range(n))
+        for start, size, last in self.layout:
+            self.sizes[start] = size
+            self.block_last[start] = last
+
+    @property
+    def blocks(self) -> list[Callable[[list[int]], int] | None]:
+        """The block engine's functions, indexed by the pc where each block starts."""
+        if self._blocks is None:
+            state = self._state
+            source, self._ops_source, g = _Gen(self.program, state).build()
+            g["_call"] = state.make_call(self)
+            g["_exit"] = state.exit_frame
+            g["_tail_call"] = state.tail_call
+            exec(_compile(source, self.program.name), g)
+            blocks: list[Callable[[list[int]], int] | None] = [None] * len(self.sizes)
+            for start, _, _ in self.layout:
+                blocks[start] = g[f"_b{start}"]
+            self._globals = g
+            self._blocks = blocks
+        return self._blocks
 
     @property
     def ops(self) -> list[Callable[[list[int]], int]]:
         if self._ops is None:
+            self.blocks   # noqa: B018  (renders the statements the ops are made of)
             g = self._globals
             exec(_compile(self._ops_source, self.program.name), g)
             self._ops = [g[f"_i{pc}"] for pc in range(len(self.program.insns) + 1)]
         return self._ops
+
+    @property
+    def whole(self) -> WholeFn:
+        """The translating engine's function for the whole program."""
+        if self._whole is None:
+            from .translate import translate
+            self._whole = translate(self, self._state)
+        return self._whole
 
 
 #: The size of a pc where no block starts: more than any budget, so the run loop steps
@@ -240,6 +292,29 @@ def _written(insn: Insn) -> tuple[int, ...]:
     return ()
 
 
+def block_layout(insns: list[Insn | None]) -> list[tuple[int, int, int]]:
+    """(start, number of instructions, pc of the last one) of every basic block, in pc
+    order.  The pc one past the end has a block of one "instruction": the fault of a
+    program that runs off its end, which costs one unit of budget like any other."""
+    n = len(insns)
+    starts = block_starts(insns)
+    out = []
+    for start in sorted(starts):
+        if start == n:
+            out.append((n, 1, n))
+            continue
+        pc, count = start, 0
+        while True:
+            insn = insns[pc]
+            count += 1
+            last = pc
+            pc += insn.slots if insn is not None else 1
+            if insn is None or insn.kind in _ENDS_BLOCK or pc in starts:
+                break
+        out.append((start, count, last))
+    return out
+
+
 def block_starts(insns: list[Insn | None]) -> set[int]:
     """The pcs where a basic block starts: the entry, every jump, call and function
     pointer target, and the instruction after a jump, call or exit."""
@@ -256,8 +331,15 @@ def block_starts(insns: list[Insn | None]) -> set[int]:
 
 
 class _Gen:
-    """Renders one program into Python source: one function per instruction slot
-    (``_i<pc>``) and one per basic block (``_b<pc>``), from the same statement lists."""
+    """Renders one program's instructions into Python statements, and (``build``) into
+    the block engine's source: one function per instruction slot (``_i<pc>``) and one
+    per basic block (``_b<pc>``), from the same statement lists.
+
+    Every per-opcode template is rendered here, over two engine-specific hooks: ``R(n)``,
+    the expression naming register ``n`` (``r[n]`` in the block engine, where ``r`` is
+    the register list), and the control-flow renderers (``jump``, ``branch``,
+    ``local_call``, ``tail_call``, ``helper_call``, ``exit``), which say how control leaves
+    a block.  :mod:`bpf_vm.translate` subclasses it with registers as local variables."""
 
     def __init__(self, program: Program, state: RunState) -> None:
         self.program = program
@@ -267,56 +349,70 @@ class _Gen:
         self.globals["_st"] = state
 
     @staticmethod
+    def R(n: int) -> str:
+        """The expression of register ``n``."""
+        return f"r[{n}]"
+
+    @staticmethod
     def fn(name: str, body: list[str]) -> str:
         return f"def {name}(r):\n" + "".join(f"    {line}\n" for line in body)
 
-    def build(self) -> tuple[str, str, dict[str, Any], list[tuple[int, int, int]]]:
-        """The source of the blocks, that of the one-instruction functions, their
-        globals, and (start, size, last pc) of every block."""
+    def build(self) -> tuple[str, str, dict[str, Any]]:
+        """The source of the blocks (``_b<pc>``, one per entry of :func:`block_layout`),
+        that of the one-instruction functions (``_i<pc>``), and their globals."""
         insns = self.program.insns
         n = len(insns)
         stmts: list[tuple[list[str], bool]] = []
         parts = []
         for pc, insn in enumerate(insns):
-            if insn is None:   # second half of ld_imm64: reached only by a bad jump
-                stmt = ([f"raise _Fault('jump into the middle of ld_imm64', pc={pc})"], True)
-            else:
-                stmt = self.insn(insn, pc)
+            stmt = self.slot(pc)
             stmts.append(stmt)
             body, ends = stmt
             parts.append(self.fn(f"_i{pc}", body if ends else
                                  [*body, f"return {pc + insn.slots if insn else pc + 1}"]))
-        end = [f"raise _Fault('fell off the end of the program (no exit)', pc={n})"]
-        parts.append(self.fn(f"_i{n}", end))
+        parts.append(self.fn(f"_i{n}", self.fell_off()))
         ops_source = "".join(parts)
         parts = []
         starts = block_starts(insns)
-        blocks = []
-        for start in sorted(starts):
+        for start, _, _ in block_layout(insns):
             if start == n:
-                parts.append(self.fn(f"_b{n}", end))
-                blocks.append((n, 1, n))
+                parts.append(self.fn(f"_b{n}", self.fell_off()))
                 continue
-            body, pc, count = [], start, 0
-            groups = self.groups(start, starts, stmts)
-            while True:
-                lines, ends = stmts[pc]
-                group = groups.get(pc)
-                if group is not None:
-                    lines = self.grouped(insns[pc], lines, *group)  # type: ignore[arg-type]
-                body += lines
-                count += 1
-                last = pc
-                insn = insns[pc]
-                pc += insn.slots if insn is not None else 1
-                if ends:
-                    break
-                if pc in starts:
-                    body.append(f"return {pc}")
-                    break
-            parts.append(self.fn(f"_b{start}", body))
-            blocks.append((start, count, last))
-        return "".join(parts), ops_source, self.globals, blocks
+            parts.append(self.fn(f"_b{start}", self.block_body(start, starts, stmts)))
+        return "".join(parts), ops_source, self.globals
+
+    def slot(self, pc: int) -> tuple[list[str], bool]:
+        """The statements of the instruction slot at ``pc`` and whether they end a block."""
+        insn = self.program.insns[pc]
+        if insn is None:   # second half of ld_imm64: reached only by a bad jump
+            return [f"raise _Fault('jump into the middle of ld_imm64', pc={pc})"], True
+        return self.insn(insn, pc)
+
+    def fell_off(self) -> list[str]:
+        n = len(self.program.insns)
+        return [f"raise _Fault('fell off the end of the program (no exit)', pc={n})"]
+
+    def block_body(self, start: int, starts: set[int],
+                   stmts: list[tuple[list[str], bool]] | None = None) -> list[str]:
+        """The statements of the block at ``start``, with grouped memory accesses, ending
+        in the engine's way of leaving it.  ``stmts`` are the slots' statements when
+        already rendered (else each is rendered here)."""
+        insns = self.program.insns
+        body: list[str] = []
+        pc = start
+        groups = self.groups(start, starts)
+        while True:
+            lines, ends = stmts[pc] if stmts is not None else self.slot(pc)
+            group = groups.get(pc)
+            if group is not None:
+                lines = self.grouped(insns[pc], lines, *group)  # type: ignore[arg-type]
+            body += lines
+            insn = insns[pc]
+            pc += insn.slots if insn is not None else 1
+            if ends:
+                return body
+            if pc in starts:
+                return [*body, *self.fall(pc)]
 
     # -- memory accesses grouped by base register --------------------------------------
     # In a block, loads and stores through one base register that the block does not
@@ -325,7 +421,7 @@ class _Gen:
     # region (writable, if one of them stores), each access is one load or store; when
     # it is not, each is checked as usual, so the fault comes from the same instruction.
 
-    def groups(self, start: int, starts: set[int], stmts: list[tuple[list[str], bool]]
+    def groups(self, start: int, starts: set[int]
                ) -> dict[int, tuple[int, bool, int, int, bool]]:
         """pc -> (group id, first of its group, lowest offset, end offset, stores)."""
         insns = self.program.insns
@@ -343,7 +439,7 @@ class _Gen:
             for reg in _written(insn):
                 if reg in open_:
                     done.append((reg, open_.pop(reg)))
-            if stmts[pc][1]:
+            if insn.kind in _ENDS_BLOCK:
                 break
             pc += insn.slots
             if pc in starts:
@@ -364,12 +460,12 @@ class _Gen:
 
     def grouped(self, insn: Insn, checked: list[str], gid: int, first: bool, low: int,
                 end: int, stores: bool) -> list[str]:
-        base = insn.src if insn.kind is Kind.LDX else insn.dst
+        base = self.R(insn.src if insn.kind is Kind.LDX else insn.dst)
         lines = []
         if first:
             writable = " and t[2]" if stores else ""
-            lines += [f"t = tab.get(r[{base}] >> 32)",
-                      f"o{gid} = r[{base}] & 0xffffffff",
+            lines += [f"t = tab.get({base} >> 32)",
+                      f"o{gid} = {base} & 0xffffffff",
                       (f"g{gid} = t[0] if t is not None{writable} and o{gid} + {low} >= 0"
                        f" and o{gid} + {end} <= t[1] else None")]
         return [*lines, f"if g{gid} is not None:",
@@ -391,8 +487,9 @@ class _Gen:
             return self.alu(insn), False
         if kind is Kind.NEG:
             m = M64 if insn.spec.wide else M32
-            src = "r[{d}]" if insn.spec.wide else "(r[{d}] & 0xffffffff)"
-            return [f"r[{insn.dst}] = (-{src.format(d=insn.dst)}) & {_lit(m)}"], False
+            d = self.R(insn.dst)
+            src = d if insn.spec.wide else f"({d} & 0xffffffff)"
+            return [f"{d} = (-{src}) & {_lit(m)}"], False
         if kind is Kind.END:
             return self.end(insn), False
         if kind is Kind.LD_IMM64:
@@ -405,13 +502,13 @@ class _Gen:
             return self.atomic(insn, pc), False
         if kind is Kind.JA:
             off = insn.imm if insn.spec.cls is Class.JMP32 else insn.off
-            return [f"return {pc + 1 + off}"], True
+            return self.jump(pc, pc + 1 + off), True
         if kind is Kind.JCOND:
             return self.jcond(insn, pc, nxt), True
         if kind is Kind.CALL:
             return self.call(insn, pc, nxt), True
         if kind is Kind.EXIT:
-            return ["return _exit(r)"], True
+            return self.exit(pc), True
         raise InternalError(f"no renderer for {kind}")
 
     def alu(self, insn: Insn) -> list[str]:
@@ -424,42 +521,42 @@ class _Gen:
         if spec.source is Source.K:
             b = _lit(insn.imm & m)
         else:
-            b = f"r[{insn.src}]" if wide else "b"
+            b = f"{self.R(insn.src)}" if wide else "b"
             if not wide:
-                lines.append(f"b = r[{insn.src}] & 0xffffffff")
+                lines.append(f"b = {self.R(insn.src)} & 0xffffffff")
         if op is AluOp.MOV:
             if spec.source is Source.X and insn.off:   # movsx: sign-extend the low bits
                 low, half = _lit((1 << insn.off) - 1), _lit(1 << (insn.off - 1))
-                ext = f"(((r[{insn.src}] & {low}) ^ {half}) - {half}) & {_lit(m)}"
-                return [f"r[{d}] = {ext}"]
-            return [*lines, f"r[{d}] = {b}"]
-        a = f"r[{d}]"
+                ext = f"((({self.R(insn.src)} & {low}) ^ {half}) - {half}) & {_lit(m)}"
+                return [f"{self.R(d)} = {ext}"]
+            return [*lines, f"{self.R(d)} = {b}"]
+        a = f"{self.R(d)}"
         if not wide:
-            lines.append(f"a = r[{d}] & 0xffffffff")
+            lines.append(f"a = {self.R(d)} & 0xffffffff")
             a = "a"
         elif op in (AluOp.DIV, AluOp.MOD) and spec.source is Source.X:
-            lines.append(f"b = r[{insn.src}]")
+            lines.append(f"b = {self.R(insn.src)}")
             b = "b"
         template = _SIGNED_ALU[op] if (op in _SIGNED_ALU and insn.off == 1) else _ALU[op]
         expr = template.format(a=a, b=b, m=_lit(m), sh=sh, sg=_lit(sg))
-        return [*lines, f"r[{d}] = {expr}"]
+        return [*lines, f"{self.R(d)} = {expr}"]
 
     def end(self, insn: Insn) -> list[str]:
         d, width = insn.dst, insn.imm
         if insn.spec.cls is Class.ALU and insn.spec.source is Source.K:
             # to little-endian on a little-endian machine: truncate only
-            expr = f"r[{d}] & {_lit((1 << width) - 1)}"
+            expr = f"{self.R(d)} & {_lit((1 << width) - 1)}"
         else:
-            expr = f"_bswap{width}(r[{d}]" + (")" if width == 64 else f" & {_lit((1 << width) - 1)})")
-        return [f"r[{d}] = {expr}"]
+            expr = f"_bswap{width}({self.R(d)}" + (")" if width == 64 else f" & {_lit((1 << width) - 1)})")
+        return [f"{self.R(d)} = {expr}"]
 
     def ld_imm64(self, insn: Insn, pc: int) -> list[str]:
         d, src = insn.dst, insn.src
         if src == Pseudo.IMM:
-            return [f"r[{d}] = {_lit(insn.imm64)}"]
+            return [f"{self.R(d)} = {_lit(insn.imm64)}"]
         if src == Pseudo.FUNC:
             target = pc + 1 + insn.imm
-            return [f"r[{d}] = {_lit(slot_base(CODE_SLOT) | target)}"]
+            return [f"{self.R(d)} = {_lit(slot_base(CODE_SLOT) | target)}"]
         if src == Pseudo.BTF_ID:
             return [("raise _Fault('ld_imm64 of a kernel symbol (BTF id "
                      f"{insn.imm}) has no object in this VM', pc={pc})")]
@@ -467,10 +564,10 @@ class _Gen:
         if value is None:
             return [(f"raise _Fault('ld_imm64 refers to a map that does not exist "
                      f"(src {src}, imm {insn.imm})', pc={pc})")]
-        return [f"r[{d}] = {_lit(value)}"]
+        return [f"{self.R(d)} = {_lit(value)}"]
 
     def _addr(self, reg: int, off: int) -> str:
-        return f"a = (r[{reg}] + {off}) & {_lit(M64)}" if off else f"a = r[{reg}]"
+        return f"a = ({self.R(reg)} + {off}) & {_lit(M64)}" if off else f"a = {self.R(reg)}"
 
     def ldx(self, insn: Insn, pc: int) -> list[str]:
         size = _size_of(insn)
@@ -480,8 +577,7 @@ class _Gen:
                 f"    _rfault(a, {size}, {pc})",
                 self.access(insn, "t[0]", "o")]
 
-    @staticmethod
-    def access(insn: Insn, buf: str, off: str) -> str:
+    def access(self, insn: Insn, buf: str, off: str) -> str:
         """The load or store itself, at ``buf[off]`` (already checked)."""
         size = _size_of(insn)
         if insn.kind is Kind.LDX:
@@ -492,9 +588,9 @@ class _Gen:
                 val = f"_s{size * 8}({buf}, {off})[0] & 0xffffffffffffffff"
             else:
                 val = f"_u{size * 8}({buf}, {off})[0]"
-            return f"r[{insn.dst}] = {val}"
+            return f"{self.R(insn.dst)} = {val}"
         mask = (1 << (8 * size)) - 1
-        val = _lit(insn.imm & mask) if insn.kind is Kind.ST else f"r[{insn.src}] & {_lit(mask)}"
+        val = _lit(insn.imm & mask) if insn.kind is Kind.ST else f"{self.R(insn.src)} & {_lit(mask)}"
         return f"{buf}[{off}] = {val}" if size == 1 else f"_p{size * 8}({buf}, {off}, {val})"
 
     def _writable(self, insn: Insn, pc: int) -> list[str]:
@@ -516,43 +612,64 @@ class _Gen:
         s = insn.src
         body = [f"old = _u{bits}(t[0], o)[0]"]
         if op == AtomicOp.XCHG:
-            body += [f"_p{bits}(t[0], o, r[{s}] & {m})", f"r[{s}] = old"]
+            body += [f"_p{bits}(t[0], o, {self.R(s)} & {m})", f"{self.R(s)} = old"]
         elif op == AtomicOp.CMPXCHG:
-            body += [f"if old == r[0] & {m}:", f"    _p{bits}(t[0], o, r[{s}] & {m})",
-                     "r[0] = old"]
+            body += [f"if old == {self.R(0)} & {m}:", f"    _p{bits}(t[0], o, {self.R(s)} & {m})",
+                     f"{self.R(0)} = old"]
         else:
             expr = _ATOMIC[op & ~1].format(m=m)
-            body += [f"v = r[{s}] & {m}", f"_p{bits}(t[0], o, {expr})"]
+            body += [f"v = {self.R(s)} & {m}", f"_p{bits}(t[0], o, {expr})"]
             if op & 1:   # BPF_FETCH: src receives the old value (zero-extended)
-                body.append(f"r[{s}] = old")
+                body.append(f"{self.R(s)} = old")
         return [*self._writable(insn, pc), *body]
 
     def jcond(self, insn: Insn, pc: int, nxt: int) -> list[str]:
         spec = insn.spec
         wide = spec.wide
         m, sg = (M64, 1 << 63) if wide else (M32, 1 << 31)
-        a = f"r[{insn.dst}]" if wide else f"(r[{insn.dst}] & 0xffffffff)"
+        a = f"{self.R(insn.dst)}" if wide else f"({self.R(insn.dst)} & 0xffffffff)"
         if spec.source is Source.K:
             k = insn.imm & m
             b, bs = _lit(k), _lit(k ^ sg)
         else:
-            b = f"r[{insn.src}]" if wide else f"(r[{insn.src}] & 0xffffffff)"
+            b = f"{self.R(insn.src)}" if wide else f"({self.R(insn.src)} & 0xffffffff)"
             bs = f"({b} ^ {_lit(sg)})"
         cond = _JCOND[JmpOp(spec.op or 0)].format(a=a, b=b, bs=bs, sg=_lit(sg))
-        return [f"return {pc + 1 + insn.off} if {cond} else {nxt}"]
+        return self.branch(cond, pc, pc + 1 + insn.off, nxt)
 
     def call(self, insn: Insn, pc: int, nxt: int) -> list[str]:
         if insn.src == CallKind.LOCAL:
-            return [f"return _call(r, {nxt}, {pc + 1 + insn.imm})"]
+            return self.local_call(pc, nxt, pc + 1 + insn.imm)
         if insn.imm == 12:   # bpf_tail_call: the interpreter's own instruction
-            return [f"return _tail_call(r, {nxt})"]
+            return self.tail_call(pc, nxt)
         helper = self.state.vm.helpers.get(insn.imm)
         if helper is None:
             return [f"raise _Fault('unknown helper function {insn.imm}', pc={pc})"]
         name = f"_h{pc}"
         self.globals[name] = helper.fn
-        return [f"r[0] = {name}(_st, r[1], r[2], r[3], r[4], r[5]) & {_lit(M64)}",
-                f"return {nxt}"]
+        args = ", ".join(self.R(n) for n in range(1, 6))
+        return [f"{self.R(0)} = {name}(_st, {args}) & {_lit(M64)}", *self.fall(nxt)]
+
+    # -- control flow: how a block is left (the block engine returns the next pc) ----------
+
+    def fall(self, nxt: int) -> list[str]:
+        """Continue at ``nxt``, the start of the next block."""
+        return [f"return {nxt}"]
+
+    def jump(self, pc: int, target: int) -> list[str]:
+        return [f"return {target}"]
+
+    def branch(self, cond: str, pc: int, target: int, nxt: int) -> list[str]:
+        return [f"return {target} if {cond} else {nxt}"]
+
+    def local_call(self, pc: int, nxt: int, target: int) -> list[str]:
+        return [f"return _call(r, {nxt}, {target})"]
+
+    def tail_call(self, pc: int, nxt: int) -> list[str]:
+        return [f"return _tail_call(r, {nxt})"]
+
+    def exit(self, pc: int) -> list[str]:
+        return ["return _exit(r)"]
 
 
 def _compile(source: str, name: str) -> Any:
@@ -562,24 +679,17 @@ def _compile(source: str, name: str) -> Any:
         raise InternalError(f"generated code for {name} does not compile: {exc}") from exc
 
 
-def compile_program(program: Program, state: RunState,
-                    text: Callable[[int], str]) -> Compiled:
-    """Render and compile ``program`` for the VM that owns ``state``."""
-    gen = _Gen(program, state)
-    source, ops_source, g, blocks = gen.build()
-    compiled = Compiled(program, text, source + ops_source, ops_source, g)
-    g["_call"] = state.make_call(compiled)
-    g["_exit"] = state.exit_frame
-    g["_tail_call"] = state.tail_call
-    exec(_compile(source, program.name), g)
-    n = len(program.insns) + 1
-    compiled.blocks = [None] * n
-    compiled.sizes = [NO_BLOCK] * n
-    compiled.block_last = list(range(n))
-    for start, size, last in blocks:
-        compiled.blocks[start] = g[f"_b{start}"]
-        compiled.sizes[start] = size
-        compiled.block_last[start] = last
+def compile_program(program: Program, state: RunState, text: Callable[[int], str],
+                    engine: str = "block") -> Compiled:
+    """Bind ``program`` to the VM that owns ``state`` and render it for ``engine``
+    (``"block"`` or ``"translate"``) now, so that what refuses a program (a map
+    reference without a map) does so at load; the other engine's code is made if and
+    when it is needed."""
+    compiled = Compiled(program, text, state)
+    if engine == "translate":
+        compiled.whole   # noqa: B018
+    else:
+        compiled.blocks   # noqa: B018
     return compiled
 
 
@@ -587,10 +697,13 @@ __all__ = [
     "M32",
     "M64",
     "Compiled",
+    "Frame",
     "HelperFault",
+    "WholeFn",
     "InvalidInstruction",
     "_Exit",
     "_Fault",
     "_Switch",
+    "block_layout",
     "compile_program",
 ]

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
-from .interp import M64, Compiled, _Exit, _Fault, _Switch, compile_program
+from .interp import M64, Compiled, Frame, _Exit, _Fault, _Switch, compile_program
+from .translate import HANDOFF, RETURN, SWITCH
 from .isa import FRAME_POINTER, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
 from .memory import (
     CODE_SLOT,
+    CTX_SLOT,
     MAP_HANDLE_SLOT,
     AddressSpace,
     slot_base,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BUDGET = 1_000_000
 _STACK_TOP = stack_top(0)
+_CTX_BASE = slot_base(CTX_SLOT)
 _ZERO_STACK = bytes(MAX_BPF_STACK)
 
 
@@ -62,13 +65,54 @@ class Step:
 StepHook = Callable[[Step], None]
 
 
-@dataclass
 class RunResult:
-    r0: int
-    insns: int
-    tail_calls: int
-    ctx: bytes | None
-    program: str
+    """What one run gave: r0, the instructions executed, the tail calls taken, the
+    context's bytes after the run (None without a context) and the entry program's name.
+
+    The context is kept as the run's own buffer and made ``bytes`` when first read, so a
+    caller that does not look at it pays for no copy."""
+
+    __slots__ = ("_ctx", "insns", "program", "r0", "tail_calls")
+
+    def __init__(self, r0: int, insns: int, tail_calls: int,
+                 ctx: bytes | bytearray | None, program: str) -> None:
+        self.r0 = r0
+        self.insns = insns
+        self.tail_calls = tail_calls
+        self._ctx = ctx
+        self.program = program
+
+    @property
+    def ctx(self) -> bytes | None:
+        c = self._ctx
+        if c is not None and type(c) is not bytes:
+            c = self._ctx = bytes(c)
+        return c
+
+    @ctx.setter
+    def ctx(self, value: bytes | None) -> None:
+        self._ctx = value
+
+    def _key(self) -> tuple[int, int, int, bytes | None, str]:
+        return (self.r0, self.insns, self.tail_calls, self.ctx, self.program)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunResult):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"RunResult(r0={self.r0!r}, insns={self.insns!r}, tail_calls="
+                f"{self.tail_calls!r}, ctx={self.ctx!r}, program={self.program!r})")
+
+
+#: The engines that run programs when no step hook is given: ``translate`` (the
+#: default: a whole program per Python function, bpf_vm.translate) and ``block`` (a
+#: basic block per Python call, bpf_vm.interp).  Both give the same results, counts and
+#: faults; tests run both.
+ENGINES = ("translate", "block")
 
 
 class MapLike(Protocol):
@@ -79,11 +123,7 @@ class MapLike(Protocol):
     def direct_value_address(self, offset: int) -> int | None: ...
 
 
-@dataclass(slots=True)
-class _Frame:
-    compiled: Compiled
-    ret_pc: int            # -1: return to the host (entry of a helper callback)
-    saved: tuple[int, int, int, int, int]   # r6-r9, r10
+_Frame = Frame
 
 
 class RunState:
@@ -100,6 +140,8 @@ class RunState:
         self.tail_event = ""
         self.ctx_addr = 0
         self.program: Program | None = None   # the entry program of this invocation
+        self.at = 0      # translated code: the block it was in when it raised
+        self.left = 0    # translated code: the budget it had left then
 
     @property
     def host(self) -> Any:
@@ -132,29 +174,43 @@ class RunState:
             raise _Switch(frame.ret_pc)
         return frame.ret_pc
 
-    def tail_call(self, r: list[int], nxt: int) -> int:
+    def tail_target(self, r2: int, r3: int) -> Compiled | None:
+        """bpf_tail_call(ctx, r2 = prog array, r3 = index): the program to switch to, or
+        None when the call falls through (index out of range, empty slot, the limit of
+        MAX_TAIL_CALL_CNT reached); counts the tail call as the VM's mode says."""
         vm = self.vm
-        prog_array = vm.map_at(r[2])
-        if prog_array is None or not hasattr(prog_array, "program_at"):
+        prog_array = vm._maps_by_handle.get(r2)
+        program_at = getattr(prog_array, "program_at", None)
+        if program_at is None:
             raise _Fault("bpf_tail_call: r2 is not a pointer to a prog array map")
-        index = r[3] & 0xFFFFFFFF
+        index = r3 & 0xFFFFFFFF
         self.tail_event = "tail_call_failed"
         if index >= prog_array.max_entries:
-            return nxt
+            return None
         if vm.tail_call_counting is TailCallCounting.INTERPRETER:
             if self.tail_calls >= MAX_TAIL_CALL_CNT:
-                return nxt
+                return None
             self.tail_calls += 1
-            target = prog_array.program_at(index)
+            target = program_at(index)
             if target is None:
-                return nxt
+                return None
         else:
-            target = prog_array.program_at(index)
+            target = program_at(index)
             if target is None or self.tail_calls >= MAX_TAIL_CALL_CNT:
-                return nxt
+                return None
             self.tail_calls += 1
         self.tail_event = "tail_call"
-        self.cur = vm.compile(target)
+        compiled = vm._compiled.get(id(target))
+        if compiled is None or compiled.program is not target:
+            compiled = vm.compile(target)
+        return compiled
+
+    def tail_call(self, r: list[int], nxt: int) -> int:
+        """The block engine's bpf_tail_call: returns ``nxt`` or raises _Switch."""
+        target = self.tail_target(r[2], r[3])
+        if target is None:
+            return nxt
+        self.cur = target
         raise _Switch(0)
 
 
@@ -166,7 +222,11 @@ class Vm:
 
     def __init__(self, *, helpers: HelperTable | None = None, host: Any = None,
                  budget: int = DEFAULT_BUDGET,
-                 tail_call_counting: TailCallCounting | str = TailCallCounting.JIT) -> None:
+                 tail_call_counting: TailCallCounting | str = TailCallCounting.JIT,
+                 engine: str = "translate") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        self.engine = engine
         if helpers is None:
             from .helpers import default_helpers
             helpers = default_helpers()
@@ -175,6 +235,7 @@ class Vm:
         self.budget = budget
         self.tail_call_counting = TailCallCounting(tail_call_counting)
         self.space = AddressSpace()
+        self._stack0 = self.space.stacks[0].buf
         self.state = RunState(self)
         self._compiled: dict[int, Compiled] = {}
         self._maps_by_handle: dict[int, Any] = {}
@@ -247,7 +308,7 @@ class Vm:
             self._check_license(program)
             for m in program.maps:
                 self.register_map(m)
-            c = compile_program(program, self.state, text)
+            c = compile_program(program, self.state, text, self.engine)
             self._compiled[id(program)] = c
         return c
 
@@ -268,21 +329,41 @@ class Vm:
             trace: StepHook | None = None, budget: int | None = None) -> RunResult:
         """Run ``program`` once.  r1 = the context's address (0 without one), r10 = the
         top of a zeroed 512-byte stack.  ``regs`` presets other registers (the
-        conformance protocol puts the memory length in r2)."""
-        compiled = self.compile(program)
+        conformance protocol puts the memory length in r2).  The context is copied once,
+        into the buffer the program sees; the result's ``ctx`` is that buffer."""
+        r0, ctx_buf = self._invoke(program, ctx, ctx_writable, regs, trace, budget)
+        st = self.state
+        return RunResult(r0, st.executed, st.tail_calls, ctx_buf, program.name)
+
+    def run_r0(self, program: Program, ctx: bytes | bytearray | None = None, *,
+               ctx_writable: bool = True) -> int:
+        """``run(program, ctx, ctx_writable=...).r0`` without building a RunResult: the
+        same run, faults and budget (``self.budget``).  The counts stay readable in
+        ``self.state.executed`` and ``self.state.tail_calls`` until the next run."""
+        return self._invoke(program, ctx, ctx_writable, None, None, None)[0]
+
+    def _invoke(self, program: Program, ctx: bytes | bytearray | None, ctx_writable: bool,
+                regs: dict[int, int] | None, trace: StepHook | None, budget: int | None
+                ) -> tuple[int, bytearray | None]:
+        compiled = self._compiled.get(id(program))
+        if compiled is None or compiled.program is not program:
+            compiled = self.compile(program)
         st = self.state
         if st.frames:
             raise InternalError("Vm.run called re-entrantly")
         space = self.space
-        ctx_buf = bytearray(ctx) if ctx is not None else None
-        ctx_addr = space.set_context(ctx_buf, ctx_writable).base if ctx_buf is not None else 0
-        r = [0] * 11
-        r[1] = ctx_addr
-        r[FRAME_POINTER] = _STACK_TOP
+        if ctx is not None:
+            ctx_buf: bytearray | None = bytearray(ctx)
+            space.set_context(ctx_buf, ctx_writable)   # type: ignore[arg-type]
+            ctx_addr = _CTX_BASE
+        else:
+            ctx_buf = None
+            ctx_addr = 0
+        r = [0, ctx_addr, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
         if regs:
             for k, v in regs.items():
                 r[k] = v & M64
-        space.stacks[0].buf[:] = _ZERO_STACK
+        self._stack0[:] = _ZERO_STACK
         st.cur = compiled
         st.tail_calls = 0
         st.executed = 0
@@ -290,13 +371,18 @@ class Vm:
         st.ctx_addr = ctx_addr
         st.program = program
         try:
-            r0 = self._loop(0, r, trace)
+            if trace is not None:
+                r0 = self._traced_loop(0, r, trace)
+            elif self.engine == "translate":
+                r0 = self._fast_loop(0, r)
+            else:
+                r0 = self._block_loop(0, r)
         finally:
-            st.frames.clear()
+            if st.frames:
+                st.frames.clear()
             if ctx_buf is not None:
                 space.clear_context()
-        return RunResult(r0, st.executed, st.tail_calls,
-                         bytes(ctx_buf) if ctx_buf is not None else None, program.name)
+        return r0, ctx_buf
 
     def call_function(self, func_addr: int, args: tuple[int, ...], r: list[int] | None = None
                       ) -> int:
@@ -323,11 +409,62 @@ class Vm:
     # -- the run loop --------------------------------------------------------------------
 
     def _loop(self, pc: int, r: list[int], trace: StepHook | None) -> int:
+        """Run from ``pc`` until the frame exits, with the step hook if one is given,
+        else with the VM's engine."""
+        if trace is not None:
+            return self._traced_loop(pc, r, trace)
+        if self.engine == "translate":
+            return self._fast_loop(pc, r)
+        return self._block_loop(pc, r)
+
+    def _fast_loop(self, pc: int, r: list[int]) -> int:
+        """The translating engine's loop: calls a program's whole function, and again
+        after each tail call or return into another program.  When the budget may not
+        cover the next block, the block engine takes over from there (it steps the last
+        instructions), so counts and the stopping point are the same as its own."""
+        st = self.state
+        cur = st.cur
+        assert cur is not None
+        start = left = st.remaining
+        while True:
+            try:
+                how, obj, left, at = cur.whole(r, pc, left)
+            except (_Fault, HelperFault) as f:
+                st.executed += start - st.left
+                where = cur.block_last[st.at]
+                if isinstance(f, _Fault) and f.pc is not None:
+                    where = f.pc
+                raise self._fault(cur, where, f) from None
+            except (VmFault, VerifierReject, InternalError):
+                raise
+            except Exception as exc:   # a bug of ours, never the program's
+                where = cur.block_last[st.at]
+                raise InternalError(f"{cur.program.name}:{where}: {type(exc).__name__}: "
+                                    f"{exc} [{cur.text(where)}]") from exc
+            if how == SWITCH:
+                cur = st.cur = obj
+                pc = 0
+                continue
+            if how == RETURN and obj.ret_pc >= 0:
+                cur = st.cur = obj.compiled
+                pc = obj.ret_pc
+                continue
+            used = start - left
+            st.remaining -= used
+            st.executed += used
+            if how == HANDOFF:
+                st.cur = cur
+                return self._block_loop(at, r)
+            # EXIT, or RETURN out of a helper's callback frame
+            if st.remaining < 0:
+                raise BudgetExceeded(at, cur.text(at),
+                                     f"instruction budget of {self.budget} exhausted")
+            return r[0]
+
+    def _block_loop(self, pc: int, r: list[int]) -> int:
         """Run from ``pc`` until the frame exits.  A basic block at a time (one call runs
         all its instructions) while the budget covers the whole block; then one
         instruction at a time, so that the budget runs out at the exact instruction."""
-        if trace is not None:
-            return self._traced_loop(pc, r, trace)
         st = self.state
         cur = st.cur
         assert cur is not None
