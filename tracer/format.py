@@ -25,16 +25,17 @@ prototypes, and numbers nobody knows to six hex arguments, as strace does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from tracer.syscalls import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Abi, normalize_nr, syscall_name
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import (
     DEFAULT_STRLEN,
     MAX_ERRNO,
+    SCALARS,
     Arg,
     Ctx,
     MemoryReader,
+    Render,
     flags_text,
     format_sigset,
     hx,
@@ -44,11 +45,12 @@ from tracer.syscalls.decode import (
     quote_string,
     signed,
 )
-from tracer.syscalls.signatures import signature_for
+from tracer.syscalls.signatures import signature_for, static_signature
 
 __all__ = [
     "DEFAULT_STRLEN",
     "CallText",
+    "call_identity",
     "MemoryReader",
     "format_args",
     "format_call",
@@ -64,61 +66,80 @@ __all__ = [
 signal_name = X.signal_name
 
 
-@dataclass(frozen=True, slots=True)
 class _Pending:
-    """An argument still to render at exit; ``prefix`` is what was shown of it at entry."""
+    """An argument still to render at exit; ``prefix`` is what was shown of it at entry.
+    Its value is ``call.args[spec.index]``."""
 
-    spec: Arg
-    value: int
-    prefix: str = ""
+    __slots__ = ("spec", "prefix")
+
+    def __init__(self, spec: Arg, prefix: str = "") -> None:
+        self.spec = spec
+        self.prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"_Pending({self.spec!r}, {self.prefix!r})"
 
 
-@dataclass(slots=True)
 class CallText:
     """One call as far as it is known at its entry stop; :meth:`finish` completes it.
 
-    Not frozen, as every value made at each syscall: a frozen dataclass takes about
-    five times as long to build (``object.__setattr__`` per field).  Treat it as read-only."""
+    ``parts`` are the arguments in order: text rendered at entry, or :class:`_Pending`
+    for one rendered (or completed) at exit.  ``entry`` (``wait4(-1, ``) is what strace
+    shows before ``<unfinished ...>``; ``complete_at_entry`` is True when no argument
+    waits for the exit stop.  Both are computed once, at construction.
 
-    abi: Abi
-    nr: int
-    name: str
-    args: tuple[int, ...]
-    strlen: int = DEFAULT_STRLEN
-    parts: tuple[str | _Pending, ...] = field(default=(), repr=False)
+    A plain class with slots, not a dataclass, as every value made at each syscall: it is
+    built in one ``__init__`` call.  Treat it as read-only."""
 
-    @property
-    def entry(self) -> str:
-        """``wait4(-1, `` / ``kill(5, SIGTERM``: what strace shows before ``<unfinished ...>``."""
-        shown: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                shown.append(part)
-            elif part.prefix:
-                return f"{self.name}({', '.join([*shown, part.prefix])}"
-            else:
-                return f"{self.name}({', '.join(shown)}{', ' if shown else ''}"
-        return f"{self.name}({', '.join(shown)}"
+    __slots__ = ("abi", "nr", "name", "args", "strlen", "parts", "entry", "complete_at_entry")
 
-    @property
-    def complete_at_entry(self) -> bool:
-        """True when no argument waits for the exit stop."""
-        return all(isinstance(p, str) for p in self.parts)
+    def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
+                 strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
+                 entry: str | None = None, complete: bool | None = None) -> None:
+        self.abi = abi
+        self.nr = nr
+        self.name = name
+        self.args = args
+        self.strlen = strlen
+        self.parts = parts
+        self.entry = _entry_text(name, parts) if entry is None else entry
+        self.complete_at_entry = (all(type(p) is str for p in parts) if complete is None
+                                  else complete)
+
+    def __repr__(self) -> str:
+        return (f"CallText(abi={self.abi!r}, nr={self.nr!r}, name={self.name!r}, "
+                f"args={self.args!r}, strlen={self.strlen!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallText):
+            return NotImplemented
+        return ((self.abi, self.nr, self.name, self.args, self.strlen, self.entry)
+                == (other.abi, other.nr, other.name, other.args, other.strlen, other.entry)
+                and [p if type(p) is str else (p.spec, p.prefix) for p in self.parts]   # type: ignore[union-attr]
+                == [p if type(p) is str else (p.spec, p.prefix) for p in other.parts])  # type: ignore[union-attr]
+
+    __hash__ = None  # type: ignore[assignment]
 
     def finish(self, ret: int | None, read_memory: MemoryReader) -> str:
         """``name(args)`` with the outputs read now.  ``ret`` None means the call never
         returned (exit_group, a killed process): outputs become ``<unfinished ...>``."""
+        if self.complete_at_entry:
+            return self.entry + ")"
         if ret is None:
-            return self.entry + (")" if self.complete_at_entry else " <unfinished ...>)")
-        ctx = Ctx(self.abi, self.args, read_memory, self.strlen, ret)
+            return self.entry + " <unfinished ...>)"
+        args = self.args
+        ctx = Ctx(self.abi, args, read_memory, self.strlen, ret)
         shown: list[str] = []
         for part in self.parts:
-            if isinstance(part, str):
+            if type(part) is str:
                 shown.append(part)
-            elif part.spec.exit_suffix is not None:
-                shown.append(part.prefix + part.spec.exit_suffix(ctx, part.value, part.prefix))
+                continue
+            spec = part.spec  # type: ignore[union-attr]
+            if spec.exit_suffix is not None:
+                prefix = part.prefix  # type: ignore[union-attr]
+                shown.append(prefix + spec.exit_suffix(ctx, args[spec.index], prefix))
             else:
-                text = part.spec.render(ctx, part.value)
+                text = spec.render(ctx, args[spec.index])
                 if text is not None:
                     shown.append(text)
         return f"{self.name}({', '.join(shown)})"
@@ -126,6 +147,19 @@ class CallText:
     def result(self, ret: int | None) -> str:
         """The return value as strace shows it after ``= ``."""
         return format_return(ret, name=self.name, abi=self.abi, args=self.args)
+
+
+def _entry_text(name: str, parts: Sequence[str | _Pending]) -> str:
+    """``wait4(-1, `` / ``kill(5, SIGTERM``: the parts up to the first pending one."""
+    shown: list[str] = []
+    for part in parts:
+        if type(part) is str:
+            shown.append(part)
+        elif part.prefix:  # type: ignore[union-attr]
+            return f"{name}({', '.join([*shown, part.prefix])}"  # type: ignore[union-attr]
+        else:
+            return f"{name}({', '.join(shown)}{', ' if shown else ''}"
+    return f"{name}({', '.join(shown)}"
 
 
 def _mask_args(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
@@ -140,11 +174,11 @@ def _mask_args(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
 _M64 = 0xFFFFFFFFFFFFFFFF
 
 
-def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader, *,
-                 strlen: int = DEFAULT_STRLEN) -> CallText:
-    """Render what is known at the entry stop.  Input strings are read now, before the
-    tracee (or another of its threads) can change them.  ``args`` are the raw argument
-    registers; x32 ``nr`` may come with or without the x32 bit (``call.nr`` has it)."""
+def _format_entry_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
+                          *, strlen: int = DEFAULT_STRLEN) -> CallText:
+    """:func:`format_entry` without plans: the signature looked up and walked afresh.
+    Every call whose shape depends on its arguments takes this way; the tests check the
+    planned way against it."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
     ctx = Ctx(abi, values, read_memory, strlen)
@@ -152,14 +186,141 @@ def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRead
     for spec in signature_for(ctx, nr):
         value = values[spec.index]
         if spec.at_exit:
-            parts.append(_Pending(spec, value))
+            parts.append(_Pending(spec))
         elif spec.exit_suffix is not None:
-            parts.append(_Pending(spec, value, spec.render(ctx, value) or ""))
+            parts.append(_Pending(spec, spec.render(ctx, value) or ""))
         else:
             text = spec.render(ctx, value)
             if text is not None:
                 parts.append(text)
     return CallText(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts))
+
+
+# --- plans: what is known of a call from its number alone --------------------------------
+
+
+def _unreadable(addr: int, size: int) -> bytes | None:
+    return None
+
+
+class _Plan:
+    """Call ``nr`` of one ABI whose signature does not depend on its arguments, resolved
+    once: its name, and per argument ``(index, render, pending)`` where ``pending`` is
+    None (rendered at entry), a shared :class:`_Pending` (an output, rendered at exit)
+    or the spec of one rendered at entry and completed at exit (``exit_suffix``).
+    ``ctx`` is None when some renderer at entry needs the call's own :class:`Ctx`
+    (memory, other arguments), else a constant one of the ABI for the scalars."""
+
+    __slots__ = ("nr", "name", "head", "steps", "ctx")
+
+    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...]) -> None:
+        self.nr = nr
+        self.name = syscall_name(abi, nr)
+        self.head = self.name + "("
+        steps: list[tuple[int, Render, _Pending | Arg | None]] = []
+        scalar_only = True
+        for spec in specs:
+            if spec.at_exit:
+                steps.append((spec.index, spec.render, _Pending(spec)))
+                continue
+            if spec.render not in SCALARS:
+                scalar_only = False
+            steps.append((spec.index, spec.render,
+                          spec if spec.exit_suffix is not None else None))
+        self.steps = tuple(steps)
+        self.ctx = Ctx(abi, (0,) * 6, _unreadable, DEFAULT_STRLEN) if scalar_only else None
+
+
+_NO_PLAN = object()   # the shape depends on the arguments: the general way
+_PLANS: dict[Abi, dict[int, _Plan | object]] = {abi: {} for abi in Abi}
+_PLANS_X86_64, _PLANS_I386, _PLANS_X32 = _PLANS[Abi.X86_64], _PLANS[Abi.I386], _PLANS[Abi.X32]
+
+
+def _plan(abi: Abi, nr: int) -> _Plan | object:
+    """The plan of call ``nr`` (as given to :func:`format_entry`), made at first use."""
+    plans = _PLANS[abi]
+    plan = plans.get(nr)
+    if plan is None:
+        norm = normalize_nr(abi, nr)
+        specs = static_signature(abi, norm)
+        plan = plans[nr] = _NO_PLAN if specs is None else _Plan(abi, norm, specs)
+    return plan
+
+
+def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader, *,
+                 strlen: int = DEFAULT_STRLEN) -> CallText:
+    """Render what is known at the entry stop.  Input strings are read now, before the
+    tracee (or another of its threads) can change them.  ``args`` are the raw argument
+    registers; x32 ``nr`` may come with or without the x32 bit (``call.nr`` has it).
+
+    Calls whose signature is fixed go by their plan (made once per number), the others
+    by :func:`_format_entry_general`; both give the same text."""
+    if abi is Abi.X86_64:
+        plan = _PLANS_X86_64.get(nr)
+    elif abi is Abi.I386:
+        plan = _PLANS_I386.get(nr)
+    else:
+        plan = _PLANS_X32.get(nr)
+    if plan is None:
+        plan = _plan(abi, nr)
+    if plan is _NO_PLAN:
+        return _format_entry_general(abi, nr, args, read_memory, strlen=strlen)
+    assert isinstance(plan, _Plan)
+    values = _registers(abi, args)
+    ctx = plan.ctx
+    if ctx is None:
+        ctx = Ctx(abi, values, read_memory, strlen)
+    parts: list[str | _Pending] = []
+    entry = None
+    for index, render, pending in plan.steps:
+        if pending is None:
+            text = render(ctx, values[index])
+            if text is not None:
+                parts.append(text)
+        elif type(pending) is _Pending:
+            if entry is None:
+                entry = plan.head + ", ".join(parts) + (", " if parts else "")  # type: ignore[arg-type]
+            parts.append(pending)
+        else:   # rendered now, completed at exit
+            prefix = render(ctx, values[index]) or ""
+            if entry is None:
+                shown = ", ".join(parts)  # type: ignore[arg-type]
+                if prefix:
+                    entry = plan.head + (shown + ", " + prefix if parts else prefix)
+                else:
+                    entry = plan.head + shown + (", " if parts else "")
+            parts.append(_Pending(pending, prefix))  # type: ignore[arg-type]
+    if entry is None:
+        return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts),
+                        plan.head + ", ".join(parts), True)  # type: ignore[arg-type]
+    return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False)
+
+
+def _registers(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
+    """:func:`_mask_args`, with a quick way for the loop's case (six registers)."""
+    if type(args) is tuple and len(args) == 6 and abi is not Abi.I386:
+        a0, a1, a2, a3, a4, a5 = args
+        if 0 <= (a0 | a1 | a2 | a3 | a4 | a5) <= _M64:
+            return args
+    return _mask_args(abi, args)
+
+
+def call_identity(abi: Abi, nr: int, args: Sequence[int]) -> tuple[int, str, tuple[int, ...]]:
+    """``(call.nr, call.name, call.args)`` of ``format_entry(abi, nr, args, ...)`` without
+    formatting anything: for outputs that need no text (JSON Lines, the summary)."""
+    if abi is Abi.X86_64:
+        plan = _PLANS_X86_64.get(nr)
+    elif abi is Abi.I386:
+        plan = _PLANS_I386.get(nr)
+    else:
+        plan = _PLANS_X32.get(nr)
+    if plan is None:
+        plan = _plan(abi, nr)
+    values = _registers(abi, args)
+    if type(plan) is _Plan:
+        return plan.nr, plan.name, values
+    norm = normalize_nr(abi, nr)
+    return norm, syscall_name(abi, norm), values
 
 
 def format_call(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
@@ -182,7 +343,17 @@ def format_args(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
 # --- return values -----------------------------------------------------------------------
 
 _HEX_RETURNS = frozenset({"mmap", "mmap2", "mremap", "brk", "shmat"})
+_SPECIAL_RETURNS = _HEX_RETURNS | {"umask", "fcntl", "fcntl64"}
 _F_GETFD, _F_GETFL = 1, 3
+_ERROR_RESULTS: dict[int, str] = {}   # errno -> "-1 ENOENT (No such file or directory)"
+
+
+def _error_result(err: int) -> str:
+    text = _ERROR_RESULTS.get(err)
+    if text is None:
+        prefix = "?" if err in X.RESTART_ERRNOS else "-1"
+        text = _ERROR_RESULTS[err] = f"{prefix} {X.errno_name(err)} ({X.errno_text(err)})"
+    return text
 
 
 def format_return(ret: int | None, *, name: str = "", abi: Abi = Abi.X86_64,
@@ -194,23 +365,30 @@ def format_return(ret: int | None, *, name: str = "", abi: Abi = Abi.X86_64,
     ``ret`` is the raw return register, either sign; it is read at the ABI's width."""
     if ret is None:
         return "?"
-    bits = 32 if abi is Abi.I386 else 64
-    value = signed(ret, bits)
-    if -MAX_ERRNO <= value <= -1:
-        err = -value
-        prefix = "?" if err in X.RESTART_ERRNOS else "-1"
-        return f"{prefix} {X.errno_name(err)} ({X.errno_text(err)})"
+    if abi is Abi.I386:
+        bits = 32
+        value = signed(ret, 32)
+    else:
+        bits = 64
+        value = ret if -_2_63 <= ret < _2_63 else signed(ret, 64)
+    if value < 0 and value >= -MAX_ERRNO:
+        return _error_result(-value)
+    if name not in _SPECIAL_RETURNS:
+        return str(value)
     if name in _HEX_RETURNS:
         return hx(value & ((1 << bits) - 1))
     if name == "umask":
         return octal(value)
-    if name in ("fcntl", "fcntl64") and len(args) > 1:
+    if len(args) > 1:   # fcntl, fcntl64
         cmd = args[1] & 0xFFFFFFFF
         if cmd == _F_GETFD and value:
             return f"{hx(value)} (flags {flags_text(value, X.FD_FLAGS)})"
         if cmd == _F_GETFL:
             return f"{hx(value)} (flags {open_flags_text(value)})"
     return str(value)
+
+
+_2_63 = 1 << 63
 
 
 # --- signals -----------------------------------------------------------------------------

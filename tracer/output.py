@@ -33,7 +33,7 @@ import json
 import os
 import signal
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TextIO
@@ -148,7 +148,17 @@ class Writer(Protocol):
     can come a moment later, after the call started running, without any visible
     difference (it writes nothing then, or only to a file the traced program does not
     write to).  Otherwise an entry is written before the call runs, as strace does, so
-    that on a shared terminal ``write(1, ...`` comes before what the write writes."""
+    that on a shared terminal ``write(1, ...`` comes before what the write writes.
+
+    Optional, for :class:`tracer.record.OutputRecorder`'s fast path (absent means True):
+    ``needs_entries = False`` says ``syscall_entry`` does nothing, so it need not be
+    called; ``needs_text = False`` says the writer never reads a record's ``text`` or
+    ``result``, so the recorder may leave them empty ("" and None) and skip formatting.
+
+    Also optional: ``hold()`` and ``flush()``.  After ``hold()`` the writer keeps what it
+    writes in memory until ``flush()``, which writes it (one write(2) per file) with the
+    interrupting signals blocked; ``close()`` writes whatever is still held.  Lines
+    are never cut, and their order is kept."""
 
     def syscall_entry(self, rec: SyscallRecord) -> None: ...
     def syscall_exit(self, rec: SyscallRecord) -> None: ...
@@ -161,6 +171,8 @@ class Fanout:
 
     def __init__(self, writers: Iterable[Writer]) -> None:
         self.writers = list(writers)
+        self._sinks: list[_Sink] = []
+        self._flushers: list[Callable[[], None]] = []
 
     @property
     def entries_may_wait(self) -> bool:
@@ -177,6 +189,27 @@ class Fanout:
     def process_event(self, event: ProcessEvent) -> None:
         for w in self.writers:
             w.process_event(event)
+
+    def hold(self) -> None:
+        """Every writer that can holds what it writes until :meth:`flush`."""
+        self._sinks = []
+        self._flushers = []
+        for w in self.writers:
+            hold = getattr(w, "hold", None)
+            if not callable(hold):
+                continue
+            hold()
+            sinks = getattr(w, "_held_sinks", None)
+            if callable(sinks):
+                self._sinks.extend(sinks())
+            else:
+                self._flushers.append(w.flush)  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        """Write what the writers hold, the signals blocked once for all of this module's."""
+        _flush_sinks(self._sinks)
+        for flush in self._flushers:
+            flush()
 
     def close(self) -> None:
         for w in self.writers:
@@ -211,9 +244,23 @@ def _write_all(fd: int, data: bytes) -> None:
         _sigmask(signal.SIG_SETMASK, old)
 
 
+def _write_unblocked(fd: int, data: bytes) -> None:
+    """:func:`_write_all` for a caller that blocked the signals itself."""
+    written = os.write(fd, data)
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
+
+
 class _Sink:
     """A text stream written without Python buffering: straight to its fd when it has
-    one (files, pipes, stderr), else through ``write`` + ``flush`` (StringIO in tests)."""
+    one (files, pipes, stderr), else through ``write`` + ``flush`` (StringIO in tests).
+
+    After :meth:`hold`, text waits in memory until :func:`_flush_sinks` writes it (one
+    write(2) per sink and flush); with ``whole_lines`` the text after the last newline
+    (an entry whose call is still running) waits on until its line is complete, unless
+    the flush is ``final``."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -224,13 +271,66 @@ class _Sink:
         except (AttributeError, OSError, io.UnsupportedOperation):
             self.fd = None
         self.private = self.fd is not None and _private(self.fd)
+        self.held: list[str] | None = None  # None: not holding, written through
+        self.whole = 0  # held[:whole] ends with a newline
+        self.whole_lines = False
+
+    def hold(self, *, whole_lines: bool) -> None:
+        """From now on, keep what is written until the next flush."""
+        if self.held is None:
+            self.held = []
+        self.whole_lines = whole_lines
 
     def write(self, text: str) -> None:
-        if self.fd is None:
+        held = self.held
+        if held is not None:
+            held.append(text)
+            if "\n" in text:
+                self.whole = len(held)
+        elif self.fd is None:
             self.stream.write(text)
             self.stream.flush()
         else:
             _write_all(self.fd, text.encode("utf-8", "backslashreplace"))
+
+    def ready(self, final: bool) -> bool:
+        """Whether a flush would write anything."""
+        return bool(self.held) and (self.whole > 0 or final or not self.whole_lines)
+
+    def flush_held(self, final: bool) -> None:
+        """Write what is held (the interrupting signals already blocked by the caller)."""
+        held = self.held
+        if not held:
+            return
+        count = self.whole if self.whole_lines and not final else len(held)
+        if count == len(held):
+            text = "".join(held)
+            held.clear()
+        else:
+            text = "".join(held[:count])
+            del held[:count]
+        self.whole = 0
+        if self.fd is None:
+            self.stream.write(text)
+            self.stream.flush()
+        else:
+            _write_unblocked(self.fd, text.encode("utf-8", "backslashreplace"))
+
+
+def _flush_sinks(sinks: Sequence[_Sink], final: bool = False) -> None:
+    """Write what the sinks hold: one write(2) each, all under one blocking of the
+    interrupting signals (see :func:`_write_all`)."""
+    for sink in sinks:
+        if sink.ready(final):
+            break
+    else:
+        return
+    old = _sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    try:
+        for sink in sinks:
+            sink.flush_held(final)
+    finally:
+        _sigmask(signal.SIG_SETMASK, old)
 
 
 def _private(fd: int) -> bool:
@@ -264,7 +364,11 @@ class StraceWriter:
     """strace's text: one line per call, ``<unfinished ...>`` / ``<... name resumed>``
     when another task's output comes between a call's entry and exit, ``+++``/``---``
     lines for exits and signals.  A call the policy did not allow ends with its verdict
-    in capitals, as strace marks injected faults: ``= -1 EPERM (...) (DENIED)``."""
+    in capitals, as strace marks injected faults: ``= -1 EPERM (...) (DENIED)``.
+
+    Text is written as it comes, unless :meth:`hold` was called: then it waits for
+    :meth:`flush`, and when ``entries_may_wait`` (a file of trace-run's own) an entry
+    waits on until its line is complete, so that a line is written by one write(2)."""
 
     def __init__(self, stream: TextIO, *, pid_prefix: PidPrefix = PidPrefix.AUTO,
                  column: int = 40) -> None:
@@ -278,6 +382,16 @@ class StraceWriter:
         self._entries: dict[int, SyscallRecord] = {}  # printed entries awaiting their exit
         self._open: int | None = None  # tid whose line has no newline yet
         self._col = 0
+
+    def hold(self) -> None:
+        """Keep the text until :meth:`flush` (see the class docstring)."""
+        self._out.hold(whole_lines=self.entries_may_wait)
+
+    def flush(self) -> None:
+        _flush_sinks((self._out,))
+
+    def _held_sinks(self) -> tuple[_Sink, ...]:
+        return (self._out,)
 
     def _prefix(self, tid: int) -> str:
         mode = self._pid_prefix
@@ -297,45 +411,59 @@ class StraceWriter:
 
     def _start(self, rec: SyscallRecord) -> str:
         """Note the task and, when its ABI changes, say so as strace does."""
-        self._tasks.add(rec.tid)
-        if self._abi.get(rec.tid, Abi.X86_64) is not rec.abi:
+        tid = rec.tid
+        self._tasks.add(tid)
+        abi = rec.abi
+        if self._abi.get(tid, Abi.X86_64) is not abi:
             self._interrupt()
-            self._out.write(f"[ Process PID={rec.tid} runs in {_PERSONALITY[rec.abi]} mode. ]\n")
-        self._abi[rec.tid] = rec.abi
-        return self._prefix(rec.tid)
+            self._out.write(f"[ Process PID={tid} runs in {_PERSONALITY[abi]} mode. ]\n")
+        self._abi[tid] = abi
+        return self._prefix(tid)
 
     def _end(self, head: str, rec: SyscallRecord) -> None:
         """Write ``head`` (which continues the line at column ``self._col``) and the result."""
         col = self._col + len(head)
         pad = " " * (self._column - col) if col < self._column else " "
-        mark = ""
-        if rec.action != ALLOW:
-            mark = f" ({_ACTION_MARKS.get(rec.action, rec.action.upper())})"
-        self._out.write(f"{head}{pad}= {rec.result_text()}{mark}\n")
+        result = rec.result
+        if result is None:
+            result = rec.result_text()
+        action = rec.action
+        if action == ALLOW:
+            self._out.write(f"{head}{pad}= {result}\n")
+        else:
+            mark = _ACTION_MARKS.get(action) or action.upper()
+            self._out.write(f"{head}{pad}= {result} ({mark})\n")
         self._open = None
         self._col = 0
 
     def syscall_entry(self, rec: SyscallRecord) -> None:
         prefix = self._start(rec)
-        self._interrupt()
-        self._out.write(prefix + rec.text)
-        self._entries[rec.tid] = rec
-        self._open = rec.tid
-        self._col = len(prefix) + len(rec.text)
+        if self._open is not None:
+            self._interrupt()
+        text = rec.text
+        self._out.write(prefix + text)
+        tid = rec.tid
+        self._entries[tid] = rec
+        self._open = tid
+        self._col = len(prefix) + len(text)
 
     def syscall_exit(self, rec: SyscallRecord) -> None:
-        entry = self._entries.pop(rec.tid, None)
-        if entry is not None and rec.text.startswith(entry.text):
-            rest = rec.text[len(entry.text):]
-            if self._open == rec.tid:
-                self._end(rest, rec)
+        tid = rec.tid
+        entry = self._entries.pop(tid, None)
+        if entry is not None:
+            seen = entry.text
+            text = rec.text
+            if text.startswith(seen):
+                rest = text[len(seen):]
+                if self._open == tid:
+                    self._end(rest, rec)
+                    return
+                self._interrupt()
+                prefix = self._start(rec)
+                self._col = 0
+                self._end(f"{prefix}<... {rec.name} resumed>{rest}", rec)
                 return
-            self._interrupt()
-            prefix = self._start(rec)
-            self._col = 0
-            self._end(f"{prefix}<... {rec.name} resumed>{rest}", rec)
-            return
-        if self._open == rec.tid:  # the text changed under us: start a fresh line
+        if self._open == tid:  # the text changed under us: start a fresh line
             self._open = None
             self._out.write("\n")
         self._interrupt()
@@ -389,7 +517,9 @@ class StraceWriter:
             self._abi.pop(tid, None)
 
     def close(self) -> None:
+        """End an open line; write whatever is held."""
         self._interrupt()
+        _flush_sinks((self._out,), final=True)
 
 
 # --- JSON Lines ----------------------------------------------------------------------
@@ -413,13 +543,33 @@ def _json_int(value: int | None) -> str:
     return "null" if value is None else str(int(value))
 
 
+# '"abi":"x86_64","nr":0,"name":"read",' by (abi, nr, name), and "allow" -> '"allow"'.
+_JSON_CALLS: dict[tuple[Abi, int, str], str] = {}
+_JSON_ACTIONS: dict[str, str] = {}
+_JSON_LINE = ('{"ts":%r,"pid":%d,"tid":%d,%s"args":[%d,%d,%d,%d,%d,%d],"ret":%s,'
+              '"action":%s,"errno":%s}\n')
+
+
 def syscall_json_line(rec: SyscallRecord) -> str:
     """``json.dumps(syscall_json(rec))`` plus a newline, built directly: this runs for
-    every syscall, and names and actions repeat (their JSON text is cached)."""
-    return (f'{{"ts":{float(rec.ts)!r},"pid":{int(rec.pid)},"tid":{int(rec.tid)},'
-            f'"abi":{_json_str(str(rec.abi))},"nr":{int(rec.nr)},"name":{_json_str(rec.name)},'
-            f'"args":[{",".join(str(int(a)) for a in rec.args)}],"ret":{_json_int(rec.ret)},'
-            f'"action":{_json_str(str(rec.action))},"errno":{_json_int(rec.errno)}}}\n')
+    every syscall, and the call's abi, number and name, and the actions, repeat (their
+    JSON text is cached)."""
+    key = (rec.abi, rec.nr, rec.name)
+    call = _JSON_CALLS.get(key)
+    if call is None:
+        if len(_JSON_CALLS) >= 4096:
+            _JSON_CALLS.clear()
+        call = _JSON_CALLS[key] = (f'"abi":{_json_str(str(rec.abi))},"nr":{int(rec.nr)},'
+                                   f'"name":{_json_str(rec.name)},')
+    action = _JSON_ACTIONS.get(rec.action)
+    if action is None:
+        if len(_JSON_ACTIONS) >= 64:
+            _JSON_ACTIONS.clear()
+        action = _JSON_ACTIONS[rec.action] = _json_str(str(rec.action))
+    ret, errno = rec.ret, rec.errno
+    return _JSON_LINE % (float(rec.ts), rec.pid, rec.tid, call, *rec.args,
+                         "null" if ret is None else "%d" % ret, action,
+                         "null" if errno is None else "%d" % errno)
 
 
 def event_json(event: ProcessEvent) -> dict[str, object]:
@@ -447,9 +597,21 @@ class JsonWriter:
     written whole (see the module docstring), so the file parses line by line."""
 
     entries_may_wait = True   # nothing is written at an entry
+    needs_entries = False
+    needs_text = False
 
     def __init__(self, stream: TextIO) -> None:
         self._out = _Sink(stream)
+
+    def hold(self) -> None:
+        """Keep the lines until :meth:`flush` (all of them are whole)."""
+        self._out.hold(whole_lines=True)
+
+    def flush(self) -> None:
+        _flush_sinks((self._out,))
+
+    def _held_sinks(self) -> tuple[_Sink, ...]:
+        return (self._out,)
 
     def _emit(self, obj: Mapping[str, object]) -> None:
         self._out.write(json.dumps(obj, separators=(",", ":")) + "\n")
@@ -464,7 +626,8 @@ class JsonWriter:
         self._emit(event_json(event))
 
     def close(self) -> None:
-        pass
+        """Write whatever is held."""
+        _flush_sinks((self._out,), final=True)
 
 
 # --- the -c table ------------------------------------------------------------------------
@@ -495,21 +658,40 @@ class Summary:
     RULE = "------ ----------- ----------- --------- --------- --------- ----------------\n"
 
     entries_may_wait = True   # nothing is written at an entry
+    needs_entries = False
+    needs_text = False
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._out = _Sink(stream) if stream is not None else None
         self._counts: dict[Abi, dict[str, _Count]] = {}
+        self._by_call: dict[tuple[Abi, str], _Count] = {}  # the same counts, flat
+
+    def hold(self) -> None:
+        """Nothing is written before :meth:`close`: nothing to hold."""
+
+    def flush(self) -> None:
+        pass
+
+    def _held_sinks(self) -> tuple[_Sink, ...]:
+        return ()
 
     def syscall_entry(self, rec: SyscallRecord) -> None:
         pass
 
     def syscall_exit(self, rec: SyscallRecord) -> None:
-        if rec.ret is None and rec.action == ALLOW:
+        ret, action = rec.ret, rec.action
+        if ret is None and action == ALLOW:
             return
-        count = self._counts.setdefault(rec.abi, {}).setdefault(rec.name, _Count(rec.nr))
+        key = (rec.abi, rec.name)
+        count = self._by_call.get(key)
+        if count is None:
+            count = self._counts.setdefault(rec.abi, {}).setdefault(rec.name, _Count(rec.nr))
+            self._by_call[key] = count
         count.calls += 1
-        count.errors += rec.ret is not None and is_error(rec.ret, rec.abi)
-        count.denied += rec.action != ALLOW
+        if ret is not None and is_error(ret, rec.abi):
+            count.errors += 1
+        if action != ALLOW:
+            count.denied += 1
         count.seconds += rec.duration or 0.0
 
     def process_event(self, event: ProcessEvent) -> None:
@@ -540,10 +722,12 @@ class Summary:
         return "".join(parts)
 
     def close(self) -> None:
+        """Write the tables (and anything else held)."""
         if self._out is not None:
             text = self.render()
             if text:
                 self._out.write(text)
+            _flush_sinks((self._out,), final=True)
 
 
 def _blank_zero(n: int) -> str:

@@ -14,6 +14,7 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tracer.syscalls import Abi, word_size
 from tracer.syscalls import layouts as L
@@ -31,8 +32,14 @@ _MAX_ENV = 1 << 16  # pointers counted for "/* N vars */" before giving up
 
 def is_error(ret: int, abi: Abi = Abi.X86_64) -> bool:
     """Whether a raw return value is ``-errno`` (the kernel's IS_ERR_VALUE range)."""
-    bits = 32 if abi is Abi.I386 else 64
-    return -MAX_ERRNO <= signed(ret, bits) <= -1
+    if abi is Abi.I386:
+        ret = signed(ret, 32)
+    elif not -_2_63 <= ret < _2_63:
+        ret = signed(ret, 64)
+    return -MAX_ERRNO <= ret <= -1
+
+
+_2_63 = 1 << 63
 
 
 # --- strings ---------------------------------------------------------------------------
@@ -45,13 +52,33 @@ _SHORT = {c: _ESCAPES.get(c, chr(c) if 0x20 <= c <= 0x7E else f"\\{c:o}") for c 
 _AMBIGUOUS = re.compile(rb"[\x00-\x08\x0e-\x1f][0-7]")
 
 
+# Quoted short strings, by their bytes: the same few buffers and names recur (dd's one
+# byte, "/etc/ld.so.cache").  Emptied when full, so it never holds more than this many.
+_QUOTED: dict[bytes, str] = {}
+_QUOTED_MAX = 4096
+_QUOTED_LEN = 64
+
+
 def quote_string(data: bytes, *, hex_all: bool = False) -> str:
     """``data`` between double quotes, escaped as strace's string_quote does.
 
     Non-printable bytes become the shortest octal escape unless the next byte is an
-    octal digit, where the full three digits keep the escape unambiguous (``\\0017``)."""
+    octal digit, where the full three digits keep the escape unambiguous (``\\0017``).
+    Results for ``bytes`` of up to 64 bytes are cached."""
     if hex_all:
         return '"' + "".join(f"\\x{b:02x}" for b in data) + '"'
+    if type(data) is bytes and len(data) <= _QUOTED_LEN:
+        text = _QUOTED.get(data)
+        if text is None:
+            if len(_QUOTED) >= _QUOTED_MAX:
+                _QUOTED.clear()
+            text = _QUOTED[data] = _quote(data)
+        return text
+    return _quote(data)
+
+
+def _quote(data: bytes) -> str:
+    """:func:`quote_string` without its cache."""
     if _AMBIGUOUS.search(data) is None:
         return '"' + data.decode("latin-1").translate(_SHORT) + '"'
     out = ['"']
@@ -138,6 +165,20 @@ Render = Callable[[Ctx, int], str | None]
 Suffix = Callable[[Ctx, int, str], str]
 """Text of one argument value; None leaves the argument out (open's mode without O_CREAT)."""
 
+SCALARS: set[Render] = set()
+"""Renderers whose text depends on the value and the ABI only: they never read memory,
+other arguments, ``strlen`` or ``ret``, so :mod:`tracer.format` can call them with a
+constant :class:`Ctx` of the right ABI instead of building one per call."""
+
+
+_R = TypeVar("_R", bound=Callable[..., "str | None"])
+
+
+def scalar(render: _R) -> _R:
+    """Register ``render`` in :data:`SCALARS` (the caller vouches for it) and return it."""
+    SCALARS.add(render)
+    return render
+
 
 @dataclass(frozen=True, slots=True)
 class Arg:
@@ -167,27 +208,33 @@ def signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
+@scalar
 def int_(ctx: Ctx, v: int) -> str:
     return str(signed(v, 32))
 
 
+@scalar
 def uint(ctx: Ctx, v: int) -> str:
     return str(v & 0xFFFFFFFF)
 
 
+@scalar
 def long_(ctx: Ctx, v: int) -> str:
     return str(signed(v, 8 * ctx.word))
 
 
+@scalar
 def ulong(ctx: Ctx, v: int) -> str:
     return str(v & ctx.mask)
 
 
+@scalar
 def hex_(ctx: Ctx, v: int) -> str:
     v &= ctx.mask
     return hex(v) if v else "0"
 
 
+@scalar
 def ptr(ctx: Ctx, v: int) -> str:
     v &= ctx.mask
     return hex(v) if v else "NULL"
@@ -197,10 +244,12 @@ def octal(value: int) -> str:
     return f"0{value:o}".rjust(3, "0")
 
 
+@scalar
 def oct_(ctx: Ctx, v: int) -> str:
     return octal(v & 0xFFFFFFFF)
 
 
+@scalar
 def dirfd(ctx: Ctx, v: int) -> str:
     fd = signed(v, 32)
     return "AT_FDCWD" if fd == X.AT_FDCWD else str(fd)
@@ -221,16 +270,17 @@ def flags_text(value: int, table: X.Flags, zero: str = "0") -> str:
 
 
 def flags(table: X.Flags, zero: str = "0") -> Render:
-    return lambda ctx, v: flags_text(v & 0xFFFFFFFFFFFFFFFF, table, zero)
+    return scalar(lambda ctx, v: flags_text(v & 0xFFFFFFFFFFFFFFFF, table, zero))
 
 
 def xval(table: Mapping[int, str], unknown: Render = int_) -> Render:
     def render(ctx: Ctx, v: int) -> str:
         name = table.get(v & 0xFFFFFFFF)
         return name if name is not None else str(unknown(ctx, v))
-    return render
+    return scalar(render) if unknown in SCALARS else render
 
 
+@scalar
 def sig(ctx: Ctx, v: int) -> str:
     sig = signed(v, 32)
     return X.signal_name(sig) if 0 < sig <= X.NSIG else str(sig)
@@ -243,6 +293,7 @@ def open_flags_text(value: int) -> str:
     return acc if not rest else f"{acc}|{flags_text(rest, X.OPEN_FLAGS)}"
 
 
+@scalar
 def open_flags(ctx: Ctx, v: int) -> str:
     return open_flags_text(v)
 
@@ -254,10 +305,12 @@ def open_mode(flags_index: int) -> Render:
     return render
 
 
+@scalar
 def prot(ctx: Ctx, v: int) -> str:
     return flags_text(v & 0xFFFFFFFF, X.PROT_FLAGS, "PROT_NONE")
 
 
+@scalar
 def mmap_flags(ctx: Ctx, v: int) -> str:
     v &= 0xFFFFFFFF
     kind = v & X.MAP_TYPE_MASK
@@ -276,6 +329,7 @@ def clone_flags_text(value: int, *, clone3: bool = False) -> str:
     return "|".join(parts) or "0"
 
 
+@scalar
 def socket_type(ctx: Ctx, v: int) -> str:
     v &= 0xFFFFFFFF
     kind = v & X.SOCK_TYPE_MASK
@@ -292,6 +346,7 @@ def socket_protocol(domain_index: int) -> Render:
     return render
 
 
+@scalar
 def ioctl_cmd(ctx: Ctx, v: int) -> str:
     v &= 0xFFFFFFFF
     name = X.IOCTL_CMDS.get(v)
@@ -416,6 +471,7 @@ def stat_out(*, stat64: bool = False) -> Render:
     return render
 
 
+@scalar
 def statx_flags(ctx: Ctx, v: int) -> str:
     """statx's flags: strace names the sync type even when it is 0 (the default)."""
     v &= 0xFFFFFFFF

@@ -48,7 +48,7 @@ def labelled(label: str, render: Render) -> Render:
     def labelled_render(ctx: Ctx, v: int) -> str | None:
         text = render(ctx, v)
         return None if text is None else label + text
-    return labelled_render
+    return D.scalar(labelled_render) if render in D.SCALARS else labelled_render
 
 
 # --- shapes that depend on an argument ----------------------------------------------------
@@ -198,6 +198,7 @@ def _loff_out(ctx: Ctx, v: int) -> str:
     return f"[{int.from_bytes(data, 'little', signed=True)}]"
 
 
+@D.scalar
 def _mmap2_offset(ctx: Ctx, v: int) -> str:
     return D.hx(v * 4096)
 
@@ -451,16 +452,29 @@ def _normalise(sig: Sig) -> tuple[Arg, ...]:
     return tuple(specs)
 
 
-def signature_for(ctx: Ctx, nr: int) -> tuple[Arg, ...]:
-    """The argument specs of call ``nr`` under ``ctx.abi`` (cached unless shape varies)."""
-    key = (ctx.abi, nr)
+def _lookup(abi: Abi, nr: int) -> tuple[Arg, ...] | SigFn:
+    key = (abi, nr)
     found = _CACHE.get(key)
     if found is None:
-        name = syscalls(ctx.abi).get(nr)
+        name = syscalls(abi).get(nr)
         entry: Sig | SigFn | None = None
         if name is not None:
-            entry = (_I386.get(name) if ctx.abi is Abi.I386 else None) or SIGNATURES.get(name)
+            entry = (_I386.get(name) if abi is Abi.I386 else None) or SIGNATURES.get(name)
         found = entry if callable(entry) else _normalise(entry if entry is not None
-                                                         else _generic(ctx.abi, nr))
+                                                         else _generic(abi, nr))
         _CACHE[key] = found
+    return found
+
+
+def signature_for(ctx: Ctx, nr: int) -> tuple[Arg, ...]:
+    """The argument specs of call ``nr`` under ``ctx.abi`` (cached unless shape varies)."""
+    found = _lookup(ctx.abi, nr)
     return found if isinstance(found, tuple) else _normalise(found(ctx))
+
+
+def static_signature(abi: Abi, nr: int) -> tuple[Arg, ...] | None:
+    """The argument specs of call ``nr`` (normalised, as :func:`signature_for` takes it)
+    when they are the same for every call, or None when they depend on the arguments
+    (fcntl's command, futex's op, clone's flags, prctl's option, arch_prctl's code)."""
+    found = _lookup(abi, nr)
+    return found if isinstance(found, tuple) else None
