@@ -89,7 +89,8 @@ class _Fault(Exception):
 
 # ---------------------------------------------------------------------------------------
 # Expression templates.  {a} and {b} are operand expressions, {m} the width mask,
-# {sh} the shift-amount mask and {sg} the sign bit of the width.
+# {bsh} the shift amount ({b} masked to 63 or 31; a literal when {b} is one) and {sg}
+# the sign bit of the width.
 
 _ALU: dict[AluOp, str] = {
     AluOp.ADD: "({a} + {b}) & {m}",
@@ -98,9 +99,9 @@ _ALU: dict[AluOp, str] = {
     AluOp.OR: "{a} | {b}",
     AluOp.AND: "{a} & {b}",
     AluOp.XOR: "{a} ^ {b}",
-    AluOp.LSH: "({a} << ({b} & {sh})) & {m}",
-    AluOp.RSH: "{a} >> ({b} & {sh})",
-    AluOp.ARSH: "((({a} ^ {sg}) - {sg}) >> ({b} & {sh})) & {m}",
+    AluOp.LSH: "({a} << {bsh}) & {m}",
+    AluOp.RSH: "{a} >> {bsh}",
+    AluOp.ARSH: "((({a} ^ {sg}) - {sg}) >> {bsh}) & {m}",
     AluOp.MOV: "{b}",
     AluOp.DIV: "{a} // {b} if {b} else 0",             # division by zero gives 0
     AluOp.MOD: "{a} % {b} if {b} else {a}",            # modulo by zero keeps dst
@@ -538,7 +539,8 @@ class _Gen:
             lines.append(f"b = {self.R(insn.src)}")
             b = "b"
         template = _SIGNED_ALU[op] if (op in _SIGNED_ALU and insn.off == 1) else _ALU[op]
-        expr = template.format(a=a, b=b, m=_lit(m), sh=sh, sg=_lit(sg))
+        bsh = _lit(insn.imm & m & sh) if spec.source is Source.K else f"({b} & {sh})"
+        expr = template.format(a=a, b=b, m=_lit(m), bsh=bsh, sg=_lit(sg))
         return [*lines, f"{self.R(d)} = {expr}"]
 
     def end(self, insn: Insn) -> list[str]:
@@ -590,7 +592,12 @@ class _Gen:
                 val = f"_u{size * 8}({buf}, {off})[0]"
             return f"{self.R(insn.dst)} = {val}"
         mask = (1 << (8 * size)) - 1
-        val = _lit(insn.imm & mask) if insn.kind is Kind.ST else f"{self.R(insn.src)} & {_lit(mask)}"
+        if insn.kind is Kind.ST:
+            val = _lit(insn.imm & mask)
+        elif size == 8:   # registers always hold 64-bit values
+            val = self.R(insn.src)
+        else:
+            val = f"{self.R(insn.src)} & {_lit(mask)}"
         return f"{buf}[{off}] = {val}" if size == 1 else f"_p{size * 8}({buf}, {off}, {val})"
 
     def _writable(self, insn: Insn, pc: int) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
 from .helper_table import HelperFault, HelperTable
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .maps import Map
 
 DEFAULT_BUDGET = 1_000_000
+_M = TypeVar("_M")
 _STACK_TOP = stack_top(0)
 _CTX_BASE = slot_base(CTX_SLOT)
 _ZERO_STACK = bytes(MAX_BPF_STACK)
@@ -240,6 +241,7 @@ class Vm:
         self._compiled: dict[int, Compiled] = {}
         self._maps_by_handle: dict[int, Any] = {}
         self._maps_by_fd: dict[int, Any] = {}
+        self._maps_of_type: dict[type, tuple[int, list[Any]]] = {}
         self._next_fd = 3
 
     # -- maps --------------------------------------------------------------------------
@@ -274,6 +276,16 @@ class Vm:
     def iter_maps(self) -> Iterable[Any]:
         """The registered maps, without copying the table (for helpers, per call)."""
         return self._maps_by_fd.values()
+
+    def maps_of_type(self, cls: type[_M]) -> list[_M]:
+        """The registered maps that are instances of ``cls``, in registration order
+        (cached until another map is registered: maps are never unregistered)."""
+        n = len(self._maps_by_fd)
+        cached = self._maps_of_type.get(cls)
+        if cached is None or cached[0] != n:
+            cached = (n, [m for m in self._maps_by_fd.values() if isinstance(m, cls)])
+            self._maps_of_type[cls] = cached
+        return cached[1]
 
     def resolve_map_ref(self, program: Program, insn: Insn) -> int | None:
         """The 64-bit value of an ld_imm64 that refers to a map (by fd or by index)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..helper_table import HelperFault
 from ..host import TASK_SIZE, Host, ProcessHost
+from ..memory import OFFSET_MASK, REGION_SHIFT
 
 if TYPE_CHECKING:
     from ..vm import RunState
@@ -44,11 +45,13 @@ def prog_read(state: RunState, addr: int, size: int, what: str = "") -> bytes:
     """``size`` bytes of the program's memory (a PTR_TO_MEM argument)."""
     if size == 0:
         return b""
-    data = state.space.read(addr, size)
-    if data is None:
-        raise HelperFault(f"{what or 'helper'}: invalid read of {size} bytes at 0x{addr:x}",
-                          addr, size)
-    return data
+    entry = state.space.table.get(addr >> REGION_SHIFT)   # AddressSpace.read, inlined
+    if entry is not None and size > 0:
+        off = addr & OFFSET_MASK
+        if off + size <= entry[1]:
+            return bytes(entry[0][off:off + size])
+    raise HelperFault(f"{what or 'helper'}: invalid read of {size} bytes at 0x{addr:x}",
+                      addr, size)
 
 
 def prog_check_writable(state: RunState, addr: int, size: int, what: str = "") -> None:

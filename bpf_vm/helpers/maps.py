@@ -88,6 +88,9 @@ BUILTIN.register(TAIL_CALL_PROTO, _tail_call_placeholder)
 # -- ring buffer -----------------------------------------------------------------------
 
 def _ringbuf(state: RunState, handle: int, helper: str) -> RingBuf:
+    m = state.vm.map_at(handle)
+    if type(m) is RingBuf:   # the common case, without _map's checks
+        return m
     m = _map(state, handle, helper)
     if not isinstance(m, RingBuf):
         raise _refuse(m, helper)
@@ -95,9 +98,12 @@ def _ringbuf(state: RunState, handle: int, helper: str) -> RingBuf:
 
 
 def _deliver_ringbuf(state: RunState, rb: RingBuf) -> None:
-    host = host_of(state)
-    for data in rb.poll():
-        host.ringbuf_record(rb.name, data)
+    records = rb.poll()
+    if records:
+        host = host_of(state)
+        name = rb.name
+        for data in records:
+            host.ringbuf_record(name, data)
 
 
 @BUILTIN.helper("ringbuf_output", RetType.INTEGER, ArgType.CONST_MAP_PTR,
@@ -128,8 +134,8 @@ def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) ->
 
 
 def _commit(state: RunState, addr: int, flags: int, discard: bool) -> int:
-    for m in state.vm.iter_maps():
-        if isinstance(m, RingBuf) and m.is_record(addr):
+    for m in state.vm.maps_of_type(RingBuf):
+        if m.is_record(addr):
             m.commit(addr, discard)
             _deliver_ringbuf(state, m)
             return 0
