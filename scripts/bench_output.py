@@ -30,10 +30,10 @@ from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tracer.handler import ALLOW, SyscallCall  # noqa: E402
-from tracer.output import JsonWriter, PidPrefix, StraceWriter, Summary, Writer  # noqa: E402
-from tracer.record import OutputRecorder  # noqa: E402
-from tracer.syscalls import Abi, syscall_number  # noqa: E402
+from tracer.handler import ALLOW, SyscallCall
+from tracer.output import JsonWriter, PidPrefix, StraceWriter, Summary, Writer
+from tracer.record import OutputRecorder
+from tracer.syscalls import Abi, syscall_number
 
 _PAGE = 4096
 

@@ -50,8 +50,8 @@ from tracer.syscalls.signatures import signature_for, static_signature
 __all__ = [
     "DEFAULT_STRLEN",
     "CallText",
-    "call_identity",
     "MemoryReader",
+    "call_identity",
     "format_args",
     "format_call",
     "format_entry",
@@ -70,7 +70,7 @@ class _Pending:
     """An argument still to render at exit; ``prefix`` is what was shown of it at entry.
     Its value is ``call.args[spec.index]``."""
 
-    __slots__ = ("spec", "prefix")
+    __slots__ = ("prefix", "spec")
 
     def __init__(self, spec: Arg, prefix: str = "") -> None:
         self.spec = spec
@@ -91,7 +91,7 @@ class CallText:
     A plain class with slots, not a dataclass, as every value made at each syscall: it is
     built in one ``__init__`` call.  Treat it as read-only."""
 
-    __slots__ = ("abi", "nr", "name", "args", "strlen", "parts", "entry", "complete_at_entry")
+    __slots__ = ("abi", "args", "complete_at_entry", "entry", "name", "nr", "parts", "strlen")
 
     def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
                  strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
@@ -211,7 +211,7 @@ class _Plan:
     ``ctx`` is None when some renderer at entry needs the call's own :class:`Ctx`
     (memory, other arguments), else a constant one of the ABI for the scalars."""
 
-    __slots__ = ("nr", "name", "head", "steps", "ctx")
+    __slots__ = ("ctx", "head", "name", "nr", "steps")
 
     def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...]) -> None:
         self.nr = nr

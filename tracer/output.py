@@ -546,6 +546,7 @@ def _json_int(value: int | None) -> str:
 # '"abi":"x86_64","nr":0,"name":"read",' by (abi, nr, name), and "allow" -> '"allow"'.
 _JSON_CALLS: dict[tuple[Abi, int, str], str] = {}
 _JSON_ACTIONS: dict[str, str] = {}
+# One %-format: an f-string would need a str(int(...)) per argument (%d does it in C).
 _JSON_LINE = ('{"ts":%r,"pid":%d,"tid":%d,%s"args":[%d,%d,%d,%d,%d,%d],"ret":%s,'
               '"action":%s,"errno":%s}\n')
 
@@ -568,8 +569,8 @@ def syscall_json_line(rec: SyscallRecord) -> str:
         action = _JSON_ACTIONS[rec.action] = _json_str(str(rec.action))
     ret, errno = rec.ret, rec.errno
     return _JSON_LINE % (float(rec.ts), rec.pid, rec.tid, call, *rec.args,
-                         "null" if ret is None else "%d" % ret, action,
-                         "null" if errno is None else "%d" % errno)
+                         "null" if ret is None else str(int(ret)), action,
+                         "null" if errno is None else str(int(errno)))
 
 
 def event_json(event: ProcessEvent) -> dict[str, object]:

@@ -83,7 +83,7 @@ def test_quoting_is_the_same_cached_or_not(data: bytes) -> None:
     from tracer.syscalls.decode import _quote
     assert quote_string(data) == _quote(data)
     assert quote_string(data) == _quote(data)   # the second time from the cache
-    assert quote_string(bytearray(data)) == _quote(data)
+    assert quote_string(bytearray(data)) == _quote(data)  # type: ignore[arg-type]
 
 
 @given(ret=_ret, name=st.sampled_from(["read", "mmap", "brk", "umask", "fcntl", "fcntl64",

@@ -14,13 +14,14 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from tests.test_format import FakeMemory
 from tracer import output
 from tracer.events import Exited, Fork
-from tracer.handler import ALLOW, Decision, SyscallCall
+from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
 from tracer.output import Fanout, JsonWriter, PidPrefix, StraceWriter, Summary
 from tracer.record import OutputRecorder
 from tracer.syscalls import Abi, syscall_number
@@ -31,7 +32,7 @@ BUF = MEM.put(b"hello world\n\0")
 PATH = MEM.put(b"/etc/ld.so.cache\0")
 
 
-class Thread:
+class _Thread:
     """A stopped tracee as the recorder sees it."""
 
     def __init__(self, tid: int, pid: int | None = None) -> None:
@@ -40,6 +41,10 @@ class Thread:
 
     def read_memory(self, addr: int, size: int) -> bytes | None:
         return MEM(addr, size)
+
+
+def Thread(tid: int, pid: int | None = None) -> Tracee:
+    return cast(Tracee, _Thread(tid, pid))
 
 
 def call(tid: int, name: str, *args: int, pid: int | None = None) -> SyscallCall:
@@ -51,7 +56,7 @@ def call(tid: int, name: str, *args: int, pid: int | None = None) -> SyscallCall
 
 
 # A run of two tasks: interleaved calls, a denied one, one that never returns.
-def script() -> Iterator[tuple[str, object]]:
+def script() -> Iterator[tuple[str, Any]]:
     read = call(10, "read", 0, BUF, 12)
     yield "entry", (read, ALLOW)
     yield "exit", (read, 12, ALLOW)
@@ -79,14 +84,14 @@ def play(rec: OutputRecorder, *, flushes: list[int] | None = None) -> None:
     """Feed :func:`script` as the loop does: a flush after every stop."""
     for kind, item in script():
         if kind == "entry":
-            c, decision = item  # type: ignore[misc]
+            c, decision = item
             rec.record_entry(c, decision, Thread(c.tid, c.pid))
         elif kind == "exit":
-            c, ret, decision = item  # type: ignore[misc]
+            c, ret, decision = item
             th = Thread(c.tid, c.pid) if ret is not None else None
-            rec.record_exit(c, ret, decision, th, 1002.0)  # type: ignore[arg-type]
+            rec.record_exit(c, ret, decision, th, 1002.0)
         else:
-            rec.record_event(item)  # type: ignore[arg-type]
+            rec.record_event(item)
         rec.flush()
         if flushes is not None:
             flushes.append(1)
@@ -183,15 +188,15 @@ def test_json_parses_line_by_line_after_every_flush(tmp_path: Path) -> None:
         finished = 0
         for kind, item in script():
             if kind == "entry":
-                c, decision = item  # type: ignore[misc]
+                c, decision = item
                 rec.record_entry(c, decision, Thread(c.tid, c.pid))
             elif kind == "exit":
-                c, ret, decision = item  # type: ignore[misc]
+                c, ret, decision = item
                 th = Thread(c.tid, c.pid) if ret is not None else None
-                rec.record_exit(c, ret, decision, th, 1002.0)  # type: ignore[arg-type]
+                rec.record_exit(c, ret, decision, th, 1002.0)
                 finished += 1
             else:
-                rec.record_event(item)  # type: ignore[arg-type]
+                rec.record_event(item)
                 finished += 1
             rec.flush()
             data = path.read_text()
