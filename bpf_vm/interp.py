@@ -452,7 +452,7 @@ class _Gen:
                 continue
             members = [insns[p] for p in pcs]
             low = min(m.off for m in members)  # type: ignore[union-attr]
-            end = max(m.off + SIZE_BYTES[m.spec.size]  # type: ignore[union-attr,index]
+            end = max(m.off + SIZE_BYTES[m.spec.size]  # type: ignore[union-attr,index,operator]
                       for m in members)
             stores = any(m.kind is not Kind.LDX for m in members)  # type: ignore[union-attr]
             for p in pcs:

@@ -180,7 +180,7 @@ class RunState:
         None when the call falls through (index out of range, empty slot, the limit of
         MAX_TAIL_CALL_CNT reached); counts the tail call as the VM's mode says."""
         vm = self.vm
-        prog_array = vm._maps_by_handle.get(r2)
+        prog_array: Any = vm._maps_by_handle.get(r2)
         program_at = getattr(prog_array, "program_at", None)
         if program_at is None:
             raise _Fault("bpf_tail_call: r2 is not a pointer to a prog array map")
