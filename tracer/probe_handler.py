@@ -147,7 +147,7 @@ class ProbeHandler:
         host = self.host
         host.bind(tracee)
         try:
-            self.vm.run(prog, call.regs, ctx_writable=False)
+            self.vm.run_r0(prog, call.regs, ctx_writable=False)
         except BpfError as exc:
             self._fault(call, exc)
             return Decision("fault")
@@ -162,7 +162,7 @@ class ProbeHandler:
         self.host.bind(tracee)
         for prog in self.returns:
             try:
-                self.vm.run(prog, regs, ctx_writable=False)
+                self.vm.run_r0(prog, regs, ctx_writable=False)
             except BpfError as exc:
                 self._fault(call, exc)
 
