@@ -5,6 +5,14 @@ whole call (other arguments, the ABI, memory, and at the exit stop the return va
 None leaves the argument out, as strace omits open's mode without O_CREAT.  Small
 factories build families (``flags(table)``, ``in_buf(count_index)``), as the kernel's
 disassembler builds its tables.  The rules are strace's: see :mod:`tracer.format`.
+
+Every renderer that reads memory has a *fetch* (``(ctx, value) -> None``, see
+:func:`fetch_of`): it makes, through ``ctx.read``, every read the renderer will make for
+the same value, arguments, ``ret`` and memory (it may make more), and renders nothing.
+:mod:`tracer.format` runs the fetches at the stop through a reader that records what it
+reads, and the renderers after the tracee was resumed, through a reader that answers
+from that record only.  Renderers that read no memory are in :data:`SCALARS` or marked
+:func:`pure`; a renderer with no fetch known is rendered at the stop.
 """
 
 from __future__ import annotations
@@ -180,6 +188,42 @@ def scalar(render: _R) -> _R:
     return render
 
 
+Fetch = Callable[[Ctx, int], None]
+"""Makes through ``ctx.read`` every memory read a renderer makes for this value (see the
+module docstring); renders nothing."""
+
+_FETCH_ATTR = "fetch"   # the attribute of a renderer (a function) that holds its fetch
+
+
+def no_fetch(ctx: Ctx, v: int) -> None:
+    """The fetch of a renderer that reads no memory."""
+
+
+def fetched_by(fetch: Fetch | None) -> Callable[[_R], _R]:
+    """Decorator: ``fetch`` makes the memory reads of the decorated renderer (or suffix).
+    None says nothing (the renderer stays unknown: rendered at the stop)."""
+    def mark(render: _R) -> _R:
+        if fetch is not None:
+            setattr(render, _FETCH_ATTR, fetch)
+        return render
+    return mark
+
+
+def pure(render: _R) -> _R:
+    """Mark ``render`` as reading no memory (only the value, other arguments, the ABI,
+    ``strlen`` or ``ret``: what a deferred render still has) and return it."""
+    setattr(render, _FETCH_ATTR, no_fetch)
+    return render
+
+
+def fetch_of(render: Callable[..., object]) -> Fetch | None:
+    """The fetch of a renderer or exit suffix: :func:`no_fetch` for those that read no
+    memory, None when unknown (the caller must then render it at the stop)."""
+    if render in SCALARS:
+        return no_fetch
+    return getattr(render, _FETCH_ATTR, None)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
 class Arg:
     render: Render
@@ -277,7 +321,7 @@ def xval(table: Mapping[int, str], unknown: Render = int_) -> Render:
     def render(ctx: Ctx, v: int) -> str:
         name = table.get(v & 0xFFFFFFFF)
         return name if name is not None else str(unknown(ctx, v))
-    return scalar(render) if unknown in SCALARS else render
+    return scalar(render) if unknown in SCALARS else fetched_by(fetch_of(unknown))(render)
 
 
 @scalar
@@ -299,6 +343,7 @@ def open_flags(ctx: Ctx, v: int) -> str:
 
 
 def open_mode(flags_index: int) -> Render:
+    @pure
     def render(ctx: Ctx, v: int) -> str | None:
         flags = ctx.args[flags_index]
         return oct_(ctx, v) if flags & (X.O_CREAT | X.O_TMPFILE_BIT) else None
@@ -339,6 +384,7 @@ def socket_type(ctx: Ctx, v: int) -> str:
 
 
 def socket_protocol(domain_index: int) -> Render:
+    @pure
     def render(ctx: Ctx, v: int) -> str:
         domain = ctx.args[domain_index] & 0xFFFFFFFF
         table = {2: X.IP_PROTOCOLS, 10: X.IP_PROTOCOLS, 16: X.NETLINK_PROTOCOLS}.get(domain)
@@ -364,6 +410,17 @@ def hx(v: int) -> str:
 # --- memory renderers -----------------------------------------------------------------
 
 
+def _fetch_path(ctx: Ctx, v: int) -> None:
+    if v:
+        read_cstring(ctx.read, v, PATH_MAX)
+
+
+def _fetch_str(ctx: Ctx, v: int) -> None:
+    if v:
+        read_cstring(ctx.read, v, ctx.strlen)
+
+
+@fetched_by(_fetch_path)
 def path(ctx: Ctx, v: int) -> str:
     got = read_cstring(ctx.read, v, PATH_MAX) if v else None
     if got is None:
@@ -372,6 +429,7 @@ def path(ctx: Ctx, v: int) -> str:
     return quote_string(data) + ("..." if cut else "")
 
 
+@fetched_by(_fetch_str)
 def str_(ctx: Ctx, v: int) -> str:
     got = read_cstring(ctx.read, v, ctx.strlen) if v else None
     if got is None:
@@ -382,6 +440,12 @@ def str_(ctx: Ctx, v: int) -> str:
 
 def in_buf(count_index: int) -> Render:
     """A buffer the call reads (write's): its first ``-s`` bytes at entry."""
+    def fetch(ctx: Ctx, v: int) -> None:
+        total = ctx.args[count_index] & ctx.mask
+        if total:
+            ctx.mem(v, min(total, ctx.strlen))
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         total = ctx.args[count_index] & ctx.mask
         data = ctx.mem(v, min(total, ctx.strlen)) if total else b""
@@ -389,8 +453,14 @@ def in_buf(count_index: int) -> Render:
     return render
 
 
+def _fetch_out_buf(ctx: Ctx, v: int) -> None:
+    if not ctx.failed and ctx.ret:
+        ctx.mem(v, min(ctx.ret, ctx.strlen))
+
+
 def out_buf(*, hex_all: bool = False) -> Render:
     """A buffer the call fills (read's): ``ret`` bytes of it at exit."""
+    @fetched_by(_fetch_out_buf)
     def render(ctx: Ctx, v: int) -> str:
         if ctx.failed or ctx.ret is None:
             return ptr(ctx, v)
@@ -400,18 +470,43 @@ def out_buf(*, hex_all: bool = False) -> Render:
     return render
 
 
+def _fetch_out_path(ctx: Ctx, v: int) -> None:
+    if not ctx.failed:
+        _fetch_path(ctx, v)
+
+
+@fetched_by(_fetch_out_path)
 def out_path(ctx: Ctx, v: int) -> str:
     return ptr(ctx, v) if ctx.failed else path(ctx, v)
 
 
 def out_ints(count: int) -> Render:
     """``[7, 8]``: pipe's fd pair, socklen_t and tid outputs."""
+    def fetch(ctx: Ctx, v: int) -> None:
+        if not ctx.failed:
+            ctx.mem(v, 4 * count)
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         ints = None if ctx.failed else L.unpack_ints(ctx.mem(v, 4 * count) or b"", count)
         return ptr(ctx, v) if ints is None else "[" + ", ".join(map(str, ints)) + "]"
     return render
 
 
+def _fetch_argv(ctx: Ctx, v: int) -> None:
+    if not v:
+        return
+    word = ctx.word
+    raw = read_prefix(ctx.read, v, (ctx.strlen + 1) * word)
+    if len(raw) < word:
+        return
+    for n, item in enumerate(L.unpack_words(raw, word)):
+        if item == 0 or n >= ctx.strlen:
+            return
+        _fetch_str(ctx, item)
+
+
+@fetched_by(_fetch_argv)
 def argv(ctx: Ctx, v: int) -> str:
     if not v:
         return "NULL"
@@ -430,6 +525,19 @@ def argv(ctx: Ctx, v: int) -> str:
     return ptr(ctx, v)  # the array runs into unreadable memory
 
 
+def _fetch_envp(ctx: Ctx, v: int) -> None:
+    if not v:
+        return
+    word, count, addr = ctx.word, 0, v
+    while count < _MAX_ENV:
+        words = L.unpack_words(read_prefix(ctx.read, addr, 512 * word), word)
+        if not words or 0 in words:
+            return
+        count += len(words)
+        addr += len(words) * word
+
+
+@fetched_by(_fetch_envp)
 def envp(ctx: Ctx, v: int) -> str:
     if not v:
         return "NULL"
@@ -456,6 +564,11 @@ def mode_text(mode: int) -> str:
 
 
 def stat_out(*, stat64: bool = False) -> Render:
+    def fetch(ctx: Ctx, v: int) -> None:
+        if not ctx.failed:
+            ctx.mem(v, L.stat_size(ctx.abi, stat64=stat64))
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         if ctx.failed:
             return ptr(ctx, v)
@@ -481,6 +594,12 @@ def statx_flags(ctx: Ctx, v: int) -> str:
     return text
 
 
+def _fetch_statx(ctx: Ctx, v: int) -> None:
+    if not ctx.failed:
+        ctx.mem(v, L.STATX_SIZE)
+
+
+@fetched_by(_fetch_statx)
 def statx_out(ctx: Ctx, v: int) -> str:
     if ctx.failed:
         return ptr(ctx, v)
@@ -504,6 +623,12 @@ def format_sigset(mask: int, nsig: int = X.NSIG) -> str:
 
 
 def sigset(size_index: int) -> Render:
+    def fetch(ctx: Ctx, v: int) -> None:
+        size = ctx.args[size_index] & ctx.mask
+        if 0 < size <= 128:
+            ctx.mem(v, size)
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         size = ctx.args[size_index] & ctx.mask
         data = ctx.mem(v, size) if 0 < size <= 128 else None
@@ -513,6 +638,11 @@ def sigset(size_index: int) -> Render:
     return render
 
 
+def _fetch_sigaction(ctx: Ctx, v: int) -> None:
+    ctx.mem(v, L.sigaction_size(ctx.abi))
+
+
+@fetched_by(_fetch_sigaction)
 def sigaction(ctx: Ctx, v: int) -> str:
     sa = L.unpack_sigaction(ctx.abi, ctx.mem(v, L.sigaction_size(ctx.abi)) or b"")
     if sa is None:
@@ -526,6 +656,10 @@ def sigaction(ctx: Ctx, v: int) -> str:
 
 
 def timespec(*, time64: bool = False) -> Render:
+    def fetch(ctx: Ctx, v: int) -> None:
+        ctx.mem(v, L.timespec_size(ctx.abi, time64=time64))
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         ts = L.unpack_timespec(
             ctx.abi, ctx.mem(v, L.timespec_size(ctx.abi, time64=time64)) or b"", time64=time64)
@@ -540,6 +674,10 @@ def rlim_value(value: int, bits: int, infinity: str) -> str:
 
 
 def rlimit(*, rlim64: bool) -> Render:
+    def fetch(ctx: Ctx, v: int) -> None:
+        ctx.mem(v, 2 * (8 if rlim64 else ctx.word))
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         word = 8 if rlim64 else ctx.word
         lim = L.unpack_rlimit(ctx.mem(v, 2 * word) or b"", word)
@@ -553,7 +691,16 @@ def rlimit(*, rlim64: bool) -> Render:
 
 def output(render: Render) -> Render:
     """An output struct: its address when the call failed, else ``render``."""
-    return lambda ctx, v: ptr(ctx, v) if ctx.failed else render(ctx, v)
+    inner = fetch_of(render)
+
+    def fetch(ctx: Ctx, v: int) -> None:
+        if not ctx.failed:
+            inner(ctx, v)  # type: ignore[misc]
+
+    @fetched_by(fetch if inner is not None else None)
+    def shown(ctx: Ctx, v: int) -> str | None:
+        return ptr(ctx, v) if ctx.failed else render(ctx, v)
+    return shown
 
 
 def wait_status_text(status: int) -> str:
@@ -568,6 +715,12 @@ def wait_status_text(status: int) -> str:
     return text + " && WCOREDUMP(s)" if status & 0x80 else text
 
 
+def _fetch_wait_status(ctx: Ctx, v: int) -> None:
+    if not (ctx.failed or ctx.ret == 0):
+        ctx.mem(v, 4)
+
+
+@fetched_by(_fetch_wait_status)
 def wait_status(ctx: Ctx, v: int) -> str:
     if ctx.failed or ctx.ret == 0:
         return ptr(ctx, v)
@@ -607,6 +760,12 @@ def sockaddr_text(data: bytes) -> str:
 
 def sockaddr_in(len_index: int) -> Render:
     """An address the call reads, its length in another argument (connect, bind)."""
+    def fetch(ctx: Ctx, v: int) -> None:
+        size = ctx.args[len_index] & 0xFFFFFFFF
+        if size:
+            ctx.mem(v, min(size, 128))
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         size = ctx.args[len_index] & 0xFFFFFFFF
         data = ctx.mem(v, min(size, 128)) if size else None
@@ -616,6 +775,14 @@ def sockaddr_in(len_index: int) -> Render:
 
 def sockaddr_out(len_ptr_index: int) -> Render:
     """An address the call fills, its length in a socklen_t the call also updates."""
+    def fetch(ctx: Ctx, v: int) -> None:
+        if ctx.failed:
+            return
+        lens = L.unpack_ints(ctx.mem(ctx.args[len_ptr_index], 4) or b"", 1)
+        if lens and lens[0] > 0:
+            ctx.mem(v, min(lens[0], 128))
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         lens = None if ctx.failed else L.unpack_ints(ctx.mem(ctx.args[len_ptr_index], 4) or b"", 1)
         data = ctx.mem(v, min(lens[0], 128)) if lens and lens[0] > 0 else None
@@ -623,6 +790,11 @@ def sockaddr_out(len_ptr_index: int) -> Render:
     return render
 
 
+def _fetch_uname(ctx: Ctx, v: int) -> None:
+    ctx.mem(v, 2 * L.UTSNAME_FIELD)
+
+
+@fetched_by(_fetch_uname)
 def uname(ctx: Ctx, v: int) -> str:
     names = L.unpack_utsname(ctx.mem(v, 2 * L.UTSNAME_FIELD) or b"")
     if names is None:
@@ -632,11 +804,22 @@ def uname(ctx: Ctx, v: int) -> str:
 
 
 
+def _fetch_socklen_in(ctx: Ctx, v: int) -> None:
+    ctx.mem(v, 4)
+
+
+def _fetch_socklen_out(ctx: Ctx, v: int) -> None:
+    if not ctx.failed:
+        ctx.mem(v, 4)
+
+
+@fetched_by(_fetch_socklen_in)
 def _socklen_in(ctx: Ctx, v: int) -> str:
     ints = L.unpack_ints(ctx.mem(v, 4) or b"", 1)
     return ptr(ctx, v) if ints is None else f"[{ints[0]}"
 
 
+@fetched_by(_fetch_socklen_out)
 def _socklen_out(ctx: Ctx, v: int, entry: str) -> str:
     if not entry.startswith("["):
         return ""
@@ -650,6 +833,12 @@ socklen = Arg(_socklen_in, exit_suffix=_socklen_out)
 """A value-result socklen_t: ``[16]``, or ``[110 => 16]`` when the call changed it."""
 
 
+def _fetch_dirents(ctx: Ctx, v: int) -> None:
+    if not ctx.failed and ctx.ret:
+        ctx.mem(v, ctx.ret)
+
+
+@fetched_by(_fetch_dirents)
 def dirents(ctx: Ctx, v: int) -> str:
     """getdents64's buffer: its address and, as strace, how many entries the call wrote."""
     if ctx.failed or ctx.ret is None:
@@ -667,6 +856,13 @@ def dirents(ctx: Ctx, v: int) -> str:
     return f"{ptr(ctx, v)} /* {count} entr{'y' if count == 1 else 'ies'} */"
 
 
+def _fetch_id_list(ctx: Ctx, v: int) -> None:
+    if ctx.failed or ctx.ret is None or v == 0 or ctx.args[0] & 0xFFFFFFFF == 0:
+        return
+    ctx.mem(v, 4 * ctx.ret)
+
+
+@fetched_by(_fetch_id_list)
 def id_list(ctx: Ctx, v: int) -> str:
     """getgroups' output: ``ret`` 32-bit ids (none when asked for the count only)."""
     if ctx.failed or ctx.ret is None or v == 0:
@@ -681,7 +877,13 @@ def id_list(ctx: Ctx, v: int) -> str:
 def remaining(*, time64: bool = False) -> Render:
     """nanosleep's ``rem``: written only when a signal interrupted the sleep."""
     shown = timespec(time64=time64)
+    inner = fetch_of(shown)
 
+    def fetch(ctx: Ctx, v: int) -> None:
+        if ctx.ret is not None and signed(ctx.ret, 64) in (-4, -516):
+            inner(ctx, v)  # type: ignore[misc]
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str | None:
         if ctx.ret is not None and signed(ctx.ret, 64) in (-4, -516):  # EINTR, RESTARTBLOCK
             return shown(ctx, v)

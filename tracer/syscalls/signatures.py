@@ -9,6 +9,14 @@ Names are the uapi names of :mod:`tracer.syscalls`; one table serves every ABI s
 renderers pick the ABI's layouts, and ``_I386`` holds the calls i386 spells differently.
 Anything not here falls back to python-ptrace's prototype (count and C types), and
 unknown numbers to six hex arguments (strace's ``syscall_0x1f4(0x1, ...)``).
+
+Every renderer here either reads no memory (:func:`tracer.syscalls.decode.scalar` or
+:func:`~tracer.syscalls.decode.pure`) or has a fetch
+(:func:`~tracer.syscalls.decode.fetched_by`), so that :mod:`tracer.format` can read its
+memory at the stop and render it later; ``tests/tracer/test_format_deferred.py`` checks
+that none is left unknown.  Renderers made per call (the shapes below) are marked per
+call; ``scalar`` ones are made once, since :data:`~tracer.syscalls.decode.SCALARS` keeps
+every function registered in it.
 """
 
 from __future__ import annotations
@@ -48,22 +56,29 @@ def labelled(label: str, render: Render) -> Render:
     def labelled_render(ctx: Ctx, v: int) -> str | None:
         text = render(ctx, v)
         return None if text is None else label + text
-    return D.scalar(labelled_render) if render in D.SCALARS else labelled_render
+    if render in D.SCALARS:
+        return D.scalar(labelled_render)
+    return D.fetched_by(D.fetch_of(render))(labelled_render)
 
 
 # --- shapes that depend on an argument ----------------------------------------------------
+
+
+_FCNTL_UNKNOWN = D.scalar(lambda c, v: f"{D.hx(v & 0xFFFFFFFF)} /* F_??? */")
+_FD_FLAGS = D.flags(X.FD_FLAGS)
 
 
 def _fcntl(ctx: Ctx) -> Sig:
     cmd = ctx.args[1] & 0xFFFFFFFF
     name = X.FCNTL_CMDS.get(cmd)
     if name is None:
-        return (FD, lambda c, v: f"{D.hx(v & 0xFFFFFFFF)} /* F_??? */", HEX)
+        return (FD, _FCNTL_UNKNOWN, HEX)
+    shown = D.pure(lambda c, v: name)
     if name.startswith("F_GET") and name not in ("F_GETLK", "F_GETOWN_EX"):
-        return (FD, lambda c, v: name)
+        return (FD, shown)
     third: Render
     if name == "F_SETFD":
-        third = D.flags(X.FD_FLAGS)
+        third = _FD_FLAGS
     elif name == "F_SETFL":
         third = D.open_flags
     elif name in ("F_GETLK", "F_SETLK", "F_SETLKW", "F_OFD_GETLK", "F_OFD_SETLK",
@@ -71,12 +86,13 @@ def _fcntl(ctx: Ctx) -> Sig:
         third = PTR
     else:
         third = INT
-    return (FD, lambda c, v: name, third)
+    return (FD, shown, third)
 
 
 def _futex(*, time64: bool) -> SigFn:
     timeout = D.timespec(time64=time64)
 
+    @D.scalar
     def op_text(ctx: Ctx, v: int) -> str:
         cmd = v & 0x7F
         name = X.FUTEX_OPS.get(cmd)
@@ -89,6 +105,7 @@ def _futex(*, time64: bool) -> SigFn:
         leftover = v & 0xFFFFFFFF & ~(0x7F | X.FUTEX_PRIVATE_FLAG | X.FUTEX_CLOCK_REALTIME)
         return f"{name}|{leftover:#x}" if leftover else name
 
+    @D.scalar
     def bitset(ctx: Ctx, v: int) -> str:
         return "FUTEX_BITSET_MATCH_ANY" if v & 0xFFFFFFFF == 0xFFFFFFFF else D.hex_(ctx, v)
 
@@ -115,19 +132,23 @@ def _futex(*, time64: bool) -> SigFn:
     return futex
 
 
+_CLONE_STACK = at(1, labelled("child_stack=", PTR))
+_CLONE_FLAGS = at(0, labelled("flags=", D.scalar(lambda c, v: D.clone_flags_text(v & 0xFFFFFFFF))))
+_CLONE_PARENT_TID = out(labelled("parent_tid=", D.out_ints(1)), 2)
+_CLONE_TLS = labelled("tls=", HEX)
+_CLONE_CHILD_TID = labelled("child_tidptr=", HEX)
+
+
 def _clone(ctx: Ctx) -> Sig:
     flags = ctx.args[0]
     tls_i, ctid_i = (3, 4) if ctx.abi is Abi.I386 else (4, 3)
-    sig: list[Render | Arg] = [
-        at(1, labelled("child_stack=", PTR)),
-        at(0, labelled("flags=", lambda c, v: D.clone_flags_text(v & 0xFFFFFFFF))),
-    ]
+    sig: list[Render | Arg] = [_CLONE_STACK, _CLONE_FLAGS]
     if flags & X.CLONE_PARENT_SETTID:
-        sig.append(out(labelled("parent_tid=", D.out_ints(1)), 2))
+        sig.append(_CLONE_PARENT_TID)
     if flags & X.CLONE_SETTLS:
-        sig.append(at(tls_i, labelled("tls=", HEX)))
+        sig.append(at(tls_i, _CLONE_TLS))
     if flags & X.CLONE_CHILD_TID:
-        sig.append(at(ctid_i, labelled("child_tidptr=", HEX)))
+        sig.append(at(ctid_i, _CLONE_CHILD_TID))
     return tuple(sig)
 
 
@@ -136,6 +157,22 @@ def _clone_args(ctx: Ctx, v: int) -> L.CloneArgs | None:
     return L.unpack_clone_args(ctx.mem(v, size) or b"") if size else None
 
 
+def _fetch_clone_args(ctx: Ctx, v: int) -> None:
+    size = min(ctx.args[1], L.CLONE_ARGS_SIZE)
+    if size:
+        ctx.mem(v, size)
+
+
+def _fetch_clone3_exit(ctx: Ctx, v: int) -> None:
+    ca = None if ctx.failed else _clone_args(ctx, v)
+    if ca is None:
+        return
+    for flag, addr in ((X.CLONE_PIDFD, ca.pidfd), (X.CLONE_PARENT_SETTID, ca.parent_tid)):
+        if ca.flags & flag:
+            ctx.mem(addr, 4)
+
+
+@D.fetched_by(_fetch_clone_args)
 def _clone3_entry(ctx: Ctx, v: int) -> str:
     ca = _clone_args(ctx, v)
     if ca is None:
@@ -155,6 +192,7 @@ def _clone3_entry(ctx: Ctx, v: int) -> str:
     return "{" + ", ".join(fields) + "}"
 
 
+@D.fetched_by(_fetch_clone3_exit)
 def _clone3_exit(ctx: Ctx, v: int, entry: str) -> str:
     ca = None if ctx.failed else _clone_args(ctx, v)
     if ca is None:
@@ -169,28 +207,40 @@ def _clone3_exit(ctx: Ctx, v: int, entry: str) -> str:
     return f" => {{{', '.join(shown)}}}" if shown else ""
 
 
+_ARCH_PRCTL_CODE = D.xval(X.ARCH_PRCTL_CODES, HEX)
+_PRCTL_OPTION = D.xval(X.PRCTL_OPTIONS, HEX)
+_PRCTL_NAME_OUT = out(D.output(D.str_))
+
+
 def _arch_prctl(ctx: Ctx) -> Sig:
-    code = D.xval(X.ARCH_PRCTL_CODES, HEX)
+    code = _ARCH_PRCTL_CODE
     getter = ctx.args[0] in (0x1003, 0x1004)  # ARCH_GET_FS, ARCH_GET_GS write through it
     return (code, PTR if getter else HEX)
 
 
 def _prctl(ctx: Ctx) -> Sig:
-    option = D.xval(X.PRCTL_OPTIONS, HEX)
+    option = _PRCTL_OPTION
     name = X.PRCTL_OPTIONS.get(ctx.args[0] & 0xFFFFFFFF, "")
     if name == "PR_SET_NAME":
         return (option, D.str_)
     if name == "PR_GET_NAME":
-        return (option, out(D.output(D.str_)))
+        return (option, _PRCTL_NAME_OUT)
     if name.startswith("PR_GET_") and name != "PR_GET_PDEATHSIG":
         return (option,)
     return (option, HEX, HEX, HEX, HEX)
 
 
+@D.pure
 def _llseek_offset(ctx: Ctx, v: int) -> str:
     return str(D.signed((ctx.args[1] << 32) | (ctx.args[2] & 0xFFFFFFFF), 64))
 
 
+def _fetch_loff_out(ctx: Ctx, v: int) -> None:
+    if not ctx.failed:
+        ctx.mem(v, 8)
+
+
+@D.fetched_by(_fetch_loff_out)
 def _loff_out(ctx: Ctx, v: int) -> str:
     data = None if ctx.failed else ctx.mem(v, 8)
     if data is None or len(data) < 8:
@@ -240,8 +290,8 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "dup2": (FD, FD),
     "dup3": (FD, FD, PIPE_FLAGS),
     "fcntl": _fcntl,
-    "ioctl": (FD, D.ioctl_cmd, lambda c, v: (PTR if c.args[1] & 0xFFFFFFFF in X.IOCTL_CMDS
-                                             else HEX)(c, v)),
+    "ioctl": (FD, D.ioctl_cmd, D.pure(lambda c, v: (PTR if c.args[1] & 0xFFFFFFFF
+                                                    in X.IOCTL_CMDS else HEX)(c, v))),
     "getdents64": (FD, out(D.dirents), UINT),
     "getdents": (FD, OUT_PTR, UINT),
     "fadvise64": (FD, LONG, LONG, D.xval(X.FADVISE_ADVICE)),
