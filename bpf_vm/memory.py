@@ -80,6 +80,10 @@ class AddressSpace:
         self.stacks = [self.map(bytearray(MAX_BPF_STACK), True, f"stack frame {d}",
                                 slot=STACK_SLOT + d) for d in range(MAX_CALL_FRAMES)]
         self._context = Region(CTX_SLOT, bytearray(), False, "context")
+        #: Memory handed out to a program that it must give back through a helper
+        #: (ring-buffer records: bpf_ringbuf_submit/discard), by base address: the
+        #: object that handed it out.  Its owners keep it; helpers look addresses up.
+        self.lent: dict[int, object] = {}
 
     def map(self, buf: bytearray, writable: bool, name: str, slot: int | None = None) -> Region:
         if slot is None:
@@ -93,6 +97,17 @@ class AddressSpace:
         slot = self._next_slot
         self._next_slot += 1
         return slot
+
+    def remap(self, region: Region, buf: bytearray) -> int:
+        """Map an unmapped dynamic ``region`` again, now over ``buf``, at the slot
+        :meth:`map` would pick (the most recently freed one, else a new one), so that
+        an owner may reuse its Region objects; returns the region's base address."""
+        slot = self._free.pop() if self._free else self._alloc_slot()
+        region.slot = slot
+        region.buf = buf
+        self.regions[slot] = region
+        self.table[slot << KEY_SHIFT] = (buf, len(buf), region.writable)
+        return slot << SLOT_SHIFT
 
     def unmap(self, region: Region) -> None:
         """Remove a region; later accesses through stale pointers fault.  The slot is

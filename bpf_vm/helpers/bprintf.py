@@ -304,6 +304,49 @@ def _pad(text: bytes, flags: bytes, width: int | None) -> bytes:
     return text + fill if b"-" in flags else fill + text
 
 
+#: A format's whole text from its arguments, as one ``%``-operation (see int_renderer).
+IntRenderer = Callable[[Sequence[int]], bytes]
+
+#: The conversions whose text is one Python %-format of the argument cut to its size:
+#: integers, and %p/%pK/%px (16 hex digits, or %x with a width).
+_SCALAR_KINDS = frozenset("duxXp")
+
+
+def int_renderer(form: Format) -> IntRenderer | None:
+    """For a format whose conversions are all integers and pointers (``%d %u %x %X``
+    with ``l``/``ll``, ``%p %pK %px``): a function of the arguments giving the whole
+    text, equal to ``render(bind(form, args, ...))`` when ``form.error`` is 0.  With
+    ``form.error`` set, ``bind`` returns that error for such a format whatever the
+    arguments: its conversions read no memory, and at most 12 scalars of at most 8
+    bytes never overflow the 512-byte binary buffer (-ENOSPC).  None for any other
+    format (strings, characters, %pB, %ps, IP addresses).
+
+    The literal text (``%`` doubled) and each conversion's %-format are joined into one
+    format, applied to a tuple of the arguments cut to their size and sign-extended
+    where the conversion is signed: the same text as formatting each piece alone."""
+    fmt = bytearray()
+    exprs: list[str] = []
+    for item in form.items:
+        if isinstance(item, bytes):
+            fmt += item.replace(b"%", b"%%")
+            continue
+        if item.kind not in _SCALAR_KINDS:
+            return None
+        fmt += item.pyfmt if item.pyfmt is not None else b"%016x"
+        a = f"a[{len(exprs)}]"
+        if item.sign:
+            exprs.append(f"((({a}) & {item.mask:#x}) ^ {item.sign:#x}) - {item.sign:#x}")
+        else:
+            exprs.append(f"({a}) & {item.mask:#x}")
+    if not exprs:
+        text = b"".join(it for it in form.items if isinstance(it, bytes))   # all of them
+        return lambda a: text
+    namespace: dict[str, object] = {"FMT": bytes(fmt)}
+    exec(f"def _render(a):\n    return FMT % ({', '.join(exprs)},)\n", namespace)
+    fn: IntRenderer = namespace["_render"]  # type: ignore[assignment]
+    return fn
+
+
 def render(pieces: Sequence[Piece]) -> bytes:
     """bstr_printf's output for prepared pieces (the whole text, not truncated)."""
     return b"".join(pieces)

@@ -134,11 +134,18 @@ def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) ->
 
 
 def _commit(state: RunState, addr: int, flags: int, discard: bool) -> int:
-    for m in state.vm.maps_of_type(RingBuf):
-        if m.is_record(addr):
-            m.commit(addr, discard)
-            _deliver_ringbuf(state, m)
-            return 0
+    rb = state.space.lent.get(addr)      # the ring buffer that reserved the record
+    if type(rb) is RingBuf or isinstance(rb, RingBuf):
+        rb.commit(addr, discard)
+        records = rb.poll()
+        if records:
+            host = state.vm.host
+            if host is None:
+                host = host_of(state)
+            name = rb.name
+            for data in records:
+                host.ringbuf_record(name, data)
+        return 0
     what = "discard" if discard else "submit"
     raise HelperFault(f"bpf_ringbuf_{what}: 0x{addr:x} is not a record reserved and not"
                       " yet submitted or discarded", addr)

@@ -13,6 +13,13 @@ event's own line end replaces it), and the text stops at a NUL (``%c`` of 0), as
 event's string does.  The helper returns the full formatted length, as the kernel does.
 A host whose ``printk_enabled`` is False (no sink) gets no line: the text is formatted
 for its length, but comm, clock and the line are not asked for.
+
+Each format is planned once (:class:`_Plan`, cached by its bytes and argument count):
+the checked :class:`~.bprintf.Format`, and for a format of integer and pointer
+conversions only (``bpf_printk("read(%d, 0x%lx, %lu)", ...)``) a renderer that makes the
+whole text with one ``%``-operation (:func:`~.bprintf.int_renderer`), or the error such a
+format returns whatever its arguments.  Other formats bind their arguments piece by
+piece (:func:`~.bprintf.bind`), reading strings as the kernel does.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from ..helper_table import ArgType, HelperFault, RetType
+from ..memory import OFFSET_MASK, REGION_SHIFT
 from ._mem import (
     M32,
     compat_reader,
@@ -38,15 +46,19 @@ from .bprintf import (
     MAX_BPRINTF_VARARGS,
     MAX_TRACE_PRINTK_VARARGS,
     KernelSource,
+    Format,
+    IntRenderer,
     Piece,
     StringSource,
     bind,
     bstr_printf,
     check,
+    int_renderer,
     render,
 )
 
 if TYPE_CHECKING:
+    from ..host import Host
     from ..vm import RunState
 
 TRACE_FLAGS = "d..31"
@@ -81,22 +93,72 @@ def _no_memory(*_: object) -> bytes | None:  # pragma: no cover - never called
     raise AssertionError("this format reads no memory")
 
 
-def _prepare(state: RunState, fmt: bytes, fmt_size: int, args: list[int],
-             num_args: int) -> list[Piece] | int:
-    form = check(fmt, fmt_size, num_args)
+class _Plan:
+    """What a printk helper does with one format (its bytes as passed, fmt_size of them,
+    and the number of arguments): ``form`` is the checked format; ``ints`` renders the
+    whole text from the arguments when every conversion is an integer or a pointer
+    (None otherwise), and then ``error`` is the format's -errno (0 if it is accepted),
+    returned before anything else is done."""
+    __slots__ = ("error", "form", "ints")
+
+    def __init__(self, form: Format) -> None:
+        self.form = form
+        self.ints: IntRenderer | None = int_renderer(form)
+        self.error = form.error
+
+
+#: Plans by (format bytes, number of arguments).  A program passes the same few formats
+#: at every call; the table is emptied if a program makes it grow past _MAX_PLANS.
+_plans: dict[tuple[bytes, int], _Plan] = {}
+_MAX_PLANS = 1024
+
+
+def _plan(fmt: bytes, fmt_size: int, num_args: int) -> _Plan:
+    key = (fmt, num_args)
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) >= _MAX_PLANS:
+            _plans.clear()
+        plan = _plans[key] = _Plan(check(fmt, fmt_size, num_args))
+    return plan
+
+
+def _prepare(state: RunState, form: Format, args: list[int]) -> list[Piece] | int:
     if not form.reads_memory:
         return bind(form, args, _no_memory, _no_memory)
     strings, kernel = _sources(state)
     return bind(form, args, strings, kernel)
 
 
-def _emit(state: RunState, pieces: list[Piece]) -> int:
+def _print(state: RunState, plan: _Plan, args: list[int]) -> int:
+    """Format ``args`` by ``plan`` and hand the line to the host: the text's full length,
+    or the format's -errno."""
+    ints = plan.ints
+    if ints is not None:
+        if plan.error:
+            return plan.error
+        text = ints(args)
+        host = state.vm.host
+        if host is None:
+            host = host_of(state)
+        if not getattr(host, "printk_enabled", True):
+            return len(text)
+        return _line(host, text)
+    pieces = _prepare(state, plan.form, args)
+    if isinstance(pieces, int):
+        return pieces
     host = host_of(state)
     if not getattr(host, "printk_enabled", True):
         return len(render(pieces))
-    text, full = bstr_printf(pieces, MAX_BPRINTF_BUF)
+    return _line(host, render(pieces))
+
+
+def _line(host: Host, text: bytes) -> int:
+    """Give the host the trace_pipe line of ``text`` (cut as bstr_printf cuts it to the
+    kernel's 1024-byte buffer); returns the full length."""
+    shown, full = bstr_printf((text,), MAX_BPRINTF_BUF)
     _, pid = host.pid_tgid()
-    host.printk(trace_pipe_line(host.comm(), pid, host.ktime_ns(), text, host.cpu()))
+    host.printk(trace_pipe_line(host.comm(), pid, host.ktime_ns(), shown, host.cpu()))
     return full
 
 
@@ -116,11 +178,16 @@ def trace_printk(state: RunState, fmt: int, fmt_size: int, a1: int, a2: int,
     fmt_size &= M32
     if fmt_size == 0:
         raise HelperFault("bpf_trace_printk: fmt_size must be > 0 (ARG_CONST_SIZE)")
-    data = prog_read(state, fmt, fmt_size, "bpf_trace_printk fmt")
-    pieces = _prepare(state, data, fmt_size, [a1, a2, a3], MAX_TRACE_PRINTK_VARARGS)
-    if isinstance(pieces, int):
-        return pieces
-    return _emit(state, pieces)
+    entry = state.space.table.get(fmt >> REGION_SHIFT)   # prog_read, inlined
+    off = fmt & OFFSET_MASK
+    if entry is None or off + fmt_size > entry[1]:
+        prog_read(state, fmt, fmt_size, "bpf_trace_printk fmt")   # raises the fault
+        raise AssertionError("unreachable")   # pragma: no cover
+    data = bytes(entry[0][off:off + fmt_size])
+    plan = _plans.get((data, MAX_TRACE_PRINTK_VARARGS))
+    if plan is None:
+        plan = _plan(data, fmt_size, MAX_TRACE_PRINTK_VARARGS)
+    return _print(state, plan, [a1, a2, a3])
 
 
 @BUILTIN.helper("trace_vprintk", RetType.INTEGER, ArgType.PTR_TO_MEM, ArgType.CONST_SIZE,
@@ -136,10 +203,7 @@ def trace_vprintk(state: RunState, fmt: int, fmt_size: int, data: int, data_len:
     if isinstance(args, int):
         return args
     raw = prog_read(state, fmt, fmt_size, "bpf_trace_vprintk fmt")
-    pieces = _prepare(state, raw, fmt_size, args, len(args))
-    if isinstance(pieces, int):
-        return pieces
-    return _emit(state, pieces)
+    return _print(state, _plan(raw, fmt_size, len(args)), args)
 
 
 @BUILTIN.helper("snprintf", RetType.INTEGER, ArgType.PTR_TO_MEM_OR_NULL,
@@ -158,7 +222,7 @@ def snprintf(state: RunState, out: int, out_size: int, fmt: int, data: int,
     if text is None or len(text) >= (1 << 16) - 1:
         raise HelperFault("bpf_snprintf: fmt is not a NUL-terminated string in program"
                           " memory (ARG_PTR_TO_CONST_STR)", fmt)
-    pieces = _prepare(state, text + b"\0", UINT_MAX, args, len(args))
+    pieces = _prepare(state, check(text + b"\0", UINT_MAX, len(args)), args)
     if isinstance(pieces, int):
         return pieces
     written, full = bstr_printf(pieces, out_size)

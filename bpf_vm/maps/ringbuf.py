@@ -11,7 +11,15 @@ model reproduces.
 
 Here each reserved record is its own writable region of exactly ``size`` bytes (the
 verifier bounds accesses to it), so the pointer a program gets is real memory; submit
-or discard unmaps it, so a use after commit faults (the verifier forbids it).
+or discard unmaps it, so a use after commit faults (the verifier forbids it).  Its
+bytes start zeroed (the kernel leaves old data there; zeros are deterministic).
+
+Records are recycled, since a program reserves one at every run: once a consumer has
+read a record, its ``_Record`` and ``Region`` objects go to a free list and serve a
+later reservation, mapped again over a new buffer at the slot the address space picks
+(:meth:`~bpf_vm.memory.AddressSpace.remap`: the same slot a fresh region would get).
+A busy record is also entered in the address space's ``lent`` table, so that
+bpf_ringbuf_submit/discard find its ring buffer with one lookup.
 User space cannot touch elements, as in the kernel (measured on 6.18): lookup, update
 and delete are refused with EINVAL (bpf(2) refuses a key for a map whose key_size is 0),
 get_next_key with ENOTSUPP (524, the map's own answer).
@@ -22,13 +30,12 @@ from __future__ import annotations
 import errno
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MapError
 from ..memory import Region
 from .base import Map
-from .spec import ENOTSUPP, MapSpec, round_up
+from .spec import ENOTSUPP, MapSpec
 
 if TYPE_CHECKING:
     from ..vm import Vm
@@ -38,16 +45,20 @@ RINGBUF_MAX_RECORD_SZ = ((1 << 32) - 1) // 4
 BPF_RB_NO_WAKEUP = 1
 BPF_RB_FORCE_WAKEUP = 2
 
-BUSY, COMMITTED, DISCARDED = "busy", "committed", "discarded"
+_NO_BYTES = bytearray()
 
 
-@dataclass(eq=False, slots=True)
 class _Record:
-    pos: int          # producer position of the header
-    length: int       # header + data, 8-aligned
-    region: Region
-    state: str = BUSY
-    data: bytes = b""
+    """One reservation: the producer position after it (``end``), its region, and
+    ``busy`` until it is submitted or discarded; then ``data`` holds its bytes if it was
+    submitted, None if it was discarded."""
+    __slots__ = ("busy", "data", "end", "region")
+
+    def __init__(self, region: Region) -> None:
+        self.region = region
+        self.end = 0
+        self.busy = False
+        self.data: bytes | None = None
 
 
 class RingBuf(Map):
@@ -62,6 +73,7 @@ class RingBuf(Map):
         self.consumer_pos = 0
         self._queue: deque[_Record] = deque()          # reservation order, unconsumed
         self._by_addr: dict[int, _Record] = {}         # busy records by address
+        self._spare: list[_Record] = []                # consumed records, for reuse
         self._record_name = f"ring buffer '{self.name}' record"
 
     # -- producer side (helpers) ------------------------------------------------------
@@ -70,19 +82,27 @@ class RingBuf(Map):
         """Address of a new writable record of ``size`` bytes, 0 when it does not fit."""
         if size > RINGBUF_MAX_RECORD_SZ:
             return 0
-        length = round_up(size + BPF_RINGBUF_HDR_SZ, 8)
+        length = (size + BPF_RINGBUF_HDR_SZ + 7) & ~7     # round_up(size + hdr, 8)
         if length > self.size:
             return 0
-        if self.producer_pos + length - self.consumer_pos > self.size - 1:
+        end = self.producer_pos + length
+        if end - self.consumer_pos > self.size - 1:
             return 0
-        region = self.space.map(bytearray(size), True, self._record_name)
-        rec = _Record(self.producer_pos, length, region)
-        self.producer_pos += length
+        spare = self._spare
+        rec = spare.pop() if spare else \
+            _Record(Region(0, _NO_BYTES, True, self._record_name))
+        space = self.space
+        addr = space.remap(rec.region, bytearray(size))
+        rec.end = end
+        rec.busy = True
+        self.producer_pos = end
         self._queue.append(rec)
-        self._by_addr[region.base] = rec
-        return region.base
+        self._by_addr[addr] = rec
+        space.lent[addr] = self
+        return addr
 
     def is_record(self, addr: int) -> bool:
+        """Whether ``addr`` is a busy record of this ring buffer."""
         return addr in self._by_addr
 
     def commit(self, addr: int, discard: bool) -> None:
@@ -93,9 +113,13 @@ class RingBuf(Map):
         if rec is None:
             raise MapError(22, f"0x{addr:x} is not a reserved record of ring buffer"
                                f" '{self.name}'")
-        rec.data = bytes(rec.region.buf)
-        rec.state = DISCARDED if discard else COMMITTED
-        self.space.unmap(rec.region)
+        space = self.space
+        del space.lent[addr]
+        region = rec.region
+        if not discard:
+            rec.data = bytes(region.buf)
+        rec.busy = False
+        space.unmap(region)
 
     def output(self, data: bytes) -> bool:
         """bpf_ringbuf_output: reserve, copy, submit.  False when there is no room."""
@@ -112,11 +136,14 @@ class RingBuf(Map):
         """Consume every record available to a consumer, in reservation order: committed
         records up to the first busy one; discarded ones are skipped."""
         out: list[bytes] = []
-        while self._queue and self._queue[0].state != BUSY:
-            rec = self._queue.popleft()
-            if rec.state == COMMITTED:
+        queue = self._queue
+        while queue and not queue[0].busy:
+            rec = queue.popleft()
+            if rec.data is not None:
                 out.append(rec.data)
-            self.consumer_pos = rec.pos + rec.length
+                rec.data = None
+            self.consumer_pos = rec.end
+            self._spare.append(rec)
         return out
 
     @property
