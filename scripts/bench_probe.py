@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from bpf_vm.vm import ENGINES
-from tracer.probe_handler import ProbeHandler, make_handler
-from tracer.regs import FIELDS, PT_REGS
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
+
+from bpf_vm.vm import ENGINES  # noqa: E402
+from tracer.probe_handler import ProbeHandler, make_handler  # noqa: E402
+from tracer.regs import FIELDS, PT_REGS  # noqa: E402
 
 SYSCALLS = (("read", 0), ("write", 1), ("getpid", 39))
 

@@ -17,6 +17,7 @@ from ..helper_table import TAIL_CALL_PROTO, ArgType, HelperFault, RetType
 from ..maps import Map
 from ..maps.fd_array import PerfEventArray
 from ..maps.ringbuf import BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, RingBuf
+from ..memory import OFFSET_MASK, REGION_SHIFT
 from ._mem import M32, host_of, prog_read
 from ._registry import BUILTIN
 
@@ -42,10 +43,18 @@ def _refuse(m: Map, helper: str) -> HelperFault:
                 ArgType.CONST_MAP_PTR, ArgType.PTR_TO_MAP_KEY)
 def map_lookup_elem(state: RunState, r1: int, r2: int, *_: int) -> int:
     """void *bpf_map_lookup_elem(map, key): a pointer into the value's region, or NULL."""
-    m = _map(state, r1, "map_lookup_elem")
+    m = state.vm.map_at(r1)
+    if not isinstance(m, Map):
+        m = _map(state, r1, "map_lookup_elem")      # raises the fault
     if not m.prog_lookup:
         raise _refuse(m, "map_lookup_elem")
-    key = prog_read(state, r2, m.key_size, "bpf_map_lookup_elem key")
+    size = m.spec.key_size
+    entry = state.space.table.get(r2 >> REGION_SHIFT)   # prog_read, inlined
+    off = r2 & OFFSET_MASK
+    if entry is None or off + size > entry[1] or not size:
+        key = prog_read(state, r2, size, "bpf_map_lookup_elem key")
+    else:
+        key = bytes(entry[0][off:off + size])
     return m.lookup_elem(key, from_prog=True)
 
 
@@ -127,7 +136,9 @@ def ringbuf_output(state: RunState, r1: int, data: int, size: int, flags: int,
 def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) -> int:
     """void *bpf_ringbuf_reserve(ringbuf, size, flags): a writable record or NULL (also
     NULL for any flags: none are defined)."""
-    rb = _ringbuf(state, r1, "ringbuf_reserve")
+    rb = state.vm.map_at(r1)
+    if type(rb) is not RingBuf:
+        rb = _ringbuf(state, r1, "ringbuf_reserve")
     if flags:
         return 0
     return rb.reserve(size)
@@ -136,8 +147,7 @@ def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) ->
 def _commit(state: RunState, addr: int, flags: int, discard: bool) -> int:
     rb = state.space.lent.get(addr)      # the ring buffer that reserved the record
     if type(rb) is RingBuf or isinstance(rb, RingBuf):
-        rb.commit(addr, discard)
-        records = rb.poll()
+        records = rb.commit_poll(addr, discard)
         if records:
             host = state.vm.host
             if host is None:

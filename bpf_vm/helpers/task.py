@@ -26,7 +26,10 @@ PT_REGS_SIZE = 168
 @BUILTIN.helper("get_current_pid_tgid", RetType.INTEGER)
 def get_current_pid_tgid(state: RunState, *_: int) -> int:
     """u64 bpf_get_current_pid_tgid(void): tgid << 32 | pid (pid = the thread's id)."""
-    tgid, pid = host_of(state).pid_tgid()
+    host = state.vm.host
+    if host is None:
+        host = host_of(state)
+    tgid, pid = host.pid_tgid()
     return ((tgid & M32) << 32) | (pid & M32)
 
 

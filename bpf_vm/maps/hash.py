@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..memory import Region
+from ..memory import SLOT_SHIFT, Region
 from .base import Map
 from .spec import BPF_EXIST, BPF_NOEXIST, LRU_TYPES, MapSpec
 
@@ -57,9 +57,9 @@ class HashMap(Map):
         region = self._elems.get(key)
         if region is None:
             return 0
-        if from_prog:
+        if from_prog and self.lru:
             self._touch(key)
-        return region.base
+        return region.slot << SLOT_SHIFT     # region.base
 
     def update_elem(self, key: bytes, value: bytes, flags: int, *,
                     from_prog: bool = False) -> int:

@@ -121,6 +121,14 @@ class RingBuf(Map):
         rec.busy = False
         space.unmap(region)
 
+    def commit_poll(self, addr: int, discard: bool) -> list[bytes]:
+        """``commit(addr, discard)`` then ``poll()``: what the helpers do, in one call."""
+        self.commit(addr, discard)
+        queue = self._queue
+        if queue[0].busy:           # an earlier record is still busy: nothing to read
+            return []
+        return self.poll()
+
     def output(self, data: bytes) -> bool:
         """bpf_ringbuf_output: reserve, copy, submit.  False when there is no room."""
         addr = self.reserve(len(data))
