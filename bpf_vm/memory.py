@@ -33,6 +33,12 @@ CTX_SLOT = 9
 CODE_SLOT = 14
 MAP_HANDLE_SLOT = 15
 FIRST_DYNAMIC_SLOT = 16
+_CTX_KEY = CTX_SLOT << KEY_SHIFT
+
+#: MAX_BPF_STACK zero bytes, to clear a stack with ``buf[:] = ZERO_STACK``.  A bytearray
+#: (never written): CPython copies a bytearray source into a bytearray slice directly, and
+#: converts any other source to a new bytearray first (four times slower for 512 bytes).
+ZERO_STACK = bytearray(MAX_BPF_STACK)
 
 
 def slot_base(slot: int) -> int:
@@ -121,15 +127,17 @@ class AddressSpace:
     def set_context(self, buf: bytearray, writable: bool, name: str = "context") -> Region:
         """Map the context (at every run: one Region object is reused)."""
         region = self._context
-        region.buf, region.writable, region.name = buf, writable, name
+        region.buf = buf
+        region.writable = writable
+        region.name = name
         self.regions[CTX_SLOT] = region
-        self.table[CTX_SLOT << KEY_SHIFT] = (buf, len(buf), writable)
+        self.table[_CTX_KEY] = (buf, len(buf), writable)
         return region
 
     def clear_context(self) -> None:
         """Unmap the context: later accesses through it fault."""
         if self.regions.pop(CTX_SLOT, None) is not None:
-            del self.table[CTX_SLOT << KEY_SHIFT]
+            del self.table[_CTX_KEY]
 
     def translate(self, addr: int, size: int, write: bool = False) -> tuple[bytearray, int] | None:
         entry = self.table.get(addr >> REGION_SHIFT)

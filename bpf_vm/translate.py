@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING
 
 from .errors import InternalError
 from .interp import Compiled, Frame, WholeFn, _compile, _Gen, block_layout, block_starts
-from .isa import MAX_BPF_STACK, MAX_CALL_FRAMES
-from .memory import stack_top
+from .isa import MAX_CALL_FRAMES
+from .memory import ZERO_STACK, stack_top
 
 if TYPE_CHECKING:
     from .program import Program
@@ -65,7 +65,6 @@ SWITCH = 2
 RETURN = 3
 
 _REGS = ", ".join(f"r{n}" for n in range(11))
-_ZERO_STACK = bytes(MAX_BPF_STACK)
 
 
 class _WholeGen(_Gen):
@@ -161,7 +160,7 @@ def translate(compiled: Compiled, state: RunState) -> WholeFn:
     g.update(_frames=state.frames, _Frame=Frame, _me=compiled, _tail=state.tail_target,
              _stacks=[region.buf for region in state.space.stacks],
              _tops=[stack_top(d) for d in range(MAX_CALL_FRAMES)],
-             _ZERO_STACK=_ZERO_STACK, _NoBlock=_NoBlock)
+             _ZERO_STACK=ZERO_STACK, _NoBlock=_NoBlock)
     exec(_compile(source, compiled.program.name), g)
     fn: WholeFn = g["_run"]
     return fn

@@ -23,6 +23,7 @@ from .memory import (
     CODE_SLOT,
     CTX_SLOT,
     MAP_HANDLE_SLOT,
+    ZERO_STACK,
     AddressSpace,
     slot_base,
     slot_of,
@@ -37,7 +38,6 @@ DEFAULT_BUDGET = 1_000_000
 _M = TypeVar("_M")
 _STACK_TOP = stack_top(0)
 _CTX_BASE = slot_base(CTX_SLOT)
-_ZERO_STACK = bytes(MAX_BPF_STACK)
 
 
 class TailCallCounting(str, enum.Enum):
@@ -49,6 +49,9 @@ class TailCallCounting(str, enum.Enum):
     counter before it reads the slot.  An index out of range never counts."""
     JIT = "jit"
     INTERPRETER = "interpreter"
+
+
+_COUNT_FAILED = TailCallCounting.INTERPRETER
 
 
 @dataclass(slots=True)
@@ -143,6 +146,8 @@ class RunState:
         self.program: Program | None = None   # the entry program of this invocation
         self.at = 0      # translated code: the block it was in when it raised
         self.left = 0    # translated code: the budget it had left then
+        #: prog array handle -> the map (checked once; maps are never unregistered)
+        self._prog_arrays: dict[int, Any] = {}
 
     @property
     def host(self) -> Any:
@@ -158,7 +163,7 @@ class RunState:
                 raise _Fault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
             assert self.cur is not None
             self.frames.append(_Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
-            self.space.stacks[depth].buf[:] = _ZERO_STACK
+            self.space.stacks[depth].buf[:] = ZERO_STACK
             r[10] = stack_top(depth)
             return target
         return call
@@ -180,23 +185,24 @@ class RunState:
         None when the call falls through (index out of range, empty slot, the limit of
         MAX_TAIL_CALL_CNT reached); counts the tail call as the VM's mode says."""
         vm = self.vm
-        prog_array: Any = vm._maps_by_handle.get(r2)
-        program_at = getattr(prog_array, "program_at", None)
-        if program_at is None:
-            raise _Fault("bpf_tail_call: r2 is not a pointer to a prog array map")
+        prog_array: Any = self._prog_arrays.get(r2)
+        if prog_array is None:
+            prog_array = vm._maps_by_handle.get(r2)
+            if not callable(getattr(prog_array, "program_at", None)):
+                raise _Fault("bpf_tail_call: r2 is not a pointer to a prog array map")
+            self._prog_arrays[r2] = prog_array
         index = r3 & 0xFFFFFFFF
         self.tail_event = "tail_call_failed"
-        if index >= prog_array.max_entries:
-            return None
-        if vm.tail_call_counting is TailCallCounting.INTERPRETER:
-            if self.tail_calls >= MAX_TAIL_CALL_CNT:
+        if vm.tail_call_counting is _COUNT_FAILED:
+            # an index out of range never counts; an empty slot does
+            if index >= prog_array.max_entries or self.tail_calls >= MAX_TAIL_CALL_CNT:
                 return None
             self.tail_calls += 1
-            target = program_at(index)
+            target = prog_array.program_at(index)
             if target is None:
                 return None
         else:
-            target = program_at(index)
+            target = prog_array.program_at(index)   # None out of range too
             if target is None or self.tail_calls >= MAX_TAIL_CALL_CNT:
                 return None
             self.tail_calls += 1
@@ -238,6 +244,7 @@ class Vm:
         self.space = AddressSpace()
         self._stack0 = self.space.stacks[0].buf
         self.state = RunState(self)
+        self._ctx_buf: bytearray | None = None   # the last run's context (see _invoke)
         self._compiled: dict[int, Compiled] = {}
         self._maps_by_handle: dict[int, Any] = {}
         self._maps_by_fd: dict[int, Any] = {}
@@ -343,58 +350,57 @@ class Vm:
         top of a zeroed 512-byte stack.  ``regs`` presets other registers (the
         conformance protocol puts the memory length in r2).  The context is copied once,
         into the buffer the program sees; the result's ``ctx`` is that buffer."""
-        r0, ctx_buf = self._invoke(program, ctx, ctx_writable, regs, trace, budget)
+        r0 = self._invoke(program, ctx, ctx_writable, regs, trace, budget)
         st = self.state
-        return RunResult(r0, st.executed, st.tail_calls, ctx_buf, program.name)
+        return RunResult(r0, st.executed, st.tail_calls, self._ctx_buf, program.name)
 
     def run_r0(self, program: Program, ctx: bytes | bytearray | None = None, *,
                ctx_writable: bool = True) -> int:
         """``run(program, ctx, ctx_writable=...).r0`` without building a RunResult: the
         same run, faults and budget (``self.budget``).  The counts stay readable in
         ``self.state.executed`` and ``self.state.tail_calls`` until the next run."""
-        return self._invoke(program, ctx, ctx_writable, None, None, None)[0]
+        return self._invoke(program, ctx, ctx_writable, None, None, None)
 
     def _invoke(self, program: Program, ctx: bytes | bytearray | None, ctx_writable: bool,
                 regs: dict[int, int] | None, trace: StepHook | None, budget: int | None
-                ) -> tuple[int, bytearray | None]:
+                ) -> int:
+        """One run: returns r0 and leaves the context's buffer (None without a context)
+        in ``self._ctx_buf`` for ``run``'s result."""
         compiled = self._compiled.get(id(program))
         if compiled is None or compiled.program is not program:
             compiled = self.compile(program)
         st = self.state
         if st.frames:
             raise InternalError("Vm.run called re-entrantly")
-        space = self.space
-        if ctx is not None:
-            ctx_buf: bytearray | None = bytearray(ctx)
-            space.set_context(ctx_buf, ctx_writable)   # type: ignore[arg-type]
-            ctx_addr = _CTX_BASE
-        else:
-            ctx_buf = None
-            ctx_addr = 0
-        r = [0, ctx_addr, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
-        if regs:
-            for k, v in regs.items():
-                r[k] = v & M64
-        self._stack0[:] = _ZERO_STACK
         st.cur = compiled
         st.tail_calls = 0
         st.executed = 0
         st.remaining = self.budget if budget is None else budget
-        st.ctx_addr = ctx_addr
         st.program = program
+        self._stack0[:] = ZERO_STACK
+        if ctx is None:
+            self._ctx_buf = None
+            st.ctx_addr = 0
+            r = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
+        else:
+            ctx_buf = self._ctx_buf = bytearray(ctx)
+            self.space.set_context(ctx_buf, ctx_writable)
+            st.ctx_addr = _CTX_BASE
+            r = [0, _CTX_BASE, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
+        if regs:
+            for k, v in regs.items():
+                r[k] = v & M64
         try:
             if trace is not None:
-                r0 = self._traced_loop(0, r, trace)
-            elif self.engine == "translate":
-                r0 = self._fast_loop(0, r)
-            else:
-                r0 = self._block_loop(0, r)
+                return self._traced_loop(0, r, trace)
+            if self.engine == "translate":
+                return self._fast_loop(0, r)
+            return self._block_loop(0, r)
         finally:
             if st.frames:
                 st.frames.clear()
-            if ctx_buf is not None:
-                space.clear_context()
-        return r0, ctx_buf
+            if ctx is not None:
+                self.space.clear_context()
 
     def call_function(self, func_addr: int, args: tuple[int, ...], r: list[int] | None = None
                       ) -> int:
@@ -411,7 +417,7 @@ class Vm:
             raise HelperFault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
         caller = st.cur
         st.frames.append(_Frame(caller, -1, (0, 0, 0, 0, stack_top(depth - 1))))
-        self.space.stacks[depth].buf[:] = _ZERO_STACK
+        self.space.stacks[depth].buf[:] = ZERO_STACK
         regs[10] = stack_top(depth)
         try:
             return self._loop(target, regs, None)
@@ -439,8 +445,11 @@ class Vm:
         assert cur is not None
         start = left = st.remaining
         while True:
+            whole = cur._whole   # noqa: SLF001  (the property's cache: no call per run)
+            if whole is None:
+                whole = cur.whole
             try:
-                how, obj, left, at = cur.whole(r, pc, left)
+                how, obj, left, at = whole(r, pc, left)
             except (_Fault, HelperFault) as f:
                 st.executed += start - st.left
                 where = cur.block_last[st.at]
