@@ -21,6 +21,7 @@ when that range would fault, so a fault still names its own pc).
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,8 @@ _UNPACK = {1: None, 2: struct.Struct("<H").unpack_from, 4: struct.Struct("<I").u
 _UNPACK_S = {1: None, 2: struct.Struct("<h").unpack_from, 4: struct.Struct("<i").unpack_from}
 _PACK = {2: struct.Struct("<H").pack_into, 4: struct.Struct("<I").pack_into,
          8: struct.Struct("<Q").pack_into}
+
+_STRUCT_CODE = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 _BASE_GLOBALS: dict[str, Any] = {
     "_sdiv": _sdiv, "_smod": _smod, "_bswap16": _bswap16, "_bswap32": _bswap32,
@@ -403,13 +406,21 @@ class _Gen:
         pc = start
         groups = self.groups(start, starts)
         while True:
-            lines, ends = stmts[pc] if stmts is not None else self.slot(pc)
             group = groups.get(pc)
-            if group is not None:
-                lines = self.grouped(insns[pc], lines, *group)  # type: ignore[arg-type]
-            body += lines
-            insn = insns[pc]
-            pc += insn.slots if insn is not None else 1
+            run = self.store_run(pc, groups) if group is not None else []
+            if len(run) > 1:
+                assert group is not None
+                checked = [stmts[p][0] if stmts is not None else self.slot(p)[0] for p in run]
+                body += self.merged_stores(run, checked, *group)
+                pc = run[-1] + 1
+                ends = False
+            else:
+                lines, ends = stmts[pc] if stmts is not None else self.slot(pc)
+                if group is not None:
+                    lines = self.grouped(insns[pc], lines, *group)  # type: ignore[arg-type]
+                body += lines
+                insn = insns[pc]
+                pc += insn.slots if insn is not None else 1
             if ends:
                 return body
             if pc in starts:
@@ -459,19 +470,94 @@ class _Gen:
                 out[p] = (pcs[0], p == pcs[0], low, end, stores)
         return out
 
+    def group_check(self, base: str, gid: int, low: int, end: int, stores: bool
+                    ) -> list[str]:
+        """At a group's first member: ``g<gid>`` = the buffer when all of ``base + low
+        .. base + end`` is mapped (and writable, if the group stores), else None, and
+        ``o<gid>`` = the base's offset in its region."""
+        writable = " and t[2]" if stores else ""
+        return [f"t = tab.get({base} >> 32)",
+                f"o{gid} = {base} & 0xffffffff",
+                (f"g{gid} = t[0] if t is not None{writable} and o{gid} + {low} >= 0"
+                 f" and o{gid} + {end} <= t[1] else None")]
+
     def grouped(self, insn: Insn, checked: list[str], gid: int, first: bool, low: int,
                 end: int, stores: bool) -> list[str]:
+        """One member of a group: the access itself when the group's range passed its
+        check, else the instruction's own ``checked`` statements."""
         base = self.R(insn.src if insn.kind is Kind.LDX else insn.dst)
-        lines = []
-        if first:
-            writable = " and t[2]" if stores else ""
-            lines += [f"t = tab.get({base} >> 32)",
-                      f"o{gid} = {base} & 0xffffffff",
-                      (f"g{gid} = t[0] if t is not None{writable} and o{gid} + {low} >= 0"
-                       f" and o{gid} + {end} <= t[1] else None")]
+        lines = self.group_check(base, gid, low, end, stores) if first else []
         return [*lines, f"if g{gid} is not None:",
                 f"    {self.access(insn, f'g{gid}', f'o{gid} + {insn.off}')}",
                 "else:", *(f"    {line}" for line in checked)]
+
+    # Consecutive stores of one group (a struct or a memset filled field by field) whose
+    # bytes do not overlap write the same bytes in any order, and none of them can fault
+    # once the group's range passed its check.  So they are written together: each run
+    # of them that is contiguous in memory as one slice assignment of constant bytes (all
+    # immediates) or one ``pack_into`` of a struct of their sizes; when the check failed,
+    # each store runs its own checked statements in program order, as unmerged.
+
+    def store_run(self, pc: int, groups: dict[int, tuple[int, bool, int, int, bool]]
+                  ) -> list[int]:
+        """The pcs of the stores from ``pc`` on that are consecutive instructions of
+        ``pc``'s group and write disjoint bytes (empty when ``pc`` is not a store)."""
+        insns = self.program.insns
+        gid = groups[pc][0]
+        run: list[int] = []
+        spans: list[tuple[int, int]] = []
+        p = pc
+        while True:
+            group = groups.get(p)   # (pcs of this block only)
+            if group is None or group[0] != gid:
+                return run
+            insn = insns[p]
+            if insn is None or insn.kind not in (Kind.ST, Kind.STX):
+                return run
+            lo, hi = insn.off, insn.off + _size_of(insn)
+            if any(lo < b and a < hi for a, b in spans):
+                return run
+            spans.append((lo, hi))
+            run.append(p)
+            p += 1
+
+    def merged_stores(self, run: list[int], checked: list[list[str]], gid: int, first: bool,
+                      low: int, end: int, stores: bool) -> list[str]:
+        """The stores at the pcs of ``run`` (see :meth:`store_run`), merged; ``checked``
+        are their own statements, for when the group's check failed."""
+        insns = self.program.insns
+        members: list[Insn] = [insns[p] for p in run]  # type: ignore[misc]
+        g, o = f"g{gid}", f"o{gid}"
+        lines = self.group_check(self.R(members[0].dst), gid, low, end, stores) if first else []
+        lines.append(f"if {g} is not None:")
+        chunks: list[list[Insn]] = []
+        for insn in sorted(members, key=lambda m: m.off):
+            if chunks and chunks[-1][-1].off + _size_of(chunks[-1][-1]) == insn.off:
+                chunks[-1].append(insn)
+            else:
+                chunks.append([insn])
+        for chunk in chunks:
+            at = f"{o} + {chunk[0].off}"
+            if len(chunk) == 1:
+                lines.append(f"    {self.access(chunk[0], g, at)}")
+            elif all(m.kind is Kind.ST for m in chunk):
+                data = b"".join((m.imm & ((1 << (8 * _size_of(m))) - 1)).to_bytes(
+                    _size_of(m), "little") for m in chunk)
+                name = f"_k{run[0]}_{chunk[0].off & M64:x}"
+                self.globals[name] = bytearray(data)   # never written: copied from
+                lines.append(f"    {g}[{at}:{o} + {chunk[0].off + len(data)}] = {name}")
+            else:
+                codes = [_STRUCT_CODE[_size_of(m)] for m in chunk]
+                counts = [(code, len(list(same))) for code, same in itertools.groupby(codes)]
+                fmt = "<" + "".join(f"{n}{code}" if n > 1 else code for code, n in counts)
+                name = f"_pk_{fmt[1:]}"
+                self.globals[name] = struct.Struct(fmt).pack_into
+                values = ", ".join(self.stored_value(m) for m in chunk)
+                lines.append(f"    {name}({g}, {at}, {values})")
+        lines.append("else:")
+        for stmt in checked:
+            lines += [f"    {line}" for line in stmt]
+        return lines
 
     # -- per-kind renderers ------------------------------------------------------------
     # Each returns (statements, ends): a statement list that either falls through to the
@@ -591,14 +677,18 @@ class _Gen:
             else:
                 val = f"_u{size * 8}({buf}, {off})[0]"
             return f"{self.R(insn.dst)} = {val}"
+        val = self.stored_value(insn)
+        return f"{buf}[{off}] = {val}" if size == 1 else f"_p{size * 8}({buf}, {off}, {val})"
+
+    def stored_value(self, insn: Insn) -> str:
+        """The value a store (ST, STX) writes, masked to its size."""
+        size = _size_of(insn)
         mask = (1 << (8 * size)) - 1
         if insn.kind is Kind.ST:
-            val = _lit(insn.imm & mask)
-        elif size == 8:   # registers always hold 64-bit values
-            val = self.R(insn.src)
-        else:
-            val = f"{self.R(insn.src)} & {_lit(mask)}"
-        return f"{buf}[{off}] = {val}" if size == 1 else f"_p{size * 8}({buf}, {off}, {val})"
+            return _lit(insn.imm & mask)
+        if size == 8:   # registers always hold 64-bit values
+            return self.R(insn.src)
+        return f"{self.R(insn.src)} & {_lit(mask)}"
 
     def _writable(self, insn: Insn, pc: int) -> list[str]:
         """The address of a store, checked: mapped, writable, in bounds."""
