@@ -16,6 +16,22 @@ Two phases, because memory changes while a call runs::
 ``call.entry`` (``wait4(-1, ``) is what strace prints before ``<unfinished ...>`` and is a
 prefix of ``finish()``'s text, so a writer can print the rest after ``<... wait4 resumed>``.
 
+The tracer does the same in two steps per stop, so that only the memory reads happen
+while the tracee is stopped and the rendering once it runs again::
+
+    fetched = fetch_entry(abi, nr, args, read_memory)  # entry stop: inputs read, not shown
+    call = fetched.render()                             # after the resume: the text
+    snap = fetched.fetch_exit(ret, read_memory)         # exit stop: outputs read
+    text = call.finish(ret, replay(snap))               # after the resume
+
+A fetch makes every read the renderers will make (see :mod:`tracer.syscalls.decode`) and
+keeps what each read answered, ``(addr, size) -> bytes | None``; the render then reads
+from that record only (:func:`replay`), never from the tracee, and a read that was not
+fetched raises :class:`UnfetchedRead` (a bug of a fetch).  The text is the same as
+:func:`format_entry` and ``finish`` would have made at the stops.  A call with a renderer
+whose fetch is unknown is rendered at the entry stop as before, and its exit rendered
+once at the exit stop (through the recording reader) to fetch it.
+
 Memory is read through ``read_memory(addr, size) -> bytes | None`` (None: unreadable).
 The per-argument decoders are in :mod:`tracer.syscalls.decode` and the per-syscall table
 in :mod:`tracer.syscalls.signatures`; calls not in the table fall back to python-ptrace's
@@ -34,12 +50,15 @@ from tracer.syscalls.decode import (
     SCALARS,
     Arg,
     Ctx,
+    Fetch,
     MemoryReader,
     Render,
+    fetch_of,
     flags_text,
     format_sigset,
     hx,
     is_error,
+    no_fetch,
     octal,
     open_flags_text,
     quote_string,
@@ -50,16 +69,20 @@ from tracer.syscalls.signatures import signature_for, static_signature
 __all__ = [
     "DEFAULT_STRLEN",
     "CallText",
+    "Fetched",
     "MemoryReader",
+    "UnfetchedRead",
     "call_identity",
     "format_args",
     "format_call",
+    "fetch_entry",
     "format_entry",
     "format_return",
     "format_siginfo",
     "format_sigset",
     "is_error",
     "quote_string",
+    "replay",
     "signal_name",
 ]
 
@@ -182,8 +205,15 @@ def _format_entry_general(abi: Abi, nr: int, args: Sequence[int], read_memory: M
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
     ctx = Ctx(abi, values, read_memory, strlen)
+    return _render_specs(ctx, nr, signature_for(ctx, nr))
+
+
+def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
+    """The entry text of call ``nr`` (normalised) with these specs, memory read through
+    ``ctx`` (the call's values, ABI and strlen)."""
+    abi, values, strlen = ctx.abi, ctx.args, ctx.strlen
     parts: list[str | _Pending] = []
-    for spec in signature_for(ctx, nr):
+    for spec in specs:
         value = values[spec.index]
         if spec.at_exit:
             parts.append(_Pending(spec))
@@ -209,11 +239,15 @@ class _Plan:
     None (rendered at entry), a shared :class:`_Pending` (an output, rendered at exit)
     or the spec of one rendered at entry and completed at exit (``exit_suffix``).
     ``ctx`` is None when some renderer at entry needs the call's own :class:`Ctx`
-    (memory, other arguments), else a constant one of the ABI for the scalars."""
+    (memory, other arguments), else a constant one of the ABI for the scalars.
+    ``fetch_in`` / ``fetch_out``: the ``(index, fetch)`` to run at the entry / exit stop
+    (:func:`_fetches`); ``deferrable``: False when some fetch is unknown."""
 
-    __slots__ = ("ctx", "head", "name", "nr", "steps")
+    __slots__ = ("abi", "ctx", "deferrable", "fetch_in", "fetch_out", "head", "name", "nr",
+                 "steps")
 
     def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...]) -> None:
+        self.abi = abi
         self.nr = nr
         self.name = syscall_name(abi, nr)
         self.head = self.name + "("
@@ -229,11 +263,41 @@ class _Plan:
                           spec if spec.exit_suffix is not None else None))
         self.steps = tuple(steps)
         self.ctx = Ctx(abi, (0,) * 6, _unreadable, DEFAULT_STRLEN) if scalar_only else None
+        self.fetch_in, self.fetch_out, self.deferrable = _fetches(specs)
+
+
+_Fetches = tuple[tuple[int, Fetch], ...]
+
+
+def _fetches(specs: Sequence[Arg]) -> tuple[_Fetches, _Fetches, bool]:
+    """``(fetch_in, fetch_out, deferrable)`` of a signature: the fetches of what is
+    rendered at entry (inputs, the entry part of ``exit_suffix`` ones), those of what is
+    rendered at exit (outputs, exit suffixes), each as ``(argument index, fetch)``
+    without the renderers that read no memory; ``deferrable`` is False when some
+    renderer's fetch is unknown."""
+    fetch_in: list[tuple[int, Fetch]] = []
+    fetch_out: list[tuple[int, Fetch]] = []
+    deferrable = True
+    for spec in specs:
+        fetch = fetch_of(spec.render)
+        if fetch is None:
+            deferrable = False
+        elif fetch is not no_fetch:
+            (fetch_out if spec.at_exit else fetch_in).append((spec.index, fetch))
+        if spec.exit_suffix is not None:
+            fetch = fetch_of(spec.exit_suffix)
+            if fetch is None:
+                deferrable = False
+            elif fetch is not no_fetch:
+                fetch_out.append((spec.index, fetch))
+    return tuple(fetch_in), tuple(fetch_out), deferrable
 
 
 _NO_PLAN = object()   # the shape depends on the arguments: the general way
 _PLANS: dict[Abi, dict[int, _Plan | object]] = {abi: {} for abi in Abi}
 _PLANS_X86_64, _PLANS_I386, _PLANS_X32 = _PLANS[Abi.X86_64], _PLANS[Abi.I386], _PLANS[Abi.X32]
+# Reading an enum member from its class costs ~0.1 µs; the hot paths use these globals.
+_X86_64, _I386 = Abi.X86_64, Abi.I386
 
 
 def _plan(abi: Abi, nr: int) -> _Plan | object:
@@ -255,9 +319,9 @@ def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRead
 
     Calls whose signature is fixed go by their plan (made once per number), the others
     by :func:`_format_entry_general`; both give the same text."""
-    if abi is Abi.X86_64:
+    if abi is _X86_64:
         plan = _PLANS_X86_64.get(nr)
-    elif abi is Abi.I386:
+    elif abi is _I386:
         plan = _PLANS_I386.get(nr)
     else:
         plan = _PLANS_X32.get(nr)
@@ -265,8 +329,12 @@ def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRead
         plan = _plan(abi, nr)
     if plan is _NO_PLAN:
         return _format_entry_general(abi, nr, args, read_memory, strlen=strlen)
-    assert isinstance(plan, _Plan)
-    values = _registers(abi, args)
+    return _render_plan(plan, abi, _registers(abi, args), read_memory, strlen)  # type: ignore[arg-type]
+
+
+def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: MemoryReader,
+                 strlen: int) -> CallText:
+    """The entry text of a planned call, memory read through ``read_memory``."""
     ctx = plan.ctx
     if ctx is None:
         ctx = Ctx(abi, values, read_memory, strlen)
@@ -296,9 +364,170 @@ def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRead
     return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False)
 
 
+# --- fetched at the stop, rendered later ----------------------------------------------------
+
+
+class UnfetchedRead(RuntimeError):
+    """A deferred render asked for memory its fetch did not read: a bug of a fetch (the
+    text would depend on memory read after the tracee ran on)."""
+
+
+def _recording(read_memory: MemoryReader, snap: dict[tuple[int, int], bytes | None],
+               ) -> MemoryReader:
+    """``read_memory`` keeping each answer in ``snap``; a read made twice is answered
+    from ``snap`` the second time, so that a fetch sees one state of memory."""
+    def record(addr: int, size: int) -> bytes | None:
+        key = (addr, size)
+        data = snap.get(key, _MISSING)
+        if data is _MISSING:
+            data = snap[key] = read_memory(addr, size)
+        return data  # type: ignore[return-value]
+    return record
+
+
+_MISSING = object()
+
+
+def _nothing_fetched(addr: int, size: int) -> bytes | None:
+    raise UnfetchedRead(f"read of {size} bytes at {addr:#x}: nothing was fetched")
+
+
+def replay(snap: Mapping[tuple[int, int], bytes | None] | None) -> MemoryReader:
+    """A reader answering from what a fetch read (``snap``, None for nothing), raising
+    :class:`UnfetchedRead` for anything else: it never reads the tracee."""
+    if not snap:
+        return _nothing_fetched
+
+    def answer(addr: int, size: int) -> bytes | None:
+        data = snap.get((addr, size), _MISSING)
+        if data is _MISSING:
+            raise UnfetchedRead(f"read of {size} bytes at {addr:#x} was not fetched "
+                                f"(fetched: {sorted(snap)})")
+        return data  # type: ignore[return-value]
+    return answer
+
+
+class _Shape:
+    """What :class:`_Plan` says of a call whose signature depends on its arguments,
+    worked out for one call: its ABI, number (normalised), specs and exit fetches."""
+
+    __slots__ = ("abi", "fetch_out", "nr", "specs")
+
+    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...], fetch_out: _Fetches) -> None:
+        self.abi = abi
+        self.nr = nr
+        self.specs = specs
+        self.fetch_out = fetch_out
+
+
+class Fetched:
+    """One call as read at its entry stop, not rendered yet: ``how`` (its :class:`_Plan`,
+    or a :class:`_Shape` when its signature depends on its arguments), the argument
+    registers ``values``, ``strlen``, and ``snap``, what the entry fetches read (None:
+    nothing).  :meth:`render` makes its :class:`CallText` (once; it is kept in
+    ``text``), :meth:`fetch_exit` reads the outputs at the exit stop.  Made by
+    :func:`fetch_entry`; treat it as read-only but for ``text``."""
+
+    __slots__ = ("how", "snap", "strlen", "text", "values")
+
+    def __init__(self, how: _Plan | _Shape, values: tuple[int, ...], strlen: int,
+                 snap: dict[tuple[int, int], bytes | None] | None,
+                 text: CallText | None = None) -> None:
+        self.how = how
+        self.values = values
+        self.strlen = strlen
+        self.snap = snap          # _EAGER: rendered at the stop (some fetch unknown)
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Fetched(abi={self.how.abi!r}, nr={self.how.nr!r}, values={self.values!r})"
+
+    def render(self) -> CallText:
+        """The :class:`CallText` :func:`format_entry` would have made at the entry stop,
+        from what was fetched then."""
+        text = self.text
+        if text is None:
+            how = self.how
+            if type(how) is _Plan:
+                text = _render_plan(how, how.abi, self.values, replay(self.snap), self.strlen)
+            else:
+                text = _render_specs(Ctx(how.abi, self.values, replay(self.snap), self.strlen),
+                                     how.nr, how.specs)  # type: ignore[union-attr]
+            self.text = text
+        return text
+
+    def fetch_exit(self, ret: int | None, read_memory: MemoryReader,
+                   ) -> dict[tuple[int, int], bytes | None] | None:
+        """At the exit stop: read what ``render().finish(ret, ...)`` will read, and return
+        it for :func:`replay` (None: nothing to read).  ``ret`` None reads nothing."""
+        fetch_out = self.how.fetch_out
+        if ret is None or not (fetch_out or self.snap is _EAGER):
+            return None
+        snap: dict[tuple[int, int], bytes | None] = {}
+        if self.snap is _EAGER:   # some fetch unknown: render to fetch
+            self.text.finish(ret, _recording(read_memory, snap))  # type: ignore[union-attr]
+            return snap
+        values = self.values
+        ctx = Ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen, ret)
+        for index, fetch in fetch_out:
+            fetch(ctx, values[index])
+        return snap
+
+
+_EAGER: dict[tuple[int, int], bytes | None] = {}   # the snap of a call rendered at the stop
+
+
+def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader, *,
+                strlen: int = DEFAULT_STRLEN, now: bool = False) -> Fetched:
+    """At the entry stop: read, through ``read_memory``, the memory the entry text will
+    show, and render nothing (``now``: render it at once from the tracee, for an entry
+    that is written before the call runs).  Arguments as :func:`format_entry`'s."""
+    if abi is _X86_64:
+        plan = _PLANS_X86_64.get(nr)
+    elif abi is _I386:
+        plan = _PLANS_I386.get(nr)
+    else:
+        plan = _PLANS_X32.get(nr)
+    if plan is None:
+        plan = _plan(abi, nr)
+    if type(plan) is not _Plan:
+        return _fetch_general(abi, nr, args, read_memory, strlen, now)
+    values = _registers(abi, args)
+    if now or not plan.deferrable:
+        return Fetched(plan, values, strlen, None if plan.deferrable else _EAGER,
+                       _render_plan(plan, abi, values, read_memory, strlen))
+    fetch_in = plan.fetch_in
+    if not fetch_in:
+        return Fetched(plan, values, strlen, None)
+    snap: dict[tuple[int, int], bytes | None] = {}
+    ctx = Ctx(abi, values, _recording(read_memory, snap), strlen)
+    for index, fetch in fetch_in:
+        fetch(ctx, values[index])
+    return Fetched(plan, values, strlen, snap)
+
+
+def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
+                   strlen: int, now: bool) -> Fetched:
+    """:func:`fetch_entry` of a call whose signature depends on its arguments."""
+    nr = normalize_nr(abi, nr)
+    values = _mask_args(abi, args)
+    snap: dict[tuple[int, int], bytes | None] = {}
+    ctx = Ctx(abi, values, _recording(read_memory, snap), strlen)
+    specs = signature_for(ctx, nr)
+    fetch_in, fetch_out, deferrable = _fetches(specs)
+    shape = _Shape(abi, nr, specs, fetch_out)
+    if now or not deferrable:
+        ctx.read = read_memory
+        return Fetched(shape, values, strlen, None if deferrable else _EAGER,
+                       _render_specs(ctx, nr, specs))
+    for index, fetch in fetch_in:
+        fetch(ctx, values[index])
+    return Fetched(shape, values, strlen, snap or None)
+
+
 def _registers(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
     """:func:`_mask_args`, with a quick way for the loop's case (six registers)."""
-    if type(args) is tuple and len(args) == 6 and abi is not Abi.I386:
+    if type(args) is tuple and len(args) == 6 and abi is not _I386:
         a0, a1, a2, a3, a4, a5 = args
         if 0 <= (a0 | a1 | a2 | a3 | a4 | a5) <= _M64:
             return args
@@ -308,9 +537,9 @@ def _registers(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
 def call_identity(abi: Abi, nr: int, args: Sequence[int]) -> tuple[int, str, tuple[int, ...]]:
     """``(call.nr, call.name, call.args)`` of ``format_entry(abi, nr, args, ...)`` without
     formatting anything: for outputs that need no text (JSON Lines, the summary)."""
-    if abi is Abi.X86_64:
+    if abi is _X86_64:
         plan = _PLANS_X86_64.get(nr)
-    elif abi is Abi.I386:
+    elif abi is _I386:
         plan = _PLANS_I386.get(nr)
     else:
         plan = _PLANS_X32.get(nr)

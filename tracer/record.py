@@ -2,8 +2,21 @@
 
 The loop speaks in :class:`SyscallCall`, :class:`Decision` and :mod:`tracer.events`; the
 writers take formatted :class:`SyscallRecord` s and :class:`ProcessEvent` s.  This is
-where the two meet: inputs are formatted at the entry stop (before the call or another
-thread can change them), outputs at the exit stop, both while the tracee is stopped.
+where the two meet, in two steps, because the loop is the tracee's bottleneck: what is
+done while the tracee is stopped delays it, what is done after the loop resumed it
+overlaps its run.
+
+* At the stops (``record_entry`` / ``record_exit``), only what needs the stopped tracee:
+  the memory the text will show is read (:func:`tracer.format.fetch_entry`, inputs at the
+  entry stop, before the call or another thread can change them;
+  ``Fetched.fetch_exit``, outputs at the exit stop), and the numbers are noted.
+* At :meth:`OutputRecorder.flush`, which the loop calls once it has resumed the tracee,
+  everything else: the text is rendered from what was read, the records are built and
+  handed to the writers (strace lines, JSON, the summary), and written.
+
+The exception: an entry that must be written before its call runs (the writer is not
+``entries_may_wait``: stderr, a terminal, a pipe the traced program shares) is rendered
+and written at its entry stop, as strace does; its exit still waits for the flush.
 """
 
 from __future__ import annotations
@@ -13,7 +26,7 @@ import os
 from collections.abc import Callable
 
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
-from tracer.format import CallText, call_identity, format_entry
+from tracer.format import Fetched, call_identity, fetch_entry, replay
 from tracer.handler import Decision, SyscallCall, Tracee
 from tracer.output import EventKind, Fanout, SyscallRecord, Writer
 from tracer.output import ProcessEvent as OutEvent
@@ -21,6 +34,7 @@ from tracer.syscalls import Abi
 from tracer.syscalls.decode import is_error
 
 _Send = Callable[[SyscallRecord], None]
+_X32, _I386 = Abi.X32, Abi.I386   # globals: an enum member read from its class costs ~0.1 µs
 
 
 def _unreadable(addr: int, size: int) -> bytes | None:
@@ -40,32 +54,58 @@ def _to_all(sends: list[_Send]) -> _Send | None:
     return send
 
 
+class _Call:
+    """One syscall from its entry stop until the flush that hands its exit record on.
+
+    Set at the entry stop: ``call``, ``action`` (the entry's verdict) and ``fetched``
+    (None when no writer reads text); at the exit stop: ``ret``, ``snap`` (the outputs
+    read then), ``ts`` and ``exit_action``, and ``moved`` = (tid, pid) when a non-leader
+    thread's execve ended under the leader's tid.  ``rec`` is the entry record, made
+    once.  The exit fields are unset until the exit stop."""
+
+    __slots__ = ("action", "call", "exit_action", "fetched", "moved", "rec", "ret", "snap",
+                 "ts")
+
+    def __init__(self, call: SyscallCall, action: str, fetched: Fetched | None) -> None:
+        self.call = call
+        self.action = action
+        self.fetched = fetched
+        self.rec: SyscallRecord | None = None
+        self.moved: tuple[int, int] | None = None
+        self.ret: int | None
+        self.snap: dict[tuple[int, int], bytes | None] | None
+        self.ts: float
+        self.exit_action: str
+
+
 class OutputRecorder:
     """A :class:`tracer.handler.Recorder` feeding one writer (a ``Fanout`` for several).
 
     What a syscall stop needs of the stopped tracee (its memory) is read at the stop;
-    the records go to the writer at :meth:`flush`, which the loop calls once it has
-    resumed the tracee, so that writing overlaps the tracee's run.  An entry goes out at
-    once unless the writer says ``entries_may_wait`` (see :class:`tracer.output.Writer`).
-    Anything recorded later first flushes what is pending: the order never changes.
+    the text is rendered, and the records go to the writer, at :meth:`flush`, which the
+    loop calls once it has resumed the tracee, so that all of it overlaps the tracee's
+    run (see the module docstring).  An entry is rendered and goes out at once unless
+    the writer says ``entries_may_wait`` (see :class:`tracer.output.Writer`).  Anything
+    recorded later first flushes what is pending: the order never changes.
 
     When the writer can ``hold()`` (trace-run's own writers can), it is made to hold
     what it writes, and :meth:`flush` ends with the writer's ``flush()``: what one stop
     produced goes out in one write(2) per file, with the signals blocked once.  The
     records of a plain ``Fanout`` go straight to its writers, only to those that want
-    them (``needs_entries``), and a call is not formatted at all when no writer reads
-    its text (``needs_text``: JSON Lines and the summary alone)."""
+    them (``needs_entries``), and a call's memory is neither read nor rendered when no
+    writer reads its text (``needs_text``: JSON Lines and the summary alone)."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
-        self._open: dict[int, tuple[CallText | None, SyscallRecord]] = {}  # by the call's tid
-        self._pending: list[tuple[_Send, SyscallRecord]] = []
+        self._open: dict[int, _Call] = {}  # by the call's tid
+        self._pending: list[tuple[Callable[[_Call], None], _Call]] = []
         self._entries_wait = bool(getattr(writer, "entries_may_wait", False))
         writers = list(writer.writers) if type(writer) is Fanout else [writer]
         self._send_entry = _to_all([w.syscall_entry for w in writers
                                     if getattr(w, "needs_entries", True)])
         self._send_exit = _to_all([w.syscall_exit for w in writers])
-        self._text = any(getattr(w, "needs_text", True) for w in writers)
+        self._text = (any(getattr(w, "needs_text", True) for w in writers)
+                      and (self._send_entry is not None or self._send_exit is not None))
         self._flush_writer: Callable[[], None] | None = None
         hold, flush = getattr(writer, "hold", None), getattr(writer, "flush", None)
         if callable(hold) and callable(flush):
@@ -73,56 +113,90 @@ class OutputRecorder:
             self._flush_writer = flush
 
     def flush(self) -> None:
-        """Hand the pending records to the writer, in order, and have it write them."""
+        """Render the pending records, in order, hand them to the writer, and have it
+        write them."""
         pending = self._pending
         if pending:
             self._pending = []
-            for send, rec in pending:
-                send(rec)
+            for job, item in pending:
+                job(item)
         if self._flush_writer is not None:
             self._flush_writer()
 
+    # ---- at the stops ----------------------------------------------------------------
+
     def record_entry(self, call: SyscallCall, decision: Decision, tracee: Tracee) -> None:
-        abi = call.abi
-        nr = call.raw_nr if abi is Abi.X32 else call.nr
-        text: CallText | None
+        """At the entry stop: read the inputs the text will show; render nothing unless
+        the entry must be written now."""
+        fetched = None
+        now = not self._entries_wait and self._send_entry is not None
         if self._text:
-            text = format_entry(abi, nr, call.args, tracee.read_memory)
-            rec = SyscallRecord(call.ts, call.pid, call.tid, abi, text.nr, text.name, text.args,
-                                None, str(decision.action), None, text.entry)
-        else:
-            text = None
-            nr, name, args = call_identity(abi, nr, call.args)
-            rec = SyscallRecord(call.ts, call.pid, call.tid, abi, nr, name, args, None,
-                                str(decision.action), None, "")
-        self._open[call.tid] = (text, rec)
+            abi = call.abi
+            fetched = fetch_entry(abi, call.raw_nr if abi is _X32 else call.nr,
+                                  call.args, tracee.read_memory, now=now)
+        opened = self._open[call.tid] = _Call(call, decision.action, fetched)
         if self._send_entry is not None:
-            self._pending.append((self._send_entry, rec))
-            if not self._entries_wait:
+            self._pending.append((self._entry_out, opened))
+            if now:
                 self.flush()
 
     def record_exit(self, call: SyscallCall, ret: int | None, decision: Decision,
                     tracee: Tracee | None, ts: float) -> None:
+        """At the exit stop (``tracee`` None and ``ret`` None: the call never returned):
+        read the outputs the text will show; render nothing."""
         opened = self._open.pop(call.tid, None)
-        if opened is None:
+        if opened is None or self._send_exit is None:
             return
-        text, rec = opened
-        duration = ts - call.ts if ret is not None else None
-        if text is not None:
-            reader = tracee.read_memory if tracee is not None else _unreadable
-            done = rec.at_exit(text, ret, reader, duration=duration,
-                               action=str(decision.action))
+        fetched = opened.fetched
+        opened.snap = None if ret is None or fetched is None else fetched.fetch_exit(
+            ret, tracee.read_memory if tracee is not None else _unreadable)
+        opened.ret = ret
+        opened.ts = ts
+        opened.exit_action = decision.action
+        if tracee is not None and tracee.tid != call.tid:  # execve by a non-leader thread
+            opened.moved = (tracee.tid, tracee.pid)
+        self._pending.append((self._exit_out, opened))
+
+    # ---- after the resume (flush) ----------------------------------------------------
+
+    def _entry_record(self, c: _Call) -> SyscallRecord:
+        """The call's record as known at its entry (made once)."""
+        rec = c.rec
+        if rec is None:
+            call = c.call
+            abi = call.abi
+            if c.fetched is not None:
+                text = c.fetched.render()
+                rec = SyscallRecord(call.ts, call.pid, call.tid, abi, text.nr, text.name,
+                                    text.args, None, str(c.action), None, text.entry)
+            else:
+                nr, name, args = call_identity(abi, call.raw_nr if abi is _X32
+                                               else call.nr, call.args)
+                rec = SyscallRecord(call.ts, call.pid, call.tid, abi, nr, name, args, None,
+                                    str(c.action), None, "")
+            c.rec = rec
+        return rec
+
+    def _entry_out(self, c: _Call) -> None:
+        self._send_entry(self._entry_record(c))  # type: ignore[misc]
+
+    def _exit_out(self, c: _Call) -> None:
+        rec = self._entry_record(c)
+        ret = c.ret
+        duration = c.ts - c.call.ts if ret is not None else None
+        if c.fetched is not None:
+            done = rec.at_exit(c.fetched.render(), ret, replay(c.snap), duration=duration,
+                               action=str(c.exit_action))
         else:
             abi = rec.abi
             errno = None
             if ret is not None and is_error(ret, abi):
-                errno = -ret if ret < 0 else (1 << (32 if abi is Abi.I386 else 64)) - ret
+                errno = -ret if ret < 0 else (1 << (32 if abi is _I386 else 64)) - ret
             done = SyscallRecord(rec.ts, rec.pid, rec.tid, abi, rec.nr, rec.name, rec.args,
-                                 ret, str(decision.action), errno, "", None, duration)
-        if tracee is not None and tracee.tid != call.tid:  # execve by a non-leader thread
-            done = dataclasses.replace(done, tid=tracee.tid, pid=tracee.pid)
-        if self._send_exit is not None:
-            self._pending.append((self._send_exit, done))
+                                 ret, str(c.exit_action), errno, "", None, duration)
+        if c.moved is not None:
+            done = dataclasses.replace(done, tid=c.moved[0], pid=c.moved[1])
+        self._send_exit(done)  # type: ignore[misc]
 
     def record_event(self, ev: ProcessEvent) -> None:
         self.flush()
