@@ -176,7 +176,7 @@ def main() -> None:
     print(f"{'call':<15}" + "".join(f"{'stop':>8}{'after':>8}{'all':>8}" for _ in OUTPUTS))
     totals: dict[str, list[tuple[float, float, float]]] = {name: [] for name in OUTPUTS}
     for case in all_cases:
-        row = []
+        row: list[float] = []
         for name, make in OUTPUTS.items():
             runs = [run_once(make, case, thread, opts.calls, opts.file) for _ in range(opts.reps)]
             med = tuple(statistics.median(r[i] for r in runs) for i in range(3))

@@ -17,6 +17,12 @@ out to whichever writers the user asked for (:class:`Fanout`)::
 * Send ``EventKind.FORK`` for every new thread or process so that the ``[pid N]`` prefix
   appears exactly when strace's would (when more than one task is traced).
 
+In trace-run, :class:`tracer.record.OutputRecorder` drives the writers, and does so after
+the loop resumed the tracee: at the stops it only reads the memory the text will show
+(:func:`tracer.format.fetch_entry`), and the text, the records and every writer's work
+happen at its ``flush()``.  The one exception is an entry for a writer that is not
+``entries_may_wait`` (see :class:`Writer`), rendered and written at its entry stop.
+
 Writes are whole: each line (or the entry part of an unfinished one) goes to the file
 descriptor in one ``write(2)`` with SIGINT/SIGTERM/SIGHUP/SIGQUIT blocked, so neither a
 kill nor a KeyboardInterrupt can cut a line, and a JSON file is valid line by line

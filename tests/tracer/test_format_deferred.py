@@ -23,7 +23,7 @@ from tracer.record import OutputRecorder
 from tracer.syscalls import Abi, syscall_number
 from tracer.syscalls import decode as D
 from tracer.syscalls.decode import Arg, Ctx
-from tracer.syscalls.signatures import SIGNATURES, _I386
+from tracer.syscalls.signatures import _I386, SIGNATURES
 
 _BLOBS = 4
 
