@@ -16,7 +16,9 @@ programs, returns into another program) is signalled with the small exceptions b
 which cost nothing until raised.  Memory accesses go through :class:`AddressSpace`'s
 ``table`` (one dict lookup, one bounds check; in a block, accesses through one unchanged
 base register share one check of their offsets' range, and fall back to one check each
-when that range would fault, so a fault still names its own pc).
+when that range would fault, so a fault still names its own pc; consecutive stores of
+such a group that write disjoint bytes are written by one ``pack_into`` or one slice
+assignment per contiguous run, see ``_Gen.merged_stores``).
 """
 
 from __future__ import annotations
