@@ -35,7 +35,7 @@ def _scramble(mem: FakeMemory, seed: int) -> None:
         page[:] = noise[:len(page)]
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(call=st.sampled_from(_CALLS),
        args=st.one_of(st.tuples(*[_argument] * 6), st.lists(_argument, max_size=7)),
        at_entry=st.lists(_blob, min_size=_BLOBS, max_size=_BLOBS),

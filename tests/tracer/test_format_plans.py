@@ -46,7 +46,7 @@ _ret = st.one_of(st.none(), st.integers(-4095, 64), st.integers(0, 2**64 - 1),
                  st.sampled_from([-2, -4, -14, -512, -516, 2**64 - 2, 0xFFFFFFFE]), _pointer)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(call=st.sampled_from(_CALLS),
        args=st.one_of(st.tuples(*[_argument] * 6), st.lists(_argument, max_size=7)),
        contents=st.lists(_blob, min_size=_BLOBS, max_size=_BLOBS), ret=_ret)
