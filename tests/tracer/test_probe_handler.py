@@ -111,3 +111,29 @@ def test_printk_lines_are_built_only_for_a_consumer() -> None:
     assert not TraceeHost().printk_enabled
     assert TraceeHost(io.StringIO()).printk_enabled
     assert Keeps().printk_enabled
+
+
+def test_a_refused_tail_call_target_stops_trace_run_before_the_command(tmp_path: Path) -> None:
+    """Every program is compiled at load, as BPF_PROG_LOAD verifies each: a per-syscall
+    program the VM refuses (a GPL-only helper from a non-GPL object) is a one-line error
+    before CMD runs, not a surprise at its first tail call."""
+    probe = tmp_path / "proprietary.s"
+    probe.write_text(
+        '.license "Proprietary"\n'
+        ".map progs prog_array key=4 value=4 max_entries=512\n"
+        ".prog dispatch kprobe/syscall_entry\n"
+        "        r3 = *(u64 *)(r1 + 0x78)\n"
+        "        r2 = map[progs] ll\n"
+        "        call bpf_tail_call\n"
+        "        w0 = 0x0\n"
+        "        exit\n"
+        ".prog sys_getpid ksyscall/getpid\n"
+        "        call bpf_probe_read_user\n"   # gpl_only: refused at load
+        "        w0 = 0x0\n"
+        "        exit\n")
+    marker = tmp_path / "ran"
+    res = run_cli("--probe", str(probe), "-o", "/dev/null", "touch", str(marker))
+    assert res.returncode != 0
+    assert not marker.exists()
+    assert "GPL" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "Traceback" not in res.stderr
