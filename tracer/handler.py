@@ -140,7 +140,10 @@ class Recorder(Protocol):
 
     A recorder may also have ``flush()``: the loop calls it after every stop, once the
     tracee is resumed, so that work which no longer needs the stopped tracee (writing
-    what was read at the stop) overlaps the tracee's run.
+    what was read at the stop) overlaps the tracee's run.  And ``idle()``: the loop calls
+    it before it waits for tracees that all run on (no stop is pending), so that what is
+    held back for a moment (the beginning of a line whose call runs) is written before a
+    call that blocks for long.
     """
 
     def record_entry(self, call: SyscallCall, decision: Decision, tracee: Tracee) -> None: ...

@@ -71,6 +71,7 @@ class Loop:
         self._mode: str | None = None        # None, "kill" or "detach"
         self.stops = 0
         self._flushers: list[Callable[[], None]] = []  # the recorders' flush methods
+        self._idlers: list[Callable[[], None]] = []    # and their idle methods
 
     # ---- running ---------------------------------------------------------------------
 
@@ -84,11 +85,16 @@ class Loop:
         self._resume(child.pid)
         self._flushers = [f for f in (getattr(rec, "flush", None) for rec in self.recorders)
                           if callable(f)]
+        self._idlers = [f for f in (getattr(rec, "idle", None) for rec in self.recorders)
+                        if callable(f)]
         waitpid, threads, syscall_stop = os.waitpid, self.threads, self._syscall_stop
         try:
             while not (self._mode == "detach" and not self.threads):
                 try:
-                    tid, status = waitpid(-1, pt.WALL)
+                    tid, status = waitpid(-1, pt.WALL | os.WNOHANG)
+                    if not tid:   # every tracee runs on: a call may block for long
+                        self._idle()
+                        tid, status = waitpid(-1, pt.WALL)
                 except ChildProcessError:
                     break
                 self.stops += 1
@@ -367,6 +373,10 @@ class Loop:
     def _flush(self) -> None:
         for flush in self._flushers:
             flush()
+
+    def _idle(self) -> None:
+        for idle in self._idlers:
+            idle()
 
     def _report(self, ev: ProcessEvent) -> None:
         for rec in self.recorders:

@@ -163,8 +163,9 @@ class Writer(Protocol):
 
     Also optional: ``hold()`` and ``flush()``.  After ``hold()`` the writer keeps what it
     writes in memory until ``flush()``, which writes it (one write(2) per file) with the
-    interrupting signals blocked; ``close()`` writes whatever is still held.  Lines
-    are never cut, and their order is kept."""
+    interrupting signals blocked; ``flush(final=True)`` also writes the beginning of a
+    line whose call still runs; ``close()`` writes whatever is still held.  Lines are
+    never cut, and their order is kept."""
 
     def syscall_entry(self, rec: SyscallRecord) -> None: ...
     def syscall_exit(self, rec: SyscallRecord) -> None: ...
@@ -211,11 +212,12 @@ class Fanout:
             else:
                 self._flushers.append(w.flush)  # type: ignore[attr-defined]
 
-    def flush(self) -> None:
-        """Write what the writers hold, the signals blocked once for all of this module's."""
-        _flush_sinks(self._sinks)
+    def flush(self, final: bool = False) -> None:
+        """Write what the writers hold, the signals blocked once for all of this module's
+        (``final``: also an unfinished line's beginning, see :meth:`StraceWriter.flush`)."""
+        _flush_sinks(self._sinks, final)
         for flush in self._flushers:
-            flush()
+            flush(final)
 
     def close(self) -> None:
         for w in self.writers:
@@ -393,8 +395,11 @@ class StraceWriter:
         """Keep the text until :meth:`flush` (see the class docstring)."""
         self._out.hold(whole_lines=self.entries_may_wait)
 
-    def flush(self) -> None:
-        _flush_sinks((self._out,))
+    def flush(self, final: bool = False) -> None:
+        """Write the held lines; ``final``: also the beginning of a line whose call is
+        still running (the loop asks for it before it waits for a tracee that runs on,
+        so that a call that blocks shows in the file, as with strace -o)."""
+        _flush_sinks((self._out,), final)
 
     def _held_sinks(self) -> tuple[_Sink, ...]:
         return (self._out,)
@@ -614,8 +619,8 @@ class JsonWriter:
         """Keep the lines until :meth:`flush` (all of them are whole)."""
         self._out.hold(whole_lines=True)
 
-    def flush(self) -> None:
-        _flush_sinks((self._out,))
+    def flush(self, final: bool = False) -> None:
+        _flush_sinks((self._out,), final)
 
     def _held_sinks(self) -> tuple[_Sink, ...]:
         return (self._out,)
@@ -676,7 +681,7 @@ class Summary:
     def hold(self) -> None:
         """Nothing is written before :meth:`close`: nothing to hold."""
 
-    def flush(self) -> None:
+    def flush(self, final: bool = False) -> None:
         pass
 
     def _held_sinks(self) -> tuple[_Sink, ...]:

@@ -106,7 +106,7 @@ class OutputRecorder:
         self._send_exit = _to_all([w.syscall_exit for w in writers])
         self._text = (any(getattr(w, "needs_text", True) for w in writers)
                       and (self._send_entry is not None or self._send_exit is not None))
-        self._flush_writer: Callable[[], None] | None = None
+        self._flush_writer: Callable[..., None] | None = None
         hold, flush = getattr(writer, "hold", None), getattr(writer, "flush", None)
         if callable(hold) and callable(flush):
             hold()
@@ -122,6 +122,15 @@ class OutputRecorder:
                 job(item)
         if self._flush_writer is not None:
             self._flush_writer()
+
+    def idle(self) -> None:
+        """The loop is about to wait for tracees that all run: write what is held, the
+        beginning of an unfinished line too (a call that blocks shows at once, as its
+        entry does with strace -o; while the calls return quickly, a line still goes
+        out in one write)."""
+        self.flush()
+        if self._flush_writer is not None:
+            self._flush_writer(True)
 
     # ---- at the stops ----------------------------------------------------------------
 

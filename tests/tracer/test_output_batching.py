@@ -298,3 +298,30 @@ def test_files_stay_valid_line_by_line_when_stopped(tmp_path: Path, sig: int) ->
     assert text.endswith(b"\n")
     for i, line in enumerate(text.decode().splitlines()):
         assert line.startswith('1     write(1, "') and line.endswith(f"= {i}")
+
+
+def test_a_blocked_call_shows_in_the_o_file_while_it_blocks(tmp_path: Path) -> None:
+    """With -o FILE a line normally goes out whole, but a call that blocks is not held
+    back: its beginning is in the file while it blocks, as strace -o writes it."""
+    from tests.tracer.conftest import cli_popen
+
+    out = tmp_path / "lines"
+    proc = cli_popen("-o", str(out), "sleep", "3",
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 2.5
+        seen = ""
+        while time.monotonic() < deadline:
+            seen = out.read_text() if out.exists() else ""
+            if "clock_nanosleep(" in seen or "nanosleep(" in seen:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "sleep ended before the check"
+        last = seen.rstrip("\n").splitlines()[-1] if seen.strip() else ""
+        assert "nanosleep(" in last and not last.rstrip().endswith("= 0"), seen[-300:]
+    finally:
+        proc.wait(timeout=30)
+    done = out.read_text()
+    assert "nanosleep(" in done and "+++ exited with 0 +++" in done
+    line = next(x for x in done.splitlines() if "nanosleep(" in x)
+    assert line.rstrip().endswith("= 0"), line   # the line completed in place
