@@ -301,8 +301,14 @@ _X86_64, _I386 = Abi.X86_64, Abi.I386
 
 
 def _plan(abi: Abi, nr: int) -> _Plan | object:
-    """The plan of call ``nr`` (as given to :func:`format_entry`), made at first use."""
-    plans = _PLANS[abi]
+    """The plan of call ``nr`` (as given to :func:`format_entry`), made at first use;
+    ``_NO_PLAN`` for a call whose shape depends on its arguments."""
+    if abi is _X86_64:
+        plans = _PLANS_X86_64
+    elif abi is _I386:
+        plans = _PLANS_I386
+    else:
+        plans = _PLANS_X32
     plan = plans.get(nr)
     if plan is None:
         norm = normalize_nr(abi, nr)
@@ -319,15 +325,8 @@ def format_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRead
 
     Calls whose signature is fixed go by their plan (made once per number), the others
     by :func:`_format_entry_general`; both give the same text."""
-    if abi is _X86_64:
-        plan = _PLANS_X86_64.get(nr)
-    elif abi is _I386:
-        plan = _PLANS_I386.get(nr)
-    else:
-        plan = _PLANS_X32.get(nr)
-    if plan is None:
-        plan = _plan(abi, nr)
-    if plan is _NO_PLAN:
+    plan = _plan(abi, nr)
+    if type(plan) is not _Plan:
         return _format_entry_general(abi, nr, args, read_memory, strlen=strlen)
     return _render_plan(plan, abi, _registers(abi, args), read_memory, strlen)  # type: ignore[arg-type]
 
@@ -482,14 +481,7 @@ def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
     """At the entry stop: read, through ``read_memory``, the memory the entry text will
     show, and render nothing (``now``: render it at once from the tracee, for an entry
     that is written before the call runs).  Arguments as :func:`format_entry`'s."""
-    if abi is _X86_64:
-        plan = _PLANS_X86_64.get(nr)
-    elif abi is _I386:
-        plan = _PLANS_I386.get(nr)
-    else:
-        plan = _PLANS_X32.get(nr)
-    if plan is None:
-        plan = _plan(abi, nr)
+    plan = _plan(abi, nr)
     if type(plan) is not _Plan:
         return _fetch_general(abi, nr, args, read_memory, strlen, now)
     values = _registers(abi, args)
@@ -537,14 +529,7 @@ def _registers(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
 def call_identity(abi: Abi, nr: int, args: Sequence[int]) -> tuple[int, str, tuple[int, ...]]:
     """``(call.nr, call.name, call.args)`` of ``format_entry(abi, nr, args, ...)`` without
     formatting anything: for outputs that need no text (JSON Lines, the summary)."""
-    if abi is _X86_64:
-        plan = _PLANS_X86_64.get(nr)
-    elif abi is _I386:
-        plan = _PLANS_I386.get(nr)
-    else:
-        plan = _PLANS_X32.get(nr)
-    if plan is None:
-        plan = _plan(abi, nr)
+    plan = _plan(abi, nr)
     values = _registers(abi, args)
     if type(plan) is _Plan:
         return plan.nr, plan.name, values
