@@ -3,11 +3,27 @@
 python-ptrace's ctypes bindings do the calls they cover (TRACEME, CONT, DETACH,
 SETOPTIONS, SETREGS, PEEKDATA) and give the register structure; what they
 lack (SEIZE, INTERRUPT, LISTEN, GET_SYSCALL_INFO, process_vm_readv, tgkill) or gets
-wrong (GETEVENTMSG into a 4-byte int, GETSIGINFO's layout) is called here through ctypes.  So are the three requests made
-at every stop (SYSCALL, GETREGS, POKEUSER): python-ptrace's wrapper costs about 4 us a
-call more, and a traced program makes two stops per syscall.  Everything leaves this
-module typed and with errors as :class:`OSError` (``ProcessLookupError`` for ESRCH), so
-python-ptrace's style (camelCase, ``PtraceError``) stays inside.
+wrong (GETEVENTMSG into a 4-byte int, GETSIGINFO's layout) is called here through ctypes.  So are the requests made
+at every stop (GET_SYSCALL_INFO, GETREGS, SYSCALL, POKEUSER): python-ptrace's wrapper costs
+about 4 us a call more, and a traced program makes two stops per syscall.  Everything
+leaves this module typed and with errors as :class:`OSError` (``ProcessLookupError`` for
+ESRCH), so python-ptrace's style (camelCase, ``PtraceError``) stays inside.
+
+How the calls are made.  ``ptrace`` and ``process_vm_readv`` are ctypes function objects
+with a ``restype`` but no ``argtypes``: argtypes make ctypes run a ``from_param``
+conversion per argument, about 0.4 us more per ptrace call and 1 us more per
+process_vm_readv on the machine measured, and the loop makes several such calls per
+syscall.  Without argtypes ctypes passes a bare Python int as a C ``int`` (silently keeping
+its low 32 bits) and passes ctypes objects and ``None`` as what they are.  glibc's
+``ptrace`` is variadic (``long ptrace(enum __ptrace_request, ...)``, reading pid_t, void *,
+void *), so the request and pid go as bare ints (both are C ints) and every addr/data
+argument goes as ``None`` (NULL) or a ``c_void_p``: prebuilt once for the constant ones
+(the addresses of this module's buffers, GET_SYSCALL_INFO's size), built per call only for
+variable values (a signal number, a POKEUSER offset and value).  process_vm_readv's pid
+goes as an int, its iovec pointers as pointer objects and its three ``unsigned long``
+arguments as prebuilt ``c_ulong`` objects.  Results are copied out of the preallocated
+buffers by slicing them as char arrays, not by ``ctypes.string_at`` (a foreign call of its
+own, with argument conversion).
 """
 
 from __future__ import annotations
@@ -81,19 +97,29 @@ UserRegs: TypeAlias = _pb.ptrace_registers_t
 """The kernel's ``struct user_regs_struct`` (ctypes); its first 21 fields are pt_regs."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_ptrace = _libc.ptrace
-_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+# No argtypes (see the module docstring): request and pid as ints, addr and data as None
+# or ctypes objects, never bare ints.  ``_libc[name]`` makes a function object of our own.
+_ptrace = _libc["ptrace"]
 _ptrace.restype = ctypes.c_long
+_void_p = ctypes.c_void_p
 
 
 class _IoVec(ctypes.Structure):
     _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
 
 
-_process_vm_readv = _libc.process_vm_readv
-_process_vm_readv.argtypes = (ctypes.c_int, ctypes.POINTER(_IoVec), ctypes.c_ulong,
-                              ctypes.POINTER(_IoVec), ctypes.c_ulong, ctypes.c_ulong)
+# ssize_t process_vm_readv(pid_t, const struct iovec *, unsigned long liovcnt,
+#                          const struct iovec *, unsigned long riovcnt, unsigned long flags)
+# No argtypes either: pid as an int, the counts and flags as the c_ulong objects below.
+_process_vm_readv = _libc["process_vm_readv"]
 _process_vm_readv.restype = ctypes.c_ssize_t
+_ULONG_1 = ctypes.c_ulong(1)
+_ULONG_0 = ctypes.c_ulong(0)
+
+
+def _arg(value: int) -> ctypes.c_void_p | None:
+    """An addr/data argument for ``_ptrace``: a bare int would be cut to a C int."""
+    return _void_p(value) if value else None
 
 
 @dataclass(slots=True)
@@ -118,7 +144,7 @@ def _raise(err: int, what: str, pid: int) -> NoReturn:
 
 def _call(request: int, pid: int, addr: int = 0, data: int = 0, what: str = "ptrace") -> int:
     """Raw ptrace(2) for the requests python-ptrace lacks."""
-    res = _ptrace(request, pid, addr, data)
+    res = _ptrace(request, pid, _arg(addr), _arg(data))
     if res == -1:
         err = ctypes.get_errno()
         if err:
@@ -163,7 +189,7 @@ def set_options(pid: int, options: int = TRACE_OPTIONS) -> None:
 
 def resume_syscall(pid: int, sig: int = 0) -> None:
     """PTRACE_SYSCALL: run to the next syscall entry/exit, delivering ``sig``."""
-    if _ptrace(PTRACE_SYSCALL, pid, 0, sig) == -1:
+    if _ptrace(PTRACE_SYSCALL, pid, None, _void_p(sig) if sig else None) == -1:
         _raise(ctypes.get_errno(), "PTRACE_SYSCALL", pid)
 
 
@@ -177,11 +203,17 @@ def detach(pid: int, sig: int = 0) -> None:
 
 # ---- what a stop says --------------------------------------------------------------
 
+_event_buf = ctypes.c_ulong()
+_event_arg = _void_p(ctypes.addressof(_event_buf))
+
+
 def event_msg(pid: int) -> int:
     """PTRACE_GETEVENTMSG into an unsigned long (the kernel writes 8 bytes)."""
-    out = ctypes.c_ulong()
-    _call(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(out), "PTRACE_GETEVENTMSG")
-    return out.value
+    if _ptrace(PTRACE_GETEVENTMSG, pid, None, _event_arg) == -1:
+        err = ctypes.get_errno()
+        if err:
+            _raise(err, "PTRACE_GETEVENTMSG", pid)
+    return _event_buf.value
 
 
 _SIGINFO_SIZE: Final = 128
@@ -191,7 +223,7 @@ _SI_CHLD = struct.Struct("<i4xqq")          # si_status, si_utime, si_stime
 _SI_SYS = struct.Struct("<QiI")             # si_call_addr, si_syscall, si_arch
 _SI_POLL = struct.Struct("<qi")             # si_band, si_fd
 _siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
-_siginfo_addr = ctypes.addressof(_siginfo_buf)
+_siginfo_arg = _void_p(ctypes.addressof(_siginfo_buf))
 
 
 def get_siginfo(pid: int) -> dict[str, int] | None:
@@ -202,7 +234,7 @@ def get_siginfo(pid: int) -> dict[str, int] | None:
     mean something depends on signal and si_code, and a reader picks those.
     python-ptrace's siginfo has a 16-bit si_uid and misplaces si_status, so it is not used.
     """
-    if _ptrace(PTRACE_GETSIGINFO, pid, 0, _siginfo_addr) == -1:
+    if _ptrace(PTRACE_GETSIGINFO, pid, None, _siginfo_arg) == -1:
         err = ctypes.get_errno()
         if err == 22:  # EINVAL
             return None
@@ -220,12 +252,13 @@ def get_siginfo(pid: int) -> dict[str, int] | None:
 
 
 _info_buf = ctypes.create_string_buffer(_INFO_SIZE)
-_info_addr = ctypes.addressof(_info_buf)
+_info_arg = _void_p(ctypes.addressof(_info_buf))
+_info_size_arg = _void_p(_INFO_SIZE)
 
 
 def syscall_info(pid: int) -> SyscallInfo:
     """PTRACE_GET_SYSCALL_INFO: entry or exit, the arch (hence the ABI), nr, args, rval."""
-    if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _INFO_SIZE, _info_addr) == -1:
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _info_size_arg, _info_arg) == -1:
         _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
     buf = _info_buf
     op, _flags, arch, ip, sp = _INFO_HEAD.unpack_from(buf)
@@ -243,7 +276,7 @@ def syscall_stop(pid: int) -> tuple[int, int, int, tuple[int, ...]]:
     """:func:`syscall_info` for the loop's hot path, as a plain tuple: ``(OP_ENTRY, arch,
     nr, args)`` at an entry stop, ``(OP_EXIT, 0, rval, ())`` at an exit stop, ``(op, arch,
     0, ())`` otherwise.  (No object is built: this runs at every stop.)"""
-    if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _INFO_SIZE, _info_addr) == -1:
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _info_size_arg, _info_arg) == -1:
         _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
     buf = _info_buf
     op = buf[0][0]
@@ -259,20 +292,24 @@ def syscall_stop(pid: int) -> tuple[int, int, int, tuple[int, ...]]:
 
 _regs_buf = UserRegs()
 _regs_addr = ctypes.addressof(_regs_buf)
+_regs_arg = _void_p(_regs_addr)
+# The same bytes as a char array: slicing it makes the bytes object in C, where
+# ctypes.string_at is a foreign call of its own (about 0.4 us more).
+_regs_chars = (ctypes.c_char * ctypes.sizeof(UserRegs)).from_buffer(_regs_buf)
 
 
 def get_regs(pid: int) -> UserRegs:
     regs = UserRegs()
-    if _ptrace(PTRACE_GETREGS, pid, 0, ctypes.addressof(regs)) == -1:
+    if _ptrace(PTRACE_GETREGS, pid, None, ctypes.byref(regs)) == -1:
         _raise(ctypes.get_errno(), "PTRACE_GETREGS", pid)
     return regs
 
 
 def get_regs_bytes(pid: int, size: int) -> bytes:
     """The first ``size`` bytes of user_regs_struct (168: pt_regs), without an object."""
-    if _ptrace(PTRACE_GETREGS, pid, 0, _regs_addr) == -1:
+    if _ptrace(PTRACE_GETREGS, pid, None, _regs_arg) == -1:
         _raise(ctypes.get_errno(), "PTRACE_GETREGS", pid)
-    return ctypes.string_at(_regs_addr, size)
+    return _regs_chars[:size]  # type: ignore[return-value]  # a c_char slice is bytes
 
 
 def set_regs(pid: int, regs: UserRegs) -> None:
@@ -281,7 +318,8 @@ def set_regs(pid: int, regs: UserRegs) -> None:
 
 def poke_user(pid: int, offset: int, value: int) -> None:
     """PTRACE_POKEUSER of one register (offset into struct user_regs_struct)."""
-    if _ptrace(PTRACE_POKEUSER, pid, offset, value & 0xFFFFFFFFFFFFFFFF) == -1:
+    if _ptrace(PTRACE_POKEUSER, pid, _void_p(offset),
+               _void_p(value & 0xFFFFFFFFFFFFFFFF)) == -1:
         _raise(ctypes.get_errno(), "PTRACE_POKEUSER", pid)
 
 
@@ -304,14 +342,15 @@ def vm_read(pid: int, addr: int, size: int) -> bytes | None:
         buf = ctypes.create_string_buffer(size)
         local = _IoVec(ctypes.addressof(buf), size)
         remote = _IoVec(addr, size)
-        got = _process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        got = _process_vm_readv(pid, ctypes.byref(local), _ULONG_1, ctypes.byref(remote),
+                                _ULONG_1, _ULONG_0)
         return buf.raw if got == size else None
     _local_iov.len = size
     _remote_iov.base = addr
     _remote_iov.len = size
-    if _process_vm_readv(pid, _local_ptr, 1, _remote_ptr, 1, 0) != size:
+    if _process_vm_readv(pid, _local_ptr, _ULONG_1, _remote_ptr, _ULONG_1, _ULONG_0) != size:
         return None
-    return ctypes.string_at(_read_addr, size)
+    return _read_buf[:size]  # type: ignore[return-value]  # a c_char slice is bytes
 
 
 def peek_data(pid: int, addr: int) -> int:
