@@ -11,13 +11,22 @@ write per byte).  Each repetition runs, in turn:
   tail calls, ring-buffer records, a bpf_trace_printk per read and write);
 * ``trace-run trivial``: the same with ``--probe`` of a two-instruction program
   (``r0 = 0; exit``), which separates the cost of the probe's work from the loop's and
-  the strace-like lines'.
+  the strace-like lines';
+* ``strace -c``: ``strace -f -c -o /dev/null``, strace counting calls only (no lines; its
+  table goes to /dev/null);
+* ``trace-run -c trivial``: the floor of trace-run's stop loop, ``trace-run -c`` with the
+  two-instruction probe: the summary only (no strace-like lines, so no memory is read for
+  them; the table goes to stderr, discarded like every variant's), the reference being
+  ``strace -c``.
 
 The rounds are interleaved so that a noisy neighbour hurts every variant alike; the
-figures are medians.  "µs/syscall" is the extra wall time over the native run divided
-by the number of syscalls the command makes (counted once with ``strace -f -c``), so it
-includes trace-run's start-up (Python, loading the probe) spread over the calls; "start-up"
-(``--startup``) measures that fixed part separately with ``count=0``.
+figures are medians.  "x strace" is each variant's time over ``strace``'s; "x strace -c"
+(the last column, shown when both ``-c`` variants run) is each one's over ``strace -c``'s,
+so the floor pair's ratio is the ``trace-run -c trivial`` row's.  "µs/syscall" is the
+extra wall time over the native run divided by the number of syscalls the command makes
+(counted once with ``strace -f -c``), so it includes trace-run's start-up (Python,
+loading the probe) spread over the calls; "start-up" (``--startup``) measures that fixed
+part separately with ``count=0``.
 
 Where PYTHONDONTWRITEBYTECODE is set (as on these machines), Python compiles trace-run's
 own modules from source at every start (about 0.2 s); the benchmark byte-compiles them
@@ -41,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TRIVIAL_PROBE = "; allow every syscall, do nothing else\nr0 = 0\nexit\n"
+STRACE_C = "strace -c"
+TRACE_RUN_C = "trace-run -c trivial"
 
 
 @dataclass
@@ -70,6 +81,11 @@ def variants(cmd: Sequence[str], probe: Path, strace: str | None) -> list[Varian
     out.append(Variant("trace-run", [*trace_run(), "-o", "/dev/null", "--", *cmd]))
     out.append(Variant("trace-run trivial",
                        [*trace_run(), "-o", "/dev/null", "--probe", str(probe), "--", *cmd]))
+    # the floor: counting only, each side (appended, so the rows above keep their order)
+    if strace is not None:
+        out.append(Variant(STRACE_C, [strace, "-f", "-c", "-o", "/dev/null", *cmd]))
+    out.append(Variant(TRACE_RUN_C,
+                       [*trace_run(), "-c", "--probe", str(probe), "--", *cmd]))
     return out
 
 
@@ -107,9 +123,15 @@ def report(vs: list[Variant], calls: int | None, startup: dict[str, float],
            markdown: bool, reps: int) -> str:
     native = vs[0].median
     ref = next((v.median for v in vs if v.name == "strace"), None)
+    # the floor's reference; its column comes last, so the others keep their places
+    ref_c = next((v.median for v in vs if v.name == STRACE_C), None)
+    if not any(v.name == TRACE_RUN_C for v in vs):
+        ref_c = None
     head = ["", "wall (s)", "µs/syscall", "x strace"]
     if startup:
         head.append("start-up (s)")
+    if ref_c is not None:
+        head.append("x strace -c")
     rows = []
     for v in vs:
         per = "" if calls is None or v.name == "native" else \
@@ -118,6 +140,8 @@ def report(vs: list[Variant], calls: int | None, startup: dict[str, float],
         row = [v.name, f"{v.median:.3f}", per, ratio]
         if startup:
             row.append(f"{startup[v.name]:.3f}")
+        if ref_c is not None:
+            row.append(f"{v.median / ref_c:.2f}")
         rows.append(row)
     spread = {v.name: f"{min(v.times):.3f}-{max(v.times):.3f}" for v in vs}
     lines = []
