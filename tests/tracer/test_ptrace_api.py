@@ -92,6 +92,16 @@ class Child:
             sig = os.WSTOPSIG(st)
         raise AssertionError("no syscall stop")
 
+    def to_signal_stop(self, sig: int, limit: int = 200) -> None:
+        """Resume with PTRACE_SYSCALL (nothing injected) until a stop for signal ``sig``."""
+        for _ in range(limit):
+            pt.resume_syscall(self.pid)
+            st = self.wait()
+            assert os.WIFSTOPPED(st), st
+            if os.WSTOPSIG(st) == sig:
+                return
+        raise AssertionError(f"no stop for signal {sig}")
+
     def to_entry_of(self, nr: int) -> tuple[int, int, int, tuple[int, ...]]:
         for _ in range(200):
             stop = self.to_syscall_stop()
@@ -196,12 +206,7 @@ def test_registers_poke_and_syscall_info_at_a_known_syscall(child: Child) -> Non
     assert pt.syscall_stop(child.pid) == (pt.OP_EXIT, 0, POKED - (1 << 64), ())
 
     # the child reports what its syscall returned, then raises SIGUSR2
-    while True:
-        pt.resume_syscall(child.pid)
-        st = child.wait()
-        assert os.WIFSTOPPED(st), st
-        if os.WSTOPSIG(st) == signal.SIGUSR2:
-            break
+    child.to_signal_stop(signal.SIGUSR2)
     assert struct.unpack("<Q", os.read(child.r, 8))[0] == POKED
 
     # the signal-delivery-stop: its siginfo, then the signal passed on through data
@@ -229,12 +234,7 @@ def test_registers_poke_and_syscall_info_at_a_known_syscall(child: Child) -> Non
 def test_suppressed_signal_is_not_delivered(child: Child) -> None:
     """The counterpart of the above: resumed with sig 0, the handler does not run."""
     child.to_entry_of(SYS_GETPPID)
-    while True:
-        pt.resume_syscall(child.pid)
-        st = child.wait()
-        assert os.WIFSTOPPED(st), st
-        if os.WSTOPSIG(st) == signal.SIGUSR2:
-            break
+    child.to_signal_stop(signal.SIGUSR2)
     while True:
         pt.resume_syscall(child.pid, 0)
         st = child.wait()
