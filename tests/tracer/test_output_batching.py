@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -80,8 +80,9 @@ def script() -> Iterator[tuple[str, Any]]:
     yield "exit", (close, 0, ALLOW)
 
 
-def play(rec: OutputRecorder, *, flushes: list[int] | None = None) -> None:
-    """Feed :func:`script` as the loop does: a flush after every stop."""
+def play(rec: OutputRecorder, *, after: Callable[[str], None] | None = None) -> None:
+    """Feed :func:`script` as the loop does: a flush after every stop (then ``after``,
+    given the step's kind)."""
     for kind, item in script():
         if kind == "entry":
             c, decision = item
@@ -93,8 +94,8 @@ def play(rec: OutputRecorder, *, flushes: list[int] | None = None) -> None:
         else:
             rec.record_event(item)
         rec.flush()
-        if flushes is not None:
-            flushes.append(1)
+        if after is not None:
+            after(kind)
 
 
 def direct_text(pid_prefix: PidPrefix) -> str:
@@ -184,25 +185,18 @@ def test_json_parses_line_by_line_after_every_flush(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     with path.open("w") as f:
         w = Fanout([JsonWriter(f)])
-        rec = OutputRecorder(w)
         finished = 0
-        for kind, item in script():
-            if kind == "entry":
-                c, decision = item
-                rec.record_entry(c, decision, Thread(c.tid, c.pid))
-            elif kind == "exit":
-                c, ret, decision = item
-                th = Thread(c.tid, c.pid) if ret is not None else None
-                rec.record_exit(c, ret, decision, th, 1002.0)
-                finished += 1
-            else:
-                rec.record_event(item)
-                finished += 1
-            rec.flush()
+        objs: list[dict[str, Any]] = []
+
+        def check(kind: str) -> None:
+            nonlocal finished, objs
+            finished += kind != "entry"   # an exit or an event makes one line
             data = path.read_text()
             assert data == "" or data.endswith("\n")
             objs = [json.loads(line) for line in data.splitlines()]
             assert len(objs) == finished
+
+        play(OutputRecorder(w), after=check)
         w.close()
     names = [o.get("name", o.get("event")) for o in objs]
     assert names == ["read", "fork", "write", "openat", "exit_group", "exit", "wait4", "close"]
