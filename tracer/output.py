@@ -179,7 +179,7 @@ class Fanout:
     def __init__(self, writers: Iterable[Writer]) -> None:
         self.writers = list(writers)
         self._sinks: list[_Sink] = []
-        self._flushers: list[Callable[[], None]] = []
+        self._flushers: list[Callable[[bool], None]] = []  # their flush(final) methods
 
     @property
     def entries_may_wait(self) -> bool:
