@@ -459,9 +459,7 @@ class Vm:
             except (VmFault, VerifierReject, InternalError):
                 raise
             except Exception as exc:   # a bug of ours, never the program's
-                where = cur.block_last[st.at]
-                raise InternalError(f"{cur.program.name}:{where}: {type(exc).__name__}: "
-                                    f"{exc} [{cur.text(where)}]") from exc
+                raise self._internal(cur, cur.block_last[st.at], exc) from exc
             if how == SWITCH:
                 cur = st.cur = obj
                 pc = 0
@@ -533,9 +531,15 @@ class Vm:
             except (VmFault, VerifierReject, InternalError):
                 raise
             except Exception as exc:   # a bug of ours, never the program's
-                at = pc if stepping else cur.block_last[pc]
-                raise InternalError(f"{cur.program.name}:{at}: {type(exc).__name__}: {exc}"
-                                    f" [{cur.text(at)}]") from exc
+                raise self._internal(cur, pc if stepping else cur.block_last[pc],
+                                     exc) from exc
+
+    @staticmethod
+    def _internal(cur: Compiled, pc: int, exc: Exception) -> InternalError:
+        """A Python exception out of the engine at ``pc``: a bug of ours, named with
+        the instruction it happened at."""
+        return InternalError(f"{cur.program.name}:{pc}: {type(exc).__name__}: {exc}"
+                             f" [{cur.text(pc)}]")
 
     def _fault(self, cur: Compiled, pc: int, f: _Fault | HelperFault) -> VmFault:
         reason = f.reason
