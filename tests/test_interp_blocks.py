@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from bpf_vm.asm import assemble
-from bpf_vm.errors import BudgetExceeded, VmFault
+from bpf_vm.errors import BudgetExceeded, InternalError, VmFault
 from bpf_vm.helper_table import HelperFault, HelperProto, HelperTable, RetType
 from bpf_vm.interp import block_starts
 from bpf_vm.program import Program
-from bpf_vm.vm import Vm
+from bpf_vm.vm import ENGINES, Vm
 
 STRAIGHT = "\n".join(f"r0 += {i}" for i in range(1, 11)) + "\nexit\n"   # 11 insns
 LOOP = "r0 = 0\nr1 = 5\nloop:\nr0 += r1\nr1 -= 1\nif r1 != 0 goto loop\nexit\n"  # 2 + 3*5 + 1
@@ -55,6 +55,20 @@ def test_helper_fault_names_the_call() -> None:
     with pytest.raises(VmFault) as info:
         Vm(helpers=table).run(prog)
     assert info.value.pc == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_python_error_in_a_helper_is_ours_and_names_the_call(engine: str) -> None:
+    """A Python exception out of a helper is an InternalError (a bug of trace-run's, not
+    a fault of the program), named by program, pc and instruction, in either engine."""
+    def broken(state, *_: int) -> int:  # type: ignore[no-untyped-def]
+        raise KeyError("oops")
+    table = HelperTable().register(HelperProto(5, "ktime_get_ns", RetType.INTEGER, ()),
+                                   broken)
+    prog = _prog("r1 = 1\nr2 = 2\ncall bpf_ktime_get_ns\nr0 = 0\nexit\n")
+    with pytest.raises(InternalError) as info:
+        Vm(helpers=table, engine=engine).run(prog)
+    assert str(info.value).startswith(f"{prog.name}:2: KeyError: 'oops' [call ")
 
 
 # Loads and stores through one base register are checked once per block for the range
