@@ -46,8 +46,18 @@ from dataclasses import dataclass, field
 
 from ._generated_map_types import MAP_TYPES
 from .asm_parse import (
-    ANNOTATION, DIRECTIVE, PC_COLUMN, REGISTER, Env, LineParser, Pending, Tok, blank,
-    parse_statement, strip_comment, tokenize,
+    ANNOTATION,
+    DIRECTIVE,
+    PC_COLUMN,
+    REGISTER,
+    Env,
+    LineParser,
+    Pending,
+    Tok,
+    blank,
+    parse_statement,
+    strip_comment,
+    tokenize,
 )
 from .errors import AsmSyntaxError, InternalError, InvalidInstruction
 from .insn import Insn, decode, encode

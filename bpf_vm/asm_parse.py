@@ -17,8 +17,20 @@ from . import syntax as S
 from .errors import AsmSyntaxError
 from .insn import Insn, ld_imm64
 from .isa import (
-    END_WIDTHS, MOVSX_OFFSETS, OPCODES, REG_COUNT, AluOp, AtomicOp, CallKind, Class,
-    JmpOp, Kind, Mode, Pseudo, Size, Source,
+    END_WIDTHS,
+    MOVSX_OFFSETS,
+    OPCODES,
+    REG_COUNT,
+    AluOp,
+    AtomicOp,
+    CallKind,
+    Class,
+    JmpOp,
+    Kind,
+    Mode,
+    Pseudo,
+    Size,
+    Source,
 )
 
 # --- opcode lookup, derived from the one table ------------------------------------------
@@ -436,7 +448,7 @@ def _rhs(p: LineParser, dst: int, wide: bool, dtok: Tok) -> Pending:
         if rt.text != dtok.text:
             raise p.expected(f"'{dtok.text}' (neg works in place)", rt)
         return _ready(p, Insn(_opcode(Kind.NEG, cls, AluOp.NEG, Source.K), dst))
-    if t.kind == "num" or t.kind == "op" and t.text in "+-":     # constants
+    if t.kind == "num" or (t.kind == "op" and t.text in "+-"):     # constants
         v, nt = p.number("an immediate")
         if p.accept("ll"):
             if not wide:

@@ -17,8 +17,7 @@ from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
 from .interp import M64, Compiled, Frame, _Exit, _Fault, _Switch, compile_program
-from .translate import HANDOFF, RETURN, SWITCH
-from .isa import FRAME_POINTER, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
+from .isa import MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
 from .memory import (
     CODE_SLOT,
     CTX_SLOT,
@@ -30,6 +29,7 @@ from .memory import (
     stack_top,
 )
 from .program import Program
+from .translate import HANDOFF, RETURN, SWITCH
 
 if TYPE_CHECKING:
     from .maps import Map
@@ -445,7 +445,7 @@ class Vm:
         assert cur is not None
         start = left = st.remaining
         while True:
-            whole = cur._whole   # noqa: SLF001  (the property's cache: no call per run)
+            whole = cur._whole   # the property's cache: no call per run
             if whole is None:
                 whole = cur.whole
             try:

@@ -59,7 +59,7 @@ class Memory:
     def read(self, addr: int, size: int) -> bytes | None:
         for start, data in self.blobs:
             off = addr - start
-            if 0 <= off and off + size <= len(data):
+            if off >= 0 and off + size <= len(data):
                 return data[off:off + size]
         return None
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
-from bpf_vm.vm import ENGINES  # noqa: E402
-from tracer.probe_handler import ProbeHandler, make_handler  # noqa: E402
-from tracer.regs import FIELDS, PT_REGS  # noqa: E402
+from bpf_vm.vm import ENGINES
+from tracer.probe_handler import ProbeHandler, make_handler
+from tracer.regs import FIELDS, PT_REGS
 
 SYSCALLS = (("read", 0), ("write", 1), ("getpid", 39))
 

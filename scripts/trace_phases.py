@@ -26,10 +26,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tracer.loop as loop_mod  # noqa: E402
-from tracer import cli  # noqa: E402
-from tracer import probe_handler, record  # noqa: E402
-from tracer import ptrace_api as pt  # noqa: E402
+import tracer.loop as loop_mod
+from tracer import (
+    cli,
+    probe_handler,
+    record,
+)
+from tracer import ptrace_api as pt
 
 _clock = time.perf_counter
 totals: dict[str, float] = {}

@@ -9,8 +9,19 @@ from hypothesis import strategies as st
 
 from bpf_vm.insn import Insn, ld_imm64
 from bpf_vm.isa import (
-    END_WIDTHS, LD_IMM64, MOVSX_OFFSETS, OPCODES, REG_COUNT, AluOp, AtomicOp, CallKind,
-    Class, Kind, OpSpec, Pseudo, Source,
+    END_WIDTHS,
+    LD_IMM64,
+    MOVSX_OFFSETS,
+    OPCODES,
+    REG_COUNT,
+    AluOp,
+    AtomicOp,
+    CallKind,
+    Class,
+    Kind,
+    OpSpec,
+    Pseudo,
+    Source,
 )
 
 regs = st.integers(0, REG_COUNT - 1)

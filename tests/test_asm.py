@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpf_vm.asm import AsmProgram, MapDecl, assemble, assemble_bytes
 from bpf_vm.disasm import disassemble, disassemble_text

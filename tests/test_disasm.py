@@ -18,7 +18,16 @@ from bpf_vm.disasm import auto_labels, disassemble, disassemble_text, format_ins
 from bpf_vm.errors import InvalidInstruction
 from bpf_vm.insn import Insn, decode, encode
 from bpf_vm.isa import (
-    END_WIDTHS, MOVSX_OFFSETS, OPCODES, AluOp, AtomicOp, Class, Kind, OpSpec, Pseudo, Source,
+    END_WIDTHS,
+    MOVSX_OFFSETS,
+    OPCODES,
+    AluOp,
+    AtomicOp,
+    Class,
+    Kind,
+    OpSpec,
+    Pseudo,
+    Source,
 )
 
 from .insn_strategies import any_insn, programs, slots

@@ -20,7 +20,6 @@ from typing import Annotated, TextIO
 import typer
 
 from bpf_vm.errors import BpfError
-
 from tracer.handler import AllowAll, SyscallHandler
 from tracer.loop import Loop, stop_on_signals
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError

@@ -111,7 +111,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
             _seize_child(pid)
         else:
             _await_traceme_child(pid)
-    except BaseException:
+    except BaseException:  # in the child: report, never unwind into the parent's code
         _reap_failed(pid)
         os.close(err_r)
         raise
@@ -146,7 +146,7 @@ def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
             os.execve(path, argv, env)
         except OSError as exc:
             code = exc.errno or errno.ENOEXEC
-    except BaseException:  # noqa: BLE001, S110 - in the child: report, never unwind into the parent's code
+    except BaseException:
         pass
     try:
         os.write(err_w, code.to_bytes(4, "little", signed=True))

@@ -76,7 +76,7 @@ class Tally:
             nr = call.raw_nr if call.abi is Abi.X32 else call.nr
             try:
                 text = f"{call.name}({format_args(call.abi, nr, call.args, tracee.read_memory)})"
-            except Exception as exc:  # noqa: BLE001  a decoding bug must not lose the report
+            except Exception as exc:  # a decoding bug must not lose the report
                 text = f"{call.name}(...) [{type(exc).__name__}]"
             s = self.seen[key] = Seen(call.abi, call.name, verdict, 0, call.pid, text)
         s.count += 1
