@@ -28,6 +28,20 @@ TraceOpt = Annotated[bool, typer.Option("--trace", help="Print every executed in
                                         "with the registers it changed.")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from ._version import __version__
+        typer.echo(f"bpf-vm (trace-run) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", "-V", is_eager=True, callback=_show_version,
+        help="Print the version and exit.")] = False) -> None:
+    """Assemble, disassemble and run eBPF programs in trace-run's VM."""
+
+
 class CliError(Exception):
     """A usage problem found by the CLI itself (a missing file, bad hex)."""
 
@@ -238,12 +252,15 @@ def build(source: InFile,
               "-I", "--include", help="Extra include directory (repeatable).")] = None,
           no_cache: Annotated[bool, typer.Option("--no-cache", help="Always run the "
                                                  "compiler.")] = False) -> None:
-    """Compile BPF C with ziglang's clang (or $BPF_CC) and probes/include, cached by
-    content hash."""
-    from probes.build import build as build_c
+    """Compile BPF C with ziglang's clang (or $BPF_CC), cached by content hash.  The
+    installed extension's headers (trace-run's probes/include) are searched first, then
+    the -I directories."""
+    from .extension import installed
+    from .toolchain import build as build_c
     out = output if output is not None else source.with_name(
         source.name.removesuffix(".c") + ".o")
-    build_c(source, out, include_dirs=include or [], use_cache=not no_cache)
+    build_c(source, out, include_dirs=[*installed().include_dirs, *(include or [])],
+            use_cache=not no_cache)
     typer.echo(str(out))
 
 

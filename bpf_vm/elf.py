@@ -43,7 +43,7 @@ from .btf import Btf, btf_ext_core_relo_len, map_vars, parse_btf, parse_map_def
 from .errors import BpfError, ElfLoadError, InvalidInstruction
 from .insn import INSN_SIZE, Insn, decode
 from .isa import LD_IMM64, CallKind, Kind, Pseudo
-from .objfile import BpfObject, MapDef, build_object, load_asm
+from .objfile import BpfObject, MapDef, SyscallResolver, build_object, load_asm
 
 if TYPE_CHECKING:
     from .vm import Vm
@@ -625,10 +625,13 @@ def set_globals(loader: _Loader, values: dict[str, int | bytes]) -> None:
 
 def load_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, vm: Vm, *,
                 name: str | None = None, populate: bool = True,
-                variables: dict[str, int | bytes] | None = None) -> BpfObject:
+                variables: dict[str, int | bytes] | None = None,
+                syscall_number: SyscallResolver | None = None) -> BpfObject:
     """Load an object file into ``vm``: its maps are created and registered, its
     programs linked and relocated, its prog arrays filled (unless ``populate=False``).
-    ``variables`` sets global variables (``const volatile`` ones too) before that."""
+    ``variables`` sets global variables (``const volatile`` ones too) before that;
+    ``syscall_number`` numbers the ``ksyscall/<name>`` sections (see
+    :mod:`bpf_vm.objfile`)."""
     loader = parse_object(path_or_bytes, name=name)
     if variables:
         set_globals(loader, variables)
@@ -639,7 +642,8 @@ def load_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, vm: V
     prog_values = [(m_idx, slot, sym.name) for m_idx, slot, sym in loader.values_relocs]
     return build_object(vm, name=loader.name, maps=loader.maps, programs=progs,
                         license=loader.license, version=loader.version, btf=loader.btf,
-                        declared_slots=prog_values, populate=populate)
+                        declared_slots=prog_values, populate=populate,
+                        syscall_number=syscall_number)
 
 
 def object_summary(loader: _Loader) -> dict[str, Any]:

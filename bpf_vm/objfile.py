@@ -8,8 +8,10 @@ Prog arrays are filled the way the kernel's own loaders fill them:
 
 * libbpf's declarative form, ``.values = { [N] = &prog }`` in a BTF map definition;
 * samples/bpf's bpf_load.c (tracex5): a program in section ``kprobe/<N>`` goes to index N;
-* trace-run's own: ``ksyscall/<name>`` and ``kprobe/__x64_sys_<name>`` go to the x86_64
-  syscall number of ``<name>`` (from :mod:`tracer.syscalls`, the tracer's table).
+* libbpf's ``ksyscall/<name>`` and ``kprobe/__x64_sys_<name>`` go to the x86_64 syscall
+  number of ``<name>``.  The VM knows no syscall table: the caller passes a resolver
+  (``syscall_number``, name -> number or None; trace-run's is
+  ``probes.abi.x86_64_syscall_number``).
 
 The conventions by section name need a target: they apply when the object has exactly one
 prog array (with several, which one is meant is a guess, and we don't guess: a warning
@@ -19,6 +21,7 @@ says they were skipped).  Return probes (``kretprobe``, ``kretsyscall``) are nev
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,36 +134,43 @@ def set_prog_slot(m: Any, index: int, prog: Program) -> None:
 
 # -- prog-array population ---------------------------------------------------------------
 
-def _syscall_nr(name: str, section: str) -> int:
+SyscallResolver = Callable[[str], "int | None"]
+"""Name -> x86_64 syscall number (None: no such syscall), for ``ksyscall/<name>``."""
+
+
+def _syscall_nr(name: str, section: str, resolve: SyscallResolver | None) -> int:
+    if resolve is None:
+        raise ElfLoadError(f"section '{section}': numbering syscall '{name}' needs a syscall"
+                           " table, and the loader was given none (syscall_number=)")
     try:
-        from tracer.syscalls import Abi, syscall_number
-    except ImportError as exc:
-        raise ElfLoadError(f"section '{section}': the syscall number of '{name}' needs the"
-                           f" tracer's syscall table (tracer.syscalls), which is not"
-                           f" available: {exc}") from None
-    nr = syscall_number(Abi.X86_64, name)
+        nr = resolve(name)
+    except LookupError as exc:
+        raise ElfLoadError(f"section '{section}': numbering syscall '{name}': {exc}") from None
     if nr is None:
         raise ElfLoadError(f"section '{section}': '{name}' is not an x86_64 syscall")
     return nr
 
 
-def convention_index(info: SectionInfo) -> tuple[int, str] | None:
+def convention_index(info: SectionInfo, syscall_number: SyscallResolver | None = None
+                     ) -> tuple[int, str] | None:
     """(index, which convention) a program's section asks for, or None."""
     if info.is_return_probe:
         return None
     if info.kind == "kprobe" and info.target.isdigit():
         return int(info.target), "tracex5 kprobe/<N>"
     if info.kind == "ksyscall" and info.target:
-        return _syscall_nr(info.target, info.section), "ksyscall/<name>"
+        return _syscall_nr(info.target, info.section, syscall_number), "ksyscall/<name>"
     if info.kind == "kprobe" and info.target.startswith(X64_SYSCALL_PREFIX):
-        return (_syscall_nr(info.target[len(X64_SYSCALL_PREFIX):], info.section),
+        return (_syscall_nr(info.target[len(X64_SYSCALL_PREFIX):], info.section,
+                            syscall_number),
                 "kprobe/__x64_sys_<name>")
     return None
 
 
 def plan_prog_arrays(defs: list[MapDef], sections: dict[str, str],
                      declared: list[tuple[int, int, str]],
-                     warnings: list[str]) -> dict[str, dict[int, str]]:
+                     warnings: list[str], syscall_number: SyscallResolver | None = None
+                     ) -> dict[str, dict[int, str]]:
     """Which program goes to which slot of which prog array.  ``sections`` is program
     name -> section, ``declared`` (map index, slot, program) from ``.values``."""
     plan: dict[str, dict[int, str]] = {}
@@ -193,7 +203,7 @@ def plan_prog_arrays(defs: list[MapDef], sections: dict[str, str],
     for prog, section in sections.items():
         info = section_info(section)
         try:
-            got = convention_index(info)
+            got = convention_index(info, syscall_number)
         except ElfLoadError:
             if len(prog_arrays) == 1:
                 raise
@@ -218,7 +228,8 @@ def build_object(vm: Vm, *, name: str, maps: list[MapDef],
                  programs: list[tuple[str, str, list[Insn | None], dict[int, str]]],
                  license: str, version: int | None = None, btf: Btf | None = None,
                  declared_slots: list[tuple[int, int, str]] | None = None,
-                 populate: bool = True, meta: dict[str, Any] | None = None) -> BpfObject:
+                 populate: bool = True, meta: dict[str, Any] | None = None,
+                 syscall_number: SyscallResolver | None = None) -> BpfObject:
     """Create the maps in ``vm``, make one :class:`Program` per entry (sharing the
     object's map list as their fd_array) and fill the prog arrays."""
     names = [p[0] for p in programs]
@@ -243,7 +254,7 @@ def build_object(vm: Vm, *, name: str, maps: list[MapDef],
     obj = BpfObject(name, vm, progs, created, {d.name: d for d in maps}, license, version,
                     btf=btf)
     plan = plan_prog_arrays(maps, {p: s for p, s, _, _ in programs}, declared_slots or [],
-                            obj.warnings)
+                            obj.warnings, syscall_number)
     obj.prog_arrays = plan
     if populate:
         for mname, slots in plan.items():
@@ -265,7 +276,8 @@ def _call_targets(insns: list[Insn | None]) -> set[int]:
 
 
 def load_asm(text_or_path: str | os.PathLike[str], vm: Vm, *, name: str | None = None,
-             populate: bool = True) -> BpfObject:
+             populate: bool = True, syscall_number: SyscallResolver | None = None
+             ) -> BpfObject:
     """Assemble a file with ``.map``/``.prog`` declarations into a :class:`BpfObject`.
 
     A ``PathLike``, or a one-line string naming an existing file, is read; any other
@@ -301,12 +313,14 @@ def load_asm(text_or_path: str | os.PathLike[str], vm: Vm, *, name: str | None =
         programs.append((p.name, section, p.insns, func_names))
     license = result.license if result.license is not None else "GPL"
     return build_object(vm, name=oname, maps=defs, programs=programs, license=license,
-                        populate=populate, meta={"source": source})
+                        populate=populate, meta={"source": source},
+                        syscall_number=syscall_number)
 
 
 __all__ = [
     "BpfObject",
     "MapDef",
+    "SyscallResolver",
     "build_object",
     "convention_index",
     "create_map",

@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BpfError, ElfLoadError
+from .pt_regs import FIELDS as PT_REGS_FIELDS
+from .pt_regs import SIZE as PT_REGS_SIZE
+from .pt_regs import STRUCT as PT_REGS
 
 if TYPE_CHECKING:
-    from .objfile import BpfObject
+    from .objfile import BpfObject, SyscallResolver
     from .vm import RunResult, StepHook, Vm
 
-#: x86_64 ``struct pt_regs`` (arch/x86/include/asm/ptrace.h): 21 u64, in this order.
-PT_REGS_FIELDS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",
-                  "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
-PT_REGS = struct.Struct("<21Q")
-PT_REGS_SIZE = PT_REGS.size      # 168
 #: user_regs_struct / register names people also type
 _ALIASES = {"rbp": "bp", "rbx": "bx", "rax": "ax", "rcx": "cx", "rdx": "dx", "rsi": "si",
             "rdi": "di", "orig_rax": "orig_ax", "rip": "ip", "eflags": "flags", "rsp": "sp",
@@ -70,8 +68,10 @@ def pt_regs(values: dict[str, int] | None = None) -> bytes:
     return PT_REGS.pack(*(v.get(f, 0) & M64 for f in PT_REGS_FIELDS))
 
 
-def load_any(path: str | Path, vm: Vm, *, populate: bool = True) -> BpfObject:
-    """An ELF object (by its magic) or an assembly file with declarations."""
+def load_any(path: str | Path, vm: Vm, *, populate: bool = True,
+             syscall_number: SyscallResolver | None = None) -> BpfObject:
+    """An ELF object (by its magic) or an assembly file with declarations.
+    ``syscall_number`` numbers ``ksyscall/<name>`` sections (:mod:`bpf_vm.objfile`)."""
     from .elf import load_object
     from .objfile import load_asm
     p = Path(path)
@@ -81,10 +81,10 @@ def load_any(path: str | Path, vm: Vm, *, populate: bool = True) -> BpfObject:
     except OSError as exc:
         raise ElfLoadError(f"{p}: {exc.strerror or exc}") from None
     if magic == b"\x7fELF":
-        return load_object(p, vm, populate=populate)
+        return load_object(p, vm, populate=populate, syscall_number=syscall_number)
     if p.suffix == ".o":
         raise ElfLoadError(f"{p}: not an ELF object (starts with {magic!r})")
-    return load_asm(p, vm, populate=populate)
+    return load_asm(p, vm, populate=populate, syscall_number=syscall_number)
 
 
 @dataclass
@@ -149,12 +149,14 @@ def run_object(path: str | Path, prog: str | None = None, *,
                regs: dict[str, int] | None = None, user_mem: dict[int, bytes] | None = None,
                trace: StepHook | None = None, budget: int | None = None,
                host: Any = None, tail_call_counting: str = "jit") -> ObjRun:
-    """Load ``path`` into a fresh VM and run one program: ``bpf-vm run OBJECT.o``."""
+    """Load ``path`` into a fresh VM and run one program: ``bpf-vm run OBJECT.o``.
+    ``ksyscall/<name>`` sections are numbered by the installed extension's table."""
+    from .extension import syscall_number
     from .host import ProcessHost
     from .vm import DEFAULT_BUDGET, Vm
     vm = Vm(host=host if host is not None else ProcessHost(user_mem or {}),
             budget=budget or DEFAULT_BUDGET, tail_call_counting=tail_call_counting)
-    obj = load_any(path, vm)
+    obj = load_any(path, vm, syscall_number=syscall_number)
     return run_program(obj, prog, regs=regs, trace=trace)
 
 
@@ -192,8 +194,9 @@ def disasm_object(path: str | Path, prog: str | None = None) -> str:
     named by section, ``map[.rodata][0]+0x42``, which ``bpf-vm asm`` cannot declare, so
     this listing is for reading, not for reassembly.)"""
     from .disasm import format_insn
+    from .extension import syscall_number
     from .vm import Vm
-    obj = load_any(path, Vm(), populate=False)
+    obj = load_any(path, Vm(), populate=False, syscall_number=syscall_number)
     progs = [obj.program(prog)] if prog is not None else list(obj.programs.values())
     out: list[str] = []
     for p in progs:

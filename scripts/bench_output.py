@@ -35,10 +35,10 @@ from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from probes.abi import Abi, syscall_number
 from tracer.handler import ALLOW, SyscallCall
 from tracer.output import JsonWriter, PidPrefix, StraceWriter, Summary, Writer
 from tracer.record import OutputRecorder
-from tracer.syscalls import Abi, syscall_number
 
 _PAGE = 4096
 

@@ -1,4 +1,4 @@
-"""Generate ``tracer/syscalls/_generated_{x86_64,i386,x32}.py`` from the kernel's uapi headers.
+"""Generate ``probes/abi/_generated_{x86_64,i386,x32}.py`` from the kernel's uapi headers.
 
 The installed headers (``/usr/include/x86_64-linux-gnu/asm/unistd_{64,32,x32}.h``) lag the
 running kernel: Debian's are 6.1 while these machines run 6.18.  Syscalls added since are
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_INCLUDE_DIR = Path("/usr/include/x86_64-linux-gnu/asm")
-OUT_DIR = Path(__file__).resolve().parent.parent / "tracer" / "syscalls"
+OUT_DIR = Path(__file__).resolve().parent.parent / "probes" / "abi"
 X32_SYSCALL_BIT = 0x40000000
 
 # abi -> (header file, module file)

@@ -1,6 +1,6 @@
 """Compiling BPF C at test time, for the object-file tests.
 
-Every test object is built from source by probes.build (ziglang's clang, or $BPF_CC),
+Every test object is built from source by probes.build (bpf_vm.toolchain with probes/include) (ziglang's clang, or $BPF_CC),
 with a cache private to the test session, so the tests exercise the compiler the
 project ships with and never depend on a stale object.
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.build import BuildError, build
+from bpf_vm.toolchain import BuildError
+from probes import build
 
 PRELUDE = '#include "bpf_helpers.h"\n#include "bpf_tracing.h"\n#include "syscall_nrs.h"\n'
 

@@ -128,3 +128,9 @@ def test_conformance_imports_neither_typer_nor_pydantic() -> None:
             "print(sorted(m for m in ('typer', 'pydantic', 'rich', 'click') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_version_option() -> None:
+    from bpf_vm._version import __version__
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output == f"bpf-vm (trace-run) {__version__}\n"

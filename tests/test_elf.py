@@ -20,8 +20,14 @@ PT_REGS = bytes(168)
 LICENSE = 'char LICENSE[] SEC("license") = "GPL";\n'
 
 
+#: The caller's syscall table for ``ksyscall/<name>`` sections (x86_64 numbers); the VM
+#: has none of its own.
+SYSCALL_NRS = {"write": 1, "close": 3, "openat": 257}
+
+
 def load(path: Path | bytes, **kw) -> tuple[Vm, object]:
     vm = Vm()
+    kw.setdefault("syscall_number", SYSCALL_NRS.get)
     return vm, load_object(path, vm, **kw)
 
 
@@ -361,6 +367,20 @@ def test_ksyscall_and_x64_sys_names_go_to_syscall_numbers(cc) -> None:
         SEC("kprobe/do_sys_open") int other(void *ctx) { return 0; }
     """ + LICENSE))
     assert obj.prog_arrays == {"progs": {257: "on_openat", 3: "on_close"}}
+
+
+def test_ksyscall_names_need_the_callers_syscall_table(cc) -> None:
+    """The VM knows no syscall numbers: without a resolver, or with one that does not
+    know the name, the section that needed it is named."""
+    src = cc("""
+        struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 512);
+                 __type(key, __u32); __type(value, __u32); } progs SEC(".maps");
+        SEC("ksyscall/openat") int on_openat(void *ctx) { return 0; }
+    """ + LICENSE)
+    with pytest.raises(ElfLoadError, match="section 'ksyscall/openat'.*needs a syscall table"):
+        load(src, syscall_number=None)
+    with pytest.raises(ElfLoadError, match="'openat' is not an x86_64 syscall"):
+        load(src, syscall_number={}.get)
 
 
 def test_conventions_need_exactly_one_prog_array(cc) -> None:

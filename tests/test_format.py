@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from tracer.format import (
     CallText,
     format_args,
@@ -31,7 +32,6 @@ from tracer.format import (
     format_sigset,
     quote_string,
 )
-from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscall_number
 from tracer.syscalls.xlat import ERRNO_NAMES
 
 PAGE = 4096

@@ -27,7 +27,7 @@ from bpf_vm.objrun import (
     run_object,
 )
 from bpf_vm.vm import Vm
-from probes.build import build
+from probes import build
 from tests.bpf_c import cc_fixture  # noqa: F401  (the `cc` fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from tests.test_format import FakeMemory
 from tracer import output
 from tracer.format import format_entry
@@ -29,7 +30,6 @@ from tracer.output import (
     Summary,
     SyscallRecord,
 )
-from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscall_number
 
 
 def rec(tid: int, name: str, text: str, ret: int | None = None, *, pid: int | None = None,
@@ -413,7 +413,7 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 _WRITER_CHILD = textwrap.dedent("""
     import sys, itertools
     from tracer.output import JsonWriter, SyscallRecord
-    from tracer.syscalls import Abi
+    from probes.abi import Abi
     w = JsonWriter(open(sys.argv[1], "w"))
     print("ready", flush=True)
     for i in itertools.count():

@@ -4,6 +4,7 @@ dispatch.s) on synthetic pt_regs."""
 from __future__ import annotations
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from bpf_vm.elf import load_object
 from bpf_vm.host import FakeHost
 from bpf_vm.isa import CallKind, Kind
 from bpf_vm.objfile import load_asm
-from bpf_vm.objrun import PT_REGS_FIELDS, pt_regs
+from bpf_vm.objrun import pt_regs
+from bpf_vm.toolchain import BuildError, cache_key, compiler_command
 from bpf_vm.vm import Vm
-from probes.build import INCLUDE_DIR, BuildError, build, cache_key, compiler_command
+from probes import INCLUDE_DIR, build
+from probes.abi import PT_REGS_FIELDS, PT_REGS_SIZE, x86_64_syscall_number
 from tests.bpf_c import cc_fixture  # noqa: F401  (the `cc` fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +61,7 @@ def test_cache_key_covers_headers_compiler_and_flags(tmp_path: Path) -> None:
 
 
 def test_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from probes.build import cache_dir
+    from bpf_vm.toolchain import cache_dir
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_dir() == tmp_path / "trace-run"
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -118,7 +121,7 @@ def test_generated_headers_do_not_drift() -> None:
 
 
 def test_syscall_numbers_header_is_the_tracers_table() -> None:
-    from tracer.syscalls import Abi, syscalls
+    from probes.abi import Abi, syscalls
     text = (INCLUDE_DIR / "syscall_nrs.h").read_text()
     defined = {line.split()[1][5:]: int(line.split()[2]) for line in text.splitlines()
                if line.startswith("#define __NR_")}
@@ -155,6 +158,17 @@ def test_pt_regs_layout_and_accessors(cc) -> None:
             "pt_regs_sp": "sp", "pt_regs_fp": "bp"}
     assert got == {k: regs[v] for k, v in want.items()}
     assert vm.run(obj.programs["size"], ctx).r0 == 168
+
+
+def test_c_header_declares_the_one_pt_regs_layout() -> None:
+    """bpf_tracing.h's struct pt_regs is bpf_vm.pt_regs, field for field: 21 unsigned
+    longs in the same order (the C side cannot import the Python definition)."""
+    text = (INCLUDE_DIR / "bpf_tracing.h").read_text()
+    body = re.search(r"struct pt_regs \{(.*?)\};", text, re.S)
+    assert body is not None, "bpf_tracing.h has no struct pt_regs"
+    decls = re.findall(r"^\s*(unsigned long) (\w+);", body.group(1), re.M)
+    assert [name for _, name in decls] == list(PT_REGS_FIELDS)
+    assert len(decls) * 8 == PT_REGS_SIZE
 
 
 def test_pt_regs_matches_the_tracers_layout() -> None:
@@ -206,7 +220,7 @@ def _text(line: str) -> str:
 
 def test_prog_array_is_filled_by_syscall_number(syscalls_o: Path) -> None:
     vm, _ = _vm()
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     want = {"read": 0, "write": 1, "openat": 257, "close": 3, "execve": 59, "mmap": 9,
             "clone": 56, "clone3": 435, "socket": 41, "connect": 42, "exit_group": 231}
     assert obj.prog_arrays == {"progs": {nr: f"sys_{n}" for n, nr in want.items()}}
@@ -219,7 +233,7 @@ def test_prog_array_is_filled_by_syscall_number(syscalls_o: Path) -> None:
 def test_openat_with_a_user_string(syscalls_o: Path) -> None:
     """orig_ax=257 (openat), di=AT_FDCWD, si -> "/etc/passwd" in the tracee's memory."""
     vm, host = _vm({STRING_ADDR: b"/etc/passwd\0garbage"})
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     ctx = pt_regs({"orig_ax": 257, "di": AT_FDCWD & (2**64 - 1), "si": STRING_ADDR,
                    "dx": 0o2101, "r10": 0o644})
     res = vm.run(obj.programs["dispatch"], ctx, ctx_writable=False)
@@ -262,7 +276,7 @@ CASES = [
 def test_each_syscall_program(syscalls_o: Path, regs: dict[str, int],
                               mem: dict[int, bytes], text: str) -> None:
     vm, host = _vm(mem)
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     res = vm.run(obj.programs["dispatch"], pt_regs(regs), ctx_writable=False)
     assert (res.r0, res.tail_calls) == (0, 1)
     assert [_text(line) for line in host.printk_lines] == [text]
@@ -274,7 +288,7 @@ def test_each_syscall_program(syscalls_o: Path, regs: dict[str, int],
 
 def test_write_records_the_bytes_written(syscalls_o: Path) -> None:
     vm, host = _vm({STRING_ADDR: b"hello\n"})
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     vm.run(obj.programs["dispatch"], pt_regs({"orig_ax": 1, "di": 1, "si": STRING_ADDR,
                                               "dx": 6}))
     *_, str_len, _, s = EVENT.unpack(host.ringbuf_records[0][1])
@@ -283,7 +297,7 @@ def test_write_records_the_bytes_written(syscalls_o: Path) -> None:
 
 def test_unreadable_string_is_reported_not_a_fault(syscalls_o: Path) -> None:
     vm, host = _vm()
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     vm.run(obj.programs["dispatch"], pt_regs({"orig_ax": 257, "si": 0xDEAD0000}))
     assert _text(host.printk_lines[0]) == 'openat(0, "", 0x0)'
     *_, str_len, _, s = EVENT.unpack(host.ringbuf_records[0][1])
@@ -292,7 +306,7 @@ def test_unreadable_string_is_reported_not_a_fault(syscalls_o: Path) -> None:
 
 def test_fall_through_counts_syscalls_without_a_program(syscalls_o: Path) -> None:
     vm, host = _vm()
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     dispatch = obj.programs["dispatch"]
     for nr in (39, 39, 60, 39, 511, 512, 2**64 - 1, 257):
         res = vm.run(dispatch, pt_regs({"orig_ax": nr}), ctx_writable=False)
@@ -308,7 +322,7 @@ def test_fall_through_counts_syscalls_without_a_program(syscalls_o: Path) -> Non
 
 def test_a_slot_emptied_from_user_space_falls_through(syscalls_o: Path) -> None:
     vm, host = _vm()
-    obj = load_object(syscalls_o, vm)
+    obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     obj.maps["progs"].delete(3)                       # no more close program
     vm.run(obj.programs["dispatch"], pt_regs({"orig_ax": 3}))
     assert host.printk_lines == []
@@ -319,7 +333,7 @@ def test_a_slot_emptied_from_user_space_falls_through(syscalls_o: Path) -> None:
 
 def test_dispatch_s_dispatches_and_counts() -> None:
     vm, _ = _vm()
-    obj = load_asm(PROBES / "dispatch.s", vm)
+    obj = load_asm(PROBES / "dispatch.s", vm, syscall_number=x86_64_syscall_number)
     assert list(obj.programs) == ["dispatch", "sys_getpid"]
     assert obj.prog_arrays == {"progs": {39: "sys_getpid"}}
     dispatch = obj.program()
@@ -335,8 +349,8 @@ def test_dispatch_s_drives_the_c_programs(syscalls_o: Path) -> None:
     """The hand-written dispatcher with the compiled per-syscall programs in its slots
     behaves as the compiled dispatcher."""
     vm, host = _vm({STRING_ADDR: b"/tmp/x\0"})
-    c_obj = load_object(syscalls_o, vm)
-    s_obj = load_asm(PROBES / "dispatch.s", vm)
+    c_obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
+    s_obj = load_asm(PROBES / "dispatch.s", vm, syscall_number=x86_64_syscall_number)
     for index, name in c_obj.prog_arrays["progs"].items():
         s_obj.maps["progs"].update(index, c_obj.programs[name])
     ctx = pt_regs({"orig_ax": 257, "di": 3, "si": STRING_ADDR, "dx": 0})
@@ -349,8 +363,9 @@ def test_dispatch_s_is_what_the_compiler_makes_of_dispatch(syscalls_o: Path) -> 
     """Same instructions as the compiled `dispatch`, map references aside, when the
     compiler is the one this was written from (ziglang's clang); otherwise the same
     helper calls in the same order."""
-    c_prog = load_object(syscalls_o, Vm()).programs["dispatch"]
-    s_prog = load_asm(PROBES / "dispatch.s", Vm()).programs["dispatch"]
+    nrs = x86_64_syscall_number
+    c_prog = load_object(syscalls_o, Vm(), syscall_number=nrs).programs["dispatch"]
+    s_prog = load_asm(PROBES / "dispatch.s", Vm(), syscall_number=nrs).programs["dispatch"]
 
     def shape(p: object) -> list[tuple[int, int, int, int]]:
         return [(i.opcode, i.dst, i.off, i.imm if i.kind is not Kind.LD_IMM64 else 0)

@@ -9,23 +9,21 @@ from ptrace.syscall.linux import i386 as ptrace_i386
 from ptrace.syscall.linux import x86_64 as ptrace_x86_64
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
-from scripts import gen_syscall_tables as gen
-from tracer.syscalls import (
+from probes.abi import (
     AUDIT_ARCH_I386,
     AUDIT_ARCH_X86_64,
     X32_SYSCALL_BIT,
     Abi,
     abi_for,
-    arg_count,
     normalize_nr,
-    prototype_name,
-    ptrace_prototypes,
     syscall_name,
     syscall_number,
     syscalls,
 )
+from scripts import gen_syscall_tables as gen
+from tracer.syscalls.prototypes import arg_count, prototype_name, ptrace_prototypes
 
-TABLE_DIR = Path(__file__).resolve().parent.parent / "tracer" / "syscalls"
+TABLE_DIR = Path(__file__).resolve().parent.parent / "probes" / "abi"
 X32 = X32_SYSCALL_BIT
 
 

@@ -12,7 +12,6 @@ as ``trace-run: ...`` and ends the run with a non-zero status, without a traceba
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -20,7 +19,7 @@ from typing import Annotated, TextIO
 import typer
 
 from bpf_vm.errors import BpfError
-from tracer.handler import AllowAll, SyscallHandler
+from tracer.handler import SyscallHandler
 from tracer.loop import Loop, stop_on_signals
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
 from tracer.policy import run as run_policy
@@ -44,35 +43,14 @@ from tracer.spawn import SpawnError, spawn
 PROG = "trace-run"
 
 
-class ProbeNotWired(Exception):
-    """--probe / --printk / --dump-maps asked for before tracer.probe_handler exists."""
-
-
 # ---- the probe seam ---------------------------------------------------------------------
 
 def make_handler(probe: Path | None = None, printk: str | None = None,
                  dump_maps: bool = False) -> SyscallHandler:
-    """The syscall handler for this run.
-
-    ``tracer.probe_handler.make_handler(probe=, printk=, dump_maps=)`` builds it when that
-    module exists (the BPF probe; by default the bundled one).  Its handler may have a
-    ``close()`` method, called once when the trace ends (flush printk, dump maps).  Until
-    the module exists every syscall is allowed, and the probe options are refused.
-    """
-    try:
-        module = importlib.import_module("tracer.probe_handler")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tracer.probe_handler":
-            raise
-        asked = [name for name, value in (("--probe", probe), ("--printk", printk),
-                                          ("--dump-maps", dump_maps)) if value]
-        if asked:
-            raise ProbeNotWired(f"probe support not wired yet ({', '.join(asked)} "
-                                "needs tracer.probe_handler)") from None
-        return AllowAll()
-    handler: SyscallHandler = module.make_handler(probe=probe, printk=printk,
-                                                  dump_maps=dump_maps)
-    return handler
+    """The syscall handler for this run: the BPF probe (by default the bundled one).  Its
+    ``close()`` is called once when the trace ends (flush printk, dump maps)."""
+    from tracer.probe_handler import make_handler as make_probe_handler
+    return make_probe_handler(probe=probe, printk=printk, dump_maps=dump_maps)
 
 
 # ---- outputs ----------------------------------------------------------------------------
@@ -103,6 +81,8 @@ Detach = Annotated[bool, typer.Option("--detach-on-exit",
                         "(default: kill them).")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet",
                   help="No messages of trace-run's own (detach notices).")]
+Version = Annotated[bool, typer.Option("-V", "--version", is_eager=True,
+                    help="Print the version and exit.")]
 Cmd = Annotated[list[str] | None, typer.Argument(metavar="CMD [ARGS]...", show_default=False)]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -123,8 +103,12 @@ def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
               strict: Strict = False, cap: Caps = None, print_programs: PrintPrograms = False,
               record_profile: RecordProfile = None, merge: Merge = None, sweep: Sweep = False,
               sweep_errno: SweepErrno = "EPERM", sweep_timeout: SweepTimeout = 60.0,
-              sweep_jobs: SweepJobs = None) -> None:
+              sweep_jobs: SweepJobs = None, version: Version = False) -> None:
     """Run CMD, stopping it at every syscall of every thread and child."""
+    if version:
+        from bpf_vm._version import __version__
+        print(f"{PROG} -- version {__version__}")
+        raise typer.Exit(0)
     cmd = cmd or []
     popts = PolicyOptions(policy=policy, audit=audit, report=report, strict=strict, caps=cap,
                           print_programs=print_programs, record_profile=record_profile,
@@ -154,9 +138,6 @@ def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
     except SpawnError as exc:
         _error(str(exc))
         code = exc.exit_code
-    except ProbeNotWired as exc:
-        _error(str(exc))
-        code = 2
     except OSError as exc:
         _error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         code = 1

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from probes.abi import Abi, abi_for
 from tracer import ptrace_api as pt
-from tracer.syscalls import Abi, abi_for
 
 ForkKind = Literal["fork", "vfork", "clone"]
 

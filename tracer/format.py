@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tracer.syscalls import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Abi, normalize_nr, syscall_name
+from probes.abi import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Abi, normalize_nr, syscall_name
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import (
     DEFAULT_STRLEN,

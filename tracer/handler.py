@@ -13,8 +13,8 @@ import errno as _errno
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from probes.abi import Abi
 from tracer.events import ProcessEvent
-from tracer.syscalls import Abi
 
 Action = Literal["allow", "deny", "kill"] | str
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
+from probes.abi import Abi, syscall_name
 from tracer import ptrace_api as pt
 from tracer import regs
 from tracer.events import (
@@ -38,7 +39,6 @@ from tracer.events import (
 )
 from tracer.handler import AllowAll, Decision, Recorder, SignalRequest, SyscallCall, SyscallHandler
 from tracer.spawn import Spawned
-from tracer.syscalls import Abi, syscall_name
 from tracer.tracee import TracedThread, tgid_of
 
 Namer = Callable[[Abi, int], str]

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TextIO
 
+from probes.abi import Abi
 from tracer.format import CallText, MemoryReader, format_return, format_siginfo, is_error
-from tracer.syscalls import Abi
 from tracer.syscalls.xlat import signal_name
 
 __all__ = [

@@ -37,10 +37,10 @@ from bpf_vm.objfile import BpfObject
 from bpf_vm.program import Program
 from bpf_vm.sections import section_info
 from bpf_vm.vm import Vm
+from probes import DEFAULT_PROBE
 from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.regs import FIELDS, PT_REGS
 
-DEFAULT_PROBE = Path(__file__).resolve().parent.parent / "probes" / "syscalls.bpf.c"
 _AX = FIELDS.index("ax")
 
 
@@ -103,10 +103,11 @@ class TraceeHost(BaseHost):
 def load_probe(path: Path, vm: Vm) -> BpfObject:
     """A probe object from .o, .s, or .c (built with the bundled compiler, cached)."""
     from bpf_vm.objrun import load_any
+    from probes import build
+    from probes.abi import x86_64_syscall_number
     if path.suffix == ".c":
-        from probes.build import build
         path = build(path)
-    return load_any(path, vm)
+    return load_any(path, vm, syscall_number=x86_64_syscall_number)
 
 
 class ProbeHandler:

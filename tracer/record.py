@@ -25,12 +25,12 @@ import dataclasses
 import os
 from collections.abc import Callable
 
+from probes.abi import Abi
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import Fetched, call_identity, fetch_entry, replay
 from tracer.handler import Decision, SyscallCall, Tracee
 from tracer.output import EventKind, Fanout, SyscallRecord, Writer
 from tracer.output import ProcessEvent as OutEvent
-from tracer.syscalls import Abi
 from tracer.syscalls.decode import is_error
 
 _Send = Callable[[SyscallRecord], None]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import ctypes
 from typing import Final
 
-from bpf_vm.objrun import PT_REGS, PT_REGS_FIELDS, PT_REGS_SIZE
+from probes.abi import PT_REGS, PT_REGS_FIELDS, PT_REGS_SIZE
 from tracer import ptrace_api as pt
 from tracer.ptrace_api import UserRegs
 
-# The layout is the VM's (a kprobe context is a fact about BPF programs, not ptrace);
+# The layout is the ABI home's (probes.abi, from the VM's kprobe context);
 # here each kernel name gets the user_regs_struct field it comes from.
 FIELDS: Final = PT_REGS_FIELDS
 _USER_FIELDS: Final = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",

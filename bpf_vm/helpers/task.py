@@ -10,6 +10,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from .. import pt_regs
 from ..helper_table import ArgType, HelperFault, RetType
 from ..memory import CTX_SLOT
 from ._mem import M32, M64, host_of, prog_write
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from ..vm import RunState
 
 _NSIG = 64
-PT_REGS_AX = 80            # offsetof(struct pt_regs, ax) on x86-64
-PT_REGS_SIZE = 168
+PT_REGS_AX = pt_regs.OFFSET["ax"]
+PT_REGS_SIZE = pt_regs.SIZE
 
 
 @BUILTIN.helper("get_current_pid_tgid", RetType.INTEGER)

@@ -41,7 +41,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscall_name, syscalls
+from probes.abi import ARG_REGS, PT_REGS_OFFSET, X32_SYSCALL_BIT, Abi, syscall_name, syscalls
 
 from .models import Action, Op
 from .resolve import BAD_ARCH, Cond, Policy, PolicyRule, Verdict, arg_bits, errno_name
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from bpf_vm.vm import Vm
 
 __all__ = [
-    "ARG_REGS",
-    "PT_REGS_OFFSET",
     "SECTION",
     "CompiledPolicy",
     "Slot",
@@ -61,17 +59,6 @@ __all__ = [
     "generate_asm",
 ]
 
-#: x86_64 ``struct pt_regs`` (arch/x86/include/asm/ptrace.h): byte offset of each field.
-PT_REGS_OFFSET: dict[str, int] = {name: 8 * i for i, name in enumerate((
-    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx",
-    "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss"))}
-
-#: Where each ABI passes syscall arguments 0-5 (syscall_get_arguments in the kernel).
-ARG_REGS: dict[Abi, tuple[str, ...]] = {
-    Abi.X86_64: ("di", "si", "dx", "r10", "r8", "r9"),
-    Abi.X32: ("di", "si", "dx", "r10", "r8", "r9"),
-    Abi.I386: ("bx", "cx", "dx", "si", "di", "bp"),
-}
 
 #: The section of every policy program: a kprobe, so its ctx is pt_regs and it may use
 #: bpf_override_return.  Slots are set by the compiler, not by a section convention.

@@ -44,7 +44,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tracer.syscalls import Abi, syscall_name, syscall_number
+from probes.abi import Abi, syscall_name, syscall_number
 
 from .models import Action, Arch, Filter, Op, Profile, ProfileError, Rule
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracer.syscalls import Abi
+from probes.abi import ARG_REGS, PT_REGS_OFFSET, Abi
 
-from .compiler import ARG_REGS, PT_REGS_OFFSET, CompiledPolicy
+from .compiler import CompiledPolicy
 from .models import Action
 from .resolve import Verdict
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from probes.abi import Abi, syscall_number
 from probes.policy.compiler import CompiledPolicy, compile_policy
 from probes.policy.models import Action, parse_profile
 from probes.policy.resolve import Environment, Policy, Verdict, resolve
 from probes.policy.runtime import PolicyRunner, pt_regs
-from tracer.syscalls import Abi, syscall_number
 
 DATA = Path(__file__).parent / "data"
 

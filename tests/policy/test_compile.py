@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from probes.policy.compiler import max_entries, plan
 from probes.policy.models import Action, Op, parse_profile
 from probes.policy.resolve import BAD_ARCH, Environment, Verdict, decide, resolve
 from probes.policy.runtime import PolicyRunner, pt_regs
-from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscall_number
 
 from .conftest import compiled, env_of, load_json, make_policy, number, run_bpf, show, verdict
 

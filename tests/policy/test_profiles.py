@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from probes.abi import Abi, syscall_number
 from probes.policy.models import ProfileError, load_profile, parse_profile
 from probes.policy.resolve import Environment, effective_caps, kernel_version, resolve
-from tracer.syscalls import Abi, syscall_number
 
 from .conftest import DATA, env_of, load_json, make_policy
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import errno
 
+from probes.abi import Abi
 from tracer import ptrace_api as pt
 from tracer.events import abi_of
 from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
 from tracer.regs import field
-from tracer.syscalls import Abi
 
 
 def test_three_abis_from_one_64_bit_program(cprog, traced) -> None:  # type: ignore[no-untyped-def]

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-
-import pytest
 
 from tracer import cli
 from tracer.handler import AllowAll
@@ -65,17 +61,6 @@ def test_json_lines_and_summary(tmp_path: Path) -> None:
     assert "execve(" not in r.stderr
 
 
-def test_missing_probe_support_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "tracer.probe_handler", None)
-    with pytest.raises(cli.ProbeNotWired, match="probe support not wired yet"):
-        cli.make_handler(probe=Path("x.o"))
-    with pytest.raises(cli.ProbeNotWired, match="--printk"):
-        cli.make_handler(printk="-")
-    assert isinstance(cli.make_handler(), AllowAll)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("tracer.probe_handler") is None,
-                    reason="tracer.probe_handler not written yet")
 def test_probe_handler_is_used_when_present() -> None:
     handler = cli.make_handler()
     assert not isinstance(handler, AllowAll)

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from probes.abi import Abi, syscall_number
+from tracer.syscalls import decode as D
 from tests.test_format import FakeMemory
 from tests.tracer.test_format_plans import _CALLS, _argument, _blob, _memory, _ret
 from tracer import format as F
 from tracer.handler import ALLOW, SyscallCall, Tracee
 from tracer.output import Fanout, PidPrefix, StraceWriter
 from tracer.record import OutputRecorder
-from tracer.syscalls import Abi, syscall_number
-from tracer.syscalls import decode as D
 from tracer.syscalls.decode import Arg, Ctx
 from tracer.syscalls.signatures import _I386, SIGNATURES
 

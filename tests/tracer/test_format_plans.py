@@ -8,9 +8,9 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from probes.abi import X32_SYSCALL_BIT, Abi, syscalls
 from tests.test_format import FakeMemory
 from tracer import format as F
-from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscalls
 from tracer.syscalls.decode import quote_string
 
 # Every number of every table, numbers nobody knows, and x32 numbers without their bit.

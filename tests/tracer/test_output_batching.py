@@ -18,13 +18,13 @@ from typing import Any, cast
 
 import pytest
 
+from probes.abi import Abi, syscall_number
 from tests.test_format import FakeMemory
 from tracer import output
 from tracer.events import Exited, Fork
 from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
 from tracer.output import Fanout, JsonWriter, PidPrefix, StraceWriter, Summary
 from tracer.record import OutputRecorder
-from tracer.syscalls import Abi, syscall_number
 
 ROOT = Path(__file__).resolve().parents[2]
 MEM = FakeMemory()
@@ -247,7 +247,7 @@ _RECORDER_CHILD = textwrap.dedent("""
     from tracer.handler import ALLOW, SyscallCall
     from tracer.output import Fanout, JsonWriter, PidPrefix, StraceWriter
     from tracer.record import OutputRecorder
-    from tracer.syscalls import Abi
+    from probes.abi import Abi
 
     class Thread:
         pid = tid = 1

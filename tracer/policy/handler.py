@@ -15,6 +15,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from probes.abi import Abi
 from probes.policy.compiler import CompiledPolicy, compile_policy
 from probes.policy.models import Action
 from probes.policy.resolve import Verdict
@@ -22,7 +23,6 @@ from probes.policy.runtime import outcome
 from tracer.format import format_args
 from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.probe_handler import ProbeHandler, TraceeHost
-from tracer.syscalls import Abi
 
 __all__ = ["PolicyHandler", "PolicyHost", "Seen", "Tally", "decision_for", "make_handler"]
 

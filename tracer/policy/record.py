@@ -18,9 +18,9 @@ import json
 from collections import Counter
 from typing import Any
 
+from probes.abi import Abi, syscall_number
 from probes.policy.models import Action, Arch, Profile
 from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
-from tracer.syscalls import Abi, syscall_number
 
 __all__ = ["RecordingHandler", "profile_json", "recorded_profile"]
 

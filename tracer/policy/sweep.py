@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.abi import Abi, syscall_number
 from probes.policy.models import Action, Arch
-from tracer.syscalls import Abi, syscall_number
 
 __all__ = ["RunResult", "SweepResult", "Trial", "parse_errno", "render_table", "sweep"]
 

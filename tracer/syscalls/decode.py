@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tracer.syscalls import Abi, word_size
+from probes.abi import Abi, word_size
 from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from tracer.syscalls import Abi
+from probes.abi import Abi
 
 
 class Stat(NamedTuple):

@@ -25,11 +25,12 @@ from collections.abc import Callable
 
 from ptrace.syscall.prototypes import FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
 
-from tracer.syscalls import Abi, arg_count, prototype_name, syscalls
+from probes.abi import Abi, syscalls
 from tracer.syscalls import decode as D
 from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import Arg, Ctx, Render, at, out
+from tracer.syscalls.prototypes import arg_count, prototype_name
 
 Sig = tuple[Render | Arg, ...]
 SigFn = Callable[[Ctx], Sig]

@@ -1,4 +1,4 @@
-"""Compile BPF C to an object file, with a content-addressed cache.
+"""The C -> BPF compiler driver of ``bpf-vm build``: an object file, content-cached.
 
 The default compiler is the clang inside the ``ziglang`` wheel, so probes build after
 ``pip install`` alone: ``python -m ziglang cc -target bpfel-freestanding -O2 -g -c``.
@@ -21,9 +21,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from bpf_vm.errors import BpfError
+from .errors import BpfError
 
-INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 OPT_FLAGS = ("-O2", "-g", "-Wall", "-Wno-unused-function", "-c")
 CACHE_VERSION = b"trace-run-build-1"
 
@@ -106,12 +105,14 @@ def build(source: str | os.PathLike[str], output: str | os.PathLike[str] | None 
           use_cache: bool = True, cache: Path | None = None) -> Path:
     """Compile ``source`` to a BPF object and return its path.
 
-    Without ``output`` the cached object itself is returned (don't modify it).  Raises
-    :class:`BuildError` with the compiler's message on failure."""
+    ``include_dirs`` are searched in order (the driver adds none of its own: trace-run's
+    headers come from :mod:`probes`, which passes them).  Without ``output`` the cached
+    object itself is returned (don't modify it).  Raises :class:`BuildError` with the
+    compiler's message on failure."""
     src = Path(source)
     if not src.is_file():
         raise BuildError(str(src), "no such file")
-    incs = [INCLUDE_DIR, *(include_dirs or [])]
+    incs = list(include_dirs or [])
     flags = [*OPT_FLAGS, *(f"-I{d}" for d in incs), *(extra_flags or [])]
     cmd = compiler_command()
     if not use_cache:
@@ -156,7 +157,6 @@ def _compile(src: Path, cmd: list[str], flags: list[str], dest: Path) -> None:
 
 
 __all__ = [
-    "INCLUDE_DIR",
     "BuildError",
     "build",
     "cache_dir",
