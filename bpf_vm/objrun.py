@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import BpfError, ElfLoadError
 
 if TYPE_CHECKING:
+    from .engine.loops import StepHook
     from .objfile import BpfObject
-    from .vm import RunResult, StepHook, Vm
+    from .vm import RunResult, Vm
 
 #: x86_64 ``struct pt_regs`` (arch/x86/include/asm/ptrace.h): 21 u64, in this order.
 PT_REGS_FIELDS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",

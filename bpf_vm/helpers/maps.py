@@ -22,13 +22,13 @@ from ._mem import M32, host_of, prog_read
 from ._registry import BUILTIN
 
 if TYPE_CHECKING:
-    from ..vm import RunState
+    from ..context import RunContext
 
 BPF_F_INDEX_MASK = 0xFFFFFFFF
 BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
 
 
-def _map(state: RunState, handle: int, helper: str) -> Map:
+def _map(state: RunContext, handle: int, helper: str) -> Map:
     m = state.vm.map_at(handle)
     if not isinstance(m, Map):
         raise HelperFault(f"bpf_{helper}: r1 (0x{handle:x}) is not a map pointer")
@@ -41,7 +41,7 @@ def _refuse(m: Map, helper: str) -> HelperFault:
 
 @BUILTIN.helper("map_lookup_elem", RetType.PTR_TO_MAP_VALUE_OR_NULL,
                 ArgType.CONST_MAP_PTR, ArgType.PTR_TO_MAP_KEY)
-def map_lookup_elem(state: RunState, r1: int, r2: int, *_: int) -> int:
+def map_lookup_elem(state: RunContext, r1: int, r2: int, *_: int) -> int:
     """void *bpf_map_lookup_elem(map, key): a pointer into the value's region, or NULL."""
     m = state.vm.map_at(r1)
     if not isinstance(m, Map):
@@ -58,7 +58,7 @@ def map_lookup_elem(state: RunState, r1: int, r2: int, *_: int) -> int:
     return m.lookup_elem(key, from_prog=True)
 
 
-def _writable_map(state: RunState, handle: int, helper: str) -> Map:
+def _writable_map(state: RunContext, handle: int, helper: str) -> Map:
     m = _map(state, handle, helper)
     if not m.prog_update:
         raise _refuse(m, helper)
@@ -70,7 +70,7 @@ def _writable_map(state: RunState, handle: int, helper: str) -> Map:
 
 @BUILTIN.helper("map_update_elem", RetType.INTEGER, ArgType.CONST_MAP_PTR,
                 ArgType.PTR_TO_MAP_KEY, ArgType.PTR_TO_MAP_VALUE, ArgType.ANYTHING)
-def map_update_elem(state: RunState, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+def map_update_elem(state: RunContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     """long bpf_map_update_elem(map, key, value, flags): 0 or the kernel's -errno."""
     m = _writable_map(state, r1, "map_update_elem")
     key = prog_read(state, r2, m.key_size, "bpf_map_update_elem key")
@@ -80,14 +80,14 @@ def map_update_elem(state: RunState, r1: int, r2: int, r3: int, r4: int, *_: int
 
 @BUILTIN.helper("map_delete_elem", RetType.INTEGER, ArgType.CONST_MAP_PTR,
                 ArgType.PTR_TO_MAP_KEY)
-def map_delete_elem(state: RunState, r1: int, r2: int, *_: int) -> int:
+def map_delete_elem(state: RunContext, r1: int, r2: int, *_: int) -> int:
     """long bpf_map_delete_elem(map, key): 0, -ENOENT, or -EINVAL for arrays."""
     m = _writable_map(state, r1, "map_delete_elem")
     key = prog_read(state, r2, m.key_size, "bpf_map_delete_elem key")
     return m.delete_elem(key, from_prog=True)
 
 
-def _tail_call_placeholder(state: RunState, *_: int) -> int:  # pragma: no cover
+def _tail_call_placeholder(state: RunContext, *_: int) -> int:  # pragma: no cover
     raise HelperFault("bpf_tail_call is executed by the interpreter, not as a helper")
 
 
@@ -96,7 +96,7 @@ BUILTIN.register(TAIL_CALL_PROTO, _tail_call_placeholder)
 
 # -- ring buffer -----------------------------------------------------------------------
 
-def _ringbuf(state: RunState, handle: int, helper: str) -> RingBuf:
+def _ringbuf(state: RunContext, handle: int, helper: str) -> RingBuf:
     m = state.vm.map_at(handle)
     if type(m) is RingBuf:   # the common case, without _map's checks
         return m
@@ -106,7 +106,7 @@ def _ringbuf(state: RunState, handle: int, helper: str) -> RingBuf:
     return m
 
 
-def _deliver_ringbuf(state: RunState, rb: RingBuf) -> None:
+def _deliver_ringbuf(state: RunContext, rb: RingBuf) -> None:
     records = rb.poll()
     if records:
         host = host_of(state)
@@ -117,7 +117,7 @@ def _deliver_ringbuf(state: RunState, rb: RingBuf) -> None:
 
 @BUILTIN.helper("ringbuf_output", RetType.INTEGER, ArgType.CONST_MAP_PTR,
                 ArgType.PTR_TO_MEM, ArgType.CONST_SIZE_OR_ZERO, ArgType.ANYTHING)
-def ringbuf_output(state: RunState, r1: int, data: int, size: int, flags: int,
+def ringbuf_output(state: RunContext, r1: int, data: int, size: int, flags: int,
                    *_: int) -> int:
     """long bpf_ringbuf_output(ringbuf, data, size, flags): 0, -EINVAL for unknown
     flags, -EAGAIN when the record does not fit."""
@@ -133,7 +133,7 @@ def ringbuf_output(state: RunState, r1: int, data: int, size: int, flags: int,
 
 @BUILTIN.helper("ringbuf_reserve", RetType.PTR_TO_ALLOC_MEM_OR_NULL, ArgType.CONST_MAP_PTR,
                 ArgType.CONST_ALLOC_SIZE_OR_ZERO, ArgType.ANYTHING)
-def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) -> int:
+def ringbuf_reserve(state: RunContext, r1: int, size: int, flags: int, *_: int) -> int:
     """void *bpf_ringbuf_reserve(ringbuf, size, flags): a writable record or NULL (also
     NULL for any flags: none are defined)."""
     rb = state.vm.map_at(r1)
@@ -144,7 +144,7 @@ def ringbuf_reserve(state: RunState, r1: int, size: int, flags: int, *_: int) ->
     return rb.reserve(size)
 
 
-def _commit(state: RunState, addr: int, flags: int, discard: bool) -> int:
+def _commit(state: RunContext, addr: int, flags: int, discard: bool) -> int:
     rb = state.space.lent.get(addr)      # the ring buffer that reserved the record
     if type(rb) is RingBuf or isinstance(rb, RingBuf):
         records = rb.commit_poll(addr, discard)
@@ -162,13 +162,13 @@ def _commit(state: RunState, addr: int, flags: int, discard: bool) -> int:
 
 
 @BUILTIN.helper("ringbuf_submit", RetType.VOID, ArgType.PTR_TO_ALLOC_MEM, ArgType.ANYTHING)
-def ringbuf_submit(state: RunState, data: int, flags: int, *_: int) -> int:
+def ringbuf_submit(state: RunContext, data: int, flags: int, *_: int) -> int:
     """void bpf_ringbuf_submit(data, flags): the record becomes visible to consumers."""
     return _commit(state, data, flags, discard=False)
 
 
 @BUILTIN.helper("ringbuf_discard", RetType.VOID, ArgType.PTR_TO_ALLOC_MEM, ArgType.ANYTHING)
-def ringbuf_discard(state: RunState, data: int, flags: int, *_: int) -> int:
+def ringbuf_discard(state: RunContext, data: int, flags: int, *_: int) -> int:
     """void bpf_ringbuf_discard(data, flags): consumers skip the record."""
     return _commit(state, data, flags, discard=True)
 
@@ -178,7 +178,7 @@ def ringbuf_discard(state: RunState, data: int, flags: int, *_: int) -> int:
 @BUILTIN.helper("perf_event_output", RetType.INTEGER, ArgType.PTR_TO_CTX,
                 ArgType.CONST_MAP_PTR, ArgType.ANYTHING, ArgType.PTR_TO_MEM,
                 ArgType.CONST_SIZE_OR_ZERO, gpl_only=True)
-def perf_event_output(state: RunState, ctx: int, r2: int, flags: int, data: int,
+def perf_event_output(state: RunContext, ctx: int, r2: int, flags: int, data: int,
                       size: int) -> int:
     """long bpf_perf_event_output(ctx, map, flags, data, size): flags is a slot index or
     BPF_F_CURRENT_CPU; -EINVAL for other flag bits, -E2BIG for an index beyond the

@@ -58,8 +58,8 @@ from .bprintf import (
 )
 
 if TYPE_CHECKING:
+    from ..context import RunContext
     from ..host import Host
-    from ..vm import RunState
 
 TRACE_FLAGS = "d..31"
 UINT_MAX = 0xFFFFFFFF
@@ -77,7 +77,7 @@ def trace_pipe_line(comm: bytes, pid: int, ktime_ns: int, text: bytes, cpu: int 
             f"bpf_trace_printk: {body.decode('utf-8', 'replace')}")
 
 
-def _sources(state: RunState) -> tuple[StringSource, KernelSource]:
+def _sources(state: RunContext) -> tuple[StringSource, KernelSource]:
     def strings(ptype: str, addr: int, bufsz: int) -> bytes | None:
         if ptype == "u":
             read = user_reader(state)
@@ -123,14 +123,14 @@ def _plan(fmt: bytes, fmt_size: int, num_args: int) -> _Plan:
     return plan
 
 
-def _prepare(state: RunState, form: Format, args: list[int]) -> list[Piece] | int:
+def _prepare(state: RunContext, form: Format, args: list[int]) -> list[Piece] | int:
     if not form.reads_memory:
         return bind(form, args, _no_memory, _no_memory)
     strings, kernel = _sources(state)
     return bind(form, args, strings, kernel)
 
 
-def _print(state: RunState, plan: _Plan, args: list[int]) -> int:
+def _print(state: RunContext, plan: _Plan, args: list[int]) -> int:
     """Format ``args`` by ``plan`` and hand the line to the host: the text's full length,
     or the format's -errno."""
     ints = plan.ints
@@ -162,7 +162,7 @@ def _line(host: Host, text: bytes) -> int:
     return full
 
 
-def _varargs(state: RunState, data: int, data_len: int) -> list[int] | int:
+def _varargs(state: RunContext, data: int, data_len: int) -> list[int] | int:
     """The u64 array of trace_vprintk / snprintf, or -EINVAL as the kernel checks it."""
     if data_len % 8 or data_len > MAX_BPRINTF_VARARGS * 8 or (data_len and not data):
         return -errno.EINVAL
@@ -172,7 +172,7 @@ def _varargs(state: RunState, data: int, data_len: int) -> list[int] | int:
 
 @BUILTIN.helper("trace_printk", RetType.INTEGER, ArgType.PTR_TO_MEM, ArgType.CONST_SIZE,
                 gpl_only=True)
-def trace_printk(state: RunState, fmt: int, fmt_size: int, a1: int, a2: int,
+def trace_printk(state: RunContext, fmt: int, fmt_size: int, a1: int, a2: int,
                  a3: int) -> int:
     """long bpf_trace_printk(const char *fmt, u32 fmt_size, ...): at most 3 arguments."""
     fmt_size &= M32
@@ -192,7 +192,7 @@ def trace_printk(state: RunState, fmt: int, fmt_size: int, a1: int, a2: int,
 
 @BUILTIN.helper("trace_vprintk", RetType.INTEGER, ArgType.PTR_TO_MEM, ArgType.CONST_SIZE,
                 ArgType.PTR_TO_MEM_OR_NULL, ArgType.CONST_SIZE_OR_ZERO, gpl_only=True)
-def trace_vprintk(state: RunState, fmt: int, fmt_size: int, data: int, data_len: int,
+def trace_vprintk(state: RunContext, fmt: int, fmt_size: int, data: int, data_len: int,
                   _r5: int) -> int:
     """long bpf_trace_vprintk(fmt, fmt_size, u64 *data, u32 data_len): up to 12 args."""
     fmt_size &= M32
@@ -209,7 +209,7 @@ def trace_vprintk(state: RunState, fmt: int, fmt_size: int, data: int, data_len:
 @BUILTIN.helper("snprintf", RetType.INTEGER, ArgType.PTR_TO_MEM_OR_NULL,
                 ArgType.CONST_SIZE_OR_ZERO, ArgType.PTR_TO_CONST_STR,
                 ArgType.PTR_TO_MEM_OR_NULL, ArgType.CONST_SIZE_OR_ZERO, gpl_only=True)
-def snprintf(state: RunState, out: int, out_size: int, fmt: int, data: int,
+def snprintf(state: RunContext, out: int, out_size: int, fmt: int, data: int,
              data_len: int) -> int:
     """long bpf_snprintf(char *str, u32 str_size, const char *fmt, u64 *data, u32
     data_len): returns the length the whole text needs, including its NUL."""

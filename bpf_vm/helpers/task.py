@@ -16,7 +16,7 @@ from ._mem import M32, M64, host_of, prog_write
 from ._registry import BUILTIN
 
 if TYPE_CHECKING:
-    from ..vm import RunState
+    from ..context import RunContext
 
 _NSIG = 64
 PT_REGS_AX = 80            # offsetof(struct pt_regs, ax) on x86-64
@@ -24,7 +24,7 @@ PT_REGS_SIZE = 168
 
 
 @BUILTIN.helper("get_current_pid_tgid", RetType.INTEGER)
-def get_current_pid_tgid(state: RunState, *_: int) -> int:
+def get_current_pid_tgid(state: RunContext, *_: int) -> int:
     """u64 bpf_get_current_pid_tgid(void): tgid << 32 | pid (pid = the thread's id)."""
     host = state.vm.host
     if host is None:
@@ -34,7 +34,7 @@ def get_current_pid_tgid(state: RunState, *_: int) -> int:
 
 
 @BUILTIN.helper("get_current_uid_gid", RetType.INTEGER)
-def get_current_uid_gid(state: RunState, *_: int) -> int:
+def get_current_uid_gid(state: RunContext, *_: int) -> int:
     """u64 bpf_get_current_uid_gid(void): gid << 32 | uid."""
     uid, gid = host_of(state).uid_gid()
     return ((gid & M32) << 32) | (uid & M32)
@@ -42,7 +42,7 @@ def get_current_uid_gid(state: RunState, *_: int) -> int:
 
 @BUILTIN.helper("get_current_comm", RetType.INTEGER, ArgType.PTR_TO_UNINIT_MEM,
                 ArgType.CONST_SIZE)
-def get_current_comm(state: RunState, buf: int, size: int, *_: int) -> int:
+def get_current_comm(state: RunContext, buf: int, size: int, *_: int) -> int:
     """long bpf_get_current_comm(char *buf, u32 size): strscpy_pad of the task's comm,
     so truncated to size - 1 bytes, NUL-terminated and NUL-padded; returns 0."""
     size &= M32
@@ -53,7 +53,7 @@ def get_current_comm(state: RunState, buf: int, size: int, *_: int) -> int:
     return 0
 
 
-def _send_signal(state: RunState, sig: int, thread: bool) -> int:
+def _send_signal(state: RunContext, sig: int, thread: bool) -> int:
     sig &= M32
     if sig > _NSIG:
         return -errno.EINVAL
@@ -61,20 +61,20 @@ def _send_signal(state: RunState, sig: int, thread: bool) -> int:
 
 
 @BUILTIN.helper("send_signal", RetType.INTEGER, ArgType.ANYTHING)
-def send_signal(state: RunState, sig: int, *_: int) -> int:
+def send_signal(state: RunContext, sig: int, *_: int) -> int:
     """long bpf_send_signal(u32 sig): to the whole process; -EINVAL above 64."""
     return _send_signal(state, sig, thread=False)
 
 
 @BUILTIN.helper("send_signal_thread", RetType.INTEGER, ArgType.ANYTHING)
-def send_signal_thread(state: RunState, sig: int, *_: int) -> int:
+def send_signal_thread(state: RunContext, sig: int, *_: int) -> int:
     """long bpf_send_signal_thread(u32 sig): to the current thread only."""
     return _send_signal(state, sig, thread=True)
 
 
 @BUILTIN.helper("override_return", RetType.INTEGER, ArgType.PTR_TO_CTX, ArgType.ANYTHING,
                 gpl_only=True)
-def override_return(state: RunState, ctx: int, rc: int, *_: int) -> int:
+def override_return(state: RunContext, ctx: int, rc: int, *_: int) -> int:
     """long bpf_override_return(struct pt_regs *regs, u64 rc): the probed function (here:
     the syscall) returns ``rc`` without running.  As the kernel's
     regs_set_return_value, ``rc`` is also stored in the context's ax when the context is
@@ -89,24 +89,24 @@ def override_return(state: RunState, ctx: int, rc: int, *_: int) -> int:
 
 
 @BUILTIN.helper("ktime_get_ns", RetType.INTEGER)
-def ktime_get_ns(state: RunState, *_: int) -> int:
+def ktime_get_ns(state: RunContext, *_: int) -> int:
     """u64 bpf_ktime_get_ns(void): CLOCK_MONOTONIC."""
     return host_of(state).ktime_ns() & M64
 
 
 @BUILTIN.helper("ktime_get_boot_ns", RetType.INTEGER)
-def ktime_get_boot_ns(state: RunState, *_: int) -> int:
+def ktime_get_boot_ns(state: RunContext, *_: int) -> int:
     """u64 bpf_ktime_get_boot_ns(void): CLOCK_BOOTTIME (counts suspend)."""
     return host_of(state).boot_ns() & M64
 
 
 @BUILTIN.helper("get_prandom_u32", RetType.INTEGER)
-def get_prandom_u32(state: RunState, *_: int) -> int:
+def get_prandom_u32(state: RunContext, *_: int) -> int:
     return host_of(state).prandom_u32() & M32
 
 
 @BUILTIN.helper("get_smp_processor_id", RetType.INTEGER)
-def get_smp_processor_id(state: RunState, *_: int) -> int:
+def get_smp_processor_id(state: RunContext, *_: int) -> int:
     """u32 bpf_get_smp_processor_id(void): always the one emulated CPU (0)."""
     return host_of(state).cpu() & M32
 

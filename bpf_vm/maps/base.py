@@ -26,8 +26,8 @@ from .spec import (
 )
 
 if TYPE_CHECKING:
+    from ..context import VmContext
     from ..memory import AddressSpace
-    from ..vm import Vm
 
 KeyLike = int | bytes | bytearray
 
@@ -47,7 +47,7 @@ class Map:
     #: bpf_map_update_elem / bpf_map_delete_elem from a program are allowed
     prog_update: ClassVar[bool] = True
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         self.spec = spec
         self.vm = vm
         self.space: AddressSpace = vm.space

@@ -38,7 +38,7 @@ from .base import Map
 from .spec import ENOTSUPP, MapSpec
 
 if TYPE_CHECKING:
-    from ..vm import Vm
+    from ..context import VmContext
 
 BPF_RINGBUF_HDR_SZ = 8
 RINGBUF_MAX_RECORD_SZ = ((1 << 32) - 1) // 4
@@ -66,7 +66,7 @@ class RingBuf(Map):
     prog_lookup = False
     prog_update = False
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         super().__init__(spec, vm)
         self.size = spec.max_entries
         self.producer_pos = 0
