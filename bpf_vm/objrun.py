@@ -127,20 +127,12 @@ def run_program(obj: BpfObject, prog: str | None = None, *,
                 budget: int | None = None, collect_maps: bool = True) -> ObjRun:
     """Run one program of a loaded object once on a pt_regs built from ``regs``."""
     program = obj.program(prog)
-    vm = obj.vm
-    host = vm.host
-    if host is not None and hasattr(host, "clear"):
-        host.clear()
-    res: RunResult = vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
-                            budget=budget)
-    host = vm.host    # the helpers may have created a default one
-    run = ObjRun(program.name, res.r0, res.insns, res.tail_calls)
-    if host is not None:
-        run.printk = list(getattr(host, "printk_lines", []))
-        run.ringbuf = list(getattr(host, "ringbuf_records", []))
-        run.perf = list(getattr(host, "perf_records", []))
-        run.signals = list(getattr(host, "signals", []))
-        run.override = getattr(host, "override", None)
+    res: RunResult = obj.vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
+                                budget=budget)
+    eff = res.effects
+    run = ObjRun(program.name, res.r0, res.insns, res.tail_calls, list(eff.printk),
+                 list(eff.ringbuf), list(eff.perf), signals=list(eff.signals),
+                 override=eff.override)
     if collect_maps:
         run.maps = dump_maps(obj)
     return run

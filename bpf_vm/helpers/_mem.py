@@ -34,7 +34,7 @@ Reader = Callable[[int, int], "bytes | None"]
 
 def host_of(state: RunContext) -> Host:
     """The VM's host; a VM created without one gets a :class:`ProcessHost` on first use
-    (its collected output is then ``vm.host``'s)."""
+    (then ``vm.host``)."""
     vm = state.vm
     if vm.host is None:
         vm.host = ProcessHost()

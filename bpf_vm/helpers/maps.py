@@ -4,8 +4,8 @@ Prototypes are the kernel's (kernel/bpf/helpers.c, kernel/bpf/ringbuf.c,
 kernel/trace/bpf_trace.c).  A map argument is the opaque handle ``ld_imm64`` gave the
 program, resolved with ``vm.map_at``; a map type a helper does not accept is a
 HelperFault, as the verifier's map/function compatibility check would have refused the
-program.  Ring-buffer and perf records go to the host's sinks as soon as a consumer
-could see them.
+program.  Ring-buffer and perf records become effects of the run
+(:class:`bpf_vm.effects.Effects`) as soon as a consumer could see them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
+from ..context import effects_of
 from ..helper_table import TAIL_CALL_PROTO, ArgType, HelperFault, RetType
 from ..maps import Map
 from ..maps.fd_array import PerfEventArray
@@ -109,10 +110,8 @@ def _ringbuf(state: RunContext, handle: int, helper: str) -> RingBuf:
 def _deliver_ringbuf(state: RunContext, rb: RingBuf) -> None:
     records = rb.poll()
     if records:
-        host = host_of(state)
         name = rb.name
-        for data in records:
-            host.ringbuf_record(name, data)
+        effects_of(state).ringbuf.extend((name, bytes(data)) for data in records)
 
 
 @BUILTIN.helper("ringbuf_output", RetType.INTEGER, ArgType.CONST_MAP_PTR,
@@ -149,12 +148,8 @@ def _commit(state: RunContext, addr: int, flags: int, discard: bool) -> int:
     if type(rb) is RingBuf or isinstance(rb, RingBuf):
         records = rb.commit_poll(addr, discard)
         if records:
-            host = state.vm.host
-            if host is None:
-                host = host_of(state)
             name = rb.name
-            for data in records:
-                host.ringbuf_record(name, data)
+            effects_of(state).ringbuf.extend((name, bytes(data)) for data in records)
         return 0
     what = "discard" if discard else "submit"
     raise HelperFault(f"bpf_ringbuf_{what}: 0x{addr:x} is not a record reserved and not"
@@ -195,6 +190,8 @@ def perf_event_output(state: RunContext, ctx: int, r2: int, flags: int, data: in
     index = cpu if flags == BPF_F_CURRENT_CPU else flags & M32
     payload = prog_read(state, data, size, "bpf_perf_event_output data")
     rc = m.output(index, payload, cpu)
-    for slot, record in m.poll():
-        host.perf_record(m.name, slot, record)
+    records = m.poll()
+    if records:
+        name = m.name
+        effects_of(state).perf.extend((name, slot, bytes(record)) for slot, record in records)
     return rc

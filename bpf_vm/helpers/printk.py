@@ -1,7 +1,8 @@
 """bpf_trace_printk, bpf_trace_vprintk and bpf_snprintf (kernel/trace/bpf_trace.c,
 kernel/bpf/helpers.c), with trace_pipe's line format.
 
-Each printk call becomes one line handed to ``host.printk``, formatted as trace_pipe
+Each printk call becomes one line of the run's effects (``Effects.printk``), formatted
+as trace_pipe
 prints the bpf_trace_printk event (kernel/trace/trace_output.c, trace_print_context)::
 
     "%16s-%-7d [%03d] d..31 %5lu.%06lu: bpf_trace_printk: <text>"
@@ -28,6 +29,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from ..context import effects_of
 from ..helper_table import ArgType, HelperFault, RetType
 from ..memory import OFFSET_MASK, REGION_SHIFT
 from ._mem import (
@@ -131,8 +133,8 @@ def _prepare(state: RunContext, form: Format, args: list[int]) -> list[Piece] | 
 
 
 def _print(state: RunContext, plan: _Plan, args: list[int]) -> int:
-    """Format ``args`` by ``plan`` and hand the line to the host: the text's full length,
-    or the format's -errno."""
+    """Format ``args`` by ``plan`` and record the line: the text's full length, or the
+    format's -errno."""
     ints = plan.ints
     if ints is not None:
         if plan.error:
@@ -143,22 +145,23 @@ def _print(state: RunContext, plan: _Plan, args: list[int]) -> int:
             host = host_of(state)
         if not getattr(host, "printk_enabled", True):
             return len(text)
-        return _line(host, text)
+        return _line(state, host, text)
     pieces = _prepare(state, plan.form, args)
     if isinstance(pieces, int):
         return pieces
     host = host_of(state)
     if not getattr(host, "printk_enabled", True):
         return len(render(pieces))
-    return _line(host, render(pieces))
+    return _line(state, host, render(pieces))
 
 
-def _line(host: Host, text: bytes) -> int:
-    """Give the host the trace_pipe line of ``text`` (cut as bstr_printf cuts it to the
-    kernel's 1024-byte buffer); returns the full length."""
+def _line(state: RunContext, host: Host, text: bytes) -> int:
+    """Record the trace_pipe line of ``text`` (cut as bstr_printf cuts it to the
+    kernel's 1024-byte buffer) in the run's effects; returns the full length."""
     shown, full = bstr_printf((text,), MAX_BPRINTF_BUF)
     _, pid = host.pid_tgid()
-    host.printk(trace_pipe_line(host.comm(), pid, host.ktime_ns(), shown, host.cpu()))
+    line = trace_pipe_line(host.comm(), pid, host.ktime_ns(), shown, host.cpu())
+    effects_of(state).printk.append(line)
     return full
 
 

@@ -1,6 +1,8 @@
 """Helpers about the current task and time: ids, comm, signals, return override, clocks.
 
 Every answer comes from the host (:mod:`bpf_vm.host`); the VM itself knows no process.
+Signals and return overrides are effects of the run (:mod:`bpf_vm.effects`), which the
+caller applies.
 Prototypes and gpl_only are the kernel's (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).
 """
 
@@ -10,6 +12,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from ..context import effects_of
 from ..helper_table import ArgType, HelperFault, RetType
 from ..memory import CTX_SLOT
 from ._mem import M32, M64, host_of, prog_write
@@ -57,7 +60,8 @@ def _send_signal(state: RunContext, sig: int, thread: bool) -> int:
     sig &= M32
     if sig > _NSIG:
         return -errno.EINVAL
-    return host_of(state).send_signal(sig, thread)
+    effects_of(state).signals.append((sig, thread))
+    return 0
 
 
 @BUILTIN.helper("send_signal", RetType.INTEGER, ArgType.ANYTHING)
@@ -78,14 +82,14 @@ def override_return(state: RunContext, ctx: int, rc: int, *_: int) -> int:
     """long bpf_override_return(struct pt_regs *regs, u64 rc): the probed function (here:
     the syscall) returns ``rc`` without running.  As the kernel's
     regs_set_return_value, ``rc`` is also stored in the context's ax when the context is
-    a pt_regs; the outcome goes to ``host.override_return`` (as a signed value)."""
+    a pt_regs; the run's effects record it (as a signed value)."""
     if ctx != state.ctx_addr or ctx == 0:
         raise HelperFault("bpf_override_return: r1 must be the context pointer")
     region = state.space.regions.get(CTX_SLOT)
     if region is not None and region.size >= PT_REGS_SIZE:
         struct.pack_into("<Q", region.buf, PT_REGS_AX, rc & M64)
-    signed = rc - (1 << 64) if rc >> 63 else rc
-    return host_of(state).override_return(signed)
+    effects_of(state).override = rc - (1 << 64) if rc >> 63 else rc
+    return 0
 
 
 @BUILTIN.helper("ktime_get_ns", RetType.INTEGER)
