@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import InvalidInstruction
-from .insn import INSN_SIZE, Insn, decode, encode, jump_target
+from .insn import Insn, decode, encode, jump_target
 from .isa import Kind
 
 
@@ -61,10 +61,6 @@ class Program:
 
     def __len__(self) -> int:
         return len(self.insns)
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.insns) * INSN_SIZE
 
     def __repr__(self) -> str:
         return f"<Program {self.name} ({len(self.insns)} insns)>"

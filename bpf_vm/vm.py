@@ -128,18 +128,12 @@ class RunState:
         self.executed = 0
         self.tail_event = ""
         self.ctx_addr = 0
-        self.program: Program | None = None   # the entry program of this invocation
         #: what the run did outside the VM; None until a helper records an effect
         self.effects: Effects | None = None
         self.at = 0      # translated code: the block it was in when it raised
         self.left = 0    # translated code: the budget it had left then
         #: prog array handle -> the map (checked once; maps are never unregistered)
         self._prog_arrays: dict[int, Any] = {}
-
-    @property
-    def host(self) -> Any:
-        """The VM's host, read at each use so that ``vm.host`` may be replaced."""
-        return self.vm.host
 
     # -- called from generated code ---------------------------------------------------
 
@@ -262,10 +256,6 @@ class Vm:
     def map_by_fd(self, fd: int) -> Any:
         return self._maps_by_fd.get(fd)
 
-    @property
-    def maps(self) -> dict[int, Any]:
-        return dict(self._maps_by_fd)
-
     def resolve_map_ref(self, program: Program, insn: Insn) -> int | None:
         """The 64-bit value of an ld_imm64 that refers to a map (by fd or by index)."""
         src = insn.src
@@ -350,7 +340,6 @@ class Vm:
         st.tail_calls = 0
         st.executed = 0
         st.remaining = self.budget if budget is None else budget
-        st.program = program
         st.effects = None
         self._stack0[:] = ZERO_STACK
         if ctx is None:
@@ -377,8 +366,7 @@ class Vm:
             if ctx is not None:
                 self.space.clear_context()
 
-    def call_function(self, func_addr: int, args: tuple[int, ...], r: list[int] | None = None
-                      ) -> int:
+    def call_function(self, func_addr: int, args: tuple[int, ...]) -> int:
         """Run the subprogram at a BPF_PSEUDO_FUNC address as a callback (bpf_loop):
         a new frame, r1-r5 = args, returns its r0.  Shares the invocation's budget."""
         st = self.state

@@ -49,7 +49,6 @@ class Map:
 
     def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         self.spec = spec
-        self.vm = vm
         self.space: AddressSpace = vm.space
         self.frozen = False
         self.fd = vm.register_map(self)

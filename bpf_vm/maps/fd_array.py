@@ -145,9 +145,6 @@ class PerfEventArray(FdArray):
         for i in range(self.max_entries):
             self._slots[i] = True
 
-    def is_open(self, index: int) -> bool:
-        return 0 <= index < self.max_entries and self._slots[index] is not None
-
     def read_value(self, key: bytes) -> bytes | None:
         raise MapError(ENOTSUPP, f"map '{self.name}': perf event arrays cannot be read"
                                  " from user space")

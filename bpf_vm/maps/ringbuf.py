@@ -101,10 +101,6 @@ class RingBuf(Map):
         space.lent[addr] = self
         return addr
 
-    def is_record(self, addr: int) -> bool:
-        """Whether ``addr`` is a busy record of this ring buffer."""
-        return addr in self._by_addr
-
     def commit(self, addr: int, discard: bool) -> None:
         """Submit or discard the busy record at ``addr`` (bpf_ringbuf_submit/discard).
         Raises MapError(EINVAL) for an address that is not a busy record: the verifier
@@ -153,11 +149,6 @@ class RingBuf(Map):
             self.consumer_pos = rec.end
             self._spare.append(rec)
         return out
-
-    @property
-    def avail_data(self) -> int:
-        """BPF_RB_AVAIL_DATA: bytes between consumer and producer."""
-        return self.producer_pos - self.consumer_pos
 
     # -- user-space map API: refused, as in the kernel --------------------------------
 
