@@ -70,7 +70,45 @@ _WHERE = {
                      "VmFault"), ".errors"),
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "DEFAULT_BUDGET",
+    "ENGINES",
+    "AsmSyntaxError",
+    "BaseHost",
+    "BpfError",
+    "BpfObject",
+    "BudgetExceeded",
+    "Effects",
+    "ElfLoadError",
+    "FakeHost",
+    "HelperFault",
+    "HelperTable",
+    "Host",
+    "InternalError",
+    "InvalidInstruction",
+    "Map",
+    "MapError",
+    "MapSpec",
+    "MapType",
+    "ProcessHost",
+    "Program",
+    "RunResult",
+    "Step",
+    "TailCallCounting",
+    "UserMemory",
+    "VerifierReject",
+    "Vm",
+    "VmFault",
+    "assemble",
+    "create_map",
+    "default_helpers",
+    "disassemble",
+    "disassemble_text",
+    "format_insn",
+    "load_any",
+    "load_asm",
+    "load_object",
+]
 
 
 def __getattr__(name: str) -> Any:
