@@ -41,7 +41,7 @@ _STACK_TOP = stack_top(0)
 _CTX_BASE = slot_base(CTX_SLOT)
 
 
-class TailCallCounting(str, enum.Enum):
+class TailCallCounting(enum.StrEnum):
     """Which failed bpf_tail_call attempts count against MAX_TAIL_CALL_CNT.
 
     ``jit`` (the default): only successful tail calls count, as with the x86-64 JIT;
@@ -269,7 +269,8 @@ class Vm:
         if src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
             return self.map_handle(m)
         offset = insn.imm_hi & 0xFFFFFFFF
-        addr = m.direct_value_address(offset) if hasattr(m, "direct_value_address") else None
+        addr: int | None = (m.direct_value_address(offset)
+                            if hasattr(m, "direct_value_address") else None)
         if addr is None:
             raise VerifierReject(f"map '{getattr(m, 'name', '?')}' has no direct value access"
                                  f" at offset {offset}")

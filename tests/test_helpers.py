@@ -442,7 +442,7 @@ def _printk_prog(fmt: bytes, args: tuple[int, ...] = (), fmt_size: int | None = 
         ptrs[key] = at
         at += 64
     lines += ["    r1 = r10", "    r1 += -128", f"    r2 = {size}"]
-    for reg, a in zip((3, 4, 5), args):
+    for reg, a in zip((3, 4, 5), args, strict=False):
         if a in ptrs:
             lines += [f"    r{reg} = r10", f"    r{reg} += -{ptrs[a]}"]
         else:

@@ -218,7 +218,7 @@ def test_prog_array_is_filled_by_syscall_number(syscalls_o: Path) -> None:
 
 def test_openat_with_a_user_string(syscalls_o: Path) -> None:
     """orig_ax=257 (openat), di=AT_FDCWD, si -> "/etc/passwd" in the tracee's memory."""
-    vm, host = _vm({STRING_ADDR: b"/etc/passwd\0garbage"})
+    vm, _ = _vm({STRING_ADDR: b"/etc/passwd\0garbage"})
     obj = load_object(syscalls_o, vm)
     ctx = pt_regs({"orig_ax": 257, "di": AT_FDCWD & (2**64 - 1), "si": STRING_ADDR,
                    "dx": 0o2101, "r10": 0o644})

@@ -232,7 +232,7 @@ def make_handler(probe: Path | None = None, printk: str | None = None,
     if printk == "-":
         out = sys.stdout
     elif printk:
-        out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))
+        out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))  # noqa: SIM115  (closed by the stack)
     host = TraceeHost(out)
     vm = Vm(host=host, **vm_options)
     obj = load_probe(probe if probe is not None else DEFAULT_PROBE, vm)

@@ -428,7 +428,8 @@ class CodeGen:
             # to little-endian on a little-endian machine: truncate only
             expr = f"{self.R(d)} & {_lit((1 << width) - 1)}"
         else:
-            expr = f"_bswap{width}({self.R(d)}" + (")" if width == 64 else f" & {_lit((1 << width) - 1)})")
+            mask = ")" if width == 64 else f" & {_lit((1 << width) - 1)})"
+            expr = f"_bswap{width}({self.R(d)}{mask}"
         return [f"{self.R(d)} = {expr}"]
 
     def ld_imm64(self, insn: Insn, pc: int) -> list[str]:

@@ -129,7 +129,7 @@ def run_blocks(st: LoopState, pc: int, r: list[int]) -> int:
             st.remaining -= start - left
             st.executed += start - left
             if st.remaining < 0:
-                raise _exhausted(st, cur, pc if stepping else cur.block_last[pc])
+                raise _exhausted(st, cur, pc if stepping else cur.block_last[pc]) from None
             return r[0]
         except (_Fault, HelperFault) as f:
             st.executed += start - left

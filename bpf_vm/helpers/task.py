@@ -32,6 +32,8 @@ def get_current_pid_tgid(state: RunContext, *_: int) -> int:
     host = state.vm.host
     if host is None:
         host = host_of(state)
+    tgid: int
+    pid: int
     tgid, pid = host.pid_tgid()
     return ((tgid & M32) << 32) | (pid & M32)
 

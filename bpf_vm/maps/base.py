@@ -135,11 +135,11 @@ class Map:
         return self.value_size
 
     def _value_bytes(self, value: Any) -> bytes:
-        value = bytes(value)
-        if len(value) != self.user_value_size():
-            raise MapError(errno.EINVAL, f"map '{self.name}': value of {len(value)} bytes,"
+        data = bytes(value)
+        if len(data) != self.user_value_size():
+            raise MapError(errno.EINVAL, f"map '{self.name}': value of {len(data)} bytes,"
                                          f" expected {self.user_value_size()}")
-        return value
+        return data
 
     def _check_write(self) -> None:
         if self.flags & BPF_F_RDONLY or self.frozen:

@@ -65,7 +65,7 @@ def pt_regs(abi: Abi, nr: int, args: Sequence[int] = (), **extra: int) -> bytes:
     values = dict.fromkeys(PT_REGS_OFFSET, 0)
     values["orig_ax"] = nr
     values["ax"] = (-_errno.ENOSYS) & (2**64 - 1)    # what the entry code leaves in ax
-    for reg, value in zip(ARG_REGS[abi], args):
+    for reg, value in zip(ARG_REGS[abi], args, strict=False):
         values[reg] = value
     values.update(extra)
     return struct.pack("<21Q", *(v & (2**64 - 1) for v in values.values()))

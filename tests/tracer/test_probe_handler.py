@@ -63,7 +63,7 @@ def test_probe_fault_is_reported_and_the_command_unharmed(tmp_path: Path) -> Non
                   "sh", "-c", "echo unharmed")
     assert res.returncode == 0
     assert res.stdout == "unharmed\n"
-    first = [line for line in res.stderr.splitlines() if "probe fault" in line][0]
+    first = next(line for line in res.stderr.splitlines() if "probe fault" in line)
     assert "invalid read of 8 bytes" in first and "[r0 = *(u64 *)(r1 + 0xa8)]" in first
     assert "Traceback" not in res.stderr
 
