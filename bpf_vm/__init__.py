@@ -1,0 +1,124 @@
+"""bpf_vm: an eBPF virtual machine in Python.
+
+The public API, importable from the package itself (``from bpf_vm import Vm``):
+
+* the VM: :class:`Vm`, :class:`RunResult`, :class:`Effects` (what a run did outside the
+  VM), :data:`ENGINES`, :class:`TailCallCounting`, :class:`Step` (traced runs);
+* programs and objects: :class:`Program`, :class:`BpfObject`, :func:`load_object` (ELF),
+  :func:`load_asm` (assembly text or file), :func:`load_any` (either, by suffix),
+  :func:`assemble`, :func:`disassemble` / :func:`disassemble_text` / :func:`format_insn`;
+* the host interface: :class:`Host`, :class:`BaseHost`, :class:`ProcessHost`,
+  :class:`FakeHost`, :class:`UserMemory`;
+* helpers: :class:`HelperTable`, :func:`default_helpers`, :class:`HelperFault`;
+* maps: :class:`Map`, :class:`MapSpec`, :class:`MapType`, :func:`create_map`;
+* errors: :class:`BpfError` and its kinds, :class:`InternalError`.
+
+Importing the package loads none of them: each is imported on first access (module
+``__getattr__``), so a tool that needs one part (``bpf-vm-conformance``) starts fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .asm import assemble
+    from .disasm import disassemble, disassemble_text, format_insn
+    from .effects import Effects
+    from .elf import load_object
+    from .engine.loops import Step
+    from .errors import (
+        AsmSyntaxError,
+        BpfError,
+        BudgetExceeded,
+        ElfLoadError,
+        InternalError,
+        InvalidInstruction,
+        MapError,
+        VerifierReject,
+        VmFault,
+    )
+    from .helper_table import HelperFault, HelperTable
+    from .helpers import default_helpers
+    from .host import BaseHost, FakeHost, Host, ProcessHost, UserMemory
+    from .maps import Map, MapSpec, MapType, create_map
+    from .objfile import BpfObject, load_asm
+    from .objrun import load_any
+    from .program import Program
+    from .vm import DEFAULT_BUDGET, ENGINES, RunResult, TailCallCounting, Vm
+
+#: name -> the module (relative to this package) that defines it
+_WHERE = {
+    "Vm": ".vm", "RunResult": ".vm", "ENGINES": ".vm", "TailCallCounting": ".vm",
+    "DEFAULT_BUDGET": ".vm",
+    "Effects": ".effects",
+    "Step": ".engine.loops",
+    "Program": ".program",
+    "BpfObject": ".objfile", "load_asm": ".objfile",
+    "load_object": ".elf",
+    "load_any": ".objrun",
+    "assemble": ".asm",
+    "disassemble": ".disasm", "disassemble_text": ".disasm", "format_insn": ".disasm",
+    "Host": ".host", "BaseHost": ".host", "ProcessHost": ".host", "FakeHost": ".host",
+    "UserMemory": ".host",
+    "HelperTable": ".helper_table", "HelperFault": ".helper_table",
+    "default_helpers": ".helpers",
+    "Map": ".maps", "MapSpec": ".maps", "MapType": ".maps", "create_map": ".maps",
+    **dict.fromkeys(("BpfError", "AsmSyntaxError", "BudgetExceeded", "ElfLoadError",
+                     "InternalError", "InvalidInstruction", "MapError", "VerifierReject",
+                     "VmFault"), ".errors"),
+}
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "ENGINES",
+    "AsmSyntaxError",
+    "BaseHost",
+    "BpfError",
+    "BpfObject",
+    "BudgetExceeded",
+    "Effects",
+    "ElfLoadError",
+    "FakeHost",
+    "HelperFault",
+    "HelperTable",
+    "Host",
+    "InternalError",
+    "InvalidInstruction",
+    "Map",
+    "MapError",
+    "MapSpec",
+    "MapType",
+    "ProcessHost",
+    "Program",
+    "RunResult",
+    "Step",
+    "TailCallCounting",
+    "UserMemory",
+    "VerifierReject",
+    "Vm",
+    "VmFault",
+    "assemble",
+    "create_map",
+    "default_helpers",
+    "disassemble",
+    "disassemble_text",
+    "format_insn",
+    "load_any",
+    "load_asm",
+    "load_object",
+]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'bpf_vm' has no attribute {name!r}")
+    value = getattr(import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -181,9 +181,6 @@ class Btf:
             return f"{self.describe(t.ref)} (*)({params})"
         return t.name or t.kind.name.lower()
 
-    def datasecs(self) -> list[BtfType]:
-        return [t for t in self.types if t.kind is Kind.DATASEC]
-
 
 def _string(strings: bytes, off: int, where: str) -> str:
     if not 0 <= off < max(len(strings), 1):

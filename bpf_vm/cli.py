@@ -103,7 +103,7 @@ def guarded(fn):  # type: ignore[no-untyped-def]
 
 
 @app.command()
-@guarded
+@guarded  # type: ignore[untyped-decorator]  # typer's app.command() is untyped
 def asm(source: InFile, output: OutFile = Path("a.bin"),
         hex_out: Annotated[bool, typer.Option("--hex", help="Write hex text.")] = False) -> None:
     """Assemble kernel-syntax assembly into raw little-endian bytecode."""
@@ -120,7 +120,7 @@ def asm(source: InFile, output: OutFile = Path("a.bin"),
 
 
 @app.command()
-@guarded
+@guarded  # type: ignore[untyped-decorator]  # typer's app.command() is untyped
 def disasm(program: InFile, hex_text: HexOpt = False, prog: ProgOpt = None) -> None:
     """Disassemble a raw .bin (or --hex text, or an ELF object) into assembly that
     `bpf-vm asm` accepts back."""
@@ -146,15 +146,15 @@ def listing(code: bytes) -> str:
 
 
 def _format_step(step) -> str:  # type: ignore[no-untyped-def]
-    changed = [f"r{i} {a:#x} -> {b:#x}" for i, (a, b) in enumerate(zip(step.before, step.after))
-               if a != b]
+    pairs = enumerate(zip(step.before, step.after, strict=True))
+    changed = [f"r{i} {a:#x} -> {b:#x}" for i, (a, b) in pairs if a != b]
     indent = "  " * step.depth
     note = f"  [{step.event}]" if step.event else ""
     return f"{indent}{step.program}:{step.pc:>4}: {step.text:<40} {'; '.join(changed)}{note}"
 
 
 @app.command()
-@guarded
+@guarded  # type: ignore[untyped-decorator]  # typer's app.command() is untyped
 def run(program: InFile,
         mem: Annotated[str | None, typer.Option("--mem", help="Input memory as hex bytes;"
                                                    " r1 = its address, r2 = its length.")] = None,
@@ -244,7 +244,7 @@ def _run_object(path: Path, prog: str | None, regs: list[str], user_mem: list[st
 
 
 @app.command()
-@guarded
+@guarded  # type: ignore[untyped-decorator]  # typer's app.command() is untyped
 def build(source: InFile,
           output: Annotated[Path | None, typer.Option("-o", "--output", help="Object file "
                                                       "(default: SOURCE with .o).")] = None,

@@ -202,12 +202,12 @@ class _Loader:
         self._read_symbols()
         for idx, sec in enumerate(self.sections):
             self._classify(idx, sec)
-        for idx, code in self.code.items():
+        for code in self.code.values():
             code.funcs = self._functions(code)
         self._read_btf_maps()
         self._read_legacy_maps()
         self._read_data_maps()
-        for idx, sec in enumerate(self.sections):
+        for sec in self.sections:
             if sec["sh_type"] == "SHT_RELA" and sec["sh_info"] in self.code:
                 raise ElfLoadError(f"section '{sec.name}': RELA relocations are not used by"
                                    " BPF (clang emits REL); unsupported")

@@ -1,13 +1,14 @@
 """The host interface: everything a helper may ask of the world outside the VM.
 
 The VM never touches processes.  What ``bpf_get_current_pid_tgid``, ``bpf_probe_read_user``,
-``bpf_send_signal``, ``bpf_override_return``, the clocks and the output helpers need
-comes through one object implementing :class:`Host`: the tracer implements it for a real
-tracee, :class:`ProcessHost` answers for ``bpf-vm run`` from options and the command's
-own process, and :class:`FakeHost` is the deterministic one tests use.
+the clocks and ``bpf_trace_printk``'s line need to know comes through one object
+implementing :class:`Host`: the tracer implements it for a real tracee,
+:class:`ProcessHost` answers for ``bpf-vm run`` from options and the command's own
+process, and :class:`FakeHost` is the deterministic one tests use.
 
-Output sinks (printk lines, ring-buffer and perf records) and outcomes (signals, return
-overrides) are collected in lists by :class:`BaseHost`, which the others extend.
+The host only answers questions.  What a run does to the outside world (signals, return
+overrides, printk lines, ring-buffer and perf records) is the run's own record,
+:class:`bpf_vm.effects.Effects`, returned on its result.
 """
 
 from __future__ import annotations
@@ -46,14 +47,6 @@ class Host(Protocol):
         """Kernel memory outside the VM; None when there is none (there is no kernel)."""
         ...
 
-    def send_signal(self, sig: int, thread: bool) -> int:
-        """Signal the task (``thread``: only the current thread); 0 or -errno."""
-        ...
-
-    def override_return(self, rc: int) -> int:
-        """Make the probed function (the syscall) return ``rc`` instead of running."""
-        ...
-
     def ktime_ns(self) -> int:
         """CLOCK_MONOTONIC in ns (bpf_ktime_get_ns, trace_pipe timestamps)."""
         ...
@@ -66,19 +59,11 @@ class Host(Protocol):
 
     def prandom_u32(self) -> int: ...
 
-    def printk(self, line: str) -> None:
-        """One trace_pipe line from bpf_trace_printk (no trailing newline)."""
-        ...
-
     @property
     def printk_enabled(self) -> bool:
-        """False when printk lines would go nowhere: the helpers then skip building
-        them (what they return, the text's length, is computed all the same)."""
+        """False when nobody reads printk lines: the helpers then skip building them
+        (what they return, the text's length, is computed all the same)."""
         ...
-
-    def ringbuf_record(self, map_name: str, data: bytes) -> None: ...
-
-    def perf_record(self, map_name: str, cpu: int, data: bytes) -> None: ...
 
 
 class UserMemory:
@@ -130,37 +115,14 @@ def parse_user_mem(items: Iterable[str]) -> dict[int, bytes]:
 
 
 class BaseHost:
-    """Collecting sinks and outcome records shared by the hosts below."""
+    """What the hosts below share: no kernel memory, one CPU, a seeded random source,
+    printk lines wanted."""
 
     def __init__(self, *, seed: int | None = None) -> None:
-        self.printk_lines: list[str] = []
-        self.ringbuf_records: list[tuple[str, bytes]] = []
-        self.perf_records: list[tuple[str, int, bytes]] = []
-        self.signals: list[tuple[int, bool]] = []
-        self.overrides: list[int] = []
         self._rng = random.Random(seed)
-
-    @property
-    def override(self) -> int | None:
-        """The last bpf_override_return value of the run, None if there was none."""
-        return self.overrides[-1] if self.overrides else None
-
-    def clear(self) -> None:
-        """Forget collected output and outcomes (between two runs)."""
-        for lst in (self.printk_lines, self.ringbuf_records, self.perf_records,
-                    self.signals, self.overrides):
-            lst.clear()
 
     def read_kernel(self, addr: int, size: int) -> bytes | None:
         return None
-
-    def send_signal(self, sig: int, thread: bool) -> int:
-        self.signals.append((sig, thread))
-        return 0
-
-    def override_return(self, rc: int) -> int:
-        self.overrides.append(rc)
-        return 0
 
     def cpu(self) -> int:
         return 0
@@ -168,25 +130,16 @@ class BaseHost:
     def prandom_u32(self) -> int:
         return self._rng.getrandbits(32)
 
-    def printk(self, line: str) -> None:
-        self.printk_lines.append(line)
-
     @property
     def printk_enabled(self) -> bool:
         return True
-
-    def ringbuf_record(self, map_name: str, data: bytes) -> None:
-        self.ringbuf_records.append((map_name, bytes(data)))
-
-    def perf_record(self, map_name: str, cpu: int, data: bytes) -> None:
-        self.perf_records.append((map_name, cpu, bytes(data)))
 
 
 class ProcessHost(BaseHost):
     """The host of ``bpf-vm run``: the current task is this Python process, except where
     an option says otherwise.  Its memory is *not* read (reading our own heap through
     raw addresses would be neither safe nor meaningful); ``user_mem`` fakes the tracee's
-    memory instead.  Signals are recorded, not delivered: this process is not a tracee."""
+    memory instead."""
 
     def __init__(self, user_mem: Mapping[int, bytes] | None = None, *,
                  comm: bytes | None = None, pid: int | None = None, tgid: int | None = None,
@@ -229,8 +182,7 @@ class FakeHost(BaseHost):
     """A deterministic host for tests: every answer is an attribute to set.
 
     ``now_ns`` is CLOCK_MONOTONIC (advanced by ``tick_ns`` on every read, 0 by default),
-    ``boot_ns_offset`` is added for CLOCK_BOOTTIME, ``signal_rc`` is what send_signal
-    returns, ``kernel_mem`` serves read_kernel."""
+    ``boot_ns_offset`` is added for CLOCK_BOOTTIME, ``kernel_mem`` serves read_kernel."""
 
     def __init__(self, *, pid: int = 4242, tgid: int = 4242, uid: int = 1000,
                  gid: int = 1000, comm: bytes = b"fake-comm",
@@ -238,7 +190,7 @@ class FakeHost(BaseHost):
                  kernel_mem: Mapping[int, bytes] | None = None,
                  now_ns: int = 12_345_678_901_234, tick_ns: int = 0,
                  boot_ns_offset: int = 1_000_000_000, cpu: int = 0,
-                 signal_rc: int = 0, seed: int = 0) -> None:
+                 seed: int = 0) -> None:
         super().__init__(seed=seed)
         self.pid, self.tgid, self.uid, self.gid = pid, tgid, uid, gid
         self.task_comm = comm
@@ -246,7 +198,6 @@ class FakeHost(BaseHost):
         self.kernel_memory = UserMemory(kernel_mem)
         self.now_ns, self.tick_ns, self.boot_ns_offset = now_ns, tick_ns, boot_ns_offset
         self.cpu_id = cpu
-        self.signal_rc = signal_rc
 
     def pid_tgid(self) -> tuple[int, int]:
         return self.tgid, self.pid
@@ -262,10 +213,6 @@ class FakeHost(BaseHost):
 
     def read_kernel(self, addr: int, size: int) -> bytes | None:
         return self.kernel_memory.read(addr, size)
-
-    def send_signal(self, sig: int, thread: bool) -> int:
-        self.signals.append((sig, thread))
-        return self.signal_rc
 
     def ktime_ns(self) -> int:
         now = self.now_ns

@@ -155,9 +155,8 @@ def _check(insn: Insn, pc: int, raw: bytes) -> None:
             raise bad("kfunc calls are not supported")
         if insn.src not in (CallKind.HELPER, CallKind.LOCAL):
             raise bad(f"invalid call source {insn.src}")
-    elif kind is Kind.EXIT:
-        if insn.src or insn.dst or insn.off or insn.imm:
-            raise bad("reserved field of exit is not zero")
+    elif kind is Kind.EXIT and (insn.src or insn.dst or insn.off or insn.imm):
+        raise bad("reserved field of exit is not zero")
 
 
 def decode(code: bytes) -> list[Insn | None]:

@@ -154,18 +154,6 @@ class AddressSpace:
         t = self.translate(addr, size)
         return None if t is None else bytes(t[0][t[1]:t[1] + size])
 
-    def read_str(self, addr: int, limit: int) -> bytes | None:
-        """A NUL-terminated string of at most ``limit`` bytes (without the NUL)."""
-        entry = self.table.get(addr >> REGION_SHIFT)
-        if entry is None:
-            return None
-        buf, size, _ = entry
-        off = addr & OFFSET_MASK
-        if off >= size:
-            return None
-        end = buf.find(0, off, min(size, off + limit))
-        return bytes(buf[off:end]) if end >= 0 else bytes(buf[off:min(size, off + limit)])
-
     def write(self, addr: int, data: bytes) -> bool:
         t = self.translate(addr, len(data), write=True)
         if t is None:

@@ -87,11 +87,6 @@ class BpfObject:
             raise ElfLoadError(f"{self.name}: no program '{name}' (programs:"
                                f" {', '.join(self.programs)})") from None
 
-    @property
-    def map_list(self) -> list[Any]:
-        """The maps in index order: what BPF_PSEUDO_MAP_IDX's imm refers to."""
-        return list(self.maps.values())
-
     def map_name(self, kind: str, num: int) -> str | None:
         """A :mod:`bpf_vm.disasm` ``map_name`` callback for this object's programs."""
         if kind == "idx" and 0 <= num < len(self.maps):

@@ -12,7 +12,6 @@ process's, the tracee's memory is what ``user_mem`` says (``--user-mem ADDR=HEX`
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +22,9 @@ from .pt_regs import SIZE as PT_REGS_SIZE
 from .pt_regs import STRUCT as PT_REGS
 
 if TYPE_CHECKING:
+    from .engine.loops import StepHook
     from .objfile import BpfObject, SyscallResolver
-    from .vm import RunResult, StepHook, Vm
+    from .vm import RunResult, Vm
 
 #: user_regs_struct / register names people also type
 _ALIASES = {"rbp": "bp", "rbx": "bx", "rax": "ax", "rcx": "cx", "rdx": "dx", "rsi": "si",
@@ -126,20 +126,12 @@ def run_program(obj: BpfObject, prog: str | None = None, *,
                 budget: int | None = None, collect_maps: bool = True) -> ObjRun:
     """Run one program of a loaded object once on a pt_regs built from ``regs``."""
     program = obj.program(prog)
-    vm = obj.vm
-    host = vm.host
-    if host is not None and hasattr(host, "clear"):
-        host.clear()
-    res: RunResult = vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
-                            budget=budget)
-    host = vm.host    # the helpers may have created a default one
-    run = ObjRun(program.name, res.r0, res.insns, res.tail_calls)
-    if host is not None:
-        run.printk = list(getattr(host, "printk_lines", []))
-        run.ringbuf = list(getattr(host, "ringbuf_records", []))
-        run.perf = list(getattr(host, "perf_records", []))
-        run.signals = list(getattr(host, "signals", []))
-        run.override = getattr(host, "override", None)
+    res: RunResult = obj.vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
+                                budget=budget)
+    eff = res.effects
+    run = ObjRun(program.name, res.r0, res.insns, res.tail_calls, list(eff.printk),
+                 list(eff.ringbuf), list(eff.perf), signals=list(eff.signals),
+                 override=eff.override)
     if collect_maps:
         run.maps = dump_maps(obj)
     return run

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import InvalidInstruction
-from .insn import INSN_SIZE, Insn, decode, encode, jump_target
+from .insn import Insn, decode, encode, jump_target
 from .isa import Kind
 
-if TYPE_CHECKING:
-    from .maps import Map
+
+class MapLike(Protocol):
+    """What the VM needs of a map object (see bpf_vm.maps)."""
+    name: str
+    max_entries: int
+
+    def direct_value_address(self, offset: int) -> int | None: ...
 
 
 def check_jumps(insns: list[Insn | None]) -> None:
@@ -39,7 +44,7 @@ class Program:
     name: str = "prog"
     section: str = ""
     license: str = "GPL"
-    maps: list[Map] = field(default_factory=list)
+    maps: list[MapLike] = field(default_factory=list)
     func_names: dict[int, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -56,10 +61,6 @@ class Program:
 
     def __len__(self) -> int:
         return len(self.insns)
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.insns) * INSN_SIZE
 
     def __repr__(self) -> str:
         return f"<Program {self.name} ({len(self.insns)} insns)>"

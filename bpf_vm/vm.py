@@ -1,22 +1,25 @@
 """The VM: one "kernel" instance that owns an address space, maps and compiled programs,
 and runs programs on a context.
 
-``Vm.run`` is the public entry point.  Frames, the tail-call counter and the instruction
-budget live in :class:`RunState`, which the generated instruction functions call back
-into for the rare operations (calls, exits, tail calls, helpers).
+``Vm.run`` is the public entry point.  Frames, the tail-call counter, the instruction
+budget and the run's effects live in :class:`RunState`, which the generated instruction
+functions call back into for the rare operations (calls, exits, tail calls, helpers).
+The engines that compile and run programs are in :mod:`bpf_vm.engine`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from .errors import BudgetExceeded, InternalError, VerifierReject, VmFault
+from .effects import Effects
+from .engine.compiled import Compiled, compile_program
+from .engine.control import M64, Frame, _Exit, _Fault, _Switch
+from .engine.loops import StepHook, run_blocks, run_traced, run_translate
+from .errors import InternalError, VerifierReject
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
-from .interp import M64, Compiled, Frame, _Exit, _Fault, _Switch, compile_program
 from .isa import MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
 from .memory import (
     CODE_SLOT,
@@ -28,63 +31,48 @@ from .memory import (
     slot_of,
     stack_top,
 )
-from .program import Program
-from .translate import HANDOFF, RETURN, SWITCH
+from .program import MapLike, Program
 
 if TYPE_CHECKING:
     from .maps import Map
 
 DEFAULT_BUDGET = 1_000_000
-_M = TypeVar("_M")
 _STACK_TOP = stack_top(0)
 _CTX_BASE = slot_base(CTX_SLOT)
 
 
-class TailCallCounting(str, enum.Enum):
+class TailCallCounting(enum.StrEnum):
     """Which failed bpf_tail_call attempts count against MAX_TAIL_CALL_CNT.
 
-    ``jit``: only successful tail calls count (the x86-64 JIT of the host kernel,
-    6.18, measured by tests/test_tailcall_kernel.py).  ``interpreter``: an attempt on an
-    empty slot counts too, because kernel/bpf/core.c's interpreter increments the
+    ``jit`` (the default): only successful tail calls count, as with the x86-64 JIT;
+    tests/test_tailcall.py checks that this reproduces the host kernel's rules, measured
+    there by :func:`bpf_vm.kernel.measure_tail_call_rules`.  ``interpreter``: an attempt
+    on an empty slot counts too, because kernel/bpf/core.c's interpreter increments the
     counter before it reads the slot.  An index out of range never counts."""
     JIT = "jit"
     INTERPRETER = "interpreter"
 
 
-_COUNT_FAILED = TailCallCounting.INTERPRETER
-
-
-@dataclass(slots=True)
-class Step:
-    """One executed instruction, for ``--trace`` and the teaching demo."""
-    program: str
-    pc: int
-    text: str
-    before: list[int]
-    after: list[int]
-    depth: int
-    event: str = ""   # "", "call", "exit", "tail_call", "tail_call_failed"
-
-
-StepHook = Callable[[Step], None]
-
-
 class RunResult:
     """What one run gave: r0, the instructions executed, the tail calls taken, the
-    context's bytes after the run (None without a context) and the entry program's name.
+    context's bytes after the run (None without a context), the entry program's name and
+    the run's :class:`~bpf_vm.effects.Effects` (signals, override, output).
 
     The context is kept as the run's own buffer and made ``bytes`` when first read, so a
-    caller that does not look at it pays for no copy."""
+    caller that does not look at it pays for no copy; a run without effects has an empty
+    record made when first read."""
 
-    __slots__ = ("_ctx", "insns", "program", "r0", "tail_calls")
+    __slots__ = ("_ctx", "_effects", "insns", "program", "r0", "tail_calls")
 
     def __init__(self, r0: int, insns: int, tail_calls: int,
-                 ctx: bytes | bytearray | None, program: str) -> None:
+                 ctx: bytes | bytearray | None, program: str,
+                 effects: Effects | None = None) -> None:
         self.r0 = r0
         self.insns = insns
         self.tail_calls = tail_calls
         self._ctx = ctx
         self.program = program
+        self._effects = effects
 
     @property
     def ctx(self) -> bytes | None:
@@ -97,8 +85,15 @@ class RunResult:
     def ctx(self, value: bytes | None) -> None:
         self._ctx = value
 
-    def _key(self) -> tuple[int, int, int, bytes | None, str]:
-        return (self.r0, self.insns, self.tail_calls, self.ctx, self.program)
+    @property
+    def effects(self) -> Effects:
+        e = self._effects
+        if e is None:
+            e = self._effects = Effects()
+        return e
+
+    def _key(self) -> tuple[int, int, int, bytes | None, str, Effects]:
+        return (self.r0, self.insns, self.tail_calls, self.ctx, self.program, self.effects)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RunResult):
@@ -109,25 +104,15 @@ class RunResult:
 
     def __repr__(self) -> str:
         return (f"RunResult(r0={self.r0!r}, insns={self.insns!r}, tail_calls="
-                f"{self.tail_calls!r}, ctx={self.ctx!r}, program={self.program!r})")
+                f"{self.tail_calls!r}, ctx={self.ctx!r}, program={self.program!r},"
+                f" effects={self.effects!r})")
 
 
 #: The engines that run programs when no step hook is given: ``translate`` (the
-#: default: a whole program per Python function, bpf_vm.translate) and ``block`` (a
-#: basic block per Python call, bpf_vm.interp).  Both give the same results, counts and
+#: default: a whole program per Python function, bpf_vm.engine.translate) and ``block``
+#: (a basic block per Python call, bpf_vm.engine.block).  Both give the same results, counts and
 #: faults; tests run both.
 ENGINES = ("translate", "block")
-
-
-class MapLike(Protocol):
-    """What the VM needs of a map object (see bpf_vm.maps)."""
-    name: str
-    max_entries: int
-
-    def direct_value_address(self, offset: int) -> int | None: ...
-
-
-_Frame = Frame
 
 
 class RunState:
@@ -136,23 +121,19 @@ class RunState:
     def __init__(self, vm: Vm) -> None:
         self.vm = vm
         self.space = vm.space
-        self.frames: list[_Frame] = []
+        self.frames: list[Frame] = []
         self.cur: Compiled | None = None
         self.tail_calls = 0
         self.remaining = 0
         self.executed = 0
         self.tail_event = ""
         self.ctx_addr = 0
-        self.program: Program | None = None   # the entry program of this invocation
+        #: what the run did outside the VM; None until a helper records an effect
+        self.effects: Effects | None = None
         self.at = 0      # translated code: the block it was in when it raised
         self.left = 0    # translated code: the budget it had left then
         #: prog array handle -> the map (checked once; maps are never unregistered)
         self._prog_arrays: dict[int, Any] = {}
-
-    @property
-    def host(self) -> Any:
-        """The VM's host, read at each use so that ``vm.host`` may be replaced."""
-        return self.vm.host
 
     # -- called from generated code ---------------------------------------------------
 
@@ -162,7 +143,7 @@ class RunState:
             if depth >= MAX_CALL_FRAMES:
                 raise _Fault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
             assert self.cur is not None
-            self.frames.append(_Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
+            self.frames.append(Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
             self.space.stacks[depth].buf[:] = ZERO_STACK
             r[10] = stack_top(depth)
             return target
@@ -193,7 +174,7 @@ class RunState:
             self._prog_arrays[r2] = prog_array
         index = r3 & 0xFFFFFFFF
         self.tail_event = "tail_call_failed"
-        if vm.tail_call_counting is _COUNT_FAILED:
+        if vm.tail_call_counting is TailCallCounting.INTERPRETER:
             # an index out of range never counts; an empty slot does
             if index >= prog_array.max_entries or self.tail_calls >= MAX_TAIL_CALL_CNT:
                 return None
@@ -248,7 +229,6 @@ class Vm:
         self._compiled: dict[int, Compiled] = {}
         self._maps_by_handle: dict[int, Any] = {}
         self._maps_by_fd: dict[int, Any] = {}
-        self._maps_of_type: dict[type, tuple[int, list[Any]]] = {}
         self._next_fd = 3
 
     # -- maps --------------------------------------------------------------------------
@@ -276,24 +256,6 @@ class Vm:
     def map_by_fd(self, fd: int) -> Any:
         return self._maps_by_fd.get(fd)
 
-    @property
-    def maps(self) -> dict[int, Any]:
-        return dict(self._maps_by_fd)
-
-    def iter_maps(self) -> Iterable[Any]:
-        """The registered maps, without copying the table (for helpers, per call)."""
-        return self._maps_by_fd.values()
-
-    def maps_of_type(self, cls: type[_M]) -> list[_M]:
-        """The registered maps that are instances of ``cls``, in registration order
-        (cached until another map is registered: maps are never unregistered)."""
-        n = len(self._maps_by_fd)
-        cached = self._maps_of_type.get(cls)
-        if cached is None or cached[0] != n:
-            cached = (n, [m for m in self._maps_by_fd.values() if isinstance(m, cls)])
-            self._maps_of_type[cls] = cached
-        return cached[1]
-
     def resolve_map_ref(self, program: Program, insn: Insn) -> int | None:
         """The 64-bit value of an ld_imm64 that refers to a map (by fd or by index)."""
         src = insn.src
@@ -307,7 +269,8 @@ class Vm:
         if src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
             return self.map_handle(m)
         offset = insn.imm_hi & 0xFFFFFFFF
-        addr = m.direct_value_address(offset) if hasattr(m, "direct_value_address") else None
+        addr: int | None = (m.direct_value_address(offset)
+                            if hasattr(m, "direct_value_address") else None)
         if addr is None:
             raise VerifierReject(f"map '{getattr(m, 'name', '?')}' has no direct value access"
                                  f" at offset {offset}")
@@ -352,13 +315,15 @@ class Vm:
         into the buffer the program sees; the result's ``ctx`` is that buffer."""
         r0 = self._invoke(program, ctx, ctx_writable, regs, trace, budget)
         st = self.state
-        return RunResult(r0, st.executed, st.tail_calls, self._ctx_buf, program.name)
+        return RunResult(r0, st.executed, st.tail_calls, self._ctx_buf, program.name,
+                         st.effects)
 
     def run_r0(self, program: Program, ctx: bytes | bytearray | None = None, *,
                ctx_writable: bool = True) -> int:
         """``run(program, ctx, ctx_writable=...).r0`` without building a RunResult: the
         same run, faults and budget (``self.budget``).  The counts stay readable in
-        ``self.state.executed`` and ``self.state.tail_calls`` until the next run."""
+        ``self.state.executed`` and ``self.state.tail_calls``, and the run's effects in
+        ``self.state.effects`` (None when it had none), until the next run."""
         return self._invoke(program, ctx, ctx_writable, None, None, None)
 
     def _invoke(self, program: Program, ctx: bytes | bytearray | None, ctx_writable: bool,
@@ -376,7 +341,7 @@ class Vm:
         st.tail_calls = 0
         st.executed = 0
         st.remaining = self.budget if budget is None else budget
-        st.program = program
+        st.effects = None
         self._stack0[:] = ZERO_STACK
         if ctx is None:
             self._ctx_buf = None
@@ -392,18 +357,17 @@ class Vm:
                 r[k] = v & M64
         try:
             if trace is not None:
-                return self._traced_loop(0, r, trace)
+                return run_traced(st, 0, r, trace)
             if self.engine == "translate":
-                return self._fast_loop(0, r)
-            return self._block_loop(0, r)
+                return run_translate(st, 0, r)
+            return run_blocks(st, 0, r)
         finally:
             if st.frames:
                 st.frames.clear()
             if ctx is not None:
                 self.space.clear_context()
 
-    def call_function(self, func_addr: int, args: tuple[int, ...], r: list[int] | None = None
-                      ) -> int:
+    def call_function(self, func_addr: int, args: tuple[int, ...]) -> int:
         """Run the subprogram at a BPF_PSEUDO_FUNC address as a callback (bpf_loop):
         a new frame, r1-r5 = args, returns its r0.  Shares the invocation's budget."""
         st = self.state
@@ -416,179 +380,12 @@ class Vm:
         if depth >= MAX_CALL_FRAMES:
             raise HelperFault(f"call stack too deep: more than {MAX_CALL_FRAMES} frames")
         caller = st.cur
-        st.frames.append(_Frame(caller, -1, (0, 0, 0, 0, stack_top(depth - 1))))
+        st.frames.append(Frame(caller, -1, (0, 0, 0, 0, stack_top(depth - 1))))
         self.space.stacks[depth].buf[:] = ZERO_STACK
         regs[10] = stack_top(depth)
         try:
-            return self._loop(target, regs, None)
+            if self.engine == "translate":
+                return run_translate(st, target, regs)
+            return run_blocks(st, target, regs)
         finally:
             st.cur = caller
-
-    # -- the run loop --------------------------------------------------------------------
-
-    def _loop(self, pc: int, r: list[int], trace: StepHook | None) -> int:
-        """Run from ``pc`` until the frame exits, with the step hook if one is given,
-        else with the VM's engine."""
-        if trace is not None:
-            return self._traced_loop(pc, r, trace)
-        if self.engine == "translate":
-            return self._fast_loop(pc, r)
-        return self._block_loop(pc, r)
-
-    def _fast_loop(self, pc: int, r: list[int]) -> int:
-        """The translating engine's loop: calls a program's whole function, and again
-        after each tail call or return into another program.  When the budget may not
-        cover the next block, the block engine takes over from there (it steps the last
-        instructions), so counts and the stopping point are the same as its own."""
-        st = self.state
-        cur = st.cur
-        assert cur is not None
-        start = left = st.remaining
-        while True:
-            whole = cur._whole   # the property's cache: no call per run
-            if whole is None:
-                whole = cur.whole
-            try:
-                how, obj, left, at = whole(r, pc, left)
-            except (_Fault, HelperFault) as f:
-                st.executed += start - st.left
-                where = cur.block_last[st.at]
-                if isinstance(f, _Fault) and f.pc is not None:
-                    where = f.pc
-                raise self._fault(cur, where, f) from None
-            except (VmFault, VerifierReject, InternalError):
-                raise
-            except Exception as exc:   # a bug of ours, never the program's
-                raise self._internal(cur, cur.block_last[st.at], exc) from exc
-            if how == SWITCH:
-                cur = st.cur = obj
-                pc = 0
-                continue
-            if how == RETURN and obj.ret_pc >= 0:
-                cur = st.cur = obj.compiled
-                pc = obj.ret_pc
-                continue
-            used = start - left
-            st.remaining -= used
-            st.executed += used
-            if how == HANDOFF:
-                st.cur = cur
-                return self._block_loop(at, r)
-            # EXIT, or RETURN out of a helper's callback frame
-            if st.remaining < 0:
-                raise BudgetExceeded(at, cur.text(at),
-                                     f"instruction budget of {self.budget} exhausted")
-            return r[0]
-
-    def _block_loop(self, pc: int, r: list[int]) -> int:
-        """Run from ``pc`` until the frame exits.  A basic block at a time (one call runs
-        all its instructions) while the budget covers the whole block; then one
-        instruction at a time, so that the budget runs out at the exact instruction."""
-        st = self.state
-        cur = st.cur
-        assert cur is not None
-        blocks, sizes = cur.blocks, cur.sizes
-        start = left = st.remaining
-        stepping = False
-        while True:
-            try:
-                if not stepping:
-                    while True:
-                        k = sizes[pc]
-                        if k > left:
-                            break
-                        left -= k
-                        pc = blocks[pc](r)  # type: ignore[misc]
-                    stepping = True
-                ops = cur.ops
-                while left > 0:
-                    left -= 1
-                    pc = ops[pc](r)
-                st.remaining -= start
-                st.executed += start
-                raise BudgetExceeded(pc, cur.text(pc),
-                                     f"instruction budget of {self.budget} exhausted")
-            except _Switch as sw:
-                cur = st.cur
-                assert cur is not None
-                blocks, sizes = cur.blocks, cur.sizes
-                pc = sw.pc
-                stepping = False
-            except _Exit:
-                st.remaining -= start - left
-                st.executed += start - left
-                if st.remaining < 0:
-                    at = pc if stepping else cur.block_last[pc]
-                    raise BudgetExceeded(at, cur.text(at),
-                                         f"instruction budget of {self.budget} exhausted")
-                return r[0]
-            except (_Fault, HelperFault) as f:
-                st.executed += start - left
-                at = pc if stepping else cur.block_last[pc]
-                if isinstance(f, _Fault) and f.pc is not None:
-                    at = f.pc
-                raise self._fault(cur, at, f) from None
-            except (VmFault, VerifierReject, InternalError):
-                raise
-            except Exception as exc:   # a bug of ours, never the program's
-                raise self._internal(cur, pc if stepping else cur.block_last[pc],
-                                     exc) from exc
-
-    @staticmethod
-    def _internal(cur: Compiled, pc: int, exc: Exception) -> InternalError:
-        """A Python exception out of the engine at ``pc``: a bug of ours, named with
-        the instruction it happened at."""
-        return InternalError(f"{cur.program.name}:{pc}: {type(exc).__name__}: {exc}"
-                             f" [{cur.text(pc)}]")
-
-    def _fault(self, cur: Compiled, pc: int, f: _Fault | HelperFault) -> VmFault:
-        reason = f.reason
-        if isinstance(f, _Fault) and reason in ("read", "write") and f.addr is not None:
-            reason = self.space.describe(f.addr, f.size or 0, reason == "write")
-        return VmFault(pc, cur.text(pc), reason, f.addr, f.size)
-
-    def _traced_loop(self, pc: int, r: list[int], hook: StepHook) -> int:
-        """The same semantics as the fast loop, one instruction at a time, reporting each."""
-        st = self.state
-        cur = st.cur
-        assert cur is not None
-        while True:
-            if st.remaining <= 0:
-                raise BudgetExceeded(pc, cur.text(pc),
-                                     f"instruction budget of {self.budget} exhausted")
-            before = r.copy()
-            depth = len(st.frames)
-            name, text = cur.program.name, cur.text(pc)
-            st.tail_event = ""
-            event = ""
-            st.remaining -= 1
-            st.executed += 1
-            try:
-                nxt = cur.ops[pc](r)
-                if st.tail_event:
-                    event = st.tail_event
-                elif len(st.frames) > depth:
-                    event = "call"
-                elif len(st.frames) < depth:
-                    event = "exit"
-            except _Switch as sw:
-                event = "tail_call" if st.tail_event == "tail_call" else "exit"
-                hook(Step(name, pc, text, before, r.copy(), depth, event))
-                cur = st.cur
-                assert cur is not None
-                pc = sw.pc
-                continue
-            except _Exit:
-                hook(Step(name, pc, text, before, r.copy(), depth, "exit"))
-                return r[0]
-            except (_Fault, HelperFault) as f:
-                raise self._fault(cur, pc, f) from None
-            hook(Step(name, pc, text, before, r.copy(), depth, event))
-            pc = nxt
-
-
-@dataclass
-class VmOptions:
-    budget: int = DEFAULT_BUDGET
-    tail_call_counting: TailCallCounting = TailCallCounting.JIT
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,5 +1,5 @@
-"""The two engines agree: the translating engine (bpf_vm.translate, the default) and the
-block engine (bpf_vm.interp) give the same r0, memory, instruction count, tail calls,
+"""The two engines agree: the translating engine (bpf_vm.engine.translate, the default) and the
+block engine (bpf_vm.engine.block) give the same r0, memory, instruction count, tail calls,
 and the same fault (type, pc, message) on the same program, budget and input.
 
 The data-driven cases, hypothesis programs (random straight-line and forward-jumping

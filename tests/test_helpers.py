@@ -14,6 +14,7 @@ from contextlib import ExitStack
 import pytest
 
 from bpf_vm import kernel
+from bpf_vm.effects import Effects
 from bpf_vm.errors import VerifierReject, VmFault
 from bpf_vm.helper_table import HelperTable, RetType
 from bpf_vm.helpers import default_helpers
@@ -40,10 +41,11 @@ def put(data: bytes, at: int) -> str:
     return "\n".join(lines)
 
 
-def run(body: str, host: FakeHost | None = None, **kw: object) -> tuple[int, FakeHost]:
+def run(body: str, host: FakeHost | None = None, **kw: object) -> tuple[int, Effects]:
+    """r0 and the effects of one run of ``body``."""
     host = host or FakeHost()
     L = load(body, host=host, **kw)  # type: ignore[arg-type]
-    return L.run(), host
+    return L.run(), L.effects
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -158,22 +160,19 @@ def test_get_current_comm_size_zero_is_a_fault() -> None:
 
 
 def test_send_signal_and_thread() -> None:
-    rc, host = run("    r1 = 9\n    call bpf_send_signal\n    exit\n")
-    assert rc == 0 and host.signals == [(9, False)]
-    rc, host = run("    r1 = 10\n    call bpf_send_signal_thread\n    exit\n")
-    assert rc == 0 and host.signals == [(10, True)]
-    rc, host = run("    r1 = 65\n    call bpf_send_signal\n    exit\n")
-    assert s64(rc) == -errno.EINVAL and host.signals == []
-    rc, host = run("    r1 = 9\n    call bpf_send_signal\n    exit\n",
-                   FakeHost(signal_rc=-errno.EPERM))
-    assert s64(rc) == -errno.EPERM
+    rc, eff = run("    r1 = 9\n    call bpf_send_signal\n    exit\n")
+    assert rc == 0 and eff.signals == [(9, False)]
+    rc, eff = run("    r1 = 10\n    call bpf_send_signal_thread\n    exit\n")
+    assert rc == 0 and eff.signals == [(10, True)]
+    rc, eff = run("    r1 = 65\n    call bpf_send_signal\n    exit\n")
+    assert s64(rc) == -errno.EINVAL and eff.signals == []
 
 
 def test_override_return_records_and_sets_ax() -> None:
     host = FakeHost()
     L = load("    r2 = -13\n    call bpf_override_return\n    exit\n", host=host)
     res = L.vm.run(L.prog, bytes(168))
-    assert res.r0 == 0 and host.overrides == [-13] and host.override == -13
+    assert res.r0 == 0 and res.effects.override == -13
     assert struct.unpack_from("<q", res.ctx or b"", 80)[0] == -13   # pt_regs->ax
     with pytest.raises(VmFault):
         L2 = load("    r1 = r10\n    r2 = 1\n    call bpf_override_return\n    exit\n")
@@ -315,11 +314,11 @@ fail:
 
 
 def test_ringbuf_helpers_deliver_in_reservation_order() -> None:
-    rc, host = run(RINGBUF)
+    rc, eff = run(RINGBUF)
     assert rc == 0
-    assert host.ringbuf_records == [("rb", struct.pack("<Q", 0x41)),
-                                    ("rb", struct.pack("<Q", 0x42)),
-                                    ("rb", struct.pack("<Q", 0x43))]
+    assert eff.ringbuf == [("rb", struct.pack("<Q", 0x41)),
+                          ("rb", struct.pack("<Q", 0x42)),
+                          ("rb", struct.pack("<Q", 0x43))]
 
 
 @pytest.mark.parametrize("snippet,want", [
@@ -377,9 +376,10 @@ def test_perf_event_output(flags: int, opened: bool, want: int) -> None:
     assert isinstance(events, PerfEventArray)
     if opened:
         events.open_all()
-    assert s64(L.vm.run(L.prog, bytes(168)).r0) == want
-    assert host.perf_records == ([("events", 0, struct.pack("<Q", 0x1234))] if want == 0
-                                 else [])
+    res = L.vm.run(L.prog, bytes(168))
+    assert s64(res.r0) == want
+    assert res.effects.perf == ([("events", 0, struct.pack("<Q", 0x1234))] if want == 0
+                                else [])
 
 
 # --- bpf_loop ----------------------------------------------------------------------------
@@ -442,7 +442,7 @@ def _printk_prog(fmt: bytes, args: tuple[int, ...] = (), fmt_size: int | None = 
         ptrs[key] = at
         at += 64
     lines += ["    r1 = r10", "    r1 += -128", f"    r2 = {size}"]
-    for reg, a in zip((3, 4, 5), args):
+    for reg, a in zip((3, 4, 5), args, strict=False):
         if a in ptrs:
             lines += [f"    r{reg} = r10", f"    r{reg} += -{ptrs[a]}"]
         else:
@@ -478,7 +478,7 @@ def _vm_printk(fmt: bytes, args: tuple[int, ...], fmt_size: int | None = None
                ) -> tuple[int, list[str]]:
     host = FakeHost(comm=b"tester", pid=99, now_ns=3_000_001_000)
     L = load(_printk_prog(fmt, args, fmt_size, STRINGS), host=host)
-    return s64(L.run()), host.printk_lines
+    return s64(L.run()), L.effects.printk
 
 
 def test_printk_accepts_and_refuses_like_bprintf_prepare() -> None:
@@ -507,7 +507,7 @@ def test_printk_formats_text(fmt: bytes, args: tuple[int, ...], text: str) -> No
     host = FakeHost(comm=b"t", pid=1)
     L = load(_printk_prog(fmt, args, None, STRINGS), host=host)
     assert s64(L.run()) == len(text) + fmt.endswith(b"\n")
-    assert host.printk_lines == [trace_pipe_line(b"t", 1, host.now_ns, text.encode())]
+    assert L.effects.printk == [trace_pipe_line(b"t", 1, host.now_ns, text.encode())]
 
 
 class _NoPrintkHost(FakeHost):
@@ -637,9 +637,9 @@ def test_trace_vprintk_takes_up_to_12_args() -> None:
     lines += ["    r1 = r10", "    r1 += -64", f"    r2 = {len(fmt) + 1}", "    r3 = r10",
               "    r3 += -160", "    r4 = {n}", "    call bpf_trace_vprintk", "    exit"]
     body = "\n".join(lines) + "\n"
-    host = FakeHost()
-    assert run(body.replace("{n}", "96"), host)[0] == len(b"0 1 2 3 4 5 6 7 8 9 10 11")
-    assert host.printk_lines[0].endswith(": 0 1 2 3 4 5 6 7 8 9 10 11")
+    rc, eff = run(body.replace("{n}", "96"))
+    assert rc == len(b"0 1 2 3 4 5 6 7 8 9 10 11")
+    assert eff.printk[0].endswith(": 0 1 2 3 4 5 6 7 8 9 10 11")
     assert s64(run(body.replace("{n}", "88"))[0]) == -errno.EINVAL    # 12 specs, 11 args
     assert s64(run(body.replace("{n}", "12"))[0]) == -errno.EINVAL    # not a multiple of 8
     assert s64(run(body.replace("{n}", "104"))[0]) == -errno.EINVAL   # 13 args

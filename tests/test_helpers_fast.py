@@ -37,7 +37,7 @@ from bpf_vm.maps import RingBuf, create_map
 from bpf_vm.maps.spec import MapSpec
 from bpf_vm.memory import AddressSpace
 from bpf_vm.vm import Vm
-from tests.vm_kit import load
+from tests.vm_kit import effects_of, load
 
 M64 = (1 << 64) - 1
 
@@ -88,20 +88,25 @@ class _NoSink(FakeHost):
     def printk_enabled(self) -> bool:
         return False
 
-    def printk(self, line: str) -> None:
-        raise AssertionError("a line was built for a host without a printk sink")
+    def pid_tgid(self) -> tuple[int, int]:
+        raise AssertionError("the pid is read only for a line")
 
     def comm(self) -> bytes:
         raise AssertionError("comm is read only for a line")
 
 
-def _call_printk(host: FakeHost, fmt: bytes, args: list[int]) -> int:
+def _call_printk(host: FakeHost, fmt: bytes, args: list[int],
+                 lines: list[str] | None = None) -> int:
     """bpf_trace_printk(fmt, len(fmt) + 1, *args) on a new VM whose memory holds fmt
-    (a %s argument reads the host's user memory, empty: the string prints as "")."""
+    (a %s argument reads the host's user memory, empty: the string prints as "");
+    the line it recorded, if any, is appended to ``lines``."""
     vm = Vm(host=host)
     data = bytearray(fmt + b"\0")
     region = vm.space.map(data, False, "fmt")
-    return printk.trace_printk(vm.state, region.base, len(data), *args)
+    rc = printk.trace_printk(vm.state, region.base, len(data), *args)
+    if lines is not None:
+        lines += effects_of(vm).printk
+    return rc
 
 
 def _general(fmt: bytes, args: list[int], host: FakeHost) -> tuple[int, bytes]:
@@ -121,14 +126,15 @@ def test_printk_fast_path_returns_what_the_general_path_does(fmt: bytes,
                                                             args: list[int]) -> None:
     want, text = _general(fmt, args, FakeHost())
     host = FakeHost(comm=b"c", pid=7)
-    assert _call_printk(host, fmt, args) == want
+    lines: list[str] = []
+    assert _call_printk(host, fmt, args, lines) == want
     assert _call_printk(_NoSink(), fmt, args) == want
     if want < 0:
-        assert host.printk_lines == []
+        assert lines == []
     else:
         shown, full = bstr_printf([text], MAX_BPRINTF_BUF)
         assert full == want
-        assert host.printk_lines == [printk.trace_pipe_line(b"c", 7, host.now_ns, shown)]
+        assert lines == [printk.trace_pipe_line(b"c", 7, host.now_ns, shown)]
 
 
 @settings(max_examples=400, deadline=None)
@@ -156,14 +162,15 @@ def test_int_renderer_declines_other_conversions(fmt: bytes) -> None:
 def test_printk_exact_lengths_and_lines() -> None:
     """Worked examples of the fast path (the probe's own formats among them)."""
     host = FakeHost(comm=b"dd", pid=5)
-    assert _call_printk(host, b"read(%d, 0x%lx, %lu)", [M64, 0x1000, 1]) == \
+    lines: list[str] = []
+    assert _call_printk(host, b"read(%d, 0x%lx, %lu)", [M64, 0x1000, 1], lines) == \
         len(b"read(-1, 0x1000, 1)")
-    assert _call_printk(host, b"%5d|%-5x|%05u", [42, 255, 7]) == len(b"   42|ff   |00007")
-    assert _call_printk(host, b"%px %p", [0xABC, 0, 0]) == 33
-    assert _call_printk(host, b"100%%", [0, 0, 0]) == 4
-    assert _call_printk(host, b"%d %d %d %d", [1, 2, 3]) == -errno.EINVAL
-    assert _call_printk(host, b"%ld %hd", [1, 2, 3]) == -errno.EINVAL
-    assert [line.split(": ", 2)[2] for line in host.printk_lines] == \
+    assert _call_printk(host, b"%5d|%-5x|%05u", [42, 255, 7], lines) == len(b"   42|ff   |00007")
+    assert _call_printk(host, b"%px %p", [0xABC, 0, 0], lines) == 33
+    assert _call_printk(host, b"100%%", [0, 0, 0], lines) == 4
+    assert _call_printk(host, b"%d %d %d %d", [1, 2, 3], lines) == -errno.EINVAL
+    assert _call_printk(host, b"%ld %hd", [1, 2, 3], lines) == -errno.EINVAL
+    assert [line.split(": ", 2)[2] for line in lines] == \
         ["read(-1, 0x1000, 1)", "   42|ff   |00007", "0000000000000abc 0000000000000000",
          "100%"]
 
@@ -263,7 +270,7 @@ def test_ringbuf_agrees_with_a_model(ops: list[tuple[str, int, int]]) -> None:
             delivered += model.poll()
             with pytest.raises(HelperFault):               # given back once only
                 fn(state, addr, 0, 0, 0, 0)
-        assert [d for _, d in host.ringbuf_records] == delivered
+        assert [d for _, d in effects_of(vm).ringbuf] == delivered
         assert (rb.producer_pos, rb.consumer_pos) == (model.producer, model.consumer)
         busy_addrs = {addr for addr, _ in busy}
         assert set(vm.space.lent) == busy_addrs
@@ -323,12 +330,11 @@ out:
 
 def test_use_after_submit_faults_on_every_run() -> None:
     """The recycled record of a later run is still unmapped after its submit."""
-    host = FakeHost()
-    L = load(USE_AFTER_SUBMIT, host=host)
-    for run in range(3):
+    L = load(USE_AFTER_SUBMIT, host=FakeHost())
+    for _ in range(3):
         with pytest.raises(VmFault, match="invalid write of 8 bytes"):
             L.run()
-        assert host.ringbuf_records[run] == ("rb", (7).to_bytes(8, "little") + bytes(8))
+        assert L.effects.ringbuf == [("rb", (7).to_bytes(8, "little") + bytes(8))]
 
 
 def test_remap_takes_the_slot_map_would() -> None:

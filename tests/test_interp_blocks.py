@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bpf_vm.asm import assemble
+from bpf_vm.engine.cfg import block_starts
 from bpf_vm.errors import BudgetExceeded, InternalError, VmFault
 from bpf_vm.helper_table import HelperFault, HelperProto, HelperTable, RetType
-from bpf_vm.interp import block_starts
 from bpf_vm.program import Program
 from bpf_vm.vm import ENGINES, Vm
 

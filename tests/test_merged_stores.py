@@ -1,4 +1,4 @@
-"""Merged stores (bpf_vm.interp ``_Gen.merged_stores``): consecutive stores through one
+"""Merged stores (bpf_vm.engine.codegen ``CodeGen.merged_stores``): consecutive stores through one
 checked base register are written by one ``pack_into`` or one slice assignment.
 
 Random sequences of stores and loads through one base (the stack, the context, a copy
@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from bpf_vm import errors, kernel
 from bpf_vm.asm import assemble
+from bpf_vm.engine.block import BlockGen
 from bpf_vm.helper_table import HelperTable
 from bpf_vm.insn import Insn, encode, ld_imm64
-from bpf_vm.interp import _Gen
 from bpf_vm.isa import FRAME_POINTER, SIZE_BYTES, Class, Mode, Size
 from bpf_vm.maps import create_map
 from bpf_vm.maps.spec import MapSpec
@@ -171,7 +171,7 @@ def test_fault_in_a_merged_run_names_its_store_and_keeps_the_earlier_ones() -> N
         exit
     """
     prog = asm_prog(text)
-    assert "_pk_" in _Gen(prog, Vm(helpers=HelperTable()).state).build()[0]
+    assert "_pk_" in BlockGen(prog, Vm(helpers=HelperTable()).state).build()[0]
     for size, fault_pc in ((36, None), (28, 6), (24, 5), (20, 5), (8, 3)):
         ctx = bytes(size)
         out = every_way(prog, ctx)
@@ -229,6 +229,6 @@ def test_overlapping_stores_keep_program_order() -> None:
 def test_immediate_stores_become_one_slice() -> None:
     text = "\n".join(f"*(u64 *)(r10 - {8 * i:#x}) = 0x{i:x}" for i in range(1, 9))
     prog = asm_prog(text + "\nr0 = *(u64 *)(r10 - 0x18)\nexit\n")
-    source = _Gen(prog, Vm(helpers=HelperTable()).state).build()[0]
+    source = BlockGen(prog, Vm(helpers=HelperTable()).state).build()[0]
     assert "] = _k" in source and "_p64" not in source.split("else:")[0]
     assert every_way(prog, bytes(8))[1] == 3

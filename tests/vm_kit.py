@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpf_vm.asm import assemble
+from bpf_vm.effects import Effects
 from bpf_vm.host import FakeHost
 from bpf_vm.maps import Map, MapSpec, MapType, create_map
 from bpf_vm.program import Program
@@ -33,6 +34,16 @@ class Loaded:
     def run(self, name: str | None = None, ctx: bytes | None = None, **kw: Any) -> int:
         prog = self.progs[name] if name else self.prog
         return self.vm.run(prog, ctx, **kw).r0
+
+    @property
+    def effects(self) -> Effects:
+        """The effects of the last run (also of one that faulted)."""
+        return effects_of(self.vm)
+
+
+def effects_of(vm: Vm) -> Effects:
+    """What the VM's last run (or the helpers called on ``vm.state`` since) recorded."""
+    return vm.state.effects or Effects()
 
 
 def load(text: str, *, vm: Vm | None = None, host: Any = None, license: str | None = None,

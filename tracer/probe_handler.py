@@ -4,7 +4,8 @@ At every syscall entry the probe object's entry program runs in a :class:`bpf_vm
 on the thread's 168-byte pt_regs (read-only), and tail-calls through its prog array by
 syscall number.  Helpers reach the tracee through :class:`TraceeHost`, an implementation
 of :class:`bpf_vm.host.Host` over :class:`tracer.handler.Tracee`.  What the programs did
-becomes a :class:`Decision`:
+(the run's :class:`bpf_vm.effects.Effects`) becomes a :class:`Decision`, and their
+output goes to the ``--printk`` sink:
 
 * ``bpf_override_return(ctx, rc)``: the syscall is skipped and returns ``rc``, what a
   kprobe with error injection does to the probed function ("deny" when rc is an errno);
@@ -31,6 +32,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
+from bpf_vm.effects import Effects
 from bpf_vm.errors import BpfError
 from bpf_vm.host import BaseHost
 from bpf_vm.objfile import BpfObject
@@ -54,7 +56,6 @@ class TraceeHost(BaseHost):
 
     def bind(self, tracee: Tracee) -> None:
         self.tracee = tracee
-        self.clear()
 
     def _t(self) -> Tracee:
         assert self.tracee is not None, "helper called outside a syscall stop"
@@ -81,23 +82,24 @@ class TraceeHost(BaseHost):
     def boot_ns(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
-    def printk(self, line: str) -> None:
-        if self.out is not None:
-            self.out.write(line + "\n")
-
     @property
     def printk_enabled(self) -> bool:
-        """Lines are wanted with a ``--printk`` sink, or by a subclass that takes them
-        (its own ``printk``); otherwise helpers skip building them."""
-        return self.out is not None or type(self).printk is not TraceeHost.printk
+        """Lines are wanted with a ``--printk`` sink (a subclass that reads them says
+        so too); otherwise helpers skip building them."""
+        return self.out is not None
 
-    def ringbuf_record(self, map_name: str, data: bytes) -> None:
-        if self.out is not None:
-            self.out.write(f"ringbuf {map_name}: {data.hex()}\n")
-
-    def perf_record(self, map_name: str, cpu: int, data: bytes) -> None:
-        if self.out is not None:
-            self.out.write(f"perf {map_name} cpu {cpu}: {data.hex()}\n")
+    def write(self, effects: Effects) -> None:
+        """A run's output to the ``--printk`` sink: its printk lines, then its
+        ring-buffer and perf records."""
+        out = self.out
+        if out is None:
+            return
+        for line in effects.printk:
+            out.write(line + "\n")
+        for map_name, data in effects.ringbuf:
+            out.write(f"ringbuf {map_name}: {data.hex()}\n")
+        for map_name, cpu, data in effects.perf:
+            out.write(f"perf {map_name} cpu {cpu}: {data.hex()}\n")
 
 
 def load_probe(path: Path, vm: Vm) -> BpfObject:
@@ -152,12 +154,19 @@ class ProbeHandler:
             return Decision("refused", -_errno.ENOSYS)
         host = self.host
         host.bind(tracee)
+        state = self.vm.state
         try:
             self.vm.run_r0(prog, call.regs, ctx_writable=False)
         except BpfError as exc:
+            if state.effects is not None:   # what it wrote before the fault
+                host.write(state.effects)
             self._fault(call, exc)
             return Decision("fault")
-        return self._decide(host)
+        effects = state.effects
+        if effects is None:
+            return ALLOW
+        host.write(effects)
+        return self._decide(effects)
 
     def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
         if not self.returns or str(call.abi) != "x86_64":
@@ -165,28 +174,32 @@ class ProbeHandler:
         values = list(PT_REGS.unpack(call.regs))
         values[_AX] = ret & 0xFFFFFFFFFFFFFFFF
         regs = PT_REGS.pack(*values)
-        self.host.bind(tracee)
+        host = self.host
+        host.bind(tracee)
+        state = self.vm.state
         for prog in self.returns:
             try:
                 self.vm.run_r0(prog, regs, ctx_writable=False)
             except BpfError as exc:
                 self._fault(call, exc)
+            if state.effects is not None:
+                host.write(state.effects)
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _decide(self, host: TraceeHost) -> Decision:
-        if not host.signals and not host.overrides:
+    def _decide(self, effects: Effects) -> Decision:
+        if not effects.signals and effects.override is None:
             return ALLOW
-        kill = any(sig == _signal.SIGKILL and not thread for sig, thread in host.signals)
+        kill = any(sig == _signal.SIGKILL and not thread for sig, thread in effects.signals)
         if kill:
             return Decision.kill()
-        signals = tuple(SignalRequest(sig, thread) for sig, thread in host.signals)
-        rc = host.override
+        signals = tuple(SignalRequest(sig, thread) for sig, thread in effects.signals)
+        rc = effects.override
         if rc is not None:
             rc = rc - (1 << 64) if rc >= 1 << 63 else rc
             action = "deny" if -4095 <= rc < 0 else "override"
             return Decision(action, rc, signals)
-        if any(sig == _signal.SIGKILL for sig, _ in host.signals):
+        if any(sig == _signal.SIGKILL for sig, _ in effects.signals):
             return Decision("kill", None, signals)
         return Decision("allow", None, signals) if signals else ALLOW
 
@@ -220,7 +233,7 @@ def make_handler(probe: Path | None = None, printk: str | None = None,
     if printk == "-":
         out = sys.stdout
     elif printk:
-        out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))
+        out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))  # noqa: SIM115  (closed by the stack)
     host = TraceeHost(out)
     vm = Vm(host=host, **vm_options)
     obj = load_probe(probe if probe is not None else DEFAULT_PROBE, vm)

@@ -23,7 +23,7 @@ from ..host import TASK_SIZE, Host, ProcessHost
 from ..memory import OFFSET_MASK, REGION_SHIFT
 
 if TYPE_CHECKING:
-    from ..vm import RunState
+    from ..context import RunContext
 
 M64 = (1 << 64) - 1
 M32 = 0xFFFFFFFF
@@ -32,16 +32,16 @@ PAGE = 4096
 Reader = Callable[[int, int], "bytes | None"]
 
 
-def host_of(state: RunState) -> Host:
+def host_of(state: RunContext) -> Host:
     """The VM's host; a VM created without one gets a :class:`ProcessHost` on first use
-    (its collected output is then ``vm.host``'s)."""
+    (then ``vm.host``)."""
     vm = state.vm
     if vm.host is None:
         vm.host = ProcessHost()
     return vm.host  # type: ignore[no-any-return]
 
 
-def prog_read(state: RunState, addr: int, size: int, what: str = "") -> bytes:
+def prog_read(state: RunContext, addr: int, size: int, what: str = "") -> bytes:
     """``size`` bytes of the program's memory (a PTR_TO_MEM argument)."""
     if size == 0:
         return b""
@@ -54,14 +54,14 @@ def prog_read(state: RunState, addr: int, size: int, what: str = "") -> bytes:
                       addr, size)
 
 
-def prog_check_writable(state: RunState, addr: int, size: int, what: str = "") -> None:
+def prog_check_writable(state: RunContext, addr: int, size: int, what: str = "") -> None:
     """A PTR_TO_UNINIT_MEM argument must be writable for ``size`` bytes."""
     if size and state.space.translate(addr, size, write=True) is None:
         raise HelperFault(f"{what or 'helper'}: invalid write of {size} bytes at 0x{addr:x}",
                           addr, size)
 
 
-def prog_writable(state: RunState, addr: int, size: int, what: str = ""
+def prog_writable(state: RunContext, addr: int, size: int, what: str = ""
                   ) -> tuple[bytearray, int]:
     """The buffer and offset of a PTR_TO_UNINIT_MEM argument of ``size`` > 0 bytes."""
     t = state.space.translate(addr, size, write=True)
@@ -71,21 +71,21 @@ def prog_writable(state: RunState, addr: int, size: int, what: str = ""
     return t
 
 
-def prog_write(state: RunState, addr: int, data: bytes, what: str = "") -> None:
+def prog_write(state: RunContext, addr: int, data: bytes, what: str = "") -> None:
     prog_check_writable(state, addr, len(data), what)
     if data:
         state.space.write(addr, data)
 
 
-def in_vm(state: RunState, addr: int) -> bool:
+def in_vm(state: RunContext, addr: int) -> bool:
     return state.space.translate(addr, 1) is not None
 
 
-def user_reader(state: RunState) -> Reader:
+def user_reader(state: RunContext) -> Reader:
     return host_of(state).read_user
 
 
-def kernel_reader(state: RunState) -> Reader:
+def kernel_reader(state: RunContext) -> Reader:
     host = host_of(state)
 
     def read(addr: int, size: int) -> bytes | None:
@@ -94,7 +94,7 @@ def kernel_reader(state: RunState) -> Reader:
     return read
 
 
-def compat_reader(state: RunState, addr: int) -> Reader:
+def compat_reader(state: RunContext, addr: int) -> Reader:
     """The reader the legacy helpers and ``%s`` use for ``addr``."""
     if in_vm(state, addr) or addr >= TASK_SIZE:
         return kernel_reader(state)

@@ -281,13 +281,6 @@ def bind(form: Format, args: Sequence[int], strings: StringSource,
     return form.error or pieces
 
 
-def prepare(fmt: bytes, fmt_size: int, args: Sequence[int], num_args: int,
-            strings: StringSource, kernel: KernelSource) -> list[Piece] | int:
-    """Check ``fmt`` (the ``fmt_size`` bytes the program passed) and bind ``args``.
-    Returns the pieces to render, or a negative errno (-EINVAL, -ENOSPC)."""
-    return bind(check(fmt, fmt_size, num_args), args, strings, kernel)
-
-
 def _format_ip(raw: bytes, upper: bool) -> bytes:
     """%pI4 1.2.3.4, %pi4 001.002.003.004, %pI6 0001:...:0008, %pi6 32 hex digits."""
     if len(raw) == 4:

@@ -16,14 +16,14 @@ from ._mem import M32, M64
 from ._registry import BUILTIN
 
 if TYPE_CHECKING:
-    from ..vm import RunState
+    from ..context import RunContext
 
 BPF_MAX_LOOPS = 8 * 1024 * 1024
 
 
 @BUILTIN.helper("loop", RetType.INTEGER, ArgType.ANYTHING, ArgType.PTR_TO_FUNC,
                 ArgType.PTR_TO_STACK_OR_NULL, ArgType.ANYTHING)
-def bpf_loop(state: RunState, nr_loops: int, callback: int, ctx: int, flags: int,
+def bpf_loop(state: RunContext, nr_loops: int, callback: int, ctx: int, flags: int,
              *_: int) -> int:
     """long bpf_loop(u32 nr_loops, callback_fn, void *callback_ctx, u64 flags): the
     number of iterations run (the stopping one included); -EINVAL for flags != 0,

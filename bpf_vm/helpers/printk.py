@@ -1,7 +1,8 @@
 """bpf_trace_printk, bpf_trace_vprintk and bpf_snprintf (kernel/trace/bpf_trace.c,
 kernel/bpf/helpers.c), with trace_pipe's line format.
 
-Each printk call becomes one line handed to ``host.printk``, formatted as trace_pipe
+Each printk call becomes one line of the run's effects (``Effects.printk``), formatted
+as trace_pipe
 prints the bpf_trace_printk event (kernel/trace/trace_output.c, trace_print_context)::
 
     "%16s-%-7d [%03d] d..31 %5lu.%06lu: bpf_trace_printk: <text>"
@@ -28,6 +29,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from ..context import effects_of
 from ..helper_table import ArgType, HelperFault, RetType
 from ..memory import OFFSET_MASK, REGION_SHIFT
 from ._mem import (
@@ -58,8 +60,8 @@ from .bprintf import (
 )
 
 if TYPE_CHECKING:
+    from ..context import RunContext
     from ..host import Host
-    from ..vm import RunState
 
 TRACE_FLAGS = "d..31"
 UINT_MAX = 0xFFFFFFFF
@@ -77,7 +79,7 @@ def trace_pipe_line(comm: bytes, pid: int, ktime_ns: int, text: bytes, cpu: int 
             f"bpf_trace_printk: {body.decode('utf-8', 'replace')}")
 
 
-def _sources(state: RunState) -> tuple[StringSource, KernelSource]:
+def _sources(state: RunContext) -> tuple[StringSource, KernelSource]:
     def strings(ptype: str, addr: int, bufsz: int) -> bytes | None:
         if ptype == "u":
             read = user_reader(state)
@@ -123,16 +125,16 @@ def _plan(fmt: bytes, fmt_size: int, num_args: int) -> _Plan:
     return plan
 
 
-def _prepare(state: RunState, form: Format, args: list[int]) -> list[Piece] | int:
+def _prepare(state: RunContext, form: Format, args: list[int]) -> list[Piece] | int:
     if not form.reads_memory:
         return bind(form, args, _no_memory, _no_memory)
     strings, kernel = _sources(state)
     return bind(form, args, strings, kernel)
 
 
-def _print(state: RunState, plan: _Plan, args: list[int]) -> int:
-    """Format ``args`` by ``plan`` and hand the line to the host: the text's full length,
-    or the format's -errno."""
+def _print(state: RunContext, plan: _Plan, args: list[int]) -> int:
+    """Format ``args`` by ``plan`` and record the line: the text's full length, or the
+    format's -errno."""
     ints = plan.ints
     if ints is not None:
         if plan.error:
@@ -143,26 +145,27 @@ def _print(state: RunState, plan: _Plan, args: list[int]) -> int:
             host = host_of(state)
         if not getattr(host, "printk_enabled", True):
             return len(text)
-        return _line(host, text)
+        return _line(state, host, text)
     pieces = _prepare(state, plan.form, args)
     if isinstance(pieces, int):
         return pieces
     host = host_of(state)
     if not getattr(host, "printk_enabled", True):
         return len(render(pieces))
-    return _line(host, render(pieces))
+    return _line(state, host, render(pieces))
 
 
-def _line(host: Host, text: bytes) -> int:
-    """Give the host the trace_pipe line of ``text`` (cut as bstr_printf cuts it to the
-    kernel's 1024-byte buffer); returns the full length."""
+def _line(state: RunContext, host: Host, text: bytes) -> int:
+    """Record the trace_pipe line of ``text`` (cut as bstr_printf cuts it to the
+    kernel's 1024-byte buffer) in the run's effects; returns the full length."""
     shown, full = bstr_printf((text,), MAX_BPRINTF_BUF)
     _, pid = host.pid_tgid()
-    host.printk(trace_pipe_line(host.comm(), pid, host.ktime_ns(), shown, host.cpu()))
+    line = trace_pipe_line(host.comm(), pid, host.ktime_ns(), shown, host.cpu())
+    effects_of(state).printk.append(line)
     return full
 
 
-def _varargs(state: RunState, data: int, data_len: int) -> list[int] | int:
+def _varargs(state: RunContext, data: int, data_len: int) -> list[int] | int:
     """The u64 array of trace_vprintk / snprintf, or -EINVAL as the kernel checks it."""
     if data_len % 8 or data_len > MAX_BPRINTF_VARARGS * 8 or (data_len and not data):
         return -errno.EINVAL
@@ -172,7 +175,7 @@ def _varargs(state: RunState, data: int, data_len: int) -> list[int] | int:
 
 @BUILTIN.helper("trace_printk", RetType.INTEGER, ArgType.PTR_TO_MEM, ArgType.CONST_SIZE,
                 gpl_only=True)
-def trace_printk(state: RunState, fmt: int, fmt_size: int, a1: int, a2: int,
+def trace_printk(state: RunContext, fmt: int, fmt_size: int, a1: int, a2: int,
                  a3: int) -> int:
     """long bpf_trace_printk(const char *fmt, u32 fmt_size, ...): at most 3 arguments."""
     fmt_size &= M32
@@ -192,7 +195,7 @@ def trace_printk(state: RunState, fmt: int, fmt_size: int, a1: int, a2: int,
 
 @BUILTIN.helper("trace_vprintk", RetType.INTEGER, ArgType.PTR_TO_MEM, ArgType.CONST_SIZE,
                 ArgType.PTR_TO_MEM_OR_NULL, ArgType.CONST_SIZE_OR_ZERO, gpl_only=True)
-def trace_vprintk(state: RunState, fmt: int, fmt_size: int, data: int, data_len: int,
+def trace_vprintk(state: RunContext, fmt: int, fmt_size: int, data: int, data_len: int,
                   _r5: int) -> int:
     """long bpf_trace_vprintk(fmt, fmt_size, u64 *data, u32 data_len): up to 12 args."""
     fmt_size &= M32
@@ -209,7 +212,7 @@ def trace_vprintk(state: RunState, fmt: int, fmt_size: int, data: int, data_len:
 @BUILTIN.helper("snprintf", RetType.INTEGER, ArgType.PTR_TO_MEM_OR_NULL,
                 ArgType.CONST_SIZE_OR_ZERO, ArgType.PTR_TO_CONST_STR,
                 ArgType.PTR_TO_MEM_OR_NULL, ArgType.CONST_SIZE_OR_ZERO, gpl_only=True)
-def snprintf(state: RunState, out: int, out_size: int, fmt: int, data: int,
+def snprintf(state: RunContext, out: int, out_size: int, fmt: int, data: int,
              data_len: int) -> int:
     """long bpf_snprintf(char *str, u32 str_size, const char *fmt, u64 *data, u32
     data_len): returns the length the whole text needs, including its NUL."""

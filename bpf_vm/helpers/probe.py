@@ -29,13 +29,13 @@ from ._mem import (
 from ._registry import BUILTIN
 
 if TYPE_CHECKING:
-    from ..vm import RunState
+    from ..context import RunContext
 
 _PROTO = (RetType.INTEGER, ArgType.PTR_TO_UNINIT_MEM, ArgType.CONST_SIZE_OR_ZERO,
           ArgType.ANYTHING)
 
 
-def _read(state: RunState, dst: int, size: int, read: Reader, src: int, what: str) -> int:
+def _read(state: RunContext, dst: int, size: int, read: Reader, src: int, what: str) -> int:
     size &= M32
     if size == 0:
         return 0
@@ -48,7 +48,7 @@ def _read(state: RunState, dst: int, size: int, read: Reader, src: int, what: st
     return 0
 
 
-def _read_str(state: RunState, dst: int, size: int, read: Reader, src: int,
+def _read_str(state: RunContext, dst: int, size: int, read: Reader, src: int,
               what: str) -> int:
     size &= M32
     if size == 0:
@@ -63,7 +63,7 @@ def _read_str(state: RunState, dst: int, size: int, read: Reader, src: int,
 
 
 @BUILTIN.helper("probe_read_user", *_PROTO, gpl_only=True)
-def probe_read_user(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+def probe_read_user(state: RunContext, dst: int, size: int, src: int, *_: int) -> int:
     """_read with the user reader, inlined (a probe calls it at every write)."""
     size &= M32
     if size == 0:
@@ -86,28 +86,28 @@ def probe_read_user(state: RunState, dst: int, size: int, src: int, *_: int) -> 
 
 
 @BUILTIN.helper("probe_read_kernel", *_PROTO, gpl_only=True)
-def probe_read_kernel(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+def probe_read_kernel(state: RunContext, dst: int, size: int, src: int, *_: int) -> int:
     return _read(state, dst, size, kernel_reader(state), src, "bpf_probe_read_kernel")
 
 
 @BUILTIN.helper("probe_read", *_PROTO, gpl_only=True)
-def probe_read(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+def probe_read(state: RunContext, dst: int, size: int, src: int, *_: int) -> int:
     """The legacy helper: user or kernel memory by address (x86-64 allows it)."""
     return _read(state, dst, size, compat_reader(state, src), src, "bpf_probe_read")
 
 
 @BUILTIN.helper("probe_read_user_str", *_PROTO, gpl_only=True)
-def probe_read_user_str(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+def probe_read_user_str(state: RunContext, dst: int, size: int, src: int, *_: int) -> int:
     return _read_str(state, dst, size, user_reader(state), src, "bpf_probe_read_user_str")
 
 
 @BUILTIN.helper("probe_read_kernel_str", *_PROTO, gpl_only=True)
-def probe_read_kernel_str(state: RunState, dst: int, size: int, src: int,
+def probe_read_kernel_str(state: RunContext, dst: int, size: int, src: int,
                           *_: int) -> int:
     return _read_str(state, dst, size, kernel_reader(state), src,
                      "bpf_probe_read_kernel_str")
 
 
 @BUILTIN.helper("probe_read_str", *_PROTO, gpl_only=True)
-def probe_read_str(state: RunState, dst: int, size: int, src: int, *_: int) -> int:
+def probe_read_str(state: RunContext, dst: int, size: int, src: int, *_: int) -> int:
     return _read_str(state, dst, size, compat_reader(state, src), src, "bpf_probe_read_str")

@@ -1,6 +1,8 @@
 """Helpers about the current task and time: ids, comm, signals, return override, clocks.
 
 Every answer comes from the host (:mod:`bpf_vm.host`); the VM itself knows no process.
+Signals and return overrides are effects of the run (:mod:`bpf_vm.effects`), which the
+caller applies.
 Prototypes and gpl_only are the kernel's (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).
 """
 
@@ -11,13 +13,14 @@ import struct
 from typing import TYPE_CHECKING
 
 from .. import pt_regs
+from ..context import effects_of
 from ..helper_table import ArgType, HelperFault, RetType
 from ..memory import CTX_SLOT
 from ._mem import M32, M64, host_of, prog_write
 from ._registry import BUILTIN
 
 if TYPE_CHECKING:
-    from ..vm import RunState
+    from ..context import RunContext
 
 _NSIG = 64
 PT_REGS_AX = pt_regs.OFFSET["ax"]
@@ -25,17 +28,19 @@ PT_REGS_SIZE = pt_regs.SIZE
 
 
 @BUILTIN.helper("get_current_pid_tgid", RetType.INTEGER)
-def get_current_pid_tgid(state: RunState, *_: int) -> int:
+def get_current_pid_tgid(state: RunContext, *_: int) -> int:
     """u64 bpf_get_current_pid_tgid(void): tgid << 32 | pid (pid = the thread's id)."""
     host = state.vm.host
     if host is None:
         host = host_of(state)
+    tgid: int
+    pid: int
     tgid, pid = host.pid_tgid()
     return ((tgid & M32) << 32) | (pid & M32)
 
 
 @BUILTIN.helper("get_current_uid_gid", RetType.INTEGER)
-def get_current_uid_gid(state: RunState, *_: int) -> int:
+def get_current_uid_gid(state: RunContext, *_: int) -> int:
     """u64 bpf_get_current_uid_gid(void): gid << 32 | uid."""
     uid, gid = host_of(state).uid_gid()
     return ((gid & M32) << 32) | (uid & M32)
@@ -43,7 +48,7 @@ def get_current_uid_gid(state: RunState, *_: int) -> int:
 
 @BUILTIN.helper("get_current_comm", RetType.INTEGER, ArgType.PTR_TO_UNINIT_MEM,
                 ArgType.CONST_SIZE)
-def get_current_comm(state: RunState, buf: int, size: int, *_: int) -> int:
+def get_current_comm(state: RunContext, buf: int, size: int, *_: int) -> int:
     """long bpf_get_current_comm(char *buf, u32 size): strscpy_pad of the task's comm,
     so truncated to size - 1 bytes, NUL-terminated and NUL-padded; returns 0."""
     size &= M32
@@ -54,60 +59,61 @@ def get_current_comm(state: RunState, buf: int, size: int, *_: int) -> int:
     return 0
 
 
-def _send_signal(state: RunState, sig: int, thread: bool) -> int:
+def _send_signal(state: RunContext, sig: int, thread: bool) -> int:
     sig &= M32
     if sig > _NSIG:
         return -errno.EINVAL
-    return host_of(state).send_signal(sig, thread)
+    effects_of(state).signals.append((sig, thread))
+    return 0
 
 
 @BUILTIN.helper("send_signal", RetType.INTEGER, ArgType.ANYTHING)
-def send_signal(state: RunState, sig: int, *_: int) -> int:
+def send_signal(state: RunContext, sig: int, *_: int) -> int:
     """long bpf_send_signal(u32 sig): to the whole process; -EINVAL above 64."""
     return _send_signal(state, sig, thread=False)
 
 
 @BUILTIN.helper("send_signal_thread", RetType.INTEGER, ArgType.ANYTHING)
-def send_signal_thread(state: RunState, sig: int, *_: int) -> int:
+def send_signal_thread(state: RunContext, sig: int, *_: int) -> int:
     """long bpf_send_signal_thread(u32 sig): to the current thread only."""
     return _send_signal(state, sig, thread=True)
 
 
 @BUILTIN.helper("override_return", RetType.INTEGER, ArgType.PTR_TO_CTX, ArgType.ANYTHING,
                 gpl_only=True)
-def override_return(state: RunState, ctx: int, rc: int, *_: int) -> int:
+def override_return(state: RunContext, ctx: int, rc: int, *_: int) -> int:
     """long bpf_override_return(struct pt_regs *regs, u64 rc): the probed function (here:
     the syscall) returns ``rc`` without running.  As the kernel's
     regs_set_return_value, ``rc`` is also stored in the context's ax when the context is
-    a pt_regs; the outcome goes to ``host.override_return`` (as a signed value)."""
+    a pt_regs; the run's effects record it (as a signed value)."""
     if ctx != state.ctx_addr or ctx == 0:
         raise HelperFault("bpf_override_return: r1 must be the context pointer")
     region = state.space.regions.get(CTX_SLOT)
     if region is not None and region.size >= PT_REGS_SIZE:
         struct.pack_into("<Q", region.buf, PT_REGS_AX, rc & M64)
-    signed = rc - (1 << 64) if rc >> 63 else rc
-    return host_of(state).override_return(signed)
+    effects_of(state).override = rc - (1 << 64) if rc >> 63 else rc
+    return 0
 
 
 @BUILTIN.helper("ktime_get_ns", RetType.INTEGER)
-def ktime_get_ns(state: RunState, *_: int) -> int:
+def ktime_get_ns(state: RunContext, *_: int) -> int:
     """u64 bpf_ktime_get_ns(void): CLOCK_MONOTONIC."""
     return host_of(state).ktime_ns() & M64
 
 
 @BUILTIN.helper("ktime_get_boot_ns", RetType.INTEGER)
-def ktime_get_boot_ns(state: RunState, *_: int) -> int:
+def ktime_get_boot_ns(state: RunContext, *_: int) -> int:
     """u64 bpf_ktime_get_boot_ns(void): CLOCK_BOOTTIME (counts suspend)."""
     return host_of(state).boot_ns() & M64
 
 
 @BUILTIN.helper("get_prandom_u32", RetType.INTEGER)
-def get_prandom_u32(state: RunState, *_: int) -> int:
+def get_prandom_u32(state: RunContext, *_: int) -> int:
     return host_of(state).prandom_u32() & M32
 
 
 @BUILTIN.helper("get_smp_processor_id", RetType.INTEGER)
-def get_smp_processor_id(state: RunState, *_: int) -> int:
+def get_smp_processor_id(state: RunContext, *_: int) -> int:
     """u32 bpf_get_smp_processor_id(void): always the one emulated CPU (0)."""
     return host_of(state).cpu() & M32
 

@@ -36,7 +36,7 @@ from .spec import (
 )
 
 if TYPE_CHECKING:
-    from ..vm import Vm
+    from ..context import VmContext
 
 _CLASSES: dict[MapType, type[Map]] = {
     MapType.ARRAY: ArrayMap,
@@ -48,7 +48,7 @@ _CLASSES: dict[MapType, type[Map]] = {
 }
 
 
-def create_map(spec: MapSpec, vm: Vm) -> Map:
+def create_map(spec: MapSpec, vm: VmContext) -> Map:
     """BPF_MAP_CREATE in ``vm``: a new, empty (arrays: zeroed) map registered with it."""
     return _CLASSES[spec.type](spec, vm)
 

@@ -20,7 +20,7 @@ from .base import Map
 from .spec import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapSpec, MapType
 
 if TYPE_CHECKING:
-    from ..vm import Vm
+    from ..context import VmContext
 
 MAX_REGION = 1 << 32   # one address-space slot
 
@@ -38,7 +38,7 @@ def array_next_key(key: bytes | None, max_entries: int) -> bytes | None:
 class ArrayMap(Map):
     """A plain or per-CPU array; values live in ``self.region``."""
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         self.elem_size = spec.elem_size
         total = self.elem_size * spec.max_entries
         if total > MAX_REGION:

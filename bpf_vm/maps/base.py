@@ -26,8 +26,8 @@ from .spec import (
 )
 
 if TYPE_CHECKING:
+    from ..context import VmContext
     from ..memory import AddressSpace
-    from ..vm import Vm
 
 KeyLike = int | bytes | bytearray
 
@@ -47,9 +47,8 @@ class Map:
     #: bpf_map_update_elem / bpf_map_delete_elem from a program are allowed
     prog_update: ClassVar[bool] = True
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         self.spec = spec
-        self.vm = vm
         self.space: AddressSpace = vm.space
         self.frozen = False
         self.fd = vm.register_map(self)
@@ -136,11 +135,11 @@ class Map:
         return self.value_size
 
     def _value_bytes(self, value: Any) -> bytes:
-        value = bytes(value)
-        if len(value) != self.user_value_size():
-            raise MapError(errno.EINVAL, f"map '{self.name}': value of {len(value)} bytes,"
+        data = bytes(value)
+        if len(data) != self.user_value_size():
+            raise MapError(errno.EINVAL, f"map '{self.name}': value of {len(data)} bytes,"
                                          f" expected {self.user_value_size()}")
-        return value
+        return data
 
     def _check_write(self) -> None:
         if self.flags & BPF_F_RDONLY or self.frozen:

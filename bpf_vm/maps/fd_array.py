@@ -33,8 +33,8 @@ from .base import Map
 from .spec import BPF_ANY, ENOTSUPP, MapSpec
 
 if TYPE_CHECKING:
+    from ..context import VmContext
     from ..program import Program
-    from ..vm import Vm
 
 _prog_ids = itertools.count(1)
 
@@ -59,7 +59,7 @@ class FdArray(Map):
     prog_lookup = False
     prog_update = False
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         super().__init__(spec, vm)
         self._slots: list[Any] = [None] * spec.max_entries
 
@@ -129,7 +129,7 @@ class ProgArray(FdArray):
 class PerfEventArray(FdArray):
     """Per-slot BPF_OUTPUT perf events and the records written to them."""
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         super().__init__(spec, vm)
         self._records: deque[tuple[int, bytes]] = deque()
 
@@ -144,9 +144,6 @@ class PerfEventArray(FdArray):
         """What libbpf's perf_buffer__new does: one event per slot."""
         for i in range(self.max_entries):
             self._slots[i] = True
-
-    def is_open(self, index: int) -> bool:
-        return 0 <= index < self.max_entries and self._slots[index] is not None
 
     def read_value(self, key: bytes) -> bytes | None:
         raise MapError(ENOTSUPP, f"map '{self.name}': perf event arrays cannot be read"

@@ -32,13 +32,13 @@ from .base import Map
 from .spec import BPF_EXIST, BPF_NOEXIST, LRU_TYPES, MapSpec
 
 if TYPE_CHECKING:
-    from ..vm import Vm
+    from ..context import VmContext
 
 
 class HashMap(Map):
     """A hash map (plain, per-CPU, LRU or LRU per-CPU, from the spec's type)."""
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         super().__init__(spec, vm)
         self.percpu = spec.is_percpu
         self.lru = spec.type in LRU_TYPES

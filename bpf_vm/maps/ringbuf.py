@@ -38,7 +38,7 @@ from .base import Map
 from .spec import ENOTSUPP, MapSpec
 
 if TYPE_CHECKING:
-    from ..vm import Vm
+    from ..context import VmContext
 
 BPF_RINGBUF_HDR_SZ = 8
 RINGBUF_MAX_RECORD_SZ = ((1 << 32) - 1) // 4
@@ -66,7 +66,7 @@ class RingBuf(Map):
     prog_lookup = False
     prog_update = False
 
-    def __init__(self, spec: MapSpec, vm: Vm) -> None:
+    def __init__(self, spec: MapSpec, vm: VmContext) -> None:
         super().__init__(spec, vm)
         self.size = spec.max_entries
         self.producer_pos = 0
@@ -100,10 +100,6 @@ class RingBuf(Map):
         self._by_addr[addr] = rec
         space.lent[addr] = self
         return addr
-
-    def is_record(self, addr: int) -> bool:
-        """Whether ``addr`` is a busy record of this ring buffer."""
-        return addr in self._by_addr
 
     def commit(self, addr: int, discard: bool) -> None:
         """Submit or discard the busy record at ``addr`` (bpf_ringbuf_submit/discard).
@@ -153,11 +149,6 @@ class RingBuf(Map):
             self.consumer_pos = rec.end
             self._spare.append(rec)
         return out
-
-    @property
-    def avail_data(self) -> int:
-        """BPF_RB_AVAIL_DATA: bytes between consumer and producer."""
-        return self.producer_pos - self.consumer_pos
 
     # -- user-space map API: refused, as in the kernel --------------------------------
 

@@ -131,7 +131,8 @@ class MapSpec:
             mtype = (MapType[self.type.upper()] if isinstance(self.type, str)
                      else MapType(self.type))
         except (KeyError, ValueError):
-            raise MapError(errno.EINVAL, f"map '{self.name}': unknown map type {self.type!r}")
+            raise MapError(errno.EINVAL,
+                           f"map '{self.name}': unknown map type {self.type!r}") from None
         object.__setattr__(self, "type", mtype)
         for field in ("key_size", "value_size", "max_entries", "flags"):
             v = getattr(self, field)

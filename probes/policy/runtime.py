@@ -2,8 +2,9 @@
 
 The programs say what they decide only through helpers, as a kprobe program in the
 kernel would: ``bpf_override_return`` (fail the syscall), ``bpf_send_signal`` /
-``bpf_send_signal_thread`` (kill, trap), ``bpf_trace_printk`` (log).  The host of the VM
-collects those calls; :func:`outcome` reads them back as a seccomp action, which the
+``bpf_send_signal_thread`` (kill, trap), ``bpf_trace_printk`` (log).  The run's effects
+(:class:`bpf_vm.effects.Effects`) record those calls; :func:`outcome` reads them back as
+a seccomp action, which the
 tracer then applies (enforce) or only records (audit).  Nothing here looks at the
 profile: what a syscall gets is whatever the bytecode did.
 """
@@ -40,9 +41,10 @@ class Outcome:
     override: int | None = None
 
 
-def outcome(signals: Sequence[tuple[int, bool]], overrides: Sequence[int],
+def outcome(signals: Sequence[tuple[int, bool]], override: int | None,
             printk: Sequence[str]) -> Verdict:
-    """The action a run's helper calls amount to (the inverse of the compiler's table)."""
+    """The action a run's helper calls amount to (the inverse of the compiler's table):
+    its effects' signals, last override and printk lines."""
     sigs = list(signals)
     if (int(signal.SIGKILL), False) in sigs:
         return Verdict(Action.KILL_PROCESS)
@@ -50,8 +52,8 @@ def outcome(signals: Sequence[tuple[int, bool]], overrides: Sequence[int],
         return Verdict(Action.KILL_THREAD)
     if (int(signal.SIGSYS), True) in sigs:
         return Verdict(Action.TRAP)
-    if overrides:
-        return Verdict(Action.ERRNO, -overrides[-1])
+    if override is not None:
+        return Verdict(Action.ERRNO, -override)
     if any(LOG_MARK in line for line in printk):
         return Verdict(Action.LOG)
     return Verdict(Action.ALLOW)
@@ -63,7 +65,7 @@ def pt_regs(abi: Abi, nr: int, args: Sequence[int] = (), **extra: int) -> bytes:
     values = dict.fromkeys(PT_REGS_OFFSET, 0)
     values["orig_ax"] = nr
     values["ax"] = (-_errno.ENOSYS) & (2**64 - 1)    # what the entry code leaves in ax
-    for reg, value in zip(ARG_REGS[abi], args):
+    for reg, value in zip(ARG_REGS[abi], args, strict=False):
         values[reg] = value
     values.update(extra)
     return struct.pack("<21Q", *(v & (2**64 - 1) for v in values.values()))
@@ -72,9 +74,8 @@ def pt_regs(abi: Abi, nr: int, args: Sequence[int] = (), **extra: int) -> bytes:
 class PolicyRunner:
     """Runs a compiled policy's entry program for one syscall at a time.
 
-    The VM's host must collect signals, overrides and printk lines like
-    :class:`bpf_vm.host.BaseHost` (``signals``, ``overrides``, ``printk_lines``,
-    ``clear()``); the tracer's host does, and so does ``FakeHost`` in tests."""
+    The VM's host must want printk lines (``printk_enabled``), for SCMP_ACT_LOG; the
+    tracer's policy host does, and so does ``FakeHost`` in tests."""
 
     def __init__(self, compiled: CompiledPolicy) -> None:
         self.compiled = compiled
@@ -86,11 +87,9 @@ class PolicyRunner:
         return self.vm.host
 
     def run(self, abi: Abi, regs: bytes) -> Outcome:
-        host = self.host
-        host.clear()
         res = self.vm.run(self.entries[abi], regs, ctx_writable=False)
-        printk = tuple(host.printk_lines)
-        signals = tuple(host.signals)
-        overrides = tuple(host.overrides)
-        return Outcome(outcome(signals, overrides, printk), printk, res.insns,
-                       res.tail_calls, signals, overrides[-1] if overrides else None)
+        eff = res.effects
+        printk = tuple(eff.printk)
+        signals = tuple(eff.signals)
+        return Outcome(outcome(signals, eff.override, printk), printk, res.insns,
+                       res.tail_calls, signals, eff.override)

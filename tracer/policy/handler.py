@@ -3,7 +3,7 @@
 The BPF side is the probe handler's (:mod:`tracer.probe_handler`): it runs the entry
 program of the call's ABI in the VM on the thread's pt_regs, with helpers reaching the
 tracee through its host.  This module only reads back what the programs asked for (the
-host records every ``bpf_override_return``, signal and printk of the run) as a seccomp
+run's effects record every ``bpf_override_return``, signal and printk) as a seccomp
 action, and then either applies it (enforce) or writes it down and lets the syscall run
 (audit).  Both modes keep a tally for the report at exit.
 """
@@ -28,11 +28,12 @@ __all__ = ["PolicyHandler", "PolicyHost", "Seen", "Tally", "decision_for", "make
 
 
 class PolicyHost(TraceeHost):
-    """The probe handler's host, also keeping the run's printk lines (SCMP_ACT_LOG)."""
+    """The probe handler's host, which always wants the run's printk lines: the policy
+    reads them (SCMP_ACT_LOG)."""
 
-    def printk(self, line: str) -> None:
-        self.printk_lines.append(line)
-        super().printk(line)
+    @property
+    def printk_enabled(self) -> bool:
+        return True
 
 
 def decision_for(v: Verdict) -> Decision:
@@ -105,8 +106,9 @@ class PolicyHandler:
         if decision.action == "fault":
             self.tally.faults += 1
             return ALLOW
-        host = self.host
-        verdict = outcome(host.signals, host.overrides, host.printk_lines)
+        effects = self.probe.vm.state.effects   # of the entry program's run
+        verdict = (outcome(effects.signals, effects.override, effects.printk)
+                   if effects is not None else Verdict(Action.ALLOW))
         if verdict.action is not Action.ALLOW:
             self.tally.add(call, verdict, tracee)
         return ALLOW if self.audit else decision_for(verdict)

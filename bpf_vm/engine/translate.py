@@ -2,8 +2,8 @@
 
 The eleven registers are local variables ``r0`` .. ``r10`` of that function, and the
 instructions are rendered by the same per-opcode templates as the block engine's
-(:class:`bpf_vm.interp._Gen`; only the register names and the control flow differ).
-The basic blocks (:func:`bpf_vm.interp.block_layout`) follow one another in pc order
+(:class:`bpf_vm.engine.codegen.CodeGen`; only the register names and the control flow
+differ).  The basic blocks (:func:`bpf_vm.engine.cfg.block_layout`) follow one another in pc order
 inside ``while True:``, each under an ``if pc == <start>:`` guard::
 
     def _run(r, pc, left):
@@ -34,12 +34,12 @@ How the function returns, as ``(how, obj, left, pc)``:
 * ``EXIT``: the entry frame executed ``exit`` at ``pc``; ``r[0]`` holds r0.
 * ``HANDOFF``: the block at ``pc`` does not fit the budget; ``r`` holds the registers.
 * ``SWITCH``: a tail call succeeded at ``pc``; ``obj`` is the target's
-  :class:`~bpf_vm.interp.Compiled`, to be entered at pc 0 with the same ``r``.
+  :class:`~bpf_vm.engine.compiled.Compiled`, to be entered at pc 0 with the same ``r``.
 * ``RETURN``: ``exit`` at ``pc`` popped a frame (``obj``) that is not a return within
   this program: into another program (after a tail call in a subprogram), or out of a
   helper's callback frame (``ret_pc < 0``).
 
-BPF-to-BPF calls within the program push a :class:`~bpf_vm.interp.Frame` on the
+BPF-to-BPF calls within the program push a :class:`~bpf_vm.engine.control.Frame` on the
 invocation's frame stack, zero the next stack and continue at the callee; ``exit``
 pops it.  Faults raise as in the block engine; the function records the block it was
 in (``state.at``) and the budget left (``state.left``) on the way out, so the run loop
@@ -48,29 +48,35 @@ can name the pc of a fault that does not carry its own (a helper's, a call's).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from .errors import InternalError
-from .interp import Compiled, Frame, WholeFn, _compile, _Gen, block_layout, block_starts
-from .isa import MAX_CALL_FRAMES
-from .memory import ZERO_STACK, stack_top
+from ..errors import InternalError
+from ..isa import MAX_CALL_FRAMES
+from ..memory import ZERO_STACK, stack_top
+from .cfg import block_layout, block_starts
+from .codegen import CodeGen, compile_source
+from .control import EngineState, Frame
 
 if TYPE_CHECKING:
-    from .program import Program
-    from .vm import RunState
+    from ..program import Program
 
 EXIT = 0
 HANDOFF = 1
 SWITCH = 2
 RETURN = 3
 
+#: A whole-program function: ``(r, pc, left)`` -> ``(how, obj, left, pc)``, ``how`` one
+#: of the codes above.
+WholeFn = Callable[[list[int], int, int], tuple[int, Any, int, int]]
+
 _REGS = ", ".join(f"r{n}" for n in range(11))
 
 
-class _WholeGen(_Gen):
+class WholeGen(CodeGen):
     """Renders a program as one function with the registers as locals."""
 
-    def __init__(self, program: Program, state: RunState) -> None:
+    def __init__(self, program: Program, state: EngineState) -> None:
         super().__init__(program, state)
         self.start = 0   # the block being rendered (jumps to it or before it loop back)
 
@@ -152,18 +158,19 @@ class _NoBlock(InternalError):
     """The generated code was entered at a pc where no block starts (a bug of ours)."""
 
 
-def translate(compiled: Compiled, state: RunState) -> WholeFn:
-    """Render and compile ``compiled.program`` as one function (see the module doc)."""
-    gen = _WholeGen(compiled.program, state)
+def translate(program: Program, state: EngineState, me: object) -> WholeFn:
+    """Render and compile ``program`` as one function for the VM of ``state`` (see the
+    module doc).  ``me`` is the program's Compiled, which frames of its calls name."""
+    gen = WholeGen(program, state)
     source = gen.source()
     g = gen.globals
-    g.update(_frames=state.frames, _Frame=Frame, _me=compiled, _tail=state.tail_target,
+    g.update(_frames=state.frames, _Frame=Frame, _me=me, _tail=state.tail_target,
              _stacks=[region.buf for region in state.space.stacks],
              _tops=[stack_top(d) for d in range(MAX_CALL_FRAMES)],
              _ZERO_STACK=ZERO_STACK, _NoBlock=_NoBlock)
-    exec(_compile(source, compiled.program.name), g)
+    exec(compile_source(source, program.name), g)
     fn: WholeFn = g["_run"]
     return fn
 
 
-__all__ = ["EXIT", "HANDOFF", "RETURN", "SWITCH", "translate"]
+__all__ = ["EXIT", "HANDOFF", "RETURN", "SWITCH", "WholeFn", "WholeGen", "translate"]

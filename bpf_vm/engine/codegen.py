@@ -1,37 +1,30 @@
-"""The interpreter: a program's instructions become generated Python functions.
+"""The code generator: a program's instructions become Python statements.
 
 Semantics follow the kernel interpreter (kernel/bpf/core.c, ``___bpf_prog_run``).  Each
 opcode family has one expression template below; the 32/64-bit masking lives in the
 templates' width parameters, nowhere else.  At load time every instruction is rendered
-into a few Python statements with its operands baked in as literals, and the statements of
-each basic block are joined into one function (``_b<pc>``) that runs the whole block and
-returns the next pc; one ``exec`` compiles them all.  ``r`` is the list of the eleven
-registers (unsigned 64-bit ints).  The run loop in :mod:`bpf_vm.vm` calls a block while
-the budget covers all of it, then one-instruction functions (``_i<pc>``, compiled only
-when needed: tracing, the last steps of a budget), so counts, budget and fault pcs are
-exact.
+into a few Python statements with its operands baked in as literals (:class:`CodeGen`);
+each engine joins them into functions its own way (:mod:`.block`: a function per basic
+block, ``r`` the list of the eleven registers; :mod:`.translate`: a function per
+program, registers as locals) and says how control leaves a block.
 
-Control that leaves the straight line (exit of the entry frame, tail calls that switch
-programs, returns into another program) is signalled with the small exceptions below,
-which cost nothing until raised.  Memory accesses go through :class:`AddressSpace`'s
-``table`` (one dict lookup, one bounds check; in a block, accesses through one unchanged
-base register share one check of their offsets' range, and fall back to one check each
-when that range would fault, so a fault still names its own pc; consecutive stores of
-such a group that write disjoint bytes are written by one ``pack_into`` or one slice
-assignment per contiguous run, see ``_Gen.merged_stores``).
+Memory accesses go through :class:`~bpf_vm.memory.AddressSpace`'s ``table`` (one dict
+lookup, one bounds check; in a block, accesses through one unchanged base register share
+one check of their offsets' range, and fall back to one check each when that range would
+fault, so a fault still names its own pc; consecutive stores of such a group that write
+disjoint bytes are written by one ``pack_into`` or one slice assignment per contiguous
+run, see :meth:`CodeGen.merged_stores`).
 """
 
 from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import InternalError, InvalidInstruction
-from .helper_table import HelperFault
-from .insn import Insn, jump_target
-from .isa import (
+from ..errors import InternalError
+from ..insn import Insn
+from ..isa import (
     FRAME_POINTER,
     SIZE_BYTES,
     AluOp,
@@ -44,51 +37,12 @@ from .isa import (
     Pseudo,
     Source,
 )
-from .memory import CODE_SLOT, slot_base
+from ..memory import CODE_SLOT, slot_base
+from .cfg import ENDS_BLOCK, written
+from .control import M32, M64, EngineState, _Fault
 
 if TYPE_CHECKING:
-    from .program import Program
-    from .vm import RunState
-
-M64 = (1 << 64) - 1
-M32 = 0xFFFFFFFF
-
-
-class _Exit(Exception):
-    """The entry frame (or a helper's callback frame) executed ``exit``."""
-
-
-class _Switch(Exception):
-    """Control moves to another compiled program (tail call, or return into a caller
-    that lives in another program); ``state.cur`` already names it."""
-
-    def __init__(self, pc: int) -> None:
-        self.pc = pc
-
-
-class Frame:
-    """A BPF-to-BPF call frame (or a helper's callback frame): where to return, and the
-    caller's r6-r9 and r10 to restore."""
-
-    __slots__ = ("compiled", "ret_pc", "saved")
-
-    def __init__(self, compiled: Compiled, ret_pc: int,
-                 saved: tuple[int, int, int, int, int]) -> None:
-        self.compiled = compiled
-        self.ret_pc = ret_pc    # -1: return to the host (entry of a helper callback)
-        self.saved = saved
-
-
-class _Fault(Exception):
-    """A run-time fault inside generated code; the run loop adds pc and instruction."""
-
-    def __init__(self, reason: str, addr: int | None = None, size: int | None = None,
-                 pc: int | None = None) -> None:
-        self.reason = reason
-        self.addr = addr
-        self.size = size
-        self.pc = pc       # where, when raised inside a block of several instructions
-
+    from ..program import Program
 
 # ---------------------------------------------------------------------------------------
 # Expression templates.  {a} and {b} are operand expressions, {m} the width mask,
@@ -203,151 +157,16 @@ def _size_of(insn: Insn) -> int:
     return SIZE_BYTES[size]
 
 
-#: A whole-program function (:mod:`bpf_vm.translate`): ``(r, pc, left)`` -> ``(how,
-#: obj, left, pc)``; see :data:`bpf_vm.translate.EXIT` and the codes beside it.
-WholeFn = Callable[[list[int], int, int], tuple[int, Any, int, int]]
-
-
-class Compiled:
-    """A program bound to one VM: its layout and generated code (each engine's compiled
-    on first use), plus the function that renders pc -> instruction text for errors and
-    traces.
-
-    ``sizes[pc]``, for each pc where a basic block starts, is the number of instructions
-    of that block and ``block_last[pc]`` the pc of its last one (where a helper or call
-    fault happened); other pcs have no block and a size no budget reaches.
-
-    The block engine: ``blocks[pc]`` runs the block at ``pc`` in one call and returns
-    the next pc; ``ops[pc]`` runs the one instruction at ``pc`` (for the traced loop,
-    and the last steps before the budget runs out).  The translating engine:
-    ``whole`` is the whole program as one function (:mod:`bpf_vm.translate`)."""
-
-    __slots__ = ("_blocks", "_globals", "_ops", "_ops_source", "_state", "_whole",
-                 "block_last", "layout", "program", "sizes", "text")
-
-    def __init__(self, program: Program, text: Callable[[int], str], state: RunState) -> None:
-        self.program = program
-        self.text = text
-        self._state = state
-        self._ops_source = ""
-        self._globals: dict[str, Any] = {}
-        self._ops: list[Callable[[list[int]], int]] | None = None
-        self._blocks: list[Callable[[list[int]], int] | None] | None = None
-        self._whole: WholeFn | None = None
-        n = len(program.insns) + 1
-        self.layout = block_layout(program.insns)
-        self.sizes = [NO_BLOCK] * n
-        self.block_last = list(range(n))
-        for start, size, last in self.layout:
-            self.sizes[start] = size
-            self.block_last[start] = last
-
-    @property
-    def blocks(self) -> list[Callable[[list[int]], int] | None]:
-        """The block engine's functions, indexed by the pc where each block starts."""
-        if self._blocks is None:
-            state = self._state
-            source, self._ops_source, g = _Gen(self.program, state).build()
-            g["_call"] = state.make_call(self)
-            g["_exit"] = state.exit_frame
-            g["_tail_call"] = state.tail_call
-            exec(_compile(source, self.program.name), g)
-            blocks: list[Callable[[list[int]], int] | None] = [None] * len(self.sizes)
-            for start, _, _ in self.layout:
-                blocks[start] = g[f"_b{start}"]
-            self._globals = g
-            self._blocks = blocks
-        return self._blocks
-
-    @property
-    def ops(self) -> list[Callable[[list[int]], int]]:
-        if self._ops is None:
-            self.blocks   # noqa: B018  (renders the statements the ops are made of)
-            g = self._globals
-            exec(_compile(self._ops_source, self.program.name), g)
-            self._ops = [g[f"_i{pc}"] for pc in range(len(self.program.insns) + 1)]
-        return self._ops
-
-    @property
-    def whole(self) -> WholeFn:
-        """The translating engine's function for the whole program."""
-        if self._whole is None:
-            from .translate import translate
-            self._whole = translate(self, self._state)
-        return self._whole
-
-
-#: The size of a pc where no block starts: more than any budget, so the run loop steps
-#: one instruction at a time from there (never reached: every jump target, call target
-#: and return point starts a block).
-NO_BLOCK = 1 << 62
-
-_ENDS_BLOCK = frozenset({Kind.JA, Kind.JCOND, Kind.CALL, Kind.EXIT})
-
-
-def _written(insn: Insn) -> tuple[int, ...]:
-    """The registers an instruction writes (calls end a block, so they are left out)."""
-    kind = insn.kind
-    if kind in (Kind.ALU, Kind.NEG, Kind.END, Kind.LD_IMM64, Kind.LDX):
-        return (insn.dst,)
-    if kind is Kind.ATOMIC:
-        if insn.imm == AtomicOp.CMPXCHG:
-            return (0,)
-        if insn.imm == AtomicOp.XCHG or insn.imm & 1:
-            return (insn.src,)
-    return ()
-
-
-def block_layout(insns: list[Insn | None]) -> list[tuple[int, int, int]]:
-    """(start, number of instructions, pc of the last one) of every basic block, in pc
-    order.  The pc one past the end has a block of one "instruction": the fault of a
-    program that runs off its end, which costs one unit of budget like any other."""
-    n = len(insns)
-    starts = block_starts(insns)
-    out = []
-    for start in sorted(starts):
-        if start == n:
-            out.append((n, 1, n))
-            continue
-        pc, count = start, 0
-        while True:
-            insn = insns[pc]
-            count += 1
-            last = pc
-            pc += insn.slots if insn is not None else 1
-            if insn is None or insn.kind in _ENDS_BLOCK or pc in starts:
-                break
-        out.append((start, count, last))
-    return out
-
-
-def block_starts(insns: list[Insn | None]) -> set[int]:
-    """The pcs where a basic block starts: the entry, every jump, call and function
-    pointer target, and the instruction after a jump, call or exit."""
-    starts = {0, len(insns)}
-    for pc, insn in enumerate(insns):
-        if insn is None:
-            continue
-        target = jump_target(insn, pc)
-        if target is not None:
-            starts.add(target)
-        if insn.kind in _ENDS_BLOCK:
-            starts.add(pc + insn.slots)
-    return starts
-
-
-class _Gen:
-    """Renders one program's instructions into Python statements, and (``build``) into
-    the block engine's source: one function per instruction slot (``_i<pc>``) and one
-    per basic block (``_b<pc>``), from the same statement lists.
+class CodeGen:
+    """Renders one program's instructions into Python statements.
 
     Every per-opcode template is rendered here, over two engine-specific hooks: ``R(n)``,
-    the expression naming register ``n`` (``r[n]`` in the block engine, where ``r`` is
-    the register list), and the control-flow renderers (``jump``, ``branch``,
-    ``local_call``, ``tail_call``, ``helper_call``, ``exit``), which say how control leaves
-    a block.  :mod:`bpf_vm.translate` subclasses it with registers as local variables."""
+    the expression naming register ``n``, and the control-flow renderers (``fall``,
+    ``jump``, ``branch``, ``local_call``, ``tail_call``, ``exit``), which say how control
+    leaves a block.  :class:`bpf_vm.engine.block.BlockGen` and
+    :class:`bpf_vm.engine.translate.WholeGen` implement them."""
 
-    def __init__(self, program: Program, state: RunState) -> None:
+    def __init__(self, program: Program, state: EngineState) -> None:
         self.program = program
         self.state = state
         self.globals: dict[str, Any] = dict(_BASE_GLOBALS)
@@ -357,35 +176,7 @@ class _Gen:
     @staticmethod
     def R(n: int) -> str:
         """The expression of register ``n``."""
-        return f"r[{n}]"
-
-    @staticmethod
-    def fn(name: str, body: list[str]) -> str:
-        return f"def {name}(r):\n" + "".join(f"    {line}\n" for line in body)
-
-    def build(self) -> tuple[str, str, dict[str, Any]]:
-        """The source of the blocks (``_b<pc>``, one per entry of :func:`block_layout`),
-        that of the one-instruction functions (``_i<pc>``), and their globals."""
-        insns = self.program.insns
-        n = len(insns)
-        stmts: list[tuple[list[str], bool]] = []
-        parts = []
-        for pc, insn in enumerate(insns):
-            stmt = self.slot(pc)
-            stmts.append(stmt)
-            body, ends = stmt
-            parts.append(self.fn(f"_i{pc}", body if ends else
-                                 [*body, f"return {pc + insn.slots if insn else pc + 1}"]))
-        parts.append(self.fn(f"_i{n}", self.fell_off()))
-        ops_source = "".join(parts)
-        parts = []
-        starts = block_starts(insns)
-        for start, _, _ in block_layout(insns):
-            if start == n:
-                parts.append(self.fn(f"_b{n}", self.fell_off()))
-                continue
-            parts.append(self.fn(f"_b{start}", self.block_body(start, starts, stmts)))
-        return "".join(parts), ops_source, self.globals
+        raise NotImplementedError
 
     def slot(self, pc: int) -> tuple[list[str], bool]:
         """The statements of the instruction slot at ``pc`` and whether they end a block."""
@@ -450,10 +241,10 @@ class _Gen:
                 open_.setdefault(insn.dst, []).append(pc)
             elif insn.kind is Kind.LDX and insn.dst != FRAME_POINTER:   # (else: a fault)
                 open_.setdefault(insn.src, []).append(pc)
-            for reg in _written(insn):
+            for reg in written(insn):
                 if reg in open_:
                     done.append((reg, open_.pop(reg)))
-            if insn.kind in _ENDS_BLOCK:
+            if insn.kind in ENDS_BLOCK:
                 break
             pc += insn.slots
             if pc in starts:
@@ -637,7 +428,8 @@ class _Gen:
             # to little-endian on a little-endian machine: truncate only
             expr = f"{self.R(d)} & {_lit((1 << width) - 1)}"
         else:
-            expr = f"_bswap{width}({self.R(d)}" + (")" if width == 64 else f" & {_lit((1 << width) - 1)})")
+            mask = ")" if width == 64 else f" & {_lit((1 << width) - 1)})"
+            expr = f"_bswap{width}({self.R(d)}{mask}"
         return [f"{self.R(d)} = {expr}"]
 
     def ld_imm64(self, insn: Insn, pc: int) -> list[str]:
@@ -749,60 +541,35 @@ class _Gen:
         args = ", ".join(self.R(n) for n in range(1, 6))
         return [f"{self.R(0)} = {name}(_st, {args}) & {_lit(M64)}", *self.fall(nxt)]
 
-    # -- control flow: how a block is left (the block engine returns the next pc) ----------
+
+    # -- control flow: how a block is left, each engine's own ---------------------------
 
     def fall(self, nxt: int) -> list[str]:
         """Continue at ``nxt``, the start of the next block."""
-        return [f"return {nxt}"]
+        raise NotImplementedError
 
     def jump(self, pc: int, target: int) -> list[str]:
-        return [f"return {target}"]
+        raise NotImplementedError
 
     def branch(self, cond: str, pc: int, target: int, nxt: int) -> list[str]:
-        return [f"return {target} if {cond} else {nxt}"]
+        raise NotImplementedError
 
     def local_call(self, pc: int, nxt: int, target: int) -> list[str]:
-        return [f"return _call(r, {nxt}, {target})"]
+        raise NotImplementedError
 
     def tail_call(self, pc: int, nxt: int) -> list[str]:
-        return [f"return _tail_call(r, {nxt})"]
+        raise NotImplementedError
 
     def exit(self, pc: int) -> list[str]:
-        return ["return _exit(r)"]
+        raise NotImplementedError
 
 
-def _compile(source: str, name: str) -> Any:
+def compile_source(source: str, name: str) -> Any:
     try:
         return compile(source, f"<bpf:{name}>", "exec")
     except (SyntaxError, RecursionError) as exc:  # pragma: no cover - a generator bug
         raise InternalError(f"generated code for {name} does not compile: {exc}") from exc
 
 
-def compile_program(program: Program, state: RunState, text: Callable[[int], str],
-                    engine: str = "block") -> Compiled:
-    """Bind ``program`` to the VM that owns ``state`` and render it for ``engine``
-    (``"block"`` or ``"translate"``) now, so that what refuses a program (a map
-    reference without a map) does so at load; the other engine's code is made if and
-    when it is needed."""
-    compiled = Compiled(program, text, state)
-    if engine == "translate":
-        compiled.whole   # noqa: B018
-    else:
-        compiled.blocks   # noqa: B018
-    return compiled
 
-
-__all__ = [
-    "M32",
-    "M64",
-    "Compiled",
-    "Frame",
-    "HelperFault",
-    "InvalidInstruction",
-    "WholeFn",
-    "_Exit",
-    "_Fault",
-    "_Switch",
-    "block_layout",
-    "compile_program",
-]
+__all__ = ["CodeGen", "compile_source"]
