@@ -11,29 +11,76 @@ the caller's business.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(slots=True)
+class PrintkLine(NamedTuple):
+    """A trace_pipe line of bpf_trace_printk / bpf_trace_vprintk."""
+
+    text: str
+
+
+class RingbufRecord(NamedTuple):
+    """A record submitted to the ring buffer ``map``."""
+
+    map: str
+    data: bytes
+
+
+class PerfRecord(NamedTuple):
+    """A bpf_perf_event_output record, to ``slot`` (the CPU) of ``map``."""
+
+    map: str
+    slot: int
+    data: bytes
+
+
+Output = PrintkLine | RingbufRecord | PerfRecord
+
+
 class Effects:
-    """The effects of one run, each kind in the order the program caused them.
+    """The effects of one run.
 
     ``signals``: (sig, thread) of every bpf_send_signal (thread False) and
-    bpf_send_signal_thread (thread True).  ``override``: the last bpf_override_return
-    value (signed), None without one.  ``printk``: the trace_pipe lines of
-    bpf_trace_printk / bpf_trace_vprintk (built only when the host's ``printk_enabled``).
-    ``ringbuf``: (map name, record) of every record submitted to a ring buffer.
-    ``perf``: (map name, slot, record) of every bpf_perf_event_output."""
+    bpf_send_signal_thread (thread True), in order.  ``override``: the last
+    bpf_override_return value (signed), None without one.  ``output``: the printk lines
+    (built only when the host's ``printk_enabled``), ring-buffer and perf records, in the
+    order the program produced them, which is the order a sink that shows them together
+    must keep; :attr:`printk`, :attr:`ringbuf` and :attr:`perf` select one kind."""
 
-    signals: list[tuple[int, bool]] = field(default_factory=list)
-    override: int | None = None
-    printk: list[str] = field(default_factory=list)
-    ringbuf: list[tuple[str, bytes]] = field(default_factory=list)
-    perf: list[tuple[str, int, bytes]] = field(default_factory=list)
+    __slots__ = ("output", "override", "signals")
+
+    def __init__(self) -> None:
+        self.signals: list[tuple[int, bool]] = []
+        self.override: int | None = None
+        self.output: list[Output] = []
+
+    @property
+    def printk(self) -> list[str]:
+        return [o.text for o in self.output if type(o) is PrintkLine]
+
+    @property
+    def ringbuf(self) -> list[RingbufRecord]:
+        return [o for o in self.output if type(o) is RingbufRecord]
+
+    @property
+    def perf(self) -> list[PerfRecord]:
+        return [o for o in self.output if type(o) is PerfRecord]
 
     def __bool__(self) -> bool:
-        return bool(self.signals or self.override is not None or self.printk
-                    or self.ringbuf or self.perf)
+        return bool(self.signals or self.override is not None or self.output)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Effects):
+            return NotImplemented
+        return (self.signals, self.override, self.output) == (other.signals, other.override,
+                                                              other.output)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Effects(signals={self.signals!r}, override={self.override!r},"
+                f" output={self.output!r})")
 
 
-__all__ = ["Effects"]
+__all__ = ["Effects", "Output", "PerfRecord", "PrintkLine", "RingbufRecord"]

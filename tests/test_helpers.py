@@ -321,6 +321,39 @@ def test_ringbuf_helpers_deliver_in_reservation_order() -> None:
                           ("rb", struct.pack("<Q", 0x43))]
 
 
+def test_output_keeps_program_order_across_kinds() -> None:
+    """A ring-buffer record, then a printk line, then another record: Effects.output has
+    them in that order (a sink that shows both, trace-run --printk, prints them so)."""
+    rc, eff = run("""
+.map rb ringbuf key=0 value=0 max_entries=4096
+    *(u64 *)(r10 - 8) = 0x41
+    r1 = map[rb] ll
+    r2 = r10
+    r2 += -8
+    r3 = 8
+    r4 = 0
+    call bpf_ringbuf_output
+    *(u32 *)(r10 - 16) = 0x216968      # "hi!"
+    r1 = r10
+    r1 += -16
+    r2 = 4
+    call bpf_trace_printk
+    *(u64 *)(r10 - 8) = 0x42
+    r1 = map[rb] ll
+    r2 = r10
+    r2 += -8
+    r3 = 8
+    r4 = 0
+    call bpf_ringbuf_output
+    exit
+""")
+    assert rc == 0
+    assert [type(o).__name__ for o in eff.output] == ["RingbufRecord", "PrintkLine",
+                                                      "RingbufRecord"]
+    assert eff.printk[0].endswith("bpf_trace_printk: hi!")
+    assert eff.ringbuf == [("rb", struct.pack("<Q", 0x41)), ("rb", struct.pack("<Q", 0x42))]
+
+
 @pytest.mark.parametrize("snippet,want", [
     ("    r1 = map[rb] ll\n    r2 = 8\n    r3 = 1\n    call bpf_ringbuf_reserve\n", 0),
     ("    r1 = map[rb] ll\n    r2 = 4096\n    r3 = 0\n    call bpf_ringbuf_reserve\n", 0),

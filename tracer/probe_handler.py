@@ -32,7 +32,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from bpf_vm.effects import Effects
+from bpf_vm.effects import Effects, PrintkLine, RingbufRecord
 from bpf_vm.errors import BpfError
 from bpf_vm.host import BaseHost
 from bpf_vm.objfile import BpfObject
@@ -89,17 +89,18 @@ class TraceeHost(BaseHost):
         return self.out is not None
 
     def write(self, effects: Effects) -> None:
-        """A run's output to the ``--printk`` sink: its printk lines, then its
-        ring-buffer and perf records."""
+        """A run's output to the ``--printk`` sink: printk lines, ring-buffer and perf
+        records, in the order the program produced them."""
         out = self.out
         if out is None:
             return
-        for line in effects.printk:
-            out.write(line + "\n")
-        for map_name, data in effects.ringbuf:
-            out.write(f"ringbuf {map_name}: {data.hex()}\n")
-        for map_name, cpu, data in effects.perf:
-            out.write(f"perf {map_name} cpu {cpu}: {data.hex()}\n")
+        for o in effects.output:
+            if type(o) is PrintkLine:
+                out.write(o.text + "\n")
+            elif type(o) is RingbufRecord:
+                out.write(f"ringbuf {o.map}: {o.data.hex()}\n")
+            else:
+                out.write(f"perf {o.map} cpu {o.slot}: {o.data.hex()}\n")
 
 
 def load_probe(path: Path, vm: Vm) -> BpfObject:

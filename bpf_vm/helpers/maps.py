@@ -14,6 +14,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from ..context import effects_of
+from ..effects import PerfRecord, RingbufRecord
 from ..helper_table import TAIL_CALL_PROTO, ArgType, HelperFault, RetType
 from ..maps import Map
 from ..maps.fd_array import PerfEventArray
@@ -111,7 +112,7 @@ def _deliver_ringbuf(state: RunContext, rb: RingBuf) -> None:
     records = rb.poll()
     if records:
         name = rb.name
-        effects_of(state).ringbuf.extend((name, bytes(data)) for data in records)
+        effects_of(state).output.extend(RingbufRecord(name, bytes(data)) for data in records)
 
 
 @BUILTIN.helper("ringbuf_output", RetType.INTEGER, ArgType.CONST_MAP_PTR,
@@ -149,7 +150,7 @@ def _commit(state: RunContext, addr: int, flags: int, discard: bool) -> int:
         records = rb.commit_poll(addr, discard)
         if records:
             name = rb.name
-            effects_of(state).ringbuf.extend((name, bytes(data)) for data in records)
+            effects_of(state).output.extend(RingbufRecord(name, bytes(data)) for data in records)
         return 0
     what = "discard" if discard else "submit"
     raise HelperFault(f"bpf_ringbuf_{what}: 0x{addr:x} is not a record reserved and not"
@@ -193,5 +194,6 @@ def perf_event_output(state: RunContext, ctx: int, r2: int, flags: int, data: in
     records = m.poll()
     if records:
         name = m.name
-        effects_of(state).perf.extend((name, slot, bytes(record)) for slot, record in records)
+        effects_of(state).output.extend(PerfRecord(name, slot, bytes(record))
+                                        for slot, record in records)
     return rc

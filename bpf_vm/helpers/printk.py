@@ -30,6 +30,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from ..context import effects_of
+from ..effects import PrintkLine
 from ..helper_table import ArgType, HelperFault, RetType
 from ..memory import OFFSET_MASK, REGION_SHIFT
 from ._mem import (
@@ -161,7 +162,7 @@ def _line(state: RunContext, host: Host, text: bytes) -> int:
     shown, full = bstr_printf((text,), MAX_BPRINTF_BUF)
     _, pid = host.pid_tgid()
     line = trace_pipe_line(host.comm(), pid, host.ktime_ns(), shown, host.cpu())
-    effects_of(state).printk.append(line)
+    effects_of(state).output.append(PrintkLine(line))
     return full
 
 

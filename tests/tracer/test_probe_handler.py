@@ -134,3 +134,19 @@ def test_a_refused_tail_call_target_stops_trace_run_before_the_command(tmp_path:
     assert not marker.exists()
     assert "GPL" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_printk_sink_keeps_the_programs_order() -> None:
+    """--printk shows printk lines and ring-buffer/perf records in the order the program
+    produced them, whatever their kinds."""
+    import io
+
+    from bpf_vm.effects import Effects, PerfRecord, PrintkLine, RingbufRecord
+    from tracer.probe_handler import TraceeHost
+
+    eff = Effects()
+    eff.output += [RingbufRecord("rb", b"\x01"), PrintkLine("line"),
+                   PerfRecord("ev", 0, b"\x02"), PrintkLine("last")]
+    sink = io.StringIO()
+    TraceeHost(sink).write(eff)
+    assert sink.getvalue() == "ringbuf rb: 01\nline\nperf ev cpu 0: 02\nlast\n"
