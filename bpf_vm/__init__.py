@@ -11,7 +11,15 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
   :class:`FakeHost`, :class:`UserMemory`;
 * helpers: :class:`HelperTable`, :func:`default_helpers`, :class:`HelperFault`;
 * maps: :class:`Map`, :class:`MapSpec`, :class:`MapType`, :func:`create_map`;
-* errors: :class:`BpfError` and its kinds, :class:`InternalError`.
+* errors: :class:`BpfError` and its kinds, :class:`InternalError`;
+* effects' output kinds: :class:`PrintkLine`, :class:`RingbufRecord`, :class:`PerfRecord`;
+* objects' details: :func:`section_info` (what a section name means to libbpf),
+  :func:`dump_maps`, :func:`set_prog_slot`, :data:`SyscallResolver` (the ``ksyscall``
+  numbering a loader takes from its caller), :class:`Extension` (what a front end lends
+  the ``bpf-vm`` CLI);
+* modules: :mod:`pt_regs` (the x86_64 kprobe context layout), :mod:`toolchain` (the
+  C -> BPF compiler driver);
+* ``__version__``.
 
 Importing the package loads none of them: each is imported on first access (module
 ``__getattr__``), so a tool that needs one part (``bpf-vm-conformance``) starts fast.
@@ -23,9 +31,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from . import pt_regs, toolchain
+    from ._version import __version__
     from .asm import assemble
     from .disasm import disassemble, disassemble_text, format_insn
-    from .effects import Effects
+    from .effects import Effects, PerfRecord, PrintkLine, RingbufRecord
     from .elf import load_object
     from .engine.loops import Step
     from .errors import (
@@ -39,20 +49,30 @@ if TYPE_CHECKING:
         VerifierReject,
         VmFault,
     )
+    from .extension import Extension
     from .helper_table import HelperFault, HelperTable
     from .helpers import default_helpers
     from .host import BaseHost, FakeHost, Host, ProcessHost, UserMemory
     from .maps import Map, MapSpec, MapType, create_map
-    from .objfile import BpfObject, load_asm
-    from .objrun import load_any
+    from .objfile import BpfObject, SyscallResolver, load_asm, set_prog_slot
+    from .objrun import dump_maps, load_any
     from .program import Program
+    from .sections import section_info
     from .vm import DEFAULT_BUDGET, ENGINES, RunResult, TailCallCounting, Vm
 
+#: the public submodules
+_MODULES = frozenset({"pt_regs", "toolchain"})
 #: name -> the module (relative to this package) that defines it
 _WHERE = {
     "Vm": ".vm", "RunResult": ".vm", "ENGINES": ".vm", "TailCallCounting": ".vm",
     "DEFAULT_BUDGET": ".vm",
-    "Effects": ".effects",
+    "Effects": ".effects", "PrintkLine": ".effects", "RingbufRecord": ".effects",
+    "PerfRecord": ".effects",
+    "Extension": ".extension",
+    "SyscallResolver": ".objfile", "set_prog_slot": ".objfile",
+    "dump_maps": ".objrun",
+    "section_info": ".sections",
+    "__version__": "._version",
     "Step": ".engine.loops",
     "Program": ".program",
     "BpfObject": ".objfile", "load_asm": ".objfile",
@@ -80,6 +100,7 @@ __all__ = [
     "BudgetExceeded",
     "Effects",
     "ElfLoadError",
+    "Extension",
     "FakeHost",
     "HelperFault",
     "HelperTable",
@@ -90,28 +111,40 @@ __all__ = [
     "MapError",
     "MapSpec",
     "MapType",
+    "PerfRecord",
+    "PrintkLine",
     "ProcessHost",
     "Program",
+    "RingbufRecord",
     "RunResult",
     "Step",
+    "SyscallResolver",
     "TailCallCounting",
     "UserMemory",
     "VerifierReject",
     "Vm",
     "VmFault",
+    "__version__",
     "assemble",
     "create_map",
     "default_helpers",
     "disassemble",
     "disassemble_text",
+    "dump_maps",
     "format_insn",
     "load_any",
     "load_asm",
     "load_object",
+    "pt_regs",
+    "section_info",
+    "set_prog_slot",
+    "toolchain",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return import_module(f".{name}", __name__)
     where = _WHERE.get(name)
     if where is None:
         raise AttributeError(f"module 'bpf_vm' has no attribute {name!r}")

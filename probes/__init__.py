@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bpf_vm.extension import Extension
-from bpf_vm.toolchain import build as _build
+from bpf_vm import Extension, toolchain
 
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 """The headers of trace-run's probes (bpf_helpers.h, bpf_tracing.h, syscall_nrs.h...)."""
@@ -32,8 +31,8 @@ def build(source: str | os.PathLike[str], output: str | os.PathLike[str] | None 
           use_cache: bool = True, cache: Path | None = None) -> Path:
     """Compile a probe: :func:`bpf_vm.toolchain.build` with :data:`INCLUDE_DIR` searched
     first, then ``include_dirs``."""
-    return _build(source, output, include_dirs=[INCLUDE_DIR, *(include_dirs or [])],
-                  extra_flags=extra_flags, use_cache=use_cache, cache=cache)
+    return toolchain.build(source, output, include_dirs=[INCLUDE_DIR, *(include_dirs or [])],
+                           extra_flags=extra_flags, use_cache=use_cache, cache=cache)
 
 
 def bpf_vm_extension() -> Extension:

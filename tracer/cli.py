@@ -18,7 +18,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from bpf_vm.errors import BpfError
+from bpf_vm import BpfError
 from tracer.handler import SyscallHandler
 from tracer.loop import Loop, stop_on_signals
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
@@ -106,7 +106,7 @@ def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
               sweep_jobs: SweepJobs = None, version: Version = False) -> None:
     """Run CMD, stopping it at every syscall of every thread and child."""
     if version:
-        from bpf_vm._version import __version__
+        from bpf_vm import __version__
         print(f"{PROG} -- version {__version__}")
         raise typer.Exit(0)
     cmd = cmd or []

@@ -32,13 +32,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from bpf_vm.effects import Effects, PrintkLine, RingbufRecord
-from bpf_vm.errors import BpfError
-from bpf_vm.host import BaseHost
-from bpf_vm.objfile import BpfObject
-from bpf_vm.program import Program
-from bpf_vm.sections import section_info
-from bpf_vm.vm import Vm
+from bpf_vm import (
+    BaseHost,
+    BpfError,
+    BpfObject,
+    Effects,
+    PrintkLine,
+    Program,
+    RingbufRecord,
+    Vm,
+    section_info,
+)
 from probes import DEFAULT_PROBE
 from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.regs import FIELDS, PT_REGS
@@ -95,9 +99,9 @@ class TraceeHost(BaseHost):
         if out is None:
             return
         for o in effects.output:
-            if type(o) is PrintkLine:
+            if isinstance(o, PrintkLine):
                 out.write(o.text + "\n")
-            elif type(o) is RingbufRecord:
+            elif isinstance(o, RingbufRecord):
                 out.write(f"ringbuf {o.map}: {o.data.hex()}\n")
             else:
                 out.write(f"perf {o.map} cpu {o.slot}: {o.data.hex()}\n")
@@ -105,7 +109,7 @@ class TraceeHost(BaseHost):
 
 def load_probe(path: Path, vm: Vm) -> BpfObject:
     """A probe object from .o, .s, or .c (built with the bundled compiler, cached)."""
-    from bpf_vm.objrun import load_any
+    from bpf_vm import load_any
     from probes import build
     from probes.abi import x86_64_syscall_number
     if path.suffix == ".c":
@@ -221,7 +225,7 @@ class ProbeHandler:
         if self.dump_to is not None:
             import json
 
-            from bpf_vm.objrun import dump_maps
+            from bpf_vm import dump_maps
             print(json.dumps(dump_maps(self.obj), indent=2), file=self.dump_to, flush=True)
         self._stack.close()
 

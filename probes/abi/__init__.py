@@ -23,10 +23,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from bpf_vm.pt_regs import FIELDS as PT_REGS_FIELDS
-from bpf_vm.pt_regs import OFFSET as PT_REGS_OFFSET
-from bpf_vm.pt_regs import SIZE as PT_REGS_SIZE
-from bpf_vm.pt_regs import STRUCT as PT_REGS
+from bpf_vm import pt_regs
 
 from . import _generated_i386, _generated_x32, _generated_x86_64
 
@@ -48,6 +45,12 @@ __all__ = [
     "word_size",
     "x86_64_syscall_number",
 ]
+
+PT_REGS_FIELDS: Final = pt_regs.FIELDS
+PT_REGS_OFFSET: Final = pt_regs.OFFSET
+PT_REGS_SIZE: Final = pt_regs.SIZE
+PT_REGS: Final = pt_regs.STRUCT
+"""The VM's pt_regs layout (:mod:`bpf_vm.pt_regs`), under the names the probes use."""
 
 X32_SYSCALL_BIT = 0x40000000
 """Set in the syscall number of x32 calls (arch/x86/include/uapi/asm/unistd.h)."""

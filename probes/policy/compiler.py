@@ -47,9 +47,7 @@ from .models import Action, Op
 from .resolve import BAD_ARCH, Cond, Policy, PolicyRule, Verdict, arg_bits, errno_name
 
 if TYPE_CHECKING:
-    from bpf_vm.objfile import BpfObject
-    from bpf_vm.program import Program
-    from bpf_vm.vm import Vm
+    from bpf_vm import BpfObject, Program, Vm
 
 __all__ = [
     "SECTION",
@@ -354,7 +352,7 @@ class CompiledPolicy:
 
     def listing(self) -> str:
         """Every program disassembled, with its slot: what ``--print-programs`` prints."""
-        from bpf_vm.disasm import disassemble
+        from bpf_vm import disassemble
         out: list[str] = []
         for s in self.slots:
             prog = self.obj.programs[s.program]
@@ -381,8 +379,7 @@ def compile_policy(policy: Policy, vm: Vm | None = None, *,
                    helpers: Any = None, host: Any = None) -> CompiledPolicy:
     """Assemble ``policy`` and load it into ``vm`` (a new VM by default, with ``helpers``
     and ``host``), prog arrays filled."""
-    from bpf_vm.objfile import load_asm, set_prog_slot
-    from bpf_vm.vm import Vm
+    from bpf_vm import Vm, load_asm, set_prog_slot
 
     if vm is None:
         vm = Vm(helpers=helpers, host=host)

@@ -127,7 +127,8 @@ def _strict_uint(v: Any) -> Any:
     """JSON numbers only (Go's ``uint``/``uint64`` refuse strings and floats): pydantic's
     lax mode would take ``"5"`` or ``5.0``."""
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an unsigned integer, got {_show(v)}")  # pydantic: ValueError only
+        # pydantic reports ValueError only (not TypeError)
+        raise ValueError(f"expected an unsigned integer, got {_show(v)}")
     return v
 
 
