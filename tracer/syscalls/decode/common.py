@@ -24,7 +24,7 @@ _PAGE = 4096
 _I386 = Abi.I386   # an enum member read from its class costs ~0.1 µs; this is a global
 
 
-def is_error(ret: int, abi: Abi = Abi.X86_64) -> bool:
+def is_error(ret: int, abi: Abi) -> bool:
     """Whether a raw return value is ``-errno`` (the kernel's IS_ERR_VALUE range)."""
     if abi is _I386:
         ret = signed(ret, 32)
