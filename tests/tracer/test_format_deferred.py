@@ -4,7 +4,9 @@ and nothing rendered at the stops when the lines go to a file of trace-run's own
 
 from __future__ import annotations
 
+import importlib
 import io
+import pkgutil
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probes.abi import Abi, syscall_number
-from tracer.syscalls import decode as D
 from tests.test_format import FakeMemory
 from tests.tracer.test_format_plans import _CALLS, _argument, _blob, _memory, _ret
 from tracer import format as F
 from tracer.handler import ALLOW, SyscallCall, Tracee
 from tracer.output import Fanout, PidPrefix, StraceWriter
 from tracer.record import OutputRecorder
-from tracer.syscalls.decode import Arg, Ctx
+from tracer.syscalls import decode
+from tracer.syscalls.decode import Arg, Ctx, fetch_of, quote_string
+from tracer.syscalls.decode.common import int_, ulong
+from tracer.syscalls.decode.strings import in_buf
 from tracer.syscalls.signatures import _I386, SIGNATURES
 
 _BLOBS = 4
@@ -80,7 +84,7 @@ def _all_renderers() -> Iterator[object]:
 
 
 def test_every_renderer_of_the_tables_has_a_fetch_or_reads_no_memory() -> None:
-    unknown = [r for r in _all_renderers() if D.fetch_of(r) is None]  # type: ignore[arg-type]
+    unknown = [r for r in _all_renderers() if fetch_of(r) is None]  # type: ignore[arg-type]
     assert unknown == []
     for abi, nr in _CALLS:
         plan = F._plan(abi, nr)
@@ -100,7 +104,7 @@ def test_a_fetch_that_misses_a_read_is_caught(monkeypatch: pytest.MonkeyPatch) -
     buf = mem.put(b"hello")
     nr = syscall_number(Abi.X86_64, "write")
     assert nr is not None
-    plan = F._Plan(Abi.X86_64, nr, (Arg(D.int_, 0), Arg(D.in_buf(2), 1), Arg(D.ulong, 2)))
+    plan = F._Plan(Abi.X86_64, nr, (Arg(int_, 0), Arg(in_buf(2), 1), Arg(ulong, 2)))
     plan.fetch_in = ()   # a broken fetch: reads nothing
     monkeypatch.setitem(F._PLANS_X86_64, nr, plan)
     fetched = F.fetch_entry(Abi.X86_64, nr, (1, buf, 5, 0, 0, 0), mem)
@@ -116,10 +120,10 @@ def test_a_renderer_without_a_fetch_is_rendered_at_the_stop(
     buf = mem.put(b"hello\0")
 
     def unknown_in(ctx: Ctx, v: int) -> str:
-        return D.quote_string(ctx.mem(v, 5) or b"")
+        return quote_string(ctx.mem(v, 5) or b"")
 
     def unknown_out(ctx: Ctx, v: int) -> str:
-        return "?" if ctx.failed else D.quote_string(ctx.mem(v, 3) or b"")
+        return "?" if ctx.failed else quote_string(ctx.mem(v, 3) or b"")
 
     nr = 5000
     plan = F._Plan(Abi.X86_64, nr, (Arg(unknown_in, 0), Arg(unknown_out, 1, at_exit=True)))
@@ -193,7 +197,7 @@ def test_nothing_is_rendered_at_the_stops_with_a_file_of_our_own(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at_stop = [False]
     renders = [0]
-    real_plan, real_quote = F._render_plan, D.quote_string
+    real_plan, real_quote = F._render_plan, quote_string
 
     def render_plan(*a: object, **k: object) -> F.CallText:
         assert not at_stop[0], "rendered at a stop"
@@ -205,7 +209,10 @@ def test_nothing_is_rendered_at_the_stops_with_a_file_of_our_own(
         return real_quote(*a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(F, "_render_plan", render_plan)
-    monkeypatch.setattr(D, "quote_string", quote)
+    for info in pkgutil.iter_modules(decode.__path__, decode.__name__ + "."):
+        module = importlib.import_module(info.name)   # every family that quotes
+        if hasattr(module, "quote_string"):
+            monkeypatch.setattr(module, "quote_string", quote)
     mem = FakeMemory()
     buf = mem.put(b"hello world\n\0")
     th = cast(Tracee, _Thread(mem))

@@ -80,7 +80,7 @@ def test_every_call_of_every_table_has_a_plan_or_goes_the_general_way() -> None:
 
 @given(st.binary(max_size=100))
 def test_quoting_is_the_same_cached_or_not(data: bytes) -> None:
-    from tracer.syscalls.decode import _quote
+    from tracer.syscalls.decode.common import _quote
     assert quote_string(data) == _quote(data)
     assert quote_string(data) == _quote(data)   # the second time from the cache
     assert quote_string(bytearray(data)) == _quote(data)  # type: ignore[arg-type]

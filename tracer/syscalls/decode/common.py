@@ -1,0 +1,343 @@
+"""What every family of renderers shares: the call context, the renderer protocol
+(``scalar``, ``pure``, ``fetched_by``), argument specs, string quoting and the memory
+reads under it, and the number and flag renderers.  Imports no family module."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from probes.abi import Abi, word_size
+from tracer.syscalls import layouts as L
+from tracer.syscalls import xlat as X
+
+MemoryReader = Callable[[int, int], bytes | None]
+"""Reads ``size`` bytes of the tracee at ``addr``; None when any of them is unreadable."""
+
+DEFAULT_STRLEN = 32  # strace -s
+MAX_ERRNO = 4095
+_PAGE = 4096
+
+
+_I386 = Abi.I386   # an enum member read from its class costs ~0.1 µs; this is a global
+
+
+def is_error(ret: int, abi: Abi) -> bool:
+    """Whether a raw return value is ``-errno`` (the kernel's IS_ERR_VALUE range)."""
+    if abi is _I386:
+        ret = signed(ret, 32)
+    elif not -_2_63 <= ret < _2_63:
+        ret = signed(ret, 64)
+    return -MAX_ERRNO <= ret <= -1
+
+
+_2_63 = 1 << 63
+
+
+def signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+# --- strings ---------------------------------------------------------------------------
+
+_ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t",
+            0x0B: "\\v"}
+# Every byte's escape when no octal digit follows it (str.translate does the work in C).
+_SHORT = {c: _ESCAPES.get(c, chr(c) if 0x20 <= c <= 0x7E else f"\\{c:o}") for c in range(256)}
+# A numeric escape shorter than three digits followed by an octal digit is ambiguous.
+_AMBIGUOUS = re.compile(rb"[\x00-\x08\x0e-\x1f][0-7]")
+
+
+# Quoted short strings, by their bytes: the same few buffers and names recur (dd's one
+# byte, "/etc/ld.so.cache").  Emptied when full, so it never holds more than this many.
+_QUOTED: dict[bytes, str] = {}
+_QUOTED_MAX = 4096
+_QUOTED_LEN = 64
+
+
+def quote_string(data: bytes, *, hex_all: bool = False) -> str:
+    """``data`` between double quotes, escaped as strace's string_quote does.
+
+    Non-printable bytes become the shortest octal escape unless the next byte is an
+    octal digit, where the full three digits keep the escape unambiguous (``\\0017``).
+    Results for ``bytes`` of up to 64 bytes are cached."""
+    if hex_all:
+        return '"' + "".join(f"\\x{b:02x}" for b in data) + '"'
+    if type(data) is bytes and len(data) <= _QUOTED_LEN:
+        text = _QUOTED.get(data)
+        if text is None:
+            if len(_QUOTED) >= _QUOTED_MAX:
+                _QUOTED.clear()
+            text = _QUOTED[data] = _quote(data)
+        return text
+    return _quote(data)
+
+
+def _quote(data: bytes) -> str:
+    """:func:`quote_string` without its cache."""
+    if _AMBIGUOUS.search(data) is None:
+        return '"' + data.decode("latin-1").translate(_SHORT) + '"'
+    out = ['"']
+    last = len(data) - 1
+    for i, c in enumerate(data):
+        if c < 0x20 and c not in _ESCAPES and i < last and 0x30 <= data[i + 1] <= 0x37:
+            out.append(f"\\{c:03o}")
+        else:
+            out.append(_SHORT[c])
+    out.append('"')
+    return "".join(out)
+
+
+def buffer_text(data: bytes, total: int, *, hex_all: bool = False) -> str:
+    """A buffer of ``total`` bytes of which ``data`` were read: ``"..."...`` when cut."""
+    text = quote_string(data, hex_all=hex_all)
+    return text + "..." if total > len(data) else text
+
+
+def read_prefix(read: MemoryReader, addr: int, size: int) -> bytes:
+    """As many of ``size`` bytes at ``addr`` as are readable, page by page."""
+    chunks: list[bytes] = []
+    while size > 0:
+        step = min(size, _PAGE - addr % _PAGE)
+        data = read(addr, step)
+        if not data:
+            break
+        chunks.append(data)
+        if len(data) < step:
+            break
+        addr += step
+        size -= step
+    return b"".join(chunks)
+
+
+def read_cstring(read: MemoryReader, addr: int, limit: int) -> tuple[bytes, bool] | None:
+    """A NUL-terminated string of at most ``limit`` bytes: (bytes, cut?), None if unreadable.
+
+    Reads page by page so that a short string at the end of a mapping is still read."""
+    got = b""
+    while len(got) <= limit:
+        step = min(limit + 1 - len(got), _PAGE - (addr + len(got)) % _PAGE)
+        data = read(addr + len(got), step)
+        if not data:
+            return None
+        nul = data.find(b"\0")
+        if nul >= 0:
+            return got + data[:nul], False
+        got += data
+    return got[:limit], True
+
+
+# --- rendering context and argument specs ------------------------------------------------
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What an argument renderer may look at: the whole call, memory, and (at exit) ret."""
+
+    abi: Abi
+    args: tuple[int, ...]
+    read: MemoryReader
+    strlen: int
+    ret: int | None = None
+
+    @property
+    def word(self) -> int:
+        return word_size(self.abi)
+
+    @property
+    def mask(self) -> int:
+        return 0xFFFFFFFF if self.abi is _I386 else 0xFFFFFFFFFFFFFFFF
+
+    @property
+    def failed(self) -> bool:
+        """No usable result: the call failed or never returned, so outputs are unset."""
+        return self.ret is None or is_error(self.ret, self.abi)
+
+    def mem(self, addr: int, size: int) -> bytes | None:
+        return self.read(addr, size) if addr else None
+
+
+Render = Callable[[Ctx, int], str | None]
+"""Text of one argument value; None leaves the argument out (open's mode without O_CREAT)."""
+Suffix = Callable[[Ctx, int, str], str]
+"""What an exit stop appends to an argument rendered at entry (``entry`` is its text)."""
+
+SCALARS: set[Render] = set()
+"""Renderers whose text depends on the value and the ABI only: they never read memory,
+other arguments, ``strlen`` or ``ret``, so :mod:`tracer.format` can call them with a
+constant :class:`Ctx` of the right ABI instead of building one per call."""
+
+
+_R = TypeVar("_R", bound=Callable[..., "str | None"])
+
+
+def scalar(render: _R) -> _R:
+    """Register ``render`` in :data:`SCALARS` (the caller vouches for it) and return it."""
+    SCALARS.add(render)
+    return render
+
+
+Fetch = Callable[[Ctx, int], None]
+"""Makes through ``ctx.read`` every memory read a renderer makes for this value (see
+:mod:`tracer.syscalls.decode`); renders nothing."""
+
+_FETCH_ATTR = "fetch"   # the attribute of a renderer (a function) that holds its fetch
+
+
+def no_fetch(ctx: Ctx, v: int) -> None:
+    """The fetch of a renderer that reads no memory."""
+
+
+def fetched_by(fetch: Fetch | None) -> Callable[[_R], _R]:
+    """Decorator: ``fetch`` makes the memory reads of the decorated renderer (or suffix).
+    None says nothing (the renderer stays unknown: rendered at the stop)."""
+    def mark(render: _R) -> _R:
+        if fetch is not None:
+            setattr(render, _FETCH_ATTR, fetch)
+        return render
+    return mark
+
+
+def pure(render: _R) -> _R:
+    """Mark ``render`` as reading no memory (only the value, other arguments, the ABI,
+    ``strlen`` or ``ret``: what a deferred render still has) and return it."""
+    setattr(render, _FETCH_ATTR, no_fetch)
+    return render
+
+
+def fetch_of(render: Callable[..., object]) -> Fetch | None:
+    """The fetch of a renderer or exit suffix: :func:`no_fetch` for those that read no
+    memory, None when unknown (the caller must then render it at the stop)."""
+    if render in SCALARS:
+        return no_fetch
+    return getattr(render, _FETCH_ATTR, None)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    render: Render
+    index: int = -1  # which raw argument; -1: its position in the signature
+    at_exit: bool = False  # an output: rendered at the exit stop
+    # Rendered at entry (what strace learns then), completed at exit by
+    # ``exit_suffix(ctx, value, entry_text)``: clone3's " => {parent_tid=[N]}".
+    exit_suffix: Suffix | None = None
+
+
+Sig = tuple[Render | Arg, ...]
+"""A call's arguments as shown: plain renderers take the raw argument at their position."""
+SigFn = Callable[[Ctx], Sig]
+"""The signature of a call whose shape depends on its arguments (fcntl's command)."""
+
+
+def out(render: Render, index: int = -1) -> Arg:
+    return Arg(render, index, at_exit=True)
+
+
+def at(index: int, render: Render) -> Arg:
+    return Arg(render, index)
+
+
+# --- numbers and flags ----------------------------------------------------------------------
+
+
+@scalar
+def int_(ctx: Ctx, v: int) -> str:
+    return str(signed(v, 32))
+
+
+@scalar
+def uint(ctx: Ctx, v: int) -> str:
+    return str(v & 0xFFFFFFFF)
+
+
+@scalar
+def long_(ctx: Ctx, v: int) -> str:
+    return str(signed(v, 8 * ctx.word))
+
+
+@scalar
+def ulong(ctx: Ctx, v: int) -> str:
+    return str(v & ctx.mask)
+
+
+@scalar
+def hex_(ctx: Ctx, v: int) -> str:
+    v &= ctx.mask
+    return hex(v) if v else "0"
+
+
+@scalar
+def ptr(ctx: Ctx, v: int) -> str:
+    v &= ctx.mask
+    return hex(v) if v else "NULL"
+
+
+def hx(v: int) -> str:
+    return hex(v) if v else "0"
+
+
+def octal(value: int) -> str:
+    return f"0{value:o}".rjust(3, "0")
+
+
+@scalar
+def oct_(ctx: Ctx, v: int) -> str:
+    return octal(v & 0xFFFFFFFF)
+
+
+def flags_text(value: int, table: X.Flags, zero: str = "0") -> str:
+    """``A|B|0x40``: names in table order, leftover bits in hex, ``zero`` for 0."""
+    if value == 0:
+        return zero
+    names = []
+    for bits, name in table:
+        if value & bits == bits:
+            names.append(name)
+            value &= ~bits
+    if value:
+        names.append(hex(value))
+    return "|".join(names)
+
+
+def flags(table: X.Flags, zero: str = "0") -> Render:
+    return scalar(lambda ctx, v: flags_text(v & 0xFFFFFFFFFFFFFFFF, table, zero))
+
+
+def xval(table: Mapping[int, str], unknown: Render = int_) -> Render:
+    def render(ctx: Ctx, v: int) -> str:
+        name = table.get(v & 0xFFFFFFFF)
+        return name if name is not None else str(unknown(ctx, v))
+    return scalar(render) if unknown in SCALARS else fetched_by(fetch_of(unknown))(render)
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+def output(render: Render) -> Render:
+    """An output struct: its address when the call failed, else ``render``."""
+    inner = fetch_of(render)
+
+    def fetch(ctx: Ctx, v: int) -> None:
+        if not ctx.failed:
+            inner(ctx, v)  # type: ignore[misc]
+
+    @fetched_by(fetch if inner is not None else None)
+    def shown(ctx: Ctx, v: int) -> str | None:
+        return ptr(ctx, v) if ctx.failed else render(ctx, v)
+    return shown
+
+
+def out_ints(count: int) -> Render:
+    """``[7, 8]``: pipe's fd pair, socklen_t and tid outputs."""
+    def fetch(ctx: Ctx, v: int) -> None:
+        if not ctx.failed:
+            ctx.mem(v, 4 * count)
+
+    @fetched_by(fetch)
+    def render(ctx: Ctx, v: int) -> str:
+        ints = None if ctx.failed else L.unpack_ints(ctx.mem(v, 4 * count) or b"", count)
+        return ptr(ctx, v) if ints is None else "[" + ", ".join(map(str, ints)) + "]"
+    return render
