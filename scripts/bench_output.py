@@ -36,7 +36,10 @@ from typing import TextIO
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tracer.handler import ALLOW, SyscallCall
-from tracer.output import JsonWriter, PidPrefix, StraceWriter, Summary, Writer
+from tracer.output.jsonl import JsonWriter
+from tracer.output.records import Writer
+from tracer.output.strace import PidPrefix, StraceWriter
+from tracer.output.summary import Summary
 from tracer.record import OutputRecorder
 from tracer.syscalls import Abi, syscall_number
 

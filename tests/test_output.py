@@ -12,23 +12,19 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.test_format import FakeMemory
-from tracer import output
 from tracer.format import format_entry
-from tracer.output import (
-    EventKind,
-    Fanout,
-    JsonWriter,
-    PidPrefix,
-    ProcessEvent,
-    StraceWriter,
-    Summary,
-    SyscallRecord,
-)
+from tracer.output import jsonl, sink
+from tracer.output.jsonl import JsonWriter
+from tracer.output.records import EventKind, ProcessEvent, SyscallRecord, Writer
+from tracer.output.sink import Fanout
+from tracer.output.strace import PidPrefix, StraceWriter
+from tracer.output.summary import Summary
 from tracer.syscalls import X32_SYSCALL_BIT, Abi, syscall_number
 
 
@@ -334,10 +330,19 @@ def sample_stream() -> list[SyscallRecord | ProcessEvent]:
     ]
 
 
+def write_records(writer: Writer, records: Sequence[SyscallRecord | ProcessEvent]) -> None:
+    """Feed finished records and events to a writer, as a replay would."""
+    for item in records:
+        if isinstance(item, SyscallRecord):
+            writer.syscall_exit(item)
+        else:
+            writer.process_event(item)
+
+
 def test_json_lines_shape() -> None:
     out = io.StringIO()
     w = JsonWriter(out)
-    output.write_records(w, sample_stream())
+    write_records(w, sample_stream())
     w.close()
     lines = out.getvalue().splitlines()
     assert len(lines) == 11
@@ -362,12 +367,12 @@ def test_json_lines_shape() -> None:
 def test_fast_json_line_equals_json_dumps() -> None:
     for item in sample_stream():
         if isinstance(item, SyscallRecord):
-            line = output.syscall_json_line(item)
+            line = jsonl.syscall_json_line(item)
             assert line.endswith("\n") and "\n" not in line[:-1]
-            assert json.loads(line) == output.syscall_json(item)
-            assert line == json.dumps(output.syscall_json(item), separators=(",", ":")) + "\n"
+            assert json.loads(line) == jsonl.syscall_json(item)
+            assert line == json.dumps(jsonl.syscall_json(item), separators=(",", ":")) + "\n"
     odd = rec(1, "getpid", "getpid()", 1, action='we"ird\u00e9')
-    assert json.loads(output.syscall_json_line(odd))["action"] == 'we"ird\u00e9'
+    assert json.loads(jsonl.syscall_json_line(odd))["action"] == 'we"ird\u00e9'
 
 
 def test_json_ignores_entries() -> None:
@@ -399,7 +404,7 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 
     with path.open("w") as stream:
         w = JsonWriter(stream)
-        monkeypatch.setattr(output.os, "write", short_write_with_sigint)
+        monkeypatch.setattr(sink.os, "write", short_write_with_sigint)
         with pytest.raises(KeyboardInterrupt):
             w.syscall_exit(rec(1, "getpid", "getpid()", 1))
             time.sleep(1)  # not reached: the pending SIGINT is raised when unblocked
@@ -412,7 +417,8 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 
 _WRITER_CHILD = textwrap.dedent("""
     import sys, itertools
-    from tracer.output import JsonWriter, SyscallRecord
+    from tracer.output.jsonl import JsonWriter
+    from tracer.output.records import SyscallRecord
     from tracer.syscalls import Abi
     w = JsonWriter(open(sys.argv[1], "w"))
     print("ready", flush=True)

@@ -28,8 +28,9 @@ from collections.abc import Callable
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import Fetched, call_identity, fetch_entry, replay
 from tracer.handler import Decision, SyscallCall, Tracee
-from tracer.output import EventKind, Fanout, SyscallRecord, Writer
-from tracer.output import ProcessEvent as OutEvent
+from tracer.output.records import EventKind, SyscallRecord, Writer
+from tracer.output.records import ProcessEvent as OutEvent
+from tracer.output.sink import Fanout
 from tracer.syscalls import Abi
 from tracer.syscalls.decode import is_error
 

@@ -1,0 +1,119 @@
+"""What the writers are given: one :class:`SyscallRecord` per syscall (at its entry, and
+again complete at its exit) and the process events of :mod:`tracer.events`; and the
+:class:`Writer` protocol every output implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from tracer.format import CallText, MemoryReader, format_return, is_error
+from tracer.syscalls import Abi
+
+ALLOW = "allow"
+
+
+@dataclass(slots=True)
+class SyscallRecord:
+    """One syscall of one thread.  ``text`` is the formatted call without its result:
+    at entry ``CallText.entry`` (``read(3, ``), at exit ``CallText.finish(...)``.
+
+    Not frozen, as every value made at each syscall: a frozen dataclass takes about
+    five times as long to build (``object.__setattr__`` per field).  Treat it as read-only."""
+
+    ts: float  # time.time() at the entry stop
+    pid: int  # thread group id
+    tid: int
+    abi: Abi
+    nr: int
+    name: str
+    args: tuple[int, ...]  # the six raw argument registers
+    ret: int | None  # signed return value; None: no exit stop (yet)
+    action: str  # the policy's verdict: "allow", "deny", "kill", ...
+    errno: int | None  # -ret when ret is an error, else None
+    text: str
+    result: str | None = None  # strace's text after "= "; None: derived from ret
+    duration: float | None = None  # seconds from entry stop to exit stop
+
+    def __post_init__(self) -> None:
+        if len(self.args) != 6:
+            raise ValueError(f"SyscallRecord needs 6 args, got {len(self.args)}: {self.args}")
+
+    @classmethod
+    def at_entry(cls, call: CallText, *, ts: float, pid: int, tid: int,
+                 action: str = ALLOW) -> SyscallRecord:
+        """The record of a call at its entry stop."""
+        return cls(ts, pid, tid, call.abi, call.nr, call.name, call.args, None, action,
+                   None, call.entry)
+
+    def at_exit(self, call: CallText, ret: int | None, read_memory: MemoryReader, *,
+                duration: float | None = None, action: str | None = None) -> SyscallRecord:
+        """This record completed at the exit stop (``ret`` None: the call never returned)."""
+        errno = None
+        if ret is not None and is_error(ret, self.abi):
+            errno = -ret if ret < 0 else (1 << (32 if self.abi is Abi.I386 else 64)) - ret
+        return SyscallRecord(self.ts, self.pid, self.tid, self.abi, self.nr, self.name,
+                             self.args, ret, self.action if action is None else action, errno,
+                             call.finish(ret, read_memory), call.result(ret), duration)
+
+    def result_text(self) -> str:
+        if self.result is not None:
+            return self.result
+        return format_return(self.ret, name=self.name, abi=self.abi, args=self.args)
+
+
+class EventKind(StrEnum):
+    """What happened to a task, beside syscalls."""
+
+    FORK = "fork"  # a new thread or process is traced (``child``)
+    EXEC = "exec"  # execve succeeded (``path``; ``former_tid`` if a non-leader called it)
+    SIGNAL = "signal"  # a signal is delivered (``signal``, ``siginfo``)
+    STOP = "stop"  # group-stop (``signal``)
+    EXIT = "exit"  # the task is gone (``status`` or ``signal``, ``core_dumped``)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessEvent:
+    """A process event; fields not meaningful for ``kind`` stay None."""
+
+    kind: EventKind
+    ts: float
+    pid: int
+    tid: int
+    status: int | None = None  # EXIT: the exit code, when it exited
+    signal: int | None = None  # EXIT: the killing signal; SIGNAL/STOP: the signal
+    core_dumped: bool = False
+    siginfo: Mapping[str, int] | None = None  # SIGNAL: si_* fields (PTRACE_GETSIGINFO)
+    child: int | None = None  # FORK
+    path: str | None = None  # EXEC
+    former_tid: int | None = None  # EXEC by a non-leader thread: its tid before execve
+
+
+class Writer(Protocol):
+    """What the loop calls on every output.
+
+    A writer may also say ``entries_may_wait = True``: what it does at ``syscall_entry``
+    can come a moment later, after the call started running, without any visible
+    difference (it writes nothing then, or only to a file the traced program does not
+    write to).  Otherwise an entry is written before the call runs, as strace does, so
+    that on a shared terminal ``write(1, ...`` comes before what the write writes.
+
+    Optional, for :class:`tracer.record.OutputRecorder`'s fast path (absent means True):
+    ``needs_entries = False`` says ``syscall_entry`` does nothing, so it need not be
+    called; ``needs_text = False`` says the writer never reads a record's ``text`` or
+    ``result``, so the recorder may leave them empty ("" and None) and skip formatting.
+
+    Also optional: ``hold()`` and ``flush()``.  After ``hold()`` the writer keeps what it
+    writes in memory until ``flush()``, which writes it (one write(2) per file) with the
+    interrupting signals blocked; ``flush(final=True)`` also writes the beginning of a
+    line whose call still runs; ``close()`` writes whatever is still held.  Lines are
+    never cut, and their order is kept."""
+
+    def syscall_entry(self, rec: SyscallRecord) -> None: ...
+    def syscall_exit(self, rec: SyscallRecord) -> None: ...
+    def process_event(self, event: ProcessEvent) -> None: ...
+    def close(self) -> None: ...
+
+
