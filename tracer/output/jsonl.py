@@ -28,10 +28,6 @@ def _json_str(text: str) -> str:
     return json.dumps(text)
 
 
-def _json_int(value: int | None) -> str:
-    return "null" if value is None else str(int(value))
-
-
 # '"abi":"x86_64","nr":0,"name":"read",' by (abi, nr, name), and "allow" -> '"allow"'.
 _JSON_CALLS: dict[tuple[Abi, int, str], str] = {}
 _JSON_ACTIONS: dict[str, str] = {}
