@@ -1,7 +1,8 @@
 """From the loop's reports to the writers of :mod:`tracer.output`.
 
-The loop speaks in :class:`SyscallCall`, :class:`Decision` and :mod:`tracer.events`; the
-writers take formatted :class:`SyscallRecord` s and :class:`ProcessEvent` s.  This is
+The loop speaks in :class:`SyscallCall`, :class:`Decision` and the process events of
+:mod:`tracer.events`; the writers take formatted :class:`SyscallRecord` s and the same
+process events.  This is
 where the two meet, in two steps, because the loop is the tracee's bottleneck: what is
 done while the tracee is stopped delays it, what is done after the loop resumed it
 overlaps its run.
@@ -22,14 +23,12 @@ and written at its entry stop, as strace does; its exit still waits for the flus
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 
-from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.events import ProcessEvent
 from tracer.format import Fetched, call_identity, fetch_entry, replay
 from tracer.handler import Decision, SyscallCall, Tracee
-from tracer.output.records import EventKind, SyscallRecord, Writer
-from tracer.output.records import ProcessEvent as OutEvent
+from tracer.output.records import SyscallRecord, Writer
 from tracer.output.sink import Fanout
 from tracer.syscalls import Abi
 from tracer.syscalls.decode import is_error
@@ -209,33 +208,8 @@ class OutputRecorder:
         self._send_exit(done)  # type: ignore[misc]
 
     def record_event(self, ev: ProcessEvent) -> None:
+        """A process event goes to the writer as it is, after what is pending."""
         self.flush()
-        out: OutEvent
-        match ev:
-            case Fork(child=child):
-                out = OutEvent(EventKind.FORK, ev.ts, ev.pid, ev.tid, child=child)
-            case Exec(former_tid=former):
-                out = OutEvent(EventKind.EXEC, ev.ts, ev.pid, ev.tid, path=_exe(ev.pid),
-                               former_tid=former if former != ev.tid else None)
-            case SignalDelivery(sig=sig, siginfo=info):
-                out = OutEvent(EventKind.SIGNAL, ev.ts, ev.pid, ev.tid, signal=sig,
-                               siginfo=info)
-            case GroupStop(sig=sig):
-                out = OutEvent(EventKind.STOP, ev.ts, ev.pid, ev.tid, signal=sig)
-            case Exited(status=status):
-                out = OutEvent(EventKind.EXIT, ev.ts, ev.pid, ev.tid, status=status)
-            case Killed(sig=sig, core_dumped=core):
-                out = OutEvent(EventKind.EXIT, ev.ts, ev.pid, ev.tid, signal=sig,
-                               core_dumped=core)
-            case _:
-                return
-        self.writer.process_event(out)
+        self.writer.process_event(ev)
         if self._flush_writer is not None:
             self._flush_writer()
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None

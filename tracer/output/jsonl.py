@@ -8,7 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import TextIO
 
-from tracer.output.records import EventKind, ProcessEvent, SyscallRecord
+from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.output.records import SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.syscalls import Abi
 from tracer.syscalls.xlat import signal_name
@@ -58,23 +59,29 @@ def syscall_json_line(rec: SyscallRecord) -> str:
                          "null" if errno is None else str(int(errno)))
 
 
+# The "event" key of each process event type.
+_EVENT_NAMES: dict[type, str] = {Fork: "fork", Exec: "exec", SignalDelivery: "signal",
+                                 GroupStop: "stop", Exited: "exit", Killed: "exit"}
+
+
 def event_json(event: ProcessEvent) -> dict[str, object]:
     """The JSON object of one process event: common keys, then the kind's own."""
-    obj: dict[str, object] = {"event": str(event.kind), "ts": float(event.ts),
+    obj: dict[str, object] = {"event": _EVENT_NAMES[type(event)], "ts": float(event.ts),
                               "pid": event.pid, "tid": event.tid}
-    sig = event.signal
-    if event.kind is EventKind.EXIT:
-        obj.update(status=event.status if sig is None else None,
-                   signal=signal_name(sig) if sig is not None else None, signo=sig,
-                   core_dumped=event.core_dumped)
-    elif event.kind in (EventKind.SIGNAL, EventKind.STOP):
-        obj.update(signal=signal_name(sig or 0), signo=sig)
-        if event.kind is EventKind.SIGNAL:
-            obj["siginfo"] = dict(event.siginfo) if event.siginfo is not None else None
-    elif event.kind is EventKind.EXEC:
-        obj.update(path=event.path, former_tid=event.former_tid)
-    elif event.kind is EventKind.FORK:
-        obj["child"] = event.child
+    match event:
+        case Exited(status=status):
+            obj.update(status=status, signal=None, signo=None, core_dumped=False)
+        case Killed(sig=sig, core_dumped=core):
+            obj.update(status=None, signal=signal_name(sig), signo=sig, core_dumped=core)
+        case SignalDelivery(sig=sig, siginfo=info):
+            obj.update(signal=signal_name(sig), signo=sig,
+                       siginfo=dict(info) if info is not None else None)
+        case GroupStop(sig=sig):
+            obj.update(signal=signal_name(sig), signo=sig)
+        case Exec(former_tid=former, path=path):
+            obj.update(path=path, former_tid=former if former != event.tid else None)
+        case Fork(child=child):
+            obj["child"] = child
     return obj
 
 

@@ -4,11 +4,10 @@ again complete at its exit) and the process events of :mod:`tracer.events`; and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from tracer.events import ProcessEvent
 from tracer.format import CallText, MemoryReader, format_return, is_error
 from tracer.syscalls import Abi
 
@@ -62,33 +61,6 @@ class SyscallRecord:
         if self.result is not None:
             return self.result
         return format_return(self.ret, name=self.name, abi=self.abi, args=self.args)
-
-
-class EventKind(StrEnum):
-    """What happened to a task, beside syscalls."""
-
-    FORK = "fork"  # a new thread or process is traced (``child``)
-    EXEC = "exec"  # execve succeeded (``path``; ``former_tid`` if a non-leader called it)
-    SIGNAL = "signal"  # a signal is delivered (``signal``, ``siginfo``)
-    STOP = "stop"  # group-stop (``signal``)
-    EXIT = "exit"  # the task is gone (``status`` or ``signal``, ``core_dumped``)
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessEvent:
-    """A process event; fields not meaningful for ``kind`` stay None."""
-
-    kind: EventKind
-    ts: float
-    pid: int
-    tid: int
-    status: int | None = None  # EXIT: the exit code, when it exited
-    signal: int | None = None  # EXIT: the killing signal; SIGNAL/STOP: the signal
-    core_dumped: bool = False
-    siginfo: Mapping[str, int] | None = None  # SIGNAL: si_* fields (PTRACE_GETSIGINFO)
-    child: int | None = None  # FORK
-    path: str | None = None  # EXEC
-    former_tid: int | None = None  # EXEC by a non-leader thread: its tid before execve
 
 
 class Writer(Protocol):

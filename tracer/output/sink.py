@@ -12,7 +12,8 @@ import stat
 from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
-from tracer.output.records import ProcessEvent, SyscallRecord, Writer
+from tracer.events import ProcessEvent
+from tracer.output.records import SyscallRecord, Writer
 
 # Signals whose handlers may raise (KeyboardInterrupt) in the middle of a line.  The C
 # function is used directly: signal.pthread_sigmask converts each set to enums, which

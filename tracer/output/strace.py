@@ -7,8 +7,9 @@ import dataclasses
 from enum import StrEnum
 from typing import TextIO
 
+from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import format_siginfo
-from tracer.output.records import ALLOW, EventKind, ProcessEvent, SyscallRecord
+from tracer.output.records import ALLOW, SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.syscalls import Abi
 from tracer.syscalls.xlat import signal_name
@@ -157,34 +158,34 @@ class StraceWriter:
     def process_event(self, event: ProcessEvent) -> None:
         tid = event.tid
         self._tasks.add(tid)
-        if event.kind is EventKind.FORK:
-            if event.child is not None:
-                self._tasks.add(event.child)
-            return
-        if event.kind is EventKind.EXEC:
-            former = event.former_tid
-            if former is not None and former != tid:
-                self._line(tid, f"+++ superseded by execve in pid {former} +++")
-                if former in self._entries:  # its execve ends under the new tid
-                    self._entries[tid] = self._entries.pop(former)
-                self._tasks.discard(former)
-                self._prefixes.pop(former, None)
-        elif event.kind is EventKind.SIGNAL:
-            sig = event.signal or 0
-            info = f" {format_siginfo(sig, event.siginfo)}" if event.siginfo is not None else ""
-            self._line(tid, f"--- {signal_name(sig)}{info} ---")
-        elif event.kind is EventKind.STOP:
-            self._line(tid, f"--- stopped by {signal_name(event.signal or 0)} ---")
-        elif event.kind is EventKind.EXIT:
-            self._drop_entry(tid)
-            if event.signal is not None:
-                core = " (core dumped)" if event.core_dumped else ""
-                self._line(tid, f"+++ killed by {signal_name(event.signal)}{core} +++")
-            else:
-                self._line(tid, f"+++ exited with {event.status or 0} +++")
-            self._tasks.discard(tid)
-            self._prefixes.pop(tid, None)
-            self._abi.pop(tid, None)
+        match event:
+            case Fork(child=child):
+                self._tasks.add(child)
+            case Exec(former_tid=former):
+                if former != tid:
+                    self._line(tid, f"+++ superseded by execve in pid {former} +++")
+                    if former in self._entries:  # its execve ends under the new tid
+                        self._entries[tid] = self._entries.pop(former)
+                    self._tasks.discard(former)
+                    self._prefixes.pop(former, None)
+            case SignalDelivery(sig=sig, siginfo=siginfo):
+                info = f" {format_siginfo(sig, siginfo)}" if siginfo is not None else ""
+                self._line(tid, f"--- {signal_name(sig)}{info} ---")
+            case GroupStop(sig=sig):
+                self._line(tid, f"--- stopped by {signal_name(sig)} ---")
+            case Exited(status=status):
+                self._gone(tid, f"+++ exited with {status} +++")
+            case Killed(sig=sig, core_dumped=core):
+                dumped = " (core dumped)" if core else ""
+                self._gone(tid, f"+++ killed by {signal_name(sig)}{dumped} +++")
+
+    def _gone(self, tid: int, line: str) -> None:
+        """The task ended: its unfinished call ends like strace's, then ``line``."""
+        self._drop_entry(tid)
+        self._line(tid, line)
+        self._tasks.discard(tid)
+        self._prefixes.pop(tid, None)
+        self._abi.pop(tid, None)
 
     def close(self) -> None:
         """End an open line; write whatever is held."""

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from tracer.events import ProcessEvent
 from tracer.format import is_error
-from tracer.output.records import ALLOW, ProcessEvent, SyscallRecord
+from tracer.output.records import ALLOW, SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.output.strace import PERSONALITY
 from tracer.syscalls import Abi
