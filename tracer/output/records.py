@@ -16,7 +16,9 @@ ALLOW = "allow"
 
 @dataclass(slots=True)
 class SyscallRecord:
-    """One syscall of one thread.  ``text`` is the formatted call without its result:
+    """Per-syscall type 4 of 4 (see :mod:`tracer.record`): what the writers get.
+
+    One syscall of one thread.  ``text`` is the formatted call without its result:
     at entry ``CallText.entry`` (``read(3, ``), at exit ``CallText.finish(...)``.
 
     Not frozen, as every value made at each syscall: a frozen dataclass takes about
@@ -50,17 +52,26 @@ class SyscallRecord:
     def at_exit(self, call: CallText, ret: int | None, read_memory: MemoryReader, *,
                 duration: float | None = None, action: str | None = None) -> SyscallRecord:
         """This record completed at the exit stop (``ret`` None: the call never returned)."""
-        errno = None
-        if ret is not None and is_error(ret, self.abi):
-            errno = -ret if ret < 0 else (1 << (32 if self.abi is Abi.I386 else 64)) - ret
         return SyscallRecord(self.ts, self.pid, self.tid, self.abi, self.nr, self.name,
-                             self.args, ret, self.action if action is None else action, errno,
+                             self.args, ret, self.action if action is None else action,
+                             errno_of(ret, self.abi),
                              call.finish(ret, read_memory), call.result(ret), duration)
 
     def result_text(self) -> str:
         if self.result is not None:
             return self.result
         return format_return(self.ret, name=self.name, abi=self.abi, args=self.args)
+
+
+def errno_of(ret: int | None, abi: Abi) -> int | None:
+    """A :attr:`SyscallRecord.errno`: the error number when ``ret`` (the raw return
+    register, either sign) is an error, else None."""
+    if ret is None or not is_error(ret, abi):
+        return None
+    return -ret if ret < 0 else (1 << (32 if abi is _I386 else 64)) - ret
+
+
+_I386 = Abi.I386   # a global: an enum member read from its class costs ~0.1 µs
 
 
 class Writer(Protocol):
