@@ -37,7 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probes.abi import Abi, syscall_number
 from tracer.handler import ALLOW, SyscallCall
-from tracer.output import JsonWriter, PidPrefix, StraceWriter, Summary, Writer
+from tracer.output.jsonl import JsonWriter
+from tracer.output.records import Writer
+from tracer.output.strace import PidPrefix, StraceWriter
+from tracer.output.summary import Summary
 from tracer.record import OutputRecorder
 
 _PAGE = 4096

@@ -12,24 +12,21 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from tests.test_format import FakeMemory
-from tracer import output
+from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import format_entry
-from tracer.output import (
-    EventKind,
-    Fanout,
-    JsonWriter,
-    PidPrefix,
-    ProcessEvent,
-    StraceWriter,
-    Summary,
-    SyscallRecord,
-)
+from tracer.output import jsonl, sink
+from tracer.output.jsonl import JsonWriter
+from tracer.output.records import SyscallRecord, Writer
+from tracer.output.sink import Fanout
+from tracer.output.strace import PidPrefix, StraceWriter
+from tracer.output.summary import Summary
 
 
 def rec(tid: int, name: str, text: str, ret: int | None = None, *, pid: int | None = None,
@@ -44,11 +41,11 @@ def rec(tid: int, name: str, text: str, ret: int | None = None, *, pid: int | No
 
 
 def fork(parent: int, child: int) -> ProcessEvent:
-    return ProcessEvent(EventKind.FORK, 1000.6, parent, parent, child=child)
+    return Fork(parent, parent, 1000.6, "fork", child)
 
 
 def exited(tid: int, status: int = 0, pid: int | None = None) -> ProcessEvent:
-    return ProcessEvent(EventKind.EXIT, 1001.0, pid or tid, tid, status=status)
+    return Exited(pid or tid, tid, 1001.0, status)
 
 
 # --- strace text ---------------------------------------------------------------------
@@ -188,7 +185,7 @@ def test_denied_and_killed_calls_are_marked() -> None:
                        action="deny"))
     w.syscall_exit(rec(5, "getpid", "getpid()", 42, action="deny"))
     w.syscall_exit(rec(5, "unlink", 'unlink("/x")', None, action="kill"))
-    w.process_event(ProcessEvent(EventKind.EXIT, 2.0, 5, 5, signal=signal.SIGKILL))
+    w.process_event(Killed(5, 5, 2.0, signal.SIGKILL, False))
     assert out.getvalue() == textwrap.dedent("""\
         mkdir("/tmp/x", 0777)                   = -1 EACCES (Permission denied) (DENIED)
         openat(AT_FDCWD, "/etc/shadow", O_RDONLY) = -1 EPERM (Operation not permitted) (DENIED)
@@ -201,11 +198,11 @@ def test_denied_and_killed_calls_are_marked() -> None:
 def test_process_events() -> None:
     out = io.StringIO()
     w = StraceWriter(out)
-    w.process_event(ProcessEvent(EventKind.SIGNAL, 1.0, 5, 5, signal=17, siginfo={
+    w.process_event(SignalDelivery(5, 5, 1.0, 17, {
         "si_code": 1, "si_pid": 5549, "si_uid": 0, "si_status": 0, "si_utime": 0, "si_stime": 0}))
-    w.process_event(ProcessEvent(EventKind.SIGNAL, 1.0, 5, 5, signal=10))
-    w.process_event(ProcessEvent(EventKind.STOP, 1.0, 5, 5, signal=19))
-    w.process_event(ProcessEvent(EventKind.EXIT, 1.0, 5, 5, signal=11, core_dumped=True))
+    w.process_event(SignalDelivery(5, 5, 1.0, 10))
+    w.process_event(GroupStop(5, 5, 1.0, 19))
+    w.process_event(Killed(5, 5, 1.0, 11, True))
     assert out.getvalue() == textwrap.dedent("""\
         --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=5549, si_uid=0, si_status=0, si_utime=0, si_stime=0} ---
         --- SIGUSR1 ---
@@ -221,7 +218,7 @@ def test_task_dying_inside_a_call_finishes_its_line() -> None:
     w.syscall_entry(rec(2, "read", "read(0, "))
     w.syscall_entry(rec(1, "exit_group", "exit_group(0"))
     w.process_event(exited(1, 0))
-    w.process_event(ProcessEvent(EventKind.EXIT, 1.0, 1, 2, signal=signal.SIGKILL))
+    w.process_event(Killed(1, 2, 1.0, signal.SIGKILL, False))
     assert out.getvalue() == textwrap.dedent("""\
         [pid     2] read(0,  <unfinished ...>
         [pid     1] exit_group(0)               = ?
@@ -236,7 +233,7 @@ def test_exec_by_a_non_leader_thread() -> None:
     w = StraceWriter(out)
     w.process_event(fork(100, 101))
     w.syscall_entry(rec(101, "execve", 'execve("/bin/true", ["true"], NULL', pid=100))
-    w.process_event(ProcessEvent(EventKind.EXEC, 2.0, 100, 100, path="/bin/true", former_tid=101))
+    w.process_event(Exec(100, 100, 2.0, 101, "/bin/true"))
     w.syscall_exit(rec(100, "execve", 'execve("/bin/true", ["true"], NULL)', 0))
     assert out.getvalue() == textwrap.dedent("""\
         [pid   101] execve("/bin/true", ["true"], NULL <unfinished ...>
@@ -325,19 +322,28 @@ def sample_stream() -> list[SyscallRecord | ProcessEvent]:
         SyscallRecord.at_entry(x32, ts=3, pid=9, tid=9).at_exit(x32, -38, mem),
         rec(9, "exit_group", "exit_group(0)", None, args=(0,) * 6),
         rec(9, "write", "write(1, ...)", 5, abi=Abi.I386, args=(1, 0xFFFFD000, 5, 0, 0, 0)),
-        ProcessEvent(EventKind.FORK, 1.0, 9, 9, child=10),
-        ProcessEvent(EventKind.EXEC, 1.5, 9, 9, path="/bin/true", former_tid=9),
-        ProcessEvent(EventKind.SIGNAL, 2.0, 9, 9, signal=17, siginfo={"si_code": 1, "si_pid": 10}),
-        ProcessEvent(EventKind.STOP, 2.0, 9, 9, signal=19),
-        ProcessEvent(EventKind.EXIT, 3, 9, 10, status=3),
-        ProcessEvent(EventKind.EXIT, 3, 9, 9, signal=9),
+        Fork(9, 9, 1.0, "fork", 10),
+        Exec(9, 9, 1.5, 9, "/bin/true"),
+        SignalDelivery(9, 9, 2.0, 17, {"si_code": 1, "si_pid": 10}),
+        GroupStop(9, 9, 2.0, 19),
+        Exited(9, 10, 3, 3),
+        Killed(9, 9, 3, 9, False),
     ]
+
+
+def write_records(writer: Writer, records: Sequence[SyscallRecord | ProcessEvent]) -> None:
+    """Feed finished records and events to a writer, as a replay would."""
+    for item in records:
+        if isinstance(item, SyscallRecord):
+            writer.syscall_exit(item)
+        else:
+            writer.process_event(item)
 
 
 def test_json_lines_shape() -> None:
     out = io.StringIO()
     w = JsonWriter(out)
-    output.write_records(w, sample_stream())
+    write_records(w, sample_stream())
     w.close()
     lines = out.getvalue().splitlines()
     assert len(lines) == 11
@@ -362,12 +368,12 @@ def test_json_lines_shape() -> None:
 def test_fast_json_line_equals_json_dumps() -> None:
     for item in sample_stream():
         if isinstance(item, SyscallRecord):
-            line = output.syscall_json_line(item)
+            line = jsonl.syscall_json_line(item)
             assert line.endswith("\n") and "\n" not in line[:-1]
-            assert json.loads(line) == output.syscall_json(item)
-            assert line == json.dumps(output.syscall_json(item), separators=(",", ":")) + "\n"
+            assert json.loads(line) == jsonl.syscall_json(item)
+            assert line == json.dumps(jsonl.syscall_json(item), separators=(",", ":")) + "\n"
     odd = rec(1, "getpid", "getpid()", 1, action='we"ird\u00e9')
-    assert json.loads(output.syscall_json_line(odd))["action"] == 'we"ird\u00e9'
+    assert json.loads(jsonl.syscall_json_line(odd))["action"] == 'we"ird\u00e9'
 
 
 def test_json_ignores_entries() -> None:
@@ -399,7 +405,7 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 
     with path.open("w") as stream:
         w = JsonWriter(stream)
-        monkeypatch.setattr(output.os, "write", short_write_with_sigint)
+        monkeypatch.setattr(sink.os, "write", short_write_with_sigint)
         with pytest.raises(KeyboardInterrupt):
             w.syscall_exit(rec(1, "getpid", "getpid()", 1))
             time.sleep(1)  # not reached: the pending SIGINT is raised when unblocked
@@ -412,7 +418,8 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 
 _WRITER_CHILD = textwrap.dedent("""
     import sys, itertools
-    from tracer.output import JsonWriter, SyscallRecord
+    from tracer.output.jsonl import JsonWriter
+    from tracer.output.records import SyscallRecord
     from probes.abi import Abi
     w = JsonWriter(open(sys.argv[1], "w"))
     print("ready", flush=True)
@@ -582,7 +589,7 @@ class _Lines:
         self.log.append("exit " + rec.text)
 
     def process_event(self, event: ProcessEvent) -> None:
-        self.log.append(f"event {event.kind}")
+        self.log.append(f"event {type(event).__name__}")
 
     def close(self) -> None:
         pass
@@ -598,10 +605,10 @@ def test_an_entry_goes_out_before_the_call_runs_unless_it_may_wait() -> None:
     assert seen == ['entry write(1, "xx", 2', 'entry write(1, "xx", 2',
                     'entry write(1, "xx", 2 | exit write(1, "xx", 2)',
                     ('entry write(1, "xx", 2 | exit write(1, "xx", 2) | entry write(1, "xx", 2'
-                     ' | event exit')]
+                     ' | event Exited')]
     _, seen = _recorded(_Lines(entries_may_wait=True))
     assert seen[:3] == ["", "", 'entry write(1, "xx", 2 | exit write(1, "xx", 2)']
-    assert seen[3].endswith("| entry write(1, \"xx\", 2 | event exit")
+    assert seen[3].endswith("| entry write(1, \"xx\", 2 | event Exited")
 
 
 def test_entries_may_wait_only_for_a_file_of_our_own(tmp_path: Path) -> None:

@@ -150,23 +150,28 @@ def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
 def _run(cmd: list[str], output: str | None, json_path: str | None, summary: bool,
          printk: str | None, probe: Path | None, dump_maps: bool, detach: bool,
          quiet: bool, handler: SyscallHandler | None = None) -> int:
-    from tracer import output as out  # imported here: it pulls in the formatting tables
+    # imported here: they pull in the formatting tables
+    from tracer.output.jsonl import JsonWriter
+    from tracer.output.records import Writer
+    from tracer.output.sink import Fanout
+    from tracer.output.strace import PidPrefix, StraceWriter
+    from tracer.output.summary import Summary
     from tracer.record import OutputRecorder
 
     if handler is None:
         handler = make_handler(probe=probe, printk=printk, dump_maps=dump_maps)
     with contextlib.ExitStack() as stack:
         lines = _open(output, stack) if output else sys.stderr
-        writers: list[out.Writer] = []
+        writers: list[Writer] = []
         if output or not (summary or json_path):
             # strace -f -o FILE prefixes every line with the pid; on stderr, [pid N].
-            prefix = out.PidPrefix.ALWAYS if output else out.PidPrefix.AUTO
-            writers.append(out.StraceWriter(lines, pid_prefix=prefix))
+            prefix = PidPrefix.ALWAYS if output else PidPrefix.AUTO
+            writers.append(StraceWriter(lines, pid_prefix=prefix))
         if json_path:
-            writers.append(out.JsonWriter(_open(json_path, stack, stdout_ok=True)))
+            writers.append(JsonWriter(_open(json_path, stack, stdout_ok=True)))
         if summary:
-            writers.append(out.Summary(lines))
-        fanout = out.Fanout(writers)
+            writers.append(Summary(lines))
+        fanout = Fanout(writers)
         loop = Loop(handler, [OutputRecorder(fanout)])
         try:
             with stop_on_signals(loop, detach):

@@ -1,10 +1,14 @@
-"""What the stop loop sees, as typed values to ``match`` on.
+"""What the stop loop sees, as typed values to ``match`` on: the one event model of the
+tracer.
 
 :func:`decode` turns one ``waitpid`` status into one of these, asking the kernel the
 questions a status cannot answer (entry or exit and which ABI, the new child's tid,
-group-stop or signal).  The process events (:class:`Fork`, :class:`Exec`,
-:class:`SignalDelivery`, :class:`GroupStop`, :class:`Exited`, :class:`Killed`) are also
-what the recorders receive; ``pid`` is always the thread group id, ``tid`` the thread.
+group-stop or signal, the exec'd program's path).  The process events
+(:data:`ProcessEvent`: :class:`Fork`, :class:`Exec`, :class:`SignalDelivery`,
+:class:`GroupStop`, :class:`Exited`, :class:`Killed`) are also what the recorders
+(:class:`tracer.handler.Recorder`) and the writers (:mod:`tracer.output`) receive,
+unchanged.  ``pid`` is always the thread group id, ``tid`` the thread, ``ts`` the
+``time.time()`` of the stop.
 """
 
 from __future__ import annotations
@@ -67,12 +71,14 @@ class Fork:
 @dataclass(frozen=True, slots=True)
 class Exec:
     """A successful execve.  ``tid == pid`` always; ``former_tid`` differs when a
-    non-leader thread exec'd and took over the leader's tid."""
+    non-leader thread exec'd and took over the leader's tid.  ``path``: the new
+    program, /proc/PID/exe read at the stop (None if unreadable)."""
 
     pid: int
     tid: int
     ts: float
     former_tid: int
+    path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,8 @@ class OtherStop:
 
 @dataclass(frozen=True, slots=True)
 class Exited:
+    """The task exited with ``status`` (its exit code)."""
+
     pid: int
     tid: int
     ts: float
@@ -127,6 +135,8 @@ class Exited:
 
 @dataclass(frozen=True, slots=True)
 class Killed:
+    """The task was killed by signal ``sig``."""
+
     pid: int
     tid: int
     ts: float
@@ -136,6 +146,7 @@ class Killed:
 
 Event = (SyscallEntry | SyscallExit | Fork | Exec | SignalDelivery | GroupStop | TrapStop
          | OtherStop | Exited | Killed)
+# What happened to a task, beside syscalls: what the loop reports to the recorders.
 ProcessEvent = Fork | Exec | SignalDelivery | GroupStop | Exited | Killed
 
 
@@ -155,6 +166,13 @@ def syscall_abi(arch: int, raw_nr: int, args: tuple[int, ...]
     if abi is Abi.X32:
         return abi, raw_nr & ~pt.X32_SYSCALL_BIT, args
     return abi, raw_nr, args
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def decode(tid: int, pid: int, status: int) -> Event:
@@ -182,7 +200,7 @@ def decode(tid: int, pid: int, status: int) -> Event:
         if event in _FORK_KINDS:
             return Fork(pid, tid, ts, _FORK_KINDS[event], pt.event_msg(tid))
         if event == pt.EVENT_EXEC:
-            return Exec(tid, tid, ts, pt.event_msg(tid))
+            return Exec(tid, tid, ts, pt.event_msg(tid), _exe(tid))
         if event == pt.EVENT_STOP:
             if sig in _STOP_SIGNALS:
                 return GroupStop(pid, tid, ts, sig)

@@ -69,7 +69,7 @@ from tracer.syscalls.signatures import signature_for, static_signature
 __all__ = [
     "DEFAULT_STRLEN",
     "CallText",
-    "Fetched",
+    "FetchedCall",
     "MemoryReader",
     "UnfetchedRead",
     "call_identity",
@@ -104,7 +104,9 @@ class _Pending:
 
 
 class CallText:
-    """One call as far as it is known at its entry stop; :meth:`finish` completes it.
+    """Per-syscall type 3 of 4 (see :mod:`tracer.record`): a call's rendered text.
+
+    One call as far as it is known at its entry stop; :meth:`finish` completes it.
 
     ``parts`` are the arguments in order: text rendered at entry, or :class:`_Pending`
     for one rendered (or completed) at exit.  ``entry`` (``wait4(-1, ``) is what strace
@@ -419,8 +421,11 @@ class _Shape:
         self.fetch_out = fetch_out
 
 
-class Fetched:
-    """One call as read at its entry stop, not rendered yet: ``how`` (its :class:`_Plan`,
+class FetchedCall:
+    """Per-syscall type 2 of 4 (see :mod:`tracer.record`): the memory snapshot of one
+    call, taken at its stops, from which its text is rendered after the tracee resumed.
+
+    One call as read at its entry stop, not rendered yet: ``how`` (its :class:`_Plan`,
     or a :class:`_Shape` when its signature depends on its arguments), the argument
     registers ``values``, ``strlen``, and ``snap``, what the entry fetches read (None:
     nothing).  :meth:`render` makes its :class:`CallText` (once; it is kept in
@@ -439,7 +444,7 @@ class Fetched:
         self.text = text
 
     def __repr__(self) -> str:
-        return f"Fetched(abi={self.how.abi!r}, nr={self.how.nr!r}, values={self.values!r})"
+        return f"FetchedCall(abi={self.how.abi!r}, nr={self.how.nr!r}, values={self.values!r})"
 
     def render(self) -> CallText:
         """The :class:`CallText` :func:`format_entry` would have made at the entry stop,
@@ -477,7 +482,7 @@ _EAGER: dict[tuple[int, int], bytes | None] = {}   # the snap of a call rendered
 
 
 def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader, *,
-                strlen: int = DEFAULT_STRLEN, now: bool = False) -> Fetched:
+                strlen: int = DEFAULT_STRLEN, now: bool = False) -> FetchedCall:
     """At the entry stop: read, through ``read_memory``, the memory the entry text will
     show, and render nothing (``now``: render it at once from the tracee, for an entry
     that is written before the call runs).  Arguments as :func:`format_entry`'s."""
@@ -486,20 +491,20 @@ def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
         return _fetch_general(abi, nr, args, read_memory, strlen, now)
     values = _registers(abi, args)
     if now or not plan.deferrable:
-        return Fetched(plan, values, strlen, None if plan.deferrable else _EAGER,
+        return FetchedCall(plan, values, strlen, None if plan.deferrable else _EAGER,
                        _render_plan(plan, abi, values, read_memory, strlen))
     fetch_in = plan.fetch_in
     if not fetch_in:
-        return Fetched(plan, values, strlen, None)
+        return FetchedCall(plan, values, strlen, None)
     snap: dict[tuple[int, int], bytes | None] = {}
     ctx = Ctx(abi, values, _recording(read_memory, snap), strlen)
     for index, fetch in fetch_in:
         fetch(ctx, values[index])
-    return Fetched(plan, values, strlen, snap)
+    return FetchedCall(plan, values, strlen, snap)
 
 
 def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
-                   strlen: int, now: bool) -> Fetched:
+                   strlen: int, now: bool) -> FetchedCall:
     """:func:`fetch_entry` of a call whose signature depends on its arguments."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
@@ -510,11 +515,11 @@ def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRe
     shape = _Shape(abi, nr, specs, fetch_out)
     if now or not deferrable:
         ctx.read = read_memory
-        return Fetched(shape, values, strlen, None if deferrable else _EAGER,
+        return FetchedCall(shape, values, strlen, None if deferrable else _EAGER,
                        _render_specs(ctx, nr, specs))
     for index, fetch in fetch_in:
         fetch(ctx, values[index])
-    return Fetched(shape, values, strlen, snap or None)
+    return FetchedCall(shape, values, strlen, snap or None)
 
 
 def _registers(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:

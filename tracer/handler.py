@@ -21,7 +21,8 @@ Action = Literal["allow", "deny", "kill"] | str
 
 @dataclass(slots=True)
 class SyscallCall:
-    """One syscall as seen at its entry stop.
+    """One syscall as seen at its entry stop: what the handler decides on and the
+    recorders note (per-syscall type 1 of 4, see :mod:`tracer.record`).
 
     ``nr`` is the number within ``abi`` (x32: __X32_SYSCALL_BIT cleared), ``raw_nr`` the
     number as the kernel got it.  ``regs`` is the thread's 168-byte x86_64 pt_regs at

@@ -69,7 +69,6 @@ class Loop:
         self.final: Exited | Killed | None = None
         self.interrupted: int | None = None  # the signal that stopped trace-run
         self._mode: str | None = None        # None, "kill" or "detach"
-        self.stops = 0
         self._flushers: list[Callable[[], None]] = []  # the recorders' flush methods
         self._idlers: list[Callable[[], None]] = []    # and their idle methods
 
@@ -97,7 +96,6 @@ class Loop:
                         tid, status = waitpid(-1, pt.WALL)
                 except ChildProcessError:
                     break
-                self.stops += 1
                 # The stop of nearly every status: a syscall entry or exit of a known
                 # thread, while tracing goes on.  It skips the general decoding.
                 th = threads.get(tid) if status == _SYSCALL_STOP else None
@@ -154,10 +152,8 @@ class Loop:
         if self._mode is not None and not isinstance(ev, (Exited, Killed)):
             self._stop_one(th, ev)
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             self._dispatch(th, ev)
-        except ProcessLookupError:
-            pass
 
     def _syscall_stop(self, th: TracedThread) -> None:
         """A syscall-entry or -exit stop (``decode``'s syscall cases, without the event
@@ -246,7 +242,6 @@ class Loop:
             # The tracee dies in this stop: the kernel aborts a syscall whose entry stop
             # ends with a fatal signal pending, so the syscall never runs.
             pt.poke_user(th.tid, _ORIG_AX, -1)
-            th.dying = True
             _kill(th.tgid, signal.SIGKILL)
             return
         if decision.return_value is not None:
@@ -355,7 +350,9 @@ class Loop:
     # ---- helpers ---------------------------------------------------------------------
 
     def _resume(self, tid: int, sig: int = 0) -> None:
-        try:
+        # try/except, not contextlib.suppress: this runs at every stop, and the context
+        # manager costs more than the ptrace call's wrapper.
+        try:  # noqa: SIM105
             pt.resume_syscall(tid, sig)
         except ProcessLookupError:
             pass  # killed meanwhile; waitpid will say so

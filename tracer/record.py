@@ -1,7 +1,8 @@
 """From the loop's reports to the writers of :mod:`tracer.output`.
 
-The loop speaks in :class:`SyscallCall`, :class:`Decision` and :mod:`tracer.events`; the
-writers take formatted :class:`SyscallRecord` s and :class:`ProcessEvent` s.  This is
+The loop speaks in :class:`SyscallCall`, :class:`Decision` and the process events of
+:mod:`tracer.events`; the writers take formatted :class:`SyscallRecord` s and the same
+process events.  This is
 where the two meet, in two steps, because the loop is the tracee's bottleneck: what is
 done while the tracee is stopped delays it, what is done after the loop resumed it
 overlaps its run.
@@ -9,10 +10,25 @@ overlaps its run.
 * At the stops (``record_entry`` / ``record_exit``), only what needs the stopped tracee:
   the memory the text will show is read (:func:`tracer.format.fetch_entry`, inputs at the
   entry stop, before the call or another thread can change them;
-  ``Fetched.fetch_exit``, outputs at the exit stop), and the numbers are noted.
+  ``FetchedCall.fetch_exit``, outputs at the exit stop), and the numbers are noted.
 * At :meth:`OutputRecorder.flush`, which the loop calls once it has resumed the tracee,
   everything else: the text is rendered from what was read, the records are built and
   handed to the writers (strace lines, JSON, the summary), and written.
+
+One syscall is carried by four types along the way, each a stage of that design:
+
+1. :class:`tracer.handler.SyscallCall`, made by the loop at the entry stop: what the
+   handler (the policy, the probe) and the recorders see of the call (ids, ABI, number,
+   name, raw arguments, registers, time).
+2. :class:`tracer.format.FetchedCall`, made here at the entry stop: the memory the text
+   will show, read then (and, at the exit stop, the outputs, in a dict it returns).
+3. :class:`tracer.format.CallText`, rendered from it at the flush: the entry text, and
+   the whole call's text with the exit snapshot.
+4. :class:`tracer.output.records.SyscallRecord`, built at the flush: what the writers
+   get, once for the entry and once complete.
+
+Between the stops and the flush the recorder keeps each call's stage-1 and 2 values and
+its exit stop's facts in an :class:`_OpenCall`.
 
 The exception: an entry that must be written before its call runs (the writer is not
 ``entries_may_wait``: stderr, a terminal, a pipe the traced program shares) is rendered
@@ -22,19 +38,17 @@ and written at its entry stop, as strace does; its exit still waits for the flus
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 
 from probes.abi import Abi
-from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
-from tracer.format import Fetched, call_identity, fetch_entry, replay
+from tracer.events import ProcessEvent
+from tracer.format import FetchedCall, call_identity, fetch_entry, replay
 from tracer.handler import Decision, SyscallCall, Tracee
-from tracer.output import EventKind, Fanout, SyscallRecord, Writer
-from tracer.output import ProcessEvent as OutEvent
-from tracer.syscalls.decode import is_error
+from tracer.output.records import SyscallRecord, Writer, errno_of
+from tracer.output.sink import Fanout
 
 _Send = Callable[[SyscallRecord], None]
-_X32, _I386 = Abi.X32, Abi.I386   # globals: an enum member read from its class costs ~0.1 µs
+_X32 = Abi.X32   # a global: an enum member read from its class costs ~0.1 µs
 
 
 def _unreadable(addr: int, size: int) -> bytes | None:
@@ -54,8 +68,9 @@ def _to_all(sends: list[_Send]) -> _Send | None:
     return send
 
 
-class _Call:
-    """One syscall from its entry stop until the flush that hands its exit record on.
+class _OpenCall:
+    """Per-syscall type (the recorder's own): one syscall from its entry stop until the
+    flush that hands its exit record on, holding what the stops noted for that flush.
 
     Set at the entry stop: ``call``, ``action`` (the entry's verdict) and ``fetched``
     (None when no writer reads text); at the exit stop: ``ret``, ``snap`` (the outputs
@@ -66,7 +81,7 @@ class _Call:
     __slots__ = ("action", "call", "exit_action", "fetched", "moved", "rec", "ret", "snap",
                  "ts")
 
-    def __init__(self, call: SyscallCall, action: str, fetched: Fetched | None) -> None:
+    def __init__(self, call: SyscallCall, action: str, fetched: FetchedCall | None) -> None:
         self.call = call
         self.action = action
         self.fetched = fetched
@@ -97,8 +112,8 @@ class OutputRecorder:
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
-        self._open: dict[int, _Call] = {}  # by the call's tid
-        self._pending: list[tuple[Callable[[_Call], None], _Call]] = []
+        self._open: dict[int, _OpenCall] = {}  # by the call's tid
+        self._pending: list[tuple[Callable[[_OpenCall], None], _OpenCall]] = []
         self._entries_wait = bool(getattr(writer, "entries_may_wait", False))
         writers = list(writer.writers) if type(writer) is Fanout else [writer]
         self._send_entry = _to_all([w.syscall_entry for w in writers
@@ -143,7 +158,7 @@ class OutputRecorder:
             abi = call.abi
             fetched = fetch_entry(abi, call.raw_nr if abi is _X32 else call.nr,
                                   call.args, tracee.read_memory, now=now)
-        opened = self._open[call.tid] = _Call(call, decision.action, fetched)
+        opened = self._open[call.tid] = _OpenCall(call, decision.action, fetched)
         if self._send_entry is not None:
             self._pending.append((self._entry_out, opened))
             if now:
@@ -168,7 +183,7 @@ class OutputRecorder:
 
     # ---- after the resume (flush) ----------------------------------------------------
 
-    def _entry_record(self, c: _Call) -> SyscallRecord:
+    def _entry_record(self, c: _OpenCall) -> SyscallRecord:
         """The call's record as known at its entry (made once)."""
         rec = c.rec
         if rec is None:
@@ -186,10 +201,10 @@ class OutputRecorder:
             c.rec = rec
         return rec
 
-    def _entry_out(self, c: _Call) -> None:
+    def _entry_out(self, c: _OpenCall) -> None:
         self._send_entry(self._entry_record(c))  # type: ignore[misc]
 
-    def _exit_out(self, c: _Call) -> None:
+    def _exit_out(self, c: _OpenCall) -> None:
         rec = self._entry_record(c)
         ret = c.ret
         duration = c.ts - c.call.ts if ret is not None else None
@@ -197,44 +212,16 @@ class OutputRecorder:
             done = rec.at_exit(c.fetched.render(), ret, replay(c.snap), duration=duration,
                                action=str(c.exit_action))
         else:
-            abi = rec.abi
-            errno = None
-            if ret is not None and is_error(ret, abi):
-                errno = -ret if ret < 0 else (1 << (32 if abi is _I386 else 64)) - ret
-            done = SyscallRecord(rec.ts, rec.pid, rec.tid, abi, rec.nr, rec.name, rec.args,
-                                 ret, str(c.exit_action), errno, "", None, duration)
+            done = SyscallRecord(rec.ts, rec.pid, rec.tid, rec.abi, rec.nr, rec.name,
+                                 rec.args, ret, str(c.exit_action), errno_of(ret, rec.abi),
+                                 "", None, duration)
         if c.moved is not None:
             done = dataclasses.replace(done, tid=c.moved[0], pid=c.moved[1])
         self._send_exit(done)  # type: ignore[misc]
 
     def record_event(self, ev: ProcessEvent) -> None:
+        """A process event goes to the writer as it is, after what is pending."""
         self.flush()
-        out: OutEvent
-        match ev:
-            case Fork(child=child):
-                out = OutEvent(EventKind.FORK, ev.ts, ev.pid, ev.tid, child=child)
-            case Exec(former_tid=former):
-                out = OutEvent(EventKind.EXEC, ev.ts, ev.pid, ev.tid, path=_exe(ev.pid),
-                               former_tid=former if former != ev.tid else None)
-            case SignalDelivery(sig=sig, siginfo=info):
-                out = OutEvent(EventKind.SIGNAL, ev.ts, ev.pid, ev.tid, signal=sig,
-                               siginfo=info)
-            case GroupStop(sig=sig):
-                out = OutEvent(EventKind.STOP, ev.ts, ev.pid, ev.tid, signal=sig)
-            case Exited(status=status):
-                out = OutEvent(EventKind.EXIT, ev.ts, ev.pid, ev.tid, status=status)
-            case Killed(sig=sig, core_dumped=core):
-                out = OutEvent(EventKind.EXIT, ev.ts, ev.pid, ev.tid, signal=sig,
-                               core_dumped=core)
-            case _:
-                return
-        self.writer.process_event(out)
+        self.writer.process_event(ev)
         if self._flush_writer is not None:
             self._flush_writer()
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None

@@ -70,8 +70,6 @@ class TracedThread:
     call: SyscallCall | None = None          # the syscall it is in, when in one
     decision: Decision | None = None
     listening: bool = False                  # in a group-stop, PTRACE_LISTENed
-    dying: bool = False                      # SIGKILLed by a kill decision
-    detached: bool = False
     signals: list[SignalRequest] = field(default_factory=list)
     comm_cache: bytes | None = field(default=None, repr=False)
     memory_seen: tuple[int, bytes] | None = field(default=None, repr=False)
@@ -81,9 +79,12 @@ class TracedThread:
         return self.tgid
 
     def read_memory(self, addr: int, size: int) -> bytes | None:
-        """The last read of this stop is kept: a read within it is answered from it
-        (the probe and then the strace line both read write's buffer, say), and shows
-        the same bytes.  The loop calls :meth:`forget_memory` at every stop."""
+        """The last successful read is kept in ``memory_seen``: a read within it is
+        answered from it (the probe and then the strace line both read write's buffer,
+        say), and shows the same bytes.  Memory is read only at syscall stops, and the
+        loop empties ``memory_seen`` at every syscall entry and exit stop (it sets the
+        field to None itself, without a method call, on its hot path), so a kept read
+        never outlives the stop it was made at."""
         seen = self.memory_seen
         if seen is not None:
             start, kept = seen
@@ -94,9 +95,6 @@ class TracedThread:
         if data:
             self.memory_seen = (addr, data)
         return data
-
-    def forget_memory(self) -> None:
-        self.memory_seen = None
 
     def comm(self) -> bytes:
         """Read from /proc once, then cached until :meth:`forget_comm` (the loop calls

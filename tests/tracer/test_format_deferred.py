@@ -21,7 +21,8 @@ from tests.test_format import FakeMemory
 from tests.tracer.test_format_plans import _CALLS, _argument, _blob, _memory, _ret
 from tracer import format as F
 from tracer.handler import ALLOW, SyscallCall, Tracee
-from tracer.output import Fanout, PidPrefix, StraceWriter
+from tracer.output.sink import Fanout
+from tracer.output.strace import PidPrefix, StraceWriter
 from tracer.record import OutputRecorder
 from tracer.syscalls import decode
 from tracer.syscalls.decode import Arg, Ctx, fetch_of, quote_string

@@ -20,10 +20,13 @@ import pytest
 
 from probes.abi import Abi, syscall_number
 from tests.test_format import FakeMemory
-from tracer import output
 from tracer.events import Exited, Fork
 from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
-from tracer.output import Fanout, JsonWriter, PidPrefix, StraceWriter, Summary
+from tracer.output import sink
+from tracer.output.jsonl import JsonWriter
+from tracer.output.sink import Fanout
+from tracer.output.strace import PidPrefix, StraceWriter
+from tracer.output.summary import Summary
 from tracer.record import OutputRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +121,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bytes]]:
         seen.append((fd, bytes(data)))
         return real(fd, data)
 
-    monkeypatch.setattr(output.os, "write", spy)
+    monkeypatch.setattr(sink.os, "write", spy)
     return seen
 
 
@@ -219,14 +222,14 @@ def test_json_and_summary_alone_are_not_formatted_but_say_the_same(tmp_path: Pat
 def test_one_signal_block_per_flush_for_all_files(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     blocks: list[int] = []
-    real = output._sigmask
+    real = sink._sigmask
 
     def counting(how: int, mask: object) -> object:
         if how == signal.SIG_BLOCK:
             blocks.append(1)
         return real(how, mask)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(output, "_sigmask", counting)
+    monkeypatch.setattr(sink, "_sigmask", counting)
     with (tmp_path / "t").open("w") as t, (tmp_path / "j").open("w") as j:
         w = Fanout([StraceWriter(t, pid_prefix=PidPrefix.ALWAYS), JsonWriter(j), Summary(t)])
         rec = OutputRecorder(w)
@@ -245,7 +248,9 @@ def test_one_signal_block_per_flush_for_all_files(tmp_path: Path,
 _RECORDER_CHILD = textwrap.dedent("""
     import sys, itertools
     from tracer.handler import ALLOW, SyscallCall
-    from tracer.output import Fanout, JsonWriter, PidPrefix, StraceWriter
+    from tracer.output.jsonl import JsonWriter
+    from tracer.output.sink import Fanout
+    from tracer.output.strace import PidPrefix, StraceWriter
     from tracer.record import OutputRecorder
     from probes.abi import Abi
 

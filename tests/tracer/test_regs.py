@@ -65,7 +65,8 @@ def test_regs_of_a_stopped_tracee(traced) -> None:  # type: ignore[no-untyped-de
 
 def test_memory_read_within_a_stop_is_answered_from_the_last_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The probe and the strace line read write's buffer at the same stop: one
-    process_vm_readv, the same bytes; after forget_memory (every stop) memory is read anew."""
+    process_vm_readv, the same bytes; once the loop empties memory_seen (every syscall
+    stop) memory is read anew."""
     from tracer import tracee as tt
 
     calls: list[tuple[int, int]] = []
@@ -83,6 +84,6 @@ def test_memory_read_within_a_stop_is_answered_from_the_last_read(monkeypatch) -
     assert th.read_memory(0x100C, 8) == bytes(range(12, 20))    # past the end: read
     assert th.read_memory(0x3000, 4) is None                    # failures are not kept
     assert th.read_memory(0x100C, 2) == bytes(range(12, 14))
-    th.forget_memory()
+    th.memory_seen = None  # as the loop does at each syscall stop
     th.read_memory(0x100C, 2)
     assert calls == [(0x1000, 16), (0x100C, 8), (0x3000, 4), (0x100C, 2)]

@@ -1,0 +1,195 @@
+"""strace's text (:class:`StraceWriter`): lines, ``<unfinished ...>`` / ``resumed``,
+``+++`` and ``---`` lines, the pid column."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from typing import TextIO
+
+from probes.abi import Abi
+from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.format import format_siginfo
+from tracer.output.records import ALLOW, SyscallRecord
+from tracer.output.sink import Sink, flush_sinks
+from tracer.syscalls.xlat import signal_name
+
+_ACTION_MARKS = {"deny": "DENIED", "kill": "KILLED"}
+
+
+class PidPrefix(StrEnum):
+    """How lines name their task, as strace does."""
+
+    AUTO = "auto"  # "[pid  1234] " while more than one task is traced (strace -f)
+    ALWAYS = "always"  # "1234  " on every line (strace -f -o FILE)
+    NEVER = "never"
+
+
+PERSONALITY = {Abi.X86_64: "64 bit", Abi.I386: "32 bit", Abi.X32: "x32"}
+
+
+class StraceWriter:
+    """strace's text: one line per call, ``<unfinished ...>`` / ``<... name resumed>``
+    when another task's output comes between a call's entry and exit, ``+++``/``---``
+    lines for exits and signals.  A call the policy did not allow ends with its verdict
+    in capitals, as strace marks injected faults: ``= -1 EPERM (...) (DENIED)``.
+
+    Text is written as it comes, unless :meth:`hold` was called: then it waits for
+    :meth:`flush`, and when ``entries_may_wait`` (a file of trace-run's own) an entry
+    waits on until its line is complete, so that a line is written by one write(2)."""
+
+    def __init__(self, stream: TextIO, *, pid_prefix: PidPrefix = PidPrefix.AUTO,
+                 column: int = 40) -> None:
+        self._out = Sink(stream)
+        self.entries_may_wait = self._out.private
+        self._pid_prefix = pid_prefix
+        self._column = column
+        self._tasks: set[int] = set()
+        self._prefixes: dict[int, str] = {}
+        self._abi: dict[int, Abi] = {}
+        self._entries: dict[int, SyscallRecord] = {}  # printed entries awaiting their exit
+        self._open: int | None = None  # tid whose line has no newline yet
+        self._col = 0
+
+    def hold(self) -> None:
+        """Keep the text until :meth:`flush` (see the class docstring)."""
+        self._out.hold(whole_lines=self.entries_may_wait)
+
+    def flush(self, final: bool = False) -> None:
+        """Write the held lines; ``final``: also the beginning of a line whose call is
+        still running (the loop asks for it before it waits for a tracee that runs on,
+        so that a call that blocks shows in the file, as with strace -o)."""
+        flush_sinks((self._out,), final)
+
+    def _held_sinks(self) -> tuple[Sink, ...]:
+        return (self._out,)
+
+    def _prefix(self, tid: int) -> str:
+        mode = self._pid_prefix
+        if mode is PidPrefix.NEVER or (mode is PidPrefix.AUTO and len(self._tasks) <= 1):
+            return ""
+        text = self._prefixes.get(tid)
+        if text is None:   # made once per task (twice a syscall otherwise)
+            text = f"{tid:<5d} " if mode is PidPrefix.ALWAYS else f"[pid {tid:5d}] "
+            self._prefixes[tid] = text
+        return text
+
+    def _interrupt(self) -> None:
+        """Close an open line: its call goes on, its end comes later as "resumed"."""
+        if self._open is not None:
+            self._out.write(" <unfinished ...>\n")
+            self._open = None
+
+    def _start(self, rec: SyscallRecord) -> str:
+        """Note the task and, when its ABI changes, say so as strace does."""
+        tid = rec.tid
+        self._tasks.add(tid)
+        abi = rec.abi
+        if self._abi.get(tid, Abi.X86_64) is not abi:
+            self._interrupt()
+            self._out.write(f"[ Process PID={tid} runs in {PERSONALITY[abi]} mode. ]\n")
+        self._abi[tid] = abi
+        return self._prefix(tid)
+
+    def _end(self, head: str, rec: SyscallRecord) -> None:
+        """Write ``head`` (which continues the line at column ``self._col``) and the result."""
+        col = self._col + len(head)
+        pad = " " * (self._column - col) if col < self._column else " "
+        result = rec.result
+        if result is None:
+            result = rec.result_text()
+        action = rec.action
+        if action == ALLOW:
+            self._out.write(f"{head}{pad}= {result}\n")
+        else:
+            mark = _ACTION_MARKS.get(action) or action.upper()
+            self._out.write(f"{head}{pad}= {result} ({mark})\n")
+        self._open = None
+        self._col = 0
+
+    def syscall_entry(self, rec: SyscallRecord) -> None:
+        prefix = self._start(rec)
+        if self._open is not None:
+            self._interrupt()
+        text = rec.text
+        self._out.write(prefix + text)
+        tid = rec.tid
+        self._entries[tid] = rec
+        self._open = tid
+        self._col = len(prefix) + len(text)
+
+    def syscall_exit(self, rec: SyscallRecord) -> None:
+        tid = rec.tid
+        entry = self._entries.pop(tid, None)
+        if entry is not None:
+            seen = entry.text
+            text = rec.text
+            if text.startswith(seen):
+                rest = text[len(seen):]
+                if self._open == tid:
+                    self._end(rest, rec)
+                    return
+                self._interrupt()
+                prefix = self._start(rec)
+                self._col = 0
+                self._end(f"{prefix}<... {rec.name} resumed>{rest}", rec)
+                return
+        if self._open == tid:  # the text changed under us: start a fresh line
+            self._open = None
+            self._out.write("\n")
+        self._interrupt()
+        prefix = self._start(rec)
+        self._col = 0
+        self._end(prefix + rec.text, rec)
+
+    def _drop_entry(self, tid: int) -> None:
+        """A task ended inside a call the loop did not finish: end it like strace."""
+        entry = self._entries.get(tid)
+        if entry is None:
+            return
+        unfinished = entry.text.endswith(("(", ", "))
+        text = entry.text + (" <unfinished ...>)" if unfinished else ")")
+        self.syscall_exit(dataclasses.replace(entry, ret=None, text=text, result="?"))
+
+    def _line(self, tid: int, text: str) -> None:
+        self._interrupt()
+        self._out.write(f"{self._prefix(tid)}{text}\n")
+
+    def process_event(self, event: ProcessEvent) -> None:
+        tid = event.tid
+        self._tasks.add(tid)
+        match event:
+            case Fork(child=child):
+                self._tasks.add(child)
+            case Exec(former_tid=former):
+                if former != tid:
+                    self._line(tid, f"+++ superseded by execve in pid {former} +++")
+                    if former in self._entries:  # its execve ends under the new tid
+                        self._entries[tid] = self._entries.pop(former)
+                    self._tasks.discard(former)
+                    self._prefixes.pop(former, None)
+            case SignalDelivery(sig=sig, siginfo=siginfo):
+                info = f" {format_siginfo(sig, siginfo)}" if siginfo is not None else ""
+                self._line(tid, f"--- {signal_name(sig)}{info} ---")
+            case GroupStop(sig=sig):
+                self._line(tid, f"--- stopped by {signal_name(sig)} ---")
+            case Exited(status=status):
+                self._gone(tid, f"+++ exited with {status} +++")
+            case Killed(sig=sig, core_dumped=core):
+                dumped = " (core dumped)" if core else ""
+                self._gone(tid, f"+++ killed by {signal_name(sig)}{dumped} +++")
+
+    def _gone(self, tid: int, line: str) -> None:
+        """The task ended: its unfinished call ends like strace's, then ``line``."""
+        self._drop_entry(tid)
+        self._line(tid, line)
+        self._tasks.discard(tid)
+        self._prefixes.pop(tid, None)
+        self._abi.pop(tid, None)
+
+    def close(self) -> None:
+        """End an open line; write whatever is held."""
+        self._interrupt()
+        flush_sinks((self._out,), final=True)
+
+
