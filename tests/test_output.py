@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -504,12 +503,11 @@ def test_empty_summary_prints_nothing() -> None:
     assert out.getvalue() == ""
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.needs_strace
 def test_summary_layout_is_strace_c_plus_a_denied_column() -> None:
     proc = subprocess.run(["strace", "-c", "-o", "/dev/stdout", "true"], capture_output=True,
                           text=True, timeout=60, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
     theirs = proc.stdout.splitlines()
     assert theirs[0] == STRACE_HEADER and theirs[1] == STRACE_RULE
     ours = Summary.HEADER.splitlines()

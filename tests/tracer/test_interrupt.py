@@ -14,6 +14,8 @@ import pytest
 
 from .conftest import cli_popen
 
+pytestmark = [pytest.mark.ptrace, pytest.mark.slow]
+
 
 def _wait_for(pred, timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout

@@ -294,6 +294,8 @@ def test_files_stay_valid_line_by_line_when_stopped(tmp_path: Path, sig: int) ->
         assert line.startswith('1     write(1, "') and line.endswith(f"= {i}")
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_a_blocked_call_shows_in_the_o_file_while_it_blocks(tmp_path: Path) -> None:
     """With -o FILE a line normally goes out whole, but a call that blocks is not held
     back: its beginning is in the file while it blocks, as strace -o writes it."""
