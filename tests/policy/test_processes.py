@@ -145,12 +145,29 @@ THREADS = ("import threading\n"
            "print(sorted(out))\n")
 
 
+def listed_dir(tmp_path: Path) -> Path:
+    """A directory only this test changes, with fixed contents and times: the output of
+    ``ls`` compared across runs must not depend on what other processes do meanwhile."""
+    d = tmp_path / "listed"
+    d.mkdir()
+    for i, name in enumerate(["a", "b.txt", "c.sh", "sub"]):
+        path = d / name
+        if name == "sub":
+            path.mkdir()
+        else:
+            path.write_text("x" * i)
+        os.utime(path, (1_600_000_000 + i, 1_600_000_000 + i))
+    return d
+
+
 @pytest.mark.parametrize("cmd", [
-    ["sh", "-c", "ls / | wc -l"],
+    ["sh", "-c", "ls {listed} | wc -l"],
     ["python3", "-c", THREADS],
-    ["ls", "-l", "/usr"],
+    ["ls", "-l", "{listed}"],
 ], ids=["pipeline", "python-threads", "ls"])
 def test_record_then_enforce_round_trip(tmp_path: Path, cmd: list[str]) -> None:
+    listed = listed_dir(tmp_path)
+    cmd = [arg.replace("{listed}", str(listed)) for arg in cmd]
     prof = tmp_path / "rec.json"
     plain = subprocess.run(cmd, capture_output=True, text=True, check=False)
     r = trace_run("--record-profile", prof, "-o", os.devnull, *cmd)
