@@ -617,12 +617,17 @@ def test_long_path_is_not_cut_but_long_string_is() -> None:
     long_path = b"/" + b"d" * 300
     assert format_call(Abi.X86_64, 84, [mem.put(long_path + b"\0")], mem, -2) == \
         f'rmdir("{long_path.decode()}")'
-    arg = mem.put(b"x" * 32 + b"\0")
+    arg = mem.put(b"x" * 33 + b"\0")
     exact = format_entry(Abi.X86_64, 59, [mem.put(b"/a\0"), ptr_array(mem, [b"x" * 32]), 0], mem)
     assert exact.entry == f'execve("/a", ["{"x" * 32}"], NULL'
     over = format_entry(Abi.X86_64, 59, [mem.put(b"/a\0"), ptr_array(mem, [b"x" * 33]), 0], mem)
     assert over.entry == f'execve("/a", ["{"x" * 32}"...], NULL'
-    assert arg
+    # a buffer argument likewise: 32 bytes whole, the 33rd cut off with "..."
+    assert format_call(Abi.X86_64, 1, [1, arg, 32], mem, 32) == f'write(1, "{"x" * 32}", 32)'
+    assert format_call(Abi.X86_64, 1, [1, arg, 33], mem, 33) == \
+        f'write(1, "{"x" * 32}"..., 33)'
+    # and a path never: the same 33 bytes as a path are shown whole
+    assert format_call(Abi.X86_64, 84, [arg], mem, -2) == f'rmdir("{"x" * 33}")'
 
 
 def test_strlen_option() -> None:
