@@ -14,6 +14,7 @@ from bpf_vm.disasm import disassemble, disassemble_text
 from bpf_vm.errors import AsmSyntaxError
 from bpf_vm.insn import Insn, decode, encode
 from bpf_vm.isa import Pseudo
+from tests.hypothesis_profiles import examples
 
 from .insn_strategies import programs
 
@@ -185,6 +186,7 @@ def test_bare_helper_name_vs_label() -> None:
         "85 00 00 00 b5 00 00 00 95 00 00 00 00 00 00 00")
 
 
+@pytest.mark.slow
 def test_gotol_to_label_far_away() -> None:
     text = "gotol far\n" + "r0 += 1\n" * 40000 + "far: exit\n"
     code = assemble_bytes(text)
@@ -338,7 +340,8 @@ def test_errors_carry_line_and_column(text: str, line: int, column: int, message
 
 # --- properties -------------------------------------------------------------------------
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None)
 @given(programs())
 def test_disassembly_is_a_fixed_point(insns: list[Insn]) -> None:
     text = disassemble_text(encode(insns))
@@ -364,7 +367,8 @@ def _respell(text: str, rnd: st.DataObject) -> str:
     return "\n".join(out)
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(200), deadline=None)
 @given(programs(), st.data())
 def test_respellings_assemble_alike(insns: list[Insn], data: st.DataObject) -> None:
     code = encode(insns)

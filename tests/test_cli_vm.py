@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bpf_vm import kernel
 from bpf_vm.cli import app
 
 runner = CliRunner()
@@ -77,8 +76,7 @@ def test_trace_shows_each_step(prog: Path) -> None:
     assert "r1 0x1 -> 0x0" in res.output
 
 
-@pytest.mark.skipif(kernel.kernel_unavailable_reason() is not None,
-                    reason=kernel.kernel_unavailable_reason() or "")
+@pytest.mark.kernel
 def test_engine_kernel_agrees(prog: Path) -> None:
     res = runner.invoke(app, ["run", str(prog), "--engine", "kernel"])
     assert res.exit_code == 0, res.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from bpf_vm.isa import (
     Pseudo,
     Source,
 )
+from tests.hypothesis_profiles import examples
 
 from .insn_strategies import any_insn, programs, slots
 
@@ -162,7 +162,8 @@ def test_every_opcode_round_trips(opcode: int) -> None:
         assert disassemble(assemble_bytes(text)) == [text]
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(400), deadline=None)
 @given(programs())
 def test_assemble_disassemble_round_trip(insns: list[Insn]) -> None:
     code = encode(insns)
@@ -172,7 +173,8 @@ def test_assemble_disassemble_round_trip(insns: list[Insn]) -> None:
     assert disassemble_text(assemble_bytes(text)) == text
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(200), deadline=None)
 @given(programs())
 def test_round_trip_with_labels_and_columns(insns: list[Insn]) -> None:
     code = encode(insns)
@@ -349,10 +351,8 @@ def _compile(tmp: Path) -> Path:
     obj = tmp / "x.o"
     cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding",
            "-mcpu=v3", "-O2", "-c", str(src), "-o", str(obj)]
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        pytest.skip(f"cannot build a BPF object with ziglang: {exc}")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
     return obj
 
 
@@ -398,7 +398,8 @@ def _ours_as_llvm14(text: str) -> str:
     return re.sub(r"^call pc([+-]\d+)$", lambda m: f"call {int(m.group(1))}", text)
 
 
-@pytest.mark.skipif(shutil.which("llvm-objdump") is None, reason="llvm-objdump not installed")
+@pytest.mark.needs_llvm("llvm-objdump")
+@pytest.mark.needs_bpf_cc
 def test_matches_llvm_objdump(tmp_path: Path) -> None:
     from elftools.elf.constants import SH_FLAGS
     from elftools.elf.elffile import ELFFile

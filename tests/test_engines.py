@@ -25,6 +25,7 @@ from bpf_vm.isa import MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT
 from bpf_vm.program import Program
 from bpf_vm.vm import ENGINES, Vm
 from tests import insn_strategies
+from tests.hypothesis_profiles import examples
 from tests.test_kernel_differential import CTX_DATA, CTX_SIZE
 from tests.test_kernel_differential import programs as diff_programs
 from tests.vm_cases import Case, all_cases
@@ -92,7 +93,8 @@ def test_vm_cases_agree(case: Case) -> None:
 
 # --- hypothesis ----------------------------------------------------------------------
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(diff_programs(), st.binary(min_size=CTX_DATA, max_size=CTX_DATA),
        st.integers(1, 80))
 def test_random_programs_agree(insns: list[Insn], data: bytes, budget: int) -> None:
@@ -106,7 +108,8 @@ def test_random_programs_agree(insns: list[Insn], data: bytes, budget: int) -> N
     assert_same(both(make, ctx, regs={2: len(ctx)}, budget=budget))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(insn_strategies.programs(16), st.binary(min_size=0, max_size=64),
        st.integers(1, 60))
 def test_any_instructions_agree(insns: list[Insn], data: bytes, budget: int) -> None:

@@ -26,8 +26,6 @@ from tests.kernel_kit import twin
 from tests.vm_kit import load, s64
 
 M64 = (1 << 64) - 1
-_reason = kernel.kernel_unavailable_reason()
-needs_kernel = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 
 
 def put(data: bytes, at: int) -> str:
@@ -90,7 +88,7 @@ def test_gpl_only_helper_refused_for_non_gpl_program(name: str) -> None:
     L2.vm.compile(L2.prog)                                 # accepted
 
 
-@needs_kernel
+@pytest.mark.kernel
 def test_gpl_only_flags_match_kernel() -> None:
     """A kprobe program with license "Proprietary" calling each helper: the kernel's
     verifier says "GPL-restricted" before it looks at arguments, for exactly the
@@ -565,7 +563,7 @@ def test_printk_without_a_sink_returns_the_same(fmt: bytes, args: tuple[int, ...
     assert s64(L.run()) == want
 
 
-@needs_kernel
+@pytest.mark.kernel
 @pytest.mark.parametrize("fmt,args", PRINTK_CASES, ids=lambda v: repr(v)[:30])
 def test_printk_matches_kernel(fmt: bytes, args: tuple[int, ...]) -> None:
     """Accepted or refused, and the returned length (bstr_printf's), as the kernel's
@@ -577,7 +575,7 @@ def test_printk_matches_kernel(fmt: bytes, args: tuple[int, ...]) -> None:
     assert r0 & 0xFFFFFFFF == krun.r0, (fmt, s64(r0), krun.r0)
 
 
-@needs_kernel
+@pytest.mark.kernel
 def test_printk_fmt_size_without_nul_matches_kernel() -> None:
     with ExitStack() as stack:
         t = twin(_printk_prog(b"abcdefgh", (), fmt_size=8), stack)
@@ -633,7 +631,7 @@ def _snprintf_prog(fmt: bytes, args: tuple[int, ...]) -> tuple[str, bytes]:
 SNPRINTF_CASES = [c for c in PRINTK_CASES if c[0] not in (b"%p", b"%pK", b"%p\xa1")]
 
 
-@needs_kernel
+@pytest.mark.kernel
 @pytest.mark.parametrize("fmt,args", SNPRINTF_CASES, ids=lambda v: repr(v)[:30])
 def test_snprintf_text_matches_kernel(fmt: bytes, args: tuple[int, ...]) -> None:
     """bpf_snprintf: the kernel's verifier checks a constant format at load; our VM

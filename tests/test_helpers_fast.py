@@ -37,6 +37,7 @@ from bpf_vm.maps import RingBuf, create_map
 from bpf_vm.maps.spec import MapSpec
 from bpf_vm.memory import AddressSpace
 from bpf_vm.vm import Vm
+from tests.hypothesis_profiles import examples
 from tests.vm_kit import effects_of, load
 
 M64 = (1 << 64) - 1
@@ -120,7 +121,8 @@ def _general(fmt: bytes, args: list[int], host: FakeHost) -> tuple[int, bytes]:
     return len(text), text
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(400), deadline=None)
 @given(formats(), _ARGS)
 def test_printk_fast_path_returns_what_the_general_path_does(fmt: bytes,
                                                             args: list[int]) -> None:
@@ -137,7 +139,8 @@ def test_printk_fast_path_returns_what_the_general_path_does(fmt: bytes,
         assert lines == [printk.trace_pipe_line(b"c", 7, host.now_ns, shown)]
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(400), deadline=None)
 @given(formats(other=False), _ARGS)
 def test_int_renderer_equals_bind(fmt: bytes, args: list[int]) -> None:
     form = check(fmt + b"\0", len(fmt) + 1, MAX_TRACE_PRINTK_VARARGS)
@@ -231,7 +234,8 @@ class _ModelRing:
         return out
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None)
 @given(_OPS)
 def test_ringbuf_agrees_with_a_model(ops: list[tuple[str, int, int]]) -> None:
     host = FakeHost()

@@ -34,9 +34,9 @@ from bpf_vm.isa import (
 )
 from bpf_vm.program import Program
 from bpf_vm.vm import Vm
+from tests.hypothesis_profiles import examples
 
-_reason = kernel.kernel_unavailable_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+pytestmark = pytest.mark.kernel
 
 DATA_REGS = [0, 2, 3, 4, 5, 6, 7, 8, 9]
 CTX_DATA = 64                      # random input bytes the program may load and store
@@ -128,7 +128,8 @@ def programs(draw: st.DrawFn) -> list[Insn]:
     return insns
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs(), st.binary(min_size=CTX_DATA, max_size=CTX_DATA))
 def test_vm_matches_kernel(insns: list[Insn], data: bytes) -> None:
     code = encode(insns)

@@ -28,8 +28,7 @@ from bpf_vm.kernel import (
     run_program,
 )
 
-_REASON = kernel.kernel_unavailable_reason()
-pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
+pytestmark = pytest.mark.kernel
 
 
 def insn(op: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:

@@ -33,10 +33,10 @@ from bpf_vm.maps.spec import (
 )
 from bpf_vm.program import Program
 from bpf_vm.vm import Vm
+from tests.hypothesis_profiles import examples
 from tests.kernel_kit import KernelMap, VmMap, create_code, twin
 
-_reason = kernel.kernel_unavailable_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+pytestmark = pytest.mark.kernel
 
 H, A, PA, PE, PH, PCA, LRU, LRUPC, RB = 1, 2, 3, 4, 5, 6, 9, 10, 27
 
@@ -127,7 +127,7 @@ def _apply(m: KernelMap | VmMap, operation: tuple, value_len: int) -> tuple:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=1, max_size=25))
 def test_operation_sequence_matches_kernel(kind: str, ops: list[tuple]) -> None:
     spec = MapSpec(kind, *KINDS[kind])

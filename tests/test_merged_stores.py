@@ -29,6 +29,7 @@ from bpf_vm.maps import create_map
 from bpf_vm.maps.spec import MapSpec
 from bpf_vm.program import Program
 from bpf_vm.vm import ENGINES, Vm
+from tests.hypothesis_profiles import examples
 
 CTX = 128          # the context: stores through r1 may land anywhere in it (or outside)
 DUMP = 64          # where the registers and three stack words are copied at the end
@@ -102,7 +103,8 @@ def store_programs(draw: st.DrawFn) -> list[Insn]:
     return insns + epilogue()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(store_programs(), st.binary(min_size=CTX, max_size=CTX), st.booleans(),
        st.integers(1, 60))
 def test_store_runs_agree_everywhere(insns: list[Insn], data: bytes, writable: bool,
@@ -113,9 +115,6 @@ def test_store_runs_agree_everywhere(insns: list[Insn], data: bytes, writable: b
 
 
 # --- against the kernel: in-range stores the verifier accepts ------------------------
-
-_reason = kernel.kernel_unavailable_reason()
-
 
 @st.composite
 def kernel_store_programs(draw: st.DrawFn) -> list[Insn]:
@@ -141,8 +140,9 @@ def kernel_store_programs(draw: st.DrawFn) -> list[Insn]:
     return insns + body + epilogue()
 
 
-@pytest.mark.skipif(_reason is not None, reason=_reason or "")
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@pytest.mark.kernel
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kernel_store_programs(), st.binary(min_size=CTX, max_size=CTX))
 def test_store_runs_match_the_kernel(insns: list[Insn], data: bytes) -> None:
     code = encode(insns)

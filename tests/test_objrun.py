@@ -213,7 +213,7 @@ def _relocated(text: str) -> bool:
     return bool(re.search(r"map\[|func\[|call pc[+-]", text))
 
 
-@pytest.mark.skipif(LLVM_OBJDUMP is None, reason="llvm-objdump is not installed")
+@pytest.mark.needs_llvm("llvm-objdump")
 def test_disasm_matches_llvm_objdump(cc) -> None:
     obj = cc("""
         struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4);
@@ -307,10 +307,8 @@ def _kernel_dump(fd: int, key_size: int, value_size: int) -> dict[bytes, bytes]:
     return out
 
 
+@pytest.mark.kernel
 def test_object_program_behaves_as_in_the_kernel(cc) -> None:
-    reason = kernel.kernel_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
     path = cc(KERNEL_SRC)
     vm = Vm()
     obj = load_object(path, vm)

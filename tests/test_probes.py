@@ -112,8 +112,7 @@ def test_cli_build(tmp_path: Path) -> None:
 
 # -- headers -----------------------------------------------------------------------------
 
-@pytest.mark.skipif(not Path("/usr/include/linux/bpf.h").exists(),
-                    reason="linux/bpf.h (the prototypes' source) is not installed")
+@pytest.mark.needs_uapi_headers("/usr/include/linux/bpf.h")  # the prototypes' source
 def test_generated_headers_do_not_drift() -> None:
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_probe_headers.py"),
                         "--check"], capture_output=True, text=True, check=False)

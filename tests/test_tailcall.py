@@ -25,9 +25,6 @@ from bpf_vm.vm import TailCallCounting, Vm
 from tests.kernel_kit import kernel_insns
 from tests.vm_kit import Loaded, load
 
-_reason = kernel.kernel_unavailable_reason()
-needs_kernel = pytest.mark.skipif(_reason is not None, reason=_reason or "")
-
 RULES = [TailCallCounting.JIT, TailCallCounting.INTERPRETER]
 
 
@@ -196,6 +193,7 @@ loop:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("trace", [False, True])
 def test_constant_python_stack(rule: TailCallCounting, trace: bool) -> None:
@@ -339,7 +337,7 @@ def test_vm_rules_measured_like_the_kernel() -> None:
         kernel.TailCallRules(33, True, False)
 
 
-@needs_kernel
+@pytest.mark.kernel
 @pytest.mark.parametrize("const_index", [False, True])
 def test_default_rule_reproduces_the_host_kernel(const_index: bool) -> None:
     host = kernel.measure_tail_call_rules(const_index=const_index)
@@ -348,7 +346,7 @@ def test_default_rule_reproduces_the_host_kernel(const_index: bool) -> None:
 
 # --- subprogram tail calls in the kernel ------------------------------------------------------
 
-@needs_kernel
+@pytest.mark.kernel
 def test_subprogram_tail_calls_match_kernel() -> None:
     """SUBPROG as socket filters in the host kernel (x86-64 JIT: tail calls from
     subprograms, counter shared across the invocation) and in the VM."""

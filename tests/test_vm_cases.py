@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpf_vm import errors
+from bpf_vm import errors, kernel
 from bpf_vm.asm import assemble
 from bpf_vm.disasm import disassemble
 from bpf_vm.helper_table import HelperTable
@@ -51,11 +51,7 @@ def test_round_trip(case: Case) -> None:
     assert "\n".join(disassemble(decode(assemble(text).code))) == text
 
 
-kernel = pytest.importorskip("bpf_vm.kernel")
-_reason = kernel.kernel_unavailable_reason()
-
-
-@pytest.mark.skipif(_reason is not None, reason=_reason or "")
+@pytest.mark.kernel
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_kernel_agrees(case: Case) -> None:
     """The host kernel computes the same r0 (its test-run retval has 32 bits) and memory,

@@ -16,6 +16,7 @@ from probes.policy.compiler import max_entries, plan
 from probes.policy.models import Action, Op, parse_profile
 from probes.policy.resolve import BAD_ARCH, Environment, Verdict, decide, resolve
 from probes.policy.runtime import PolicyRunner, pt_regs
+from tests.hypothesis_profiles import examples
 
 from .conftest import compiled, env_of, load_json, make_policy, number, run_bpf, show, verdict
 
@@ -197,7 +198,8 @@ _profiles = st.builds(
     st.lists(_rules, max_size=6))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(profile=_profiles, data=st.data())
 def test_compiled_policy_equals_direct_evaluation(profile: dict[str, Any], data: Any) -> None:
     policy = resolve(parse_profile(profile), Environment())

@@ -17,7 +17,7 @@ from .conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ptrace")
+pytestmark = [pytest.mark.ptrace, pytest.mark.slow]
 
 
 def trace_run(*args: str | Path, cwd: Path | None = None, timeout: float = 120
@@ -145,12 +145,29 @@ THREADS = ("import threading\n"
            "print(sorted(out))\n")
 
 
+def listed_dir(tmp_path: Path) -> Path:
+    """A directory only this test changes, with fixed contents and times: the output of
+    ``ls`` compared across runs must not depend on what other processes do meanwhile."""
+    d = tmp_path / "listed"
+    d.mkdir()
+    for i, name in enumerate(["a", "b.txt", "c.sh", "sub"]):
+        path = d / name
+        if name == "sub":
+            path.mkdir()
+        else:
+            path.write_text("x" * i)
+        os.utime(path, (1_600_000_000 + i, 1_600_000_000 + i))
+    return d
+
+
 @pytest.mark.parametrize("cmd", [
-    ["sh", "-c", "ls / | wc -l"],
+    ["sh", "-c", "ls {listed} | wc -l"],
     ["python3", "-c", THREADS],
-    ["ls", "-l", "/usr"],
+    ["ls", "-l", "{listed}"],
 ], ids=["pipeline", "python-threads", "ls"])
 def test_record_then_enforce_round_trip(tmp_path: Path, cmd: list[str]) -> None:
+    listed = listed_dir(tmp_path)
+    cmd = [arg.replace("{listed}", str(listed)) for arg in cmd]
     prof = tmp_path / "rec.json"
     plain = subprocess.run(cmd, capture_output=True, text=True, check=False)
     r = trace_run("--record-profile", prof, "-o", os.devnull, *cmd)
@@ -220,8 +237,6 @@ void _start(void) {
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the sweep's test program")
     src, exe = tmp_path / "tiny.c", tmp_path / "tiny"
     src.write_text(TINY)
     subprocess.run(["gcc", "-static", "-nostdlib", "-O1", "-o", str(exe), str(src)],
@@ -229,6 +244,7 @@ def tiny(tmp_path: Path) -> Path:
     return exe
 
 
+@pytest.mark.needs_gcc
 def test_sweep_table_and_minimal_profile(tmp_path: Path, tiny: Path) -> None:
     res, prof = tmp_path / "sweep.json", tmp_path / "min.json"
     r = trace_run("--sweep", "--json", res, "--record-profile", prof, "--sweep-timeout", "30",
@@ -254,6 +270,7 @@ def test_sweep_table_and_minimal_profile(tmp_path: Path, tiny: Path) -> None:
     assert (r.returncode, r.stdout) == (0, "hi\n")
 
 
+@pytest.mark.needs_gcc
 def test_sweep_with_another_errno(tmp_path: Path, tiny: Path) -> None:
     res = tmp_path / "sweep.json"
     r = trace_run("--sweep", "--sweep-errno", "ENOSYS", "--json", res, tiny)
@@ -279,14 +296,13 @@ int main(void) {
 
 @pytest.fixture
 def abis(tmp_path: Path) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the int 0x80 test program")
     src, exe = tmp_path / "abis.c", tmp_path / "abis"
     src.write_text(ABIS)
     subprocess.run(["gcc", "-O1", "-o", str(exe), str(src)], check=True)
     return exe
 
 
+@pytest.mark.needs_gcc
 def test_i386_syscalls_follow_the_architectures(tmp_path: Path, abis: Path) -> None:
     """Without SCMP_ARCH_X86 an int 0x80 syscall is killed (libseccomp's bad-arch
     action); with it, i386 getpid (20) has rules of its own, never x86_64 writev (20)'s."""

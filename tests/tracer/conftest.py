@@ -4,7 +4,6 @@ runner that records everything the loop reports, and the CLI in a subprocess."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,9 +94,8 @@ def traced() -> Callable[..., Trace]:
 
 @pytest.fixture(scope="session")
 def cprog(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Build tests/tracer/csrc/NAME.c once per session; returns the binary's path."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the test programs")
+    """Build tests/tracer/csrc/NAME.c once per session; returns the binary's path.
+    (A test using this fixture is marked needs_gcc by tests/conftest.py.)"""
     outdir = tmp_path_factory.mktemp("cprog")
     built: dict[str, Path] = {}
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tracer import cli
 from tracer.handler import AllowAll
 
 from .conftest import run_cli
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_options_stop_at_cmd(tmp_path: Path) -> None:
     """``-o log sh -c 'exit 3'``: -o is trace-run's, -c is sh's."""
     log = tmp_path / "log"
@@ -25,6 +29,8 @@ def test_options_stop_at_cmd(tmp_path: Path) -> None:
     assert "exit_group(3)" in text
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_double_dash_and_cmd_options(tmp_path: Path) -> None:
     log = tmp_path / "log"
     r = run_cli("-q", "-o", str(log), "--", "sh", "-c", "exit 4", "-o", "x")
@@ -32,18 +38,24 @@ def test_double_dash_and_cmd_options(tmp_path: Path) -> None:
     assert '"-c", "exit 4", "-o", "x"]' in log.read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_unknown_option_is_refused() -> None:
     r = run_cli("--bogus", "true")
     assert r.returncode == 2
     assert "trace-run: unknown option '--bogus'" in r.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_lines_go_to_stderr_by_default() -> None:
     r = run_cli("sh", "-c", "echo hi")
     assert r.returncode == 0 and r.stdout == "hi\n"
     assert r.stderr.startswith("execve(") and "+++ exited with 0 +++" in r.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_json_lines_and_summary(tmp_path: Path) -> None:
     out = tmp_path / "trace.jsonl"
     r = run_cli("--json", str(out), "-c", "sh", "-c", "mkdir -p /; exit 2")

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probes.abi import Abi, syscall_number
+from tests.hypothesis_profiles import examples
 from tests.test_format import FakeMemory
 from tests.tracer.test_format_plans import _CALLS, _argument, _blob, _memory, _ret
 from tracer import format as F
@@ -40,7 +41,8 @@ def _scramble(mem: FakeMemory, seed: int) -> None:
         page[:] = noise[:len(page)]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(call=st.sampled_from(_CALLS),
        args=st.one_of(st.tuples(*[_argument] * 6), st.lists(_argument, max_size=7)),
        at_entry=st.lists(_blob, min_size=_BLOBS, max_size=_BLOBS),
@@ -272,6 +274,7 @@ def _copy(mem: FakeMemory) -> FakeMemory:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("abi", list(Abi))
 def test_every_call_with_pointers_everywhere(abi: Abi) -> None:
     calls = [nr for a, nr in _CALLS if a is abi]

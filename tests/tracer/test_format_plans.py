@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probes.abi import X32_SYSCALL_BIT, Abi, syscalls
+from tests.hypothesis_profiles import examples
 from tests.test_format import FakeMemory
 from tracer import format as F
 from tracer.syscalls.decode import quote_string
@@ -46,7 +48,8 @@ _ret = st.one_of(st.none(), st.integers(-4095, 64), st.integers(0, 2**64 - 1),
                  st.sampled_from([-2, -4, -14, -512, -516, 2**64 - 2, 0xFFFFFFFE]), _pointer)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(call=st.sampled_from(_CALLS),
        args=st.one_of(st.tuples(*[_argument] * 6), st.lists(_argument, max_size=7)),
        contents=st.lists(_blob, min_size=_BLOBS, max_size=_BLOBS), ret=_ret)

@@ -20,6 +20,7 @@ import pytest
 
 from probes.abi import Abi, syscall_number
 from tests.test_format import FakeMemory
+from tests.test_output import lines_left_by
 from tracer.events import Exited, Fork
 from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
 from tracer.output import sink
@@ -262,7 +263,6 @@ _RECORDER_CHILD = textwrap.dedent("""
     w = Fanout([JsonWriter(open(sys.argv[1], "w")),
                 StraceWriter(open(sys.argv[2], "w"), pid_prefix=PidPrefix.ALWAYS)])
     rec = OutputRecorder(w)
-    print("ready", flush=True)
     th = Thread()
     for i in itertools.count():
         call = SyscallCall(1, 1, Abi.X86_64, 1, 1, "write", (1, 4096, i % 5000, 0, 0, 0),
@@ -271,6 +271,8 @@ _RECORDER_CHILD = textwrap.dedent("""
         rec.flush()
         rec.record_exit(call, i, ALLOW, th, float(i))
         rec.flush()
+        if i == 10:
+            print("ready", flush=True)  # 11 calls written; it writes on until stopped
 """)
 
 
@@ -284,43 +286,47 @@ def test_files_stay_valid_line_by_line_when_stopped(tmp_path: Path, sig: int) ->
     proc = subprocess.Popen([sys.executable, str(script_path), str(jpath), str(tpath)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    time.sleep(0.3)
-    proc.send_signal(sig)
+    proc.send_signal(sig)  # while it writes: "ready" comes after its 11th call
     proc.wait(timeout=30)
-    data = jpath.read_bytes()
-    assert data and data.endswith(b"\n")
-    lines = data.decode().splitlines()
+    assert proc.returncode != 0  # it was stopped, not done
+    lines = lines_left_by(sig, jpath.read_bytes())
     assert len(lines) > 10
     for i, line in enumerate(lines):
         assert json.loads(line)["ret"] == i
-    text = tpath.read_bytes()
-    assert text.endswith(b"\n")
-    for i, line in enumerate(text.decode().splitlines()):
+    text = lines_left_by(sig, tpath.read_bytes())
+    assert len(text) > 10
+    for i, line in enumerate(text):
         assert line.startswith('1     write(1, "') and line.endswith(f"= {i}")
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_a_blocked_call_shows_in_the_o_file_while_it_blocks(tmp_path: Path) -> None:
     """With -o FILE a line normally goes out whole, but a call that blocks is not held
-    back: its beginning is in the file while it blocks, as strace -o writes it."""
+    back: its beginning is in the file while it blocks, as strace -o writes it.  The
+    call is cat's read of a pipe the test holds: it blocks until the test closes it."""
     from tests.tracer.conftest import cli_popen
 
     out = tmp_path / "lines"
-    proc = cli_popen("-o", str(out), "sleep", "3",
+    proc = cli_popen("-o", str(out), "cat", stdin=subprocess.PIPE,
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
     try:
-        deadline = time.monotonic() + 2.5
         seen = ""
-        while time.monotonic() < deadline:
+        give_up = time.monotonic() + 60  # a hang guard, not a speed assumption
+        while "read(0, " not in seen:
+            assert proc.poll() is None, "trace-run ended before cat read its stdin"
+            assert time.monotonic() < give_up, seen[-300:]
+            time.sleep(0.02)
             seen = out.read_text() if out.exists() else ""
-            if "clock_nanosleep(" in seen or "nanosleep(" in seen:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "sleep ended before the check"
-        last = seen.rstrip("\n").splitlines()[-1] if seen.strip() else ""
-        assert "nanosleep(" in last and not last.rstrip().endswith("= 0"), seen[-300:]
+        # cat stays in that read until stdin is closed below
+        last = seen.rstrip("\n").splitlines()[-1]
+        assert last.endswith(" read(0, "), seen[-300:]  # "PID read(0, ": unfinished
     finally:
-        proc.wait(timeout=30)
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
     done = out.read_text()
-    assert "nanosleep(" in done and "+++ exited with 0 +++" in done
-    line = next(x for x in done.splitlines() if "nanosleep(" in x)
-    assert line.rstrip().endswith("= 0"), line   # the line completed in place
+    assert "+++ exited with 0 +++" in done
+    line = next(x for x in done.splitlines() if " read(0, " in x)
+    assert line.rstrip().endswith("= 0"), line   # the line completed in place (EOF)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.tracer.conftest import run_cli
 
 PROBES = Path(__file__).parent / "probes"
@@ -16,6 +18,8 @@ def _json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_default_probe_reports_through_printk_and_ringbuf(tmp_path: Path) -> None:
     pk = tmp_path / "printk.txt"
     res = run_cli("--printk", str(pk), "-o", str(tmp_path / "log"), "cat", "/etc/hostname")
@@ -30,6 +34,8 @@ def test_default_probe_reports_through_printk_and_ringbuf(tmp_path: Path) -> Non
     assert "ringbuf events:" in text
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_override_return_denies_mkdir(tmp_path: Path) -> None:
     target = tmp_path / "d1"
     log = tmp_path / "log.json"
@@ -44,6 +50,8 @@ def test_override_return_denies_mkdir(tmp_path: Path) -> None:
     assert "(DENIED)" in (tmp_path / "lines").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_send_signal_kills_before_the_syscall_runs(tmp_path: Path) -> None:
     target = tmp_path / "d2"
     log = tmp_path / "log.json"
@@ -58,6 +66,8 @@ def test_send_signal_kills_before_the_syscall_runs(tmp_path: Path) -> None:
                for r in records)
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_probe_fault_is_reported_and_the_command_unharmed(tmp_path: Path) -> None:
     res = run_cli("--probe", str(PROBES / "faulty.s"), "-o", "/dev/null",
                   "sh", "-c", "echo unharmed")
@@ -68,6 +78,8 @@ def test_probe_fault_is_reported_and_the_command_unharmed(tmp_path: Path) -> Non
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_probe_build_error_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.s"
     bad.write_text(".prog p kprobe/x\n  r0 = r11\n  exit\n")
@@ -77,6 +89,8 @@ def test_probe_build_error_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_dump_maps_at_exit(tmp_path: Path) -> None:
     res = run_cli("--dump-maps", "-o", "/dev/null", "true")
     assert res.returncode == 0
@@ -85,6 +99,8 @@ def test_dump_maps_at_exit(tmp_path: Path) -> None:
     assert maps.get("unhandled"), maps.keys()
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_i386_syscalls_are_refused_without_an_i386_entry(tmp_path: Path, cprog) -> None:  # type: ignore[no-untyped-def]
     """The default probe has only an x86_64 entry: i386 getpid (20) is refused with
     ENOSYS, never run through the x86_64 table where 20 is writev."""
@@ -110,6 +126,8 @@ def test_printk_lines_are_built_only_for_a_consumer() -> None:
     assert PolicyHost().printk_enabled
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_a_refused_tail_call_target_stops_trace_run_before_the_command(tmp_path: Path) -> None:
     """Every program is compiled at load, as BPF_PROG_LOAD verifies each: a per-syscall
     program the VM refuses (a GPL-only helper from a non-GPL object) is a one-line error

@@ -24,6 +24,8 @@ import pytest
 from tracer import ptrace_api as pt
 from tracer import regs
 
+pytestmark = pytest.mark.ptrace
+
 SYS_GETPPID = 110
 O_TRACEEXIT = 0x40
 ENOSYS_RET = 0xFFFFFFFFFFFFFFDA            # -ENOSYS: rax at a syscall-entry stop

@@ -39,6 +39,8 @@ def test_resolve_not_found_and_not_executable(tmp_path: Path) -> None:
     assert exc.value.exit_code == 126
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_cli_command_not_found_exits_127() -> None:
     r = run_cli("nosuchcmd-trace-run")
     assert r.returncode == 127
@@ -46,6 +48,8 @@ def test_cli_command_not_found_exits_127() -> None:
         "trace-run: cannot run 'nosuchcmd-trace-run': No such file or directory"
 
 
+@pytest.mark.slow
+@pytest.mark.ptrace
 def test_cli_not_executable_exits_126(tmp_path: Path) -> None:
     f = tmp_path / "data.txt"
     f.write_text("hello")

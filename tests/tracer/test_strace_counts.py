@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+pytestmark = [pytest.mark.needs_strace, pytest.mark.ptrace]
 
 
 def strace_counts(argv: list[str], tmp_path: Path) -> Counter[str]:
