@@ -26,11 +26,10 @@ from tracer.format import (
     format_args,
     format_call,
     format_entry,
-    format_return,
-    format_siginfo,
     format_sigset,
     quote_string,
 )
+from tracer.format_results import format_return, format_siginfo
 from tracer.syscalls.xlat import ERRNO_NAMES
 
 PAGE = 4096

@@ -13,6 +13,7 @@ from probes.abi import X32_SYSCALL_BIT, Abi, syscalls
 from tests.hypothesis_profiles import examples
 from tests.test_format import FakeMemory
 from tracer import format as F
+from tracer.format_results import format_return
 from tracer.syscalls.decode import quote_string
 
 # Every number of every table, numbers nobody knows, and x32 numbers without their bit.
@@ -99,7 +100,7 @@ def test_return_values_match_the_plain_rules(ret: int | None, name: str, abi: Ab
     from tracer.syscalls import xlat as X
     from tracer.syscalls.decode import flags_text, hx, octal, open_flags_text, signed
     args = (0, cmd, 0, 0, 0, 0)
-    text = F.format_return(ret, name=name, abi=abi, args=args)
+    text = format_return(ret, name=name, abi=abi, args=args)
     if ret is None:
         assert text == "?"
         return

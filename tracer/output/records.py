@@ -9,7 +9,8 @@ from typing import Protocol
 
 from probes.abi import Abi
 from tracer.events import ProcessEvent
-from tracer.format import CallText, MemoryReader, format_return, is_error
+from tracer.format import CallText, MemoryReader, is_error
+from tracer.format_results import format_return
 
 ALLOW = "allow"
 

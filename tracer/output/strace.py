@@ -9,7 +9,7 @@ from typing import TextIO
 
 from probes.abi import Abi
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
-from tracer.format import format_siginfo
+from tracer.format_results import format_siginfo
 from tracer.output.records import ALLOW, SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.syscalls.xlat import signal_name
