@@ -45,20 +45,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._generated_map_types import MAP_TYPES
-from .asm_parse import (
+from .asm_lex import (
     ANNOTATION,
     DIRECTIVE,
     PC_COLUMN,
     REGISTER,
-    Env,
-    LineParser,
-    Pending,
     Tok,
     blank,
-    parse_statement,
     strip_comment,
     tokenize,
 )
+from .asm_parse import Env, LineParser, Pending, parse_statement
 from .errors import AsmSyntaxError, InternalError, InvalidInstruction
 from .insn import Insn, decode, encode
 
