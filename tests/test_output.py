@@ -21,6 +21,7 @@ from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from tests.test_format import FakeMemory
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format import format_entry
+from tracer.handler import Action, action_mark
 from tracer.output import jsonl, sink
 from tracer.output.jsonl import JsonWriter
 from tracer.output.records import SyscallRecord, Writer
@@ -30,7 +31,7 @@ from tracer.output.summary import Summary
 
 
 def rec(tid: int, name: str, text: str, ret: int | None = None, *, pid: int | None = None,
-        abi: Abi = Abi.X86_64, action: str = "allow", duration: float | None = None,
+        abi: Abi = Abi.X86_64, action: Action = Action.ALLOW, duration: float | None = None,
         args: tuple[int, ...] = (0,) * 6, errno: int | None = None) -> SyscallRecord:
     nr = syscall_number(abi, name)
     return SyscallRecord(ts=1000.5, pid=pid or tid, tid=tid, abi=abi, nr=nr if nr is not None else 999,
@@ -180,11 +181,11 @@ def test_pid_prefix_follows_the_number_of_tasks() -> None:
 def test_denied_and_killed_calls_are_marked() -> None:
     out = io.StringIO()
     w = StraceWriter(out)
-    w.syscall_exit(rec(5, "mkdir", 'mkdir("/tmp/x", 0777)', -13, action="deny"))
+    w.syscall_exit(rec(5, "mkdir", 'mkdir("/tmp/x", 0777)', -13, action=Action.DENY))
     w.syscall_exit(rec(5, "openat", 'openat(AT_FDCWD, "/etc/shadow", O_RDONLY)', -1,
-                       action="deny"))
-    w.syscall_exit(rec(5, "getpid", "getpid()", 42, action="deny"))
-    w.syscall_exit(rec(5, "unlink", 'unlink("/x")', None, action="kill"))
+                       action=Action.DENY))
+    w.syscall_exit(rec(5, "getpid", "getpid()", 42, action=Action.DENY))
+    w.syscall_exit(rec(5, "unlink", 'unlink("/x")', None, action=Action.KILL))
     w.process_event(Killed(5, 5, 2.0, signal.SIGKILL, False))
     assert out.getvalue() == textwrap.dedent("""\
         mkdir("/tmp/x", 0777)                   = -1 EACCES (Permission denied) (DENIED)
@@ -314,7 +315,7 @@ def sample_stream() -> list[SyscallRecord | ProcessEvent]:
     call = format_entry(Abi.X86_64, 257, [-100, path, 0, 0], mem)
     opened = SyscallRecord.at_entry(call, ts=1.25, pid=9, tid=9).at_exit(call, 3, mem)
     denied_call = format_entry(Abi.X86_64, 83, [path, 0o777], mem)
-    denied = SyscallRecord.at_entry(denied_call, ts=2, pid=9, tid=10, action="deny").at_exit(
+    denied = SyscallRecord.at_entry(denied_call, ts=2, pid=9, tid=10, action=Action.DENY).at_exit(
         denied_call, -13, mem)
     x32 = format_entry(Abi.X32, X32_SYSCALL_BIT, [0, 0, 0], mem)
     return [
@@ -372,8 +373,17 @@ def test_fast_json_line_equals_json_dumps() -> None:
             assert line.endswith("\n") and "\n" not in line[:-1]
             assert json.loads(line) == jsonl.syscall_json(item)
             assert line == json.dumps(jsonl.syscall_json(item), separators=(",", ":")) + "\n"
-    odd = rec(1, "getpid", "getpid()", 1, action='we"ird\u00e9')
-    assert json.loads(jsonl.syscall_json_line(odd))["action"] == 'we"ird\u00e9'
+    for action in Action:   # every outcome, as its documented value
+        line = jsonl.syscall_json_line(rec(1, "getpid", "getpid()", 1, action=action))
+        assert json.loads(line)["action"] == action.value
+
+
+def test_every_action_has_its_strace_mark() -> None:
+    """The mark after a strace line's result, for each outcome (ALLOW: none)."""
+    marks = {a: action_mark(a) for a in Action}
+    assert marks == {Action.ALLOW: None, Action.DENY: "DENIED", Action.KILL: "KILLED",
+                     Action.OVERRIDE: "OVERRIDE", Action.TRAP: "TRAP",
+                     Action.REFUSED: "REFUSED", Action.FAULT: "FAULT"}
 
 
 def test_json_ignores_entries() -> None:
@@ -479,8 +489,8 @@ def summary_records() -> list[SyscallRecord]:
         recs.append(rec(1, "newfstatat", "x", -2 if i < 16 else 0, duration=0.000211 / 61))
     recs.append(rec(1, "ioctl", "x", -25, duration=0.0))
     recs.append(rec(1, "access", "x", -2, duration=0.0))
-    recs.append(rec(1, "mkdir", "x", -13, action="deny", duration=0.000001))
-    recs.append(rec(1, "unlink", "x", None, action="kill"))
+    recs.append(rec(1, "mkdir", "x", -13, action=Action.DENY, duration=0.000001))
+    recs.append(rec(1, "unlink", "x", None, action=Action.KILL))
     recs.append(rec(1, "exit_group", "exit_group(0)", None))  # never returns: not counted
     return recs
 

@@ -11,12 +11,49 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Protocol, assert_never, runtime_checkable
 
 from probes.abi import Abi
 from tracer.events import ProcessEvent
 
-Action = Literal["allow", "deny", "kill"] | str
+
+class Action(StrEnum):
+    """What became of one syscall at its entry: the one outcome type of the tracer.
+
+    The value is what JSON Lines show in ``"action"``; :func:`action_mark` is what a
+    strace line shows after the result."""
+
+    ALLOW = "allow"
+    """The syscall runs."""
+    DENY = "deny"
+    """Skipped; it returns ``-errno`` (bpf_override_return with an errno, SCMP_ACT_ERRNO)."""
+    OVERRIDE = "override"
+    """Skipped; it returns a value that is not an errno (bpf_override_return)."""
+    KILL = "kill"
+    """The process is killed at the entry stop; the syscall never runs."""
+    TRAP = "trap"
+    """SCMP_ACT_TRAP: skipped with -ENOSYS, SIGSYS sent to the thread."""
+    REFUSED = "refused"
+    """No entry program for the call's ABI: skipped with -ENOSYS."""
+    FAULT = "fault"
+    """The probe faulted: the fault is reported and the syscall runs."""
+
+
+def action_mark(action: Action) -> str | None:
+    """The mark a strace line carries after its result (``= -1 EPERM (DENIED)``); None
+    for a call that ran as the program asked."""
+    match action:
+        case Action.ALLOW:
+            return None
+        case Action.DENY:
+            return "DENIED"
+        case Action.KILL:
+            return "KILLED"
+        case Action.OVERRIDE | Action.TRAP | Action.REFUSED | Action.FAULT:
+            return action.value.upper()
+        case _:
+            assert_never(action)
 
 
 @dataclass(slots=True)
@@ -57,22 +94,22 @@ class Decision:
     """What to do with a syscall at its entry.
 
     ``return_value`` not None: the syscall is skipped and returns that value (e.g.
-    ``-errno.EACCES``), as a kprobe's bpf_override_return.  ``action == "kill"``: the
+    ``-errno.EACCES``), as a kprobe's bpf_override_return.  ``Action.KILL``: the
     process is SIGKILLed at the entry stop, so the syscall never runs.  ``signals`` are
     sent at the entry stop; the syscall still runs unless one of them is fatal.
     """
 
-    action: Action = "allow"
+    action: Action = Action.ALLOW
     return_value: int | None = None
     signals: tuple[SignalRequest, ...] = field(default=())
 
     @classmethod
     def deny(cls, err: int = _errno.EPERM) -> Decision:
-        return cls("deny", -abs(err))
+        return cls(Action.DENY, -abs(err))
 
     @classmethod
     def kill(cls) -> Decision:
-        return cls("kill")
+        return cls(Action.KILL)
 
     @property
     def errno(self) -> int | None:

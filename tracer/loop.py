@@ -37,7 +37,15 @@ from tracer.events import (
     decode,
     syscall_abi,
 )
-from tracer.handler import AllowAll, Decision, Recorder, SignalRequest, SyscallCall, SyscallHandler
+from tracer.handler import (
+    Action,
+    AllowAll,
+    Decision,
+    Recorder,
+    SignalRequest,
+    SyscallCall,
+    SyscallHandler,
+)
 from tracer.spawn import Spawned
 from tracer.tracee import TracedThread, tgid_of
 
@@ -238,7 +246,7 @@ class Loop:
             rec.record_entry(call, decision, th)
         pending = [*decision.signals, *th.take_signals()] if decision.signals or th.signals \
             else ()
-        if decision.action == "kill":
+        if decision.action is Action.KILL:
             # The tracee dies in this stop: the kernel aborts a syscall whose entry stop
             # ends with a fatal signal pending, so the syscall never runs.
             pt.poke_user(th.tid, _ORIG_AX, -1)

@@ -8,17 +8,18 @@ of :class:`bpf_vm.host.Host` over :class:`tracer.handler.Tracee`.  What the prog
 output goes to the ``--printk`` sink:
 
 * ``bpf_override_return(ctx, rc)``: the syscall is skipped and returns ``rc``, what a
-  kprobe with error injection does to the probed function ("deny" when rc is an errno);
+  kprobe with error injection does to the probed function (Action.DENY when rc is an
+  errno, else Action.OVERRIDE);
 * ``bpf_send_signal(SIGKILL)``: the process is killed at the entry stop, before the
-  syscall runs ("kill"); other signals are sent and the syscall runs;
-* otherwise the syscall runs ("allow").
+  syscall runs (Action.KILL); other signals are sent and the syscall runs;
+* otherwise the syscall runs (Action.ALLOW).
 
 Programs in ``kretprobe/...`` (or ``kretsyscall/...``) sections run at syscall exit with
 ``ax`` = the return value.
 
 Syscalls of another ABI (i386 through ``int 0x80``, x32) run the entry program named
 ``<entry>_i386`` / ``<entry>_x32`` when the object has one (with that ABI's numbers in
-orig_ax).  Without one they are refused with ENOSYS and reported as "refused": running
+orig_ax).  Without one they are refused with ENOSYS (Action.REFUSED): running
 them through the x86_64 table would confuse i386 getpid (20) with x86_64 writev (20).
 """
 
@@ -44,10 +45,16 @@ from bpf_vm import (
     section_info,
 )
 from probes import DEFAULT_PROBE
-from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.regs import FIELDS, PT_REGS
 
 _AX = FIELDS.index("ax")
+
+
+REFUSED = Decision(Action.REFUSED, -_errno.ENOSYS)
+"""A call of an ABI the probe has no entry program for: refused with ENOSYS."""
+FAULT = Decision(Action.FAULT)
+"""The probe faulted: reported, and the syscall runs."""
 
 
 class TraceeHost(BaseHost):
@@ -154,9 +161,22 @@ class ProbeHandler:
     # -- SyscallHandler -----------------------------------------------------------------
 
     def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
+        ran = self.run_entry(call, tracee)
+        if ran is None:
+            return ALLOW
+        if isinstance(ran, Decision):
+            return ran
+        return self._decide(ran)
+
+    def run_entry(self, call: SyscallCall, tracee: Tracee) -> Effects | Decision | None:
+        """Run the entry program of the call's ABI and write its output to the printk
+        sink.  Returns the run's effects (None: it had none), or, when no program ran
+        to its end, the decision that leaves: REFUSED (no entry program for the ABI)
+        or FAULT (reported; the syscall runs).  A handler that reads the effects its own
+        way (the policy's) maps them to a decision itself, once."""
         prog = self.entry.get(call.abi)
         if prog is None:
-            return Decision("refused", -_errno.ENOSYS)
+            return REFUSED
         host = self.host
         host.bind(tracee)
         state = self.vm.state
@@ -166,12 +186,11 @@ class ProbeHandler:
             if state.effects is not None:   # what it wrote before the fault
                 host.write(state.effects)
             self._fault(call, exc)
-            return Decision("fault")
+            return FAULT
         effects = state.effects
-        if effects is None:
-            return ALLOW
-        host.write(effects)
-        return self._decide(effects)
+        if effects is not None:
+            host.write(effects)
+        return effects
 
     def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
         if not self.returns or str(call.abi) != "x86_64":
@@ -202,11 +221,11 @@ class ProbeHandler:
         rc = effects.override
         if rc is not None:
             rc = rc - (1 << 64) if rc >= 1 << 63 else rc
-            action = "deny" if -4095 <= rc < 0 else "override"
+            action = Action.DENY if -4095 <= rc < 0 else Action.OVERRIDE
             return Decision(action, rc, signals)
         if any(sig == _signal.SIGKILL for sig, _ in effects.signals):
-            return Decision("kill", None, signals)
-        return Decision("allow", None, signals) if signals else ALLOW
+            return Decision(Action.KILL, None, signals)
+        return Decision(Action.ALLOW, None, signals) if signals else ALLOW
 
     def _fault(self, call: SyscallCall, exc: BpfError) -> None:
         """A probe fault never crashes the tracee: the syscall runs, the fault is reported

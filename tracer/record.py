@@ -43,7 +43,7 @@ from collections.abc import Callable
 from probes.abi import Abi
 from tracer.events import ProcessEvent
 from tracer.format import FetchedCall, call_identity, fetch_entry, replay
-from tracer.handler import Decision, SyscallCall, Tracee
+from tracer.handler import Action, Decision, SyscallCall, Tracee
 from tracer.output.records import SyscallRecord, Writer, errno_of
 from tracer.output.sink import Fanout
 
@@ -81,7 +81,7 @@ class _OpenCall:
     __slots__ = ("action", "call", "exit_action", "fetched", "moved", "rec", "ret", "snap",
                  "ts")
 
-    def __init__(self, call: SyscallCall, action: str, fetched: FetchedCall | None) -> None:
+    def __init__(self, call: SyscallCall, action: Action, fetched: FetchedCall | None) -> None:
         self.call = call
         self.action = action
         self.fetched = fetched
@@ -90,7 +90,7 @@ class _OpenCall:
         self.ret: int | None
         self.snap: dict[tuple[int, int], bytes | None] | None
         self.ts: float
-        self.exit_action: str
+        self.exit_action: Action
 
 
 class OutputRecorder:
@@ -192,12 +192,12 @@ class OutputRecorder:
             if c.fetched is not None:
                 text = c.fetched.render()
                 rec = SyscallRecord(call.ts, call.pid, call.tid, abi, text.nr, text.name,
-                                    text.args, None, str(c.action), None, text.entry)
+                                    text.args, None, c.action, None, text.entry)
             else:
                 nr, name, args = call_identity(abi, call.raw_nr if abi is _X32
                                                else call.nr, call.args)
                 rec = SyscallRecord(call.ts, call.pid, call.tid, abi, nr, name, args, None,
-                                    str(c.action), None, "")
+                                    c.action, None, "")
             c.rec = rec
         return rec
 
@@ -210,10 +210,10 @@ class OutputRecorder:
         duration = c.ts - c.call.ts if ret is not None else None
         if c.fetched is not None:
             done = rec.at_exit(c.fetched.render(), ret, replay(c.snap), duration=duration,
-                               action=str(c.exit_action))
+                               action=c.exit_action)
         else:
             done = SyscallRecord(rec.ts, rec.pid, rec.tid, rec.abi, rec.nr, rec.name,
-                                 rec.args, ret, str(c.exit_action), errno_of(ret, rec.abi),
+                                 rec.args, ret, c.exit_action, errno_of(ret, rec.abi),
                                  "", None, duration)
         if c.moved is not None:
             done = dataclasses.replace(done, tid=c.moved[0], pid=c.moved[1])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 
 
 class DenyMkdir:
@@ -42,7 +42,7 @@ def test_deny_mkdir_with_eacces(tmp_path: Path, traced, seize: bool) -> None:  #
     assert t.code == 1
     assert "Permission denied" in t.stderr
     (rec,) = [r for r in t.records if r.call.name in ("mkdir", "mkdirat")]
-    assert rec.ret == -errno.EACCES and rec.decision.action == "deny"
+    assert rec.ret == -errno.EACCES and rec.decision.action is Action.DENY
     assert rec.decision.errno == errno.EACCES
 
 
@@ -52,7 +52,7 @@ def test_kill_decision_stops_the_call_before_it_runs(tmp_path: Path, traced) -> 
     assert not target.exists()
     assert t.code == 128 + signal.SIGKILL
     (rec,) = t.calls("mkdir")
-    assert rec.ret is None and rec.decision.action == "kill"
+    assert rec.ret is None and rec.decision.action is Action.KILL
 
 
 def test_kill_decision_in_a_threaded_process(cprog, traced) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +99,7 @@ def test_signals_from_the_handler(cprog, traced) -> None:  # type: ignore[no-unt
     class Fatal:
         def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
             if call.name == "getpid":
-                return Decision("allow", signals=(SignalRequest(signal.SIGKILL),))
+                return Decision(Action.ALLOW, signals=(SignalRequest(signal.SIGKILL),))
             return ALLOW
 
         def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:

@@ -12,7 +12,7 @@ Every writer takes plain data and has the same four methods, so the loop fans ea
 out to whichever writers the user asked for (:class:`Fanout`)::
 
     call = format_entry(abi, nr, args, read_memory)            # tracer.format
-    rec = SyscallRecord.at_entry(call, ts=time.time(), pid=tgid, tid=tid, action="allow")
+    rec = SyscallRecord.at_entry(call, ts=time.time(), pid=tgid, tid=tid, action=Action.ALLOW)
     out.syscall_entry(rec)            # strace text prints "openat(AT_FDCWD, ..." now
     ...                               # exit stop
     out.syscall_exit(rec.at_exit(call, ret, read_memory, duration=t_exit - t_entry))

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from probes.abi import Abi
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.handler import Action
 from tracer.output.records import SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.syscalls.xlat import signal_name
@@ -20,7 +21,7 @@ def syscall_json(rec: SyscallRecord) -> dict[str, object]:
     return {
         "ts": float(rec.ts), "pid": rec.pid, "tid": rec.tid, "abi": str(rec.abi),
         "nr": rec.nr, "name": rec.name, "args": [int(a) for a in rec.args], "ret": rec.ret,
-        "action": str(rec.action), "errno": rec.errno,
+        "action": rec.action.value, "errno": rec.errno,
     }
 
 
@@ -31,10 +32,11 @@ def _json_str(text: str) -> str:
 
 # '"abi":"x86_64","nr":0,"name":"read",' by (abi, nr, name), and "allow" -> '"allow"'.
 _JSON_CALLS: dict[tuple[Abi, int, str], str] = {}
-_JSON_ACTIONS: dict[str, str] = {}
-# One %-format: an f-string would need a str(int(...)) per argument (%d does it in C).
 _JSON_LINE = ('{"ts":%r,"pid":%d,"tid":%d,%s"args":[%d,%d,%d,%d,%d,%d],"ret":%s,'
               '"action":%s,"errno":%s}\n')
+
+
+_JSON_ACTIONS = {a: _json_str(a.value) for a in Action}
 
 
 def syscall_json_line(rec: SyscallRecord) -> str:
@@ -48,11 +50,7 @@ def syscall_json_line(rec: SyscallRecord) -> str:
             _JSON_CALLS.clear()
         call = _JSON_CALLS[key] = (f'"abi":{_json_str(str(rec.abi))},"nr":{int(rec.nr)},'
                                    f'"name":{_json_str(rec.name)},')
-    action = _JSON_ACTIONS.get(rec.action)
-    if action is None:
-        if len(_JSON_ACTIONS) >= 64:
-            _JSON_ACTIONS.clear()
-        action = _JSON_ACTIONS[rec.action] = _json_str(str(rec.action))
+    action = _JSON_ACTIONS[rec.action]
     ret, errno = rec.ret, rec.errno
     return _JSON_LINE % (float(rec.ts), rec.pid, rec.tid, call, *rec.args,
                          "null" if ret is None else str(int(ret)), action,

@@ -11,8 +11,7 @@ from probes.abi import Abi
 from tracer.events import ProcessEvent
 from tracer.format import CallText, MemoryReader, is_error
 from tracer.format_results import format_return
-
-ALLOW = "allow"
+from tracer.handler import Action
 
 
 @dataclass(slots=True)
@@ -33,7 +32,7 @@ class SyscallRecord:
     name: str
     args: tuple[int, ...]  # the six raw argument registers
     ret: int | None  # signed return value; None: no exit stop (yet)
-    action: str  # the policy's verdict: "allow", "deny", "kill", ...
+    action: Action  # what became of the call at its entry
     errno: int | None  # -ret when ret is an error, else None
     text: str
     result: str | None = None  # strace's text after "= "; None: derived from ret
@@ -45,13 +44,13 @@ class SyscallRecord:
 
     @classmethod
     def at_entry(cls, call: CallText, *, ts: float, pid: int, tid: int,
-                 action: str = ALLOW) -> SyscallRecord:
+                 action: Action = Action.ALLOW) -> SyscallRecord:
         """The record of a call at its entry stop."""
         return cls(ts, pid, tid, call.abi, call.nr, call.name, call.args, None, action,
                    None, call.entry)
 
     def at_exit(self, call: CallText, ret: int | None, read_memory: MemoryReader, *,
-                duration: float | None = None, action: str | None = None) -> SyscallRecord:
+                duration: float | None = None, action: Action | None = None) -> SyscallRecord:
         """This record completed at the exit stop (``ret`` None: the call never returned)."""
         return SyscallRecord(self.ts, self.pid, self.tid, self.abi, self.nr, self.name,
                              self.args, ret, self.action if action is None else action,

@@ -10,11 +10,10 @@ from typing import TextIO
 from probes.abi import Abi
 from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
 from tracer.format_results import format_siginfo
-from tracer.output.records import ALLOW, SyscallRecord
+from tracer.handler import action_mark
+from tracer.output.records import SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.syscalls.xlat import signal_name
-
-_ACTION_MARKS = {"deny": "DENIED", "kill": "KILLED"}
 
 
 class PidPrefix(StrEnum):
@@ -98,11 +97,10 @@ class StraceWriter:
         result = rec.result
         if result is None:
             result = rec.result_text()
-        action = rec.action
-        if action == ALLOW:
+        mark = action_mark(rec.action)
+        if mark is None:
             self._out.write(f"{head}{pad}= {result}\n")
         else:
-            mark = _ACTION_MARKS.get(action) or action.upper()
             self._out.write(f"{head}{pad}= {result} ({mark})\n")
         self._open = None
         self._col = 0

@@ -9,7 +9,8 @@ from typing import TextIO
 from probes.abi import Abi
 from tracer.events import ProcessEvent
 from tracer.format import is_error
-from tracer.output.records import ALLOW, SyscallRecord
+from tracer.handler import Action
+from tracer.output.records import SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
 from tracer.output.strace import PERSONALITY
 
@@ -61,7 +62,7 @@ class Summary:
 
     def syscall_exit(self, rec: SyscallRecord) -> None:
         ret, action = rec.ret, rec.action
-        if ret is None and action == ALLOW:
+        if ret is None and action is Action.ALLOW:
             return
         key = (rec.abi, rec.name)
         count = self._by_call.get(key)
@@ -71,7 +72,7 @@ class Summary:
         count.calls += 1
         if ret is not None and is_error(ret, rec.abi):
             count.errors += 1
-        if action != ALLOW:
+        if action is not Action.ALLOW:
             count.denied += 1
         count.seconds += rec.duration or 0.0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno as _errno
 import signal
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, assert_never
 
 from probes.abi import Abi
 from probes.policy.compiler import CompiledPolicy, compile_policy
@@ -22,6 +22,7 @@ from probes.policy.resolve import Verdict
 from probes.policy.runtime import outcome
 from tracer.format import format_args
 from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.handler import Action as TraceAction
 from tracer.probe_handler import ProbeHandler, TraceeHost
 
 __all__ = ["PolicyHandler", "PolicyHost", "Seen", "Tally", "decision_for", "make_handler"]
@@ -37,19 +38,26 @@ class PolicyHost(TraceeHost):
 
 
 def decision_for(v: Verdict) -> Decision:
-    """What the tracer does for a seccomp action (enforce mode)."""
+    """What the tracer does for a seccomp action (enforce mode): the one place where
+    the policy's verdict becomes a decision."""
     match v.action:
         case Action.ERRNO:
-            return Decision("deny", -(v.errno or 0))
+            return Decision(TraceAction.DENY, -(v.errno or 0))
         case Action.KILL | Action.KILL_THREAD | Action.KILL_PROCESS:
             # A SIGKILL to one thread kills its whole process in Linux, so the two kills
             # differ only in which helper the bytecode called.
             return Decision.kill()
         case Action.TRAP:
-            return Decision("trap", -_errno.ENOSYS,
+            return Decision(TraceAction.TRAP, -_errno.ENOSYS,
                             (SignalRequest(int(signal.SIGSYS), thread=True),))
+        case Action.ALLOW | Action.LOG:
+            return ALLOW   # the syscall runs (LOG: the line was written)
+        case Action.TRACE | Action.NOTIFY:
+            # A run's effects never amount to these (probes.policy.runtime.outcome): the
+            # compiler has no tracer or notifier to hand them to, and lets them run.
+            return ALLOW
         case _:
-            return ALLOW   # ALLOW, and LOG (the syscall runs; the line was written)
+            assert_never(v.action)
 
 
 @dataclass
@@ -102,13 +110,14 @@ class PolicyHandler:
 
     def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
         self.tally.calls += 1
-        decision = self.probe.on_entry(call, tracee)
-        if decision.action == "fault":
-            self.tally.faults += 1
-            return ALLOW
-        effects = self.probe.vm.state.effects   # of the entry program's run
-        verdict = (outcome(effects.signals, effects.override, effects.printk)
-                   if effects is not None else Verdict(Action.ALLOW))
+        ran = self.probe.run_entry(call, tracee)
+        if isinstance(ran, Decision):   # no program ran to its end
+            if ran.action is TraceAction.FAULT:
+                self.tally.faults += 1
+                return ALLOW
+            return ran
+        verdict = (outcome(ran.signals, ran.override, ran.printk) if ran is not None
+                   else Verdict(Action.ALLOW))
         if verdict.action is not Action.ALLOW:
             self.tally.add(call, verdict, tracee)
         return ALLOW if self.audit else decision_for(verdict)
