@@ -3,10 +3,10 @@ the host kernel, and the start-up time of the conformance plugin.
 
     python3 scripts/bench_vm.py [--n 200000] [--runs 5]
 
-Prints medians over ``--runs`` runs (the engines' runs interleaved).  The program is a loop of ALU and stack
-load/store instructions (7 per iteration).  The kernel runs the same bytecode as a
-socket filter through BPF_PROG_TEST_RUN (JIT-compiled on this machine), which reports
-its own duration, so its figure excludes the syscall.
+Prints medians over ``--runs`` runs (the engines' runs interleaved). The program is a
+loop of ALU and stack load/store instructions (7 per iteration). The kernel runs the
+same bytecode as a socket filter through BPF_PROG_TEST_RUN (JIT-compiled on this
+machine), which reports its own duration, so its figure excludes the syscall.
 """
 
 from __future__ import annotations

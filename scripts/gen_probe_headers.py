@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bpf_vm._generated_helper_ids import HELPER_IDS
-from bpf_vm._generated_map_types import MAP_TYPES
+from bpf_vm._generated_helper_ids import HELPER_IDS  # noqa: E402 (after the sys.path line)
+from bpf_vm._generated_map_types import MAP_TYPES  # noqa: E402
 
 DEFAULT_HEADER = Path("/usr/include/linux/bpf.h")
 INCLUDE = ROOT / "probes" / "include"
@@ -125,7 +125,7 @@ def render_helper_defs(header_text: str) -> str:
         lines.append(f"\tBPF_MAP_TYPE_{mname.upper()} = {num},")
     lines += ["};", ""]
     lines += [f"struct {s};" for s in sorted(structs)]
-    lines += [""] + decls + ["", "#endif", ""]
+    lines += ["", *decls, "", "#endif", ""]
     return "\n".join(lines)
 
 

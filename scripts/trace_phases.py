@@ -26,6 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import contextlib
+
 import tracer.loop as loop_mod
 from tracer import (
     cli,
@@ -104,10 +106,8 @@ def main() -> None:
                 "dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={args.count}"]
     t = _clock()
     cpu = time.process_time()
-    try:
+    with contextlib.suppress(SystemExit):
         cli.main()
-    except SystemExit:
-        pass
     wall, cpu = _clock() - t, time.process_time() - cpu
     syscalls = calls.get("  probe", 0) or 1
     print(f"{syscalls} syscalls; wall {wall:.2f} s, trace-run's CPU {cpu:.2f} s "

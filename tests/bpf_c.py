@@ -1,6 +1,7 @@
 """Compiling BPF C at test time, for the object-file tests.
 
-Every test object is built from source by probes.build (bpf_vm.toolchain with probes/include) (ziglang's clang, or $BPF_CC),
+Every test object is built from source by probes.build (bpf_vm.toolchain with
+probes/include; ziglang's clang, or $BPF_CC),
 with a cache private to the test session, so the tests exercise the compiler the
 project ships with and never depend on a stale object.
 """

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import hypothesis_profiles  # noqa: F401 - registers and loads the profile
+from tests import hypothesis_profiles
 
 MARKERS = {
     "kernel": "needs bpf(2) of the host kernel (load and test-run programs; root)",

@@ -3,6 +3,7 @@ and errors (never tracebacks) for malformed or unsupported objects."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
 
@@ -377,7 +378,7 @@ def test_ksyscall_names_need_the_callers_syscall_table(cc) -> None:
                  __type(key, __u32); __type(value, __u32); } progs SEC(".maps");
         SEC("ksyscall/openat") int on_openat(void *ctx) { return 0; }
     """ + LICENSE)
-    with pytest.raises(ElfLoadError, match="section 'ksyscall/openat'.*needs a syscall table"):
+    with pytest.raises(ElfLoadError, match=r"section 'ksyscall/openat'.*needs a syscall table"):
         load(src, syscall_number=None)
     with pytest.raises(ElfLoadError, match="'openat' is not an x86_64 syscall"):
         load(src, syscall_number={}.get)
@@ -397,7 +398,7 @@ def test_conventions_need_exactly_one_prog_array(cc) -> None:
 
 
 def test_unknown_syscall_name_is_an_error_naming_the_section(cc) -> None:
-    with pytest.raises(ElfLoadError, match="ksyscall/no_such_call.*not an x86_64 syscall"):
+    with pytest.raises(ElfLoadError, match=r"ksyscall/no_such_call.*not an x86_64 syscall"):
         load(cc("""
             struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 512);
                      __type(key, __u32); __type(value, __u32); } progs SEC(".maps");
@@ -406,13 +407,13 @@ def test_unknown_syscall_name_is_an_error_naming_the_section(cc) -> None:
 
 
 def test_slot_beyond_max_entries_and_conflicts(cc) -> None:
-    with pytest.raises(ElfLoadError, match="index 257 .* out of range"):
+    with pytest.raises(ElfLoadError, match=r"index 257 .* out of range"):
         load(cc("""
             struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 8);
                      __type(key, __u32); __type(value, __u32); } progs SEC(".maps");
             SEC("ksyscall/openat") int f(void *ctx) { return 0; }
         """ + LICENSE))
-    with pytest.raises(ElfLoadError, match="slot 1: both 'f'.*and 'g'"):
+    with pytest.raises(ElfLoadError, match=r"slot 1: both 'f'.*and 'g'"):
         load(cc("""
             struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 8);
                      __type(key, __u32); __type(value, __u32); } progs SEC(".maps");
@@ -473,10 +474,8 @@ def test_garbage_and_bit_flips_never_traceback(good: bytes, seed: int) -> None:
         for _ in range(20 * seed):
             b[rnd.randrange(len(b))] = rnd.randrange(256)
         data = bytes(b)
-    try:
+    with contextlib.suppress(ElfLoadError):
         load(data)
-    except ElfLoadError:
-        pass
 
 
 def test_wrong_machine(good: bytes) -> None:
@@ -541,7 +540,7 @@ def test_btf_maps_without_btf(cc) -> None:
     stripped = obj.with_suffix(".nobtf.o")
     subprocess.run(["llvm-objcopy", "--remove-section=.BTF", "--remove-section=.BTF.ext",
                     str(obj), str(stripped)], capture_output=True, check=True)
-    with pytest.raises(ElfLoadError, match="'.maps' needs BTF"):
+    with pytest.raises(ElfLoadError, match=r"'\.maps' needs BTF"):
         load(stripped)
 
 

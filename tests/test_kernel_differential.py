@@ -85,7 +85,8 @@ def mem(draw: st.DrawFn) -> Insn:
     n = SIZE_BYTES[size]
     on_stack = draw(st.booleans())
     if on_stack:
-        base, off = FRAME_POINTER, -8 * draw(st.integers(1, 8)) + n * draw(st.integers(0, 8 // n - 1))
+        slot = -8 * draw(st.integers(1, 8))
+        base, off = FRAME_POINTER, slot + n * draw(st.integers(0, 8 // n - 1))
     else:
         base, off = 1, n * draw(st.integers(0, CTX_DATA // n - 1))
     what = draw(st.sampled_from(["ldx", "ldsx", "st", "stx", "atomic"]))

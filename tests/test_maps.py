@@ -376,7 +376,8 @@ def test_global_data_through_map_value_ld_imm64() -> None:
 
 
 def test_program_cannot_look_up_prog_array_or_ringbuf() -> None:
-    for decl in ("prog_array key=4 value=4 max_entries=2", "ringbuf key=0 value=0 max_entries=4096"):
+    for decl in ("prog_array key=4 value=4 max_entries=2",
+                 "ringbuf key=0 value=0 max_entries=4096"):
         L = load(f"""
 .map m {decl}
     *(u32 *)(r10 - 4) = 0

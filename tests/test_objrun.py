@@ -237,7 +237,8 @@ def test_disasm_matches_llvm_objdump(cc) -> None:
     for start, fname in sorted(prog.func_names.items()):
         mine = [row for row in ours["main1"] if row[0] >= start][:len(theirs[fname])]
         assert len(mine) == len(theirs[fname])
-        for (pc, our_bytes, our_text), (their_bytes, their_text) in zip(mine, theirs[fname]):
+        pairs = zip(mine, theirs[fname], strict=True)
+        for (pc, our_bytes, our_text), (their_bytes, their_text) in pairs:
             if _relocated(our_text):
                 continue
             assert our_bytes == their_bytes, (fname, pc)
@@ -336,7 +337,7 @@ def test_object_program_behaves_as_in_the_kernel(cc) -> None:
                 kres = kernel.prog_test_run(kfd, ctx_in=ctx, repeat=0)
                 vres = vm.run(prog, ctx)
                 assert vres.r0 & 0xFFFFFFFF == kres.retval
-                for (name, d), fd in zip(obj.map_defs.items(), fds):
+                for (name, d), fd in zip(obj.map_defs.items(), fds, strict=True):
                     theirs = _kernel_dump(fd, d.key_size, d.value_size)
                     m = obj.maps[name]
                     mine = {bytes.fromhex(e["key"]): bytes.fromhex(e["value"])

@@ -1,13 +1,14 @@
 """The one adapter over ptrace(2).
 
 python-ptrace's ctypes bindings do the calls they cover (TRACEME, CONT, DETACH,
-SETOPTIONS, SETREGS, PEEKDATA) and give the register structure; what they
-lack (SEIZE, INTERRUPT, LISTEN, GET_SYSCALL_INFO, process_vm_readv, tgkill) or gets
-wrong (GETEVENTMSG into a 4-byte int, GETSIGINFO's layout) is called here through ctypes.  So are the requests made
-at every stop (GET_SYSCALL_INFO, GETREGS, SYSCALL, POKEUSER): python-ptrace's wrapper costs
-about 4 us a call more, and a traced program makes two stops per syscall.  Everything
-leaves this module typed and with errors as :class:`OSError` (``ProcessLookupError`` for
-ESRCH), so python-ptrace's style (camelCase, ``PtraceError``) stays inside.
+SETOPTIONS, SETREGS, PEEKDATA) and give the register structure; what they lack (SEIZE,
+INTERRUPT, LISTEN, GET_SYSCALL_INFO, process_vm_readv, tgkill) or gets wrong
+(GETEVENTMSG into a 4-byte int, GETSIGINFO's layout) is called here through ctypes. So
+are the requests made at every stop (GET_SYSCALL_INFO, GETREGS, SYSCALL, POKEUSER):
+python-ptrace's wrapper costs about 4 us a call more, and a traced program makes two
+stops per syscall. Everything leaves this module typed and with errors as
+:class:`OSError` (``ProcessLookupError`` for ESRCH), so python-ptrace's style
+(camelCase, ``PtraceError``) stays inside.
 
 How the calls are made.  ``ptrace`` and ``process_vm_readv`` are ctypes function objects
 with a ``restype`` but no ``argtypes``: argtypes make ctypes run a ``from_param``
@@ -262,7 +263,7 @@ def syscall_info(pid: int) -> SyscallInfo:
         _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
     buf = _info_buf
     op, _flags, arch, ip, sp = _INFO_HEAD.unpack_from(buf)
-    if op == OP_ENTRY or op == OP_SECCOMP:
+    if op in (OP_ENTRY, OP_SECCOMP):
         entry = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
         ret_data = _INFO_RET_DATA.unpack_from(buf, _INFO_UNION + 56)[0] if op == OP_SECCOMP else 0
         return SyscallInfo(op, arch, ip, sp, entry[0], entry[1:], ret_data=ret_data)

@@ -51,7 +51,7 @@ def pack_fields(regs: UserRegs) -> bytes:
 def from_pt_regs(data: bytes, into: UserRegs | None = None) -> UserRegs:
     """Write 168 pt_regs bytes back into a user_regs_struct (fs_base etc. untouched)."""
     target = into if into is not None else UserRegs()
-    for name, value in zip(_USER_FIELDS, PT_REGS.unpack(data)):
+    for name, value in zip(_USER_FIELDS, PT_REGS.unpack(data), strict=True):
         setattr(target, name, value)
     return target
 

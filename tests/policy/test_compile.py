@@ -217,7 +217,7 @@ def test_compiled_policy_equals_direct_evaluation(profile: dict[str, Any], data:
               for i in range(6)]
     for _ in range(10):
         abi = data.draw(st.sampled_from(list(Abi)))
-        name = data.draw(st.sampled_from(_SYSCALLS + ["getpid"]))
+        name = data.draw(st.sampled_from([*_SYSCALLS, "getpid"]))
         nr = number(abi, name)
         args = [data.draw(a) for a in arg_st]
         want = decide(policy, abi, nr, args)

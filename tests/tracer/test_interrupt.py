@@ -3,6 +3,7 @@ either way the outputs are complete."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -108,10 +109,8 @@ def test_detach_on_exit_lets_them_run(tmp_path: Path) -> None:
         # the shell goes on too: after its sleep it runs the rest of its script
         _wait_for(lambda: (tmp_path / "stdout").read_text() == "after\n")
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_ctrl_c_to_the_whole_group(tmp_path: Path) -> None:

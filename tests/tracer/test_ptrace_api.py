@@ -11,6 +11,7 @@ arrive whole.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -82,7 +83,8 @@ class Child:
         _, self.status = os.waitpid(self.pid, 0)
         return self.status
 
-    def to_syscall_stop(self, sig: int = 0, limit: int = 200) -> tuple[int, int, int, tuple[int, ...]]:
+    def to_syscall_stop(self, sig: int = 0, limit: int = 200
+                        ) -> tuple[int, int, int, tuple[int, ...]]:
         """Resume with PTRACE_SYSCALL until the next syscall stop (signal stops passed on)."""
         for _ in range(limit):
             pt.resume_syscall(self.pid, sig)
@@ -140,10 +142,8 @@ def _reap(pid: int) -> None:
     except ProcessLookupError:
         return
     while True:
-        try:
+        with contextlib.suppress(OSError):
             pt.cont(pid)
-        except OSError:
-            pass
         try:
             _, st = os.waitpid(pid, 0)
         except ChildProcessError:

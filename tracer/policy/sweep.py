@@ -20,6 +20,7 @@ the working directory).
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import json
 import os
@@ -88,10 +89,8 @@ def _trace_run(cmd: Sequence[str], args: Sequence[str], timeout: float, workdir:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)   # the session we created for this run
-        except ProcessLookupError:
-            pass
         out, err = proc.communicate()
     res = RunResult(proc.returncode, out, err, timed_out)
     _read_json(jpath, res)
