@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bpf_vm import Extension, toolchain
+from bpf_vm import Extension, __version__, toolchain
 
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 """The headers of trace-run's probes (bpf_helpers.h, bpf_tracing.h, syscall_nrs.h...)."""
@@ -41,4 +41,4 @@ def bpf_vm_extension() -> Extension:
     return Extension(syscall_number=x86_64_syscall_number, include_dirs=(INCLUDE_DIR,))
 
 
-__all__ = ["DEFAULT_PROBE", "INCLUDE_DIR", "bpf_vm_extension", "build"]
+__all__ = ["DEFAULT_PROBE", "INCLUDE_DIR", "__version__", "bpf_vm_extension", "build"]

@@ -33,13 +33,16 @@ happen at its ``flush()``.  The one exception is an entry for a writer that is n
 ``entries_may_wait`` (see :class:`Writer`), rendered and written at its entry stop.
 
 Writes are whole: each line (or the entry part of an unfinished one) goes to the file
-descriptor in one ``write(2)`` with SIGINT/SIGTERM/SIGHUP/SIGQUIT blocked, so neither a
-kill nor a KeyboardInterrupt can cut a line, and a JSON file is valid line by line
-whenever trace-run stops.  Text is held in memory only between flushes: a writer that
-was told to ``hold()`` (trace-run's are, by the recorder) keeps what one loop turn
-produced in a list of strings, and the recorder's ``flush()`` after each stop writes it,
-one write(2) per file; a file of trace-run's own (``-o FILE``) also keeps the beginning
-of a line whose call still runs until the line is complete or the loop is about to wait
-(``flush(final=True)``).  A writer not holding writes each piece of text at once.  No
-Python ``io`` buffer is used: the text goes to the descriptor with ``os.write``.
+descriptor in one ``write(2)`` with SIGINT/SIGTERM/SIGHUP/SIGQUIT blocked, so none of
+those signals, nor a KeyboardInterrupt, can cut a line, and a JSON file is valid line by
+line whenever trace-run stops on one. SIGKILL cannot be blocked: the kernel may end a
+large ``write(2)`` to a regular file at a page boundary, so after a SIGKILL the last
+line may be cut there (every line before it is whole). Text is held in memory only
+between flushes: a writer that was told to ``hold()`` (trace-run's are, by the recorder)
+keeps what one loop turn produced in a list of strings, and the recorder's ``flush()``
+after each stop writes it, one write(2) per file; a file of trace-run's own (``-o
+FILE``) also keeps the beginning of a line whose call still runs until the line is
+complete or the loop is about to wait (``flush(final=True)``). A writer not holding
+writes each piece of text at once. No Python ``io`` buffer is used: the text goes to the
+descriptor with ``os.write``.
 """
