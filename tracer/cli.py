@@ -1,46 +1,176 @@
 """``trace-run [OPTIONS] [--] CMD ARGS...``: run CMD under the stop loop.
 
-Options are parsed only before CMD; from CMD on everything is CMD's, as with strace
-(``trace-run -o log sh -c 'exit 3'`` passes ``-c`` to sh).  trace-run exits with CMD's
-status, 128+N if CMD was killed by signal N, 127/126 if CMD cannot be run, and 128+M if
-trace-run itself got signal M (SIGINT, SIGTERM, SIGHUP) first.
+The options are strace 6.1's, spelled and combined as strace takes them
+(:mod:`tracer.options`), plus trace-run's own (probes, policies, JSON).  Options are
+parsed only before CMD; from CMD on everything is CMD's (``trace-run -o log sh -c 'exit
+3'`` passes ``-c`` to sh).
 
 This module is the only place that catches project errors: each is printed on one line
 as ``trace-run: ...`` and ends the run with a non-zero status, without a traceback.
+A usage error (an unknown option, a bad value, outputs that clash) exits 2, before CMD
+starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, TextIO
-
-import typer
+from typing import IO, NoReturn, TextIO
 
 from bpf_vm import BpfError
 from tracer.handler import SyscallHandler
-from tracer.loop import Loop, stop_on_signals
+from tracer.options import Options, UsageError, parse
+from tracer.output.stamps import Stamps, parse_absolute
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
 from tracer.policy import run as run_policy
 from tracer.policy import wanted as policy_wanted
-from tracer.policy.cli_options import (
-    Audit,
-    Caps,
-    Merge,
-    PolicyOpt,
-    PrintPrograms,
-    RecordProfile,
-    Report,
-    Strict,
-    Sweep,
-    SweepErrno,
-    SweepJobs,
-    SweepTimeout,
-)
 from tracer.spawn import SpawnError, spawn
 
 PROG = "trace-run"
+
+HELP = f"""\
+Usage: {PROG} [-ACcfhqrtTvVwxyzZ] [-a COLUMN] [-e EXPR]... [-o FILE] [-s STRSIZE]
+                 [-S SORTBY] [-U COLUMNS] [-X FORMAT] [-I N] [-b execve]
+                 [--json FILE] [--probe FILE] [--policy PROFILE] ...
+                 {{ -p PID | [-E VAR[=VAL]]... [-u USERNAME] CMD [ARGS] }}
+
+Runs CMD (or attaches to PID) and stops it at every syscall of every thread and
+child: the syscall's registers go to a BPF probe run by trace-run's eBPF VM, and the
+syscall is printed as strace prints it.  The options are strace's; `trace-run -h`
+lists what each does here.
+
+General:
+  -e EXPR        a qualifying expression: QUALIFIER=[!]all or QUALIFIER=[!]VAL1[,VAL2]...
+                 qualifiers: trace, signal, status, quiet, inject, fault, abbrev,
+                 verbose, raw, read, write
+  -h, --help     print this help and exit
+  -V, --version  print the version and exit
+
+Startup:
+  -E VAR=VAL, --env=VAR=VAL   put VAR=VAL in the environment of CMD
+  -E VAR, --env=VAR           remove VAR from the environment of CMD
+  -p PID, --attach=PID        trace the running process PID (all its threads); may
+                              be repeated or given as PID,PID...
+  -u USERNAME, --user=USERNAME
+                              run CMD as USERNAME (uid, gid and groups)
+
+Tracing:
+  -b execve, --detach-on=execve
+                 detach from a process when it calls execve
+  -f, --follow-forks
+                 follow forks (always on for CMD; with -p, also follow the children)
+  -ff            with -o FILE: one FILE.PID per traced task
+  -I N, --interruptible=N
+                 1 anywhere, 2 waiting, 3 never, 4 never_tstp: when fatal signals
+                 (HUP INT QUIT PIPE TERM) end the trace (default: 3 with -o FILE CMD,
+                 2 otherwise)
+  --detach-on-exit
+                 when a fatal signal ends the trace, detach from the tracees and let
+                 them run on (default: the spawned CMD gets the signal)
+
+Filtering:
+  -e trace=[!][?]{{SYSCALL|%CLASS|/REGEX|all|none}},...
+                 trace only these syscalls (classes: %file %desc %network %process
+                 %signal %ipc %memory %creds %clock %stat %lstat %fstat %%stat %statfs
+                 %fstatfs %%statfs %pure)
+  -e signal=SET  print only these signals
+  -e status=SET  print only calls that ended so (successful, failed, unfinished,
+                 unavailable, detached)
+  -z, --successful-only   print only calls that returned without an error
+  -Z, --failed-only       print only calls that returned an error
+
+Output format:
+  -a COLUMN, --columns=COLUMN
+                 the column of the results (default 40)
+  -o FILE, --output=FILE
+                 write the lines to FILE instead of stderr; '-': stdout; '|CMD' or
+                 '!CMD': pipe them into CMD
+  -A, --output-append-mode
+                 append to the -o FILE
+  -e quiet=SET, -q, -qq, -qqq
+                 suppress messages (attach, exit, path-resolution, personality,
+                 thread-execve, superseded)
+  -r, --relative-timestamps
+                 print the time since the previous line
+  -s STRSIZE, --string-limit=STRSIZE
+                 print at most STRSIZE bytes of a string (default 32)
+  -t, --absolute-timestamps      print the time of day
+  -tt            ... with microseconds
+  -ttt           ... as seconds since the epoch, with microseconds
+  -T, --syscall-times
+                 print the time spent in each syscall
+  -v, --no-abbrev
+                 print structures, arrays and the environment unabbreviated
+  -x             print non-ASCII strings in hex; -xx: every string in hex
+  -X FORMAT, --const-print-style=FORMAT
+                 print named constants as raw, abbrev or verbose
+  -y, --decode-fds
+                 print the path of each file descriptor; -yy: also socket endpoints
+  --json FILE    write one JSON object per syscall and per process event to FILE
+                 ('-': stdout)
+
+Statistics:
+  -c, --summary-only
+                 count time, calls, errors and denials per syscall; print the table
+                 at exit instead of the lines
+  -C, --summary  the lines and the table
+  -S SORTBY, --summary-sort-by=SORTBY
+                 sort the table by time, min-time, max-time, avg-time, calls, errors,
+                 name or nothing (default time)
+  -U COLUMNS, --summary-columns=COLUMNS
+                 the table's columns: time-percent, total-time, min-time, max-time,
+                 avg-time, calls, errors, name
+  -w, --summary-wall-clock
+                 the table's time is each call's latency (trace-run always measures
+                 that)
+
+Tampering:
+  -e inject=SET[:error=ERRNO|:retval=VALUE][:signal=SIG][:when=WHEN]
+                 make the syscalls in SET fail or return VALUE, or send SIG, from a
+                 BPF program (when: FIRST[..LAST][+[STEP]])
+  -e fault=SET[:error=ERRNO][:when=WHEN]
+                 the same, failing with ENOSYS by default
+
+Probes (trace-run's own):
+  --probe FILE   run this probe object (.o, or .c / .s built on the fly) instead of
+                 the bundled one
+  --printk FILE  write the programs' bpf_trace_printk lines and ring-buffer records to
+                 FILE ('-': stdout)
+  --dump-maps    print the probe's maps at exit
+
+Policy experiments (trace-run's own):
+  --policy PROFILE      enforce a seccomp profile (OCI or Docker JSON), compiled to BPF
+  --audit               with --policy: enforce nothing, report what would be denied
+  --report FILE         with --policy: also write the report to FILE (.json: as JSON)
+  --strict              with --policy: unknown syscall names are errors
+  --cap CAP_NAME        a capability Docker's includes/excludes are matched against
+                        (repeatable; default: trace-run's effective capabilities)
+  --print-programs      with --policy or -e inject=, no CMD: print the programs
+  --record-profile OUT  write a profile allowing exactly what CMD did ('-': stdout)
+  --merge BASE          with --record-profile: add to the profile BASE
+  --sweep               deny each syscall CMD makes in turn and tabulate the outcomes
+  --sweep-errno ERRNO   the errno of a denied syscall in a sweep (default EPERM)
+  --sweep-timeout SECONDS
+                        the time limit of each sweep run (default 60)
+  --sweep-jobs N        sweep runs in parallel (default: the CPU count)
+"""
+
+
+class _Failed(Exception):
+    """A one-line error and the exit status it ends the run with."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
 # ---- the probe seam ---------------------------------------------------------------------
@@ -53,129 +183,200 @@ def make_handler(probe: Path | None = None, printk: str | None = None,
     return make_probe_handler(probe=probe, printk=printk, dump_maps=dump_maps)
 
 
-# ---- outputs ----------------------------------------------------------------------------
+# ---- checking the options ---------------------------------------------------------------
 
-def _open(path: str, stack: contextlib.ExitStack, stdout_ok: bool = False) -> TextIO:
-    if stdout_ok and path == "-":
-        return sys.stdout
-    return stack.enter_context(open(path, "w", encoding="utf-8", errors="backslashreplace"))
-
-
-# ---- the command ------------------------------------------------------------------------
-
-Output = Annotated[str | None, typer.Option("-o", "--output", metavar="FILE",
-                   help="Write the strace-like lines to FILE instead of stderr.")]
-Json = Annotated[str | None, typer.Option("--json", metavar="FILE",
-                 help="Write one JSON object per syscall and per process event to FILE.")]
-SummaryOpt = Annotated[bool, typer.Option("-c", "--summary",
-                       help="At exit, print a table of calls, errors, denials and time per "
-                            "syscall (instead of the lines, unless -o is given).")]
-Printk = Annotated[str | None, typer.Option("--printk", metavar="FILE|-",
-                   help="Write the programs' bpf_trace_printk lines and ring-buffer "
-                        "records to FILE ('-': stdout).")]
-Probe = Annotated[Path | None, typer.Option("--probe", metavar="FILE",
-                  help="Run this probe object (.o, or .c / .s built on the fly).")]
-DumpMaps = Annotated[bool, typer.Option("--dump-maps", help="Print the probe's maps at exit.")]
-Detach = Annotated[bool, typer.Option("--detach-on-exit",
-                   help="On SIGINT/SIGTERM, detach from the tracees and let them run on "
-                        "(default: kill them).")]
-Quiet = Annotated[bool, typer.Option("-q", "--quiet",
-                  help="No messages of trace-run's own (detach notices).")]
-Version = Annotated[bool, typer.Option("-V", "--version", is_eager=True,
-                    help="Print the version and exit.")]
-Cmd = Annotated[list[str] | None, typer.Argument(metavar="CMD [ARGS]...", show_default=False)]
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-def _error(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
-
-
-@app.command(name=PROG, context_settings={"allow_interspersed_args": False,
-                                          "ignore_unknown_options": True,
-                                          "help_option_names": ["-h", "--help"]})
-def trace_run(cmd: Cmd = None, output: Output = None, json: Json = None,
-              summary: SummaryOpt = False,
-              printk: Printk = None, probe: Probe = None, dump_maps: DumpMaps = False,
-              detach_on_exit: Detach = False, quiet: Quiet = False,
-              policy: PolicyOpt = None, audit: Audit = False, report: Report = None,
-              strict: Strict = False, cap: Caps = None, print_programs: PrintPrograms = False,
-              record_profile: RecordProfile = None, merge: Merge = None, sweep: Sweep = False,
-              sweep_errno: SweepErrno = "EPERM", sweep_timeout: SweepTimeout = 60.0,
-              sweep_jobs: SweepJobs = None, version: Version = False) -> None:
-    """Run CMD, stopping it at every syscall of every thread and child."""
-    if version:
-        from bpf_vm import __version__
-        print(f"{PROG} -- version {__version__}")
-        raise typer.Exit(0)
-    cmd = cmd or []
-    popts = PolicyOptions(policy=policy, audit=audit, report=report, strict=strict, caps=cap,
-                          print_programs=print_programs, record_profile=record_profile,
-                          merge=merge, sweep=sweep, sweep_errno=sweep_errno,
-                          sweep_timeout=sweep_timeout, sweep_jobs=sweep_jobs,
-                          json=json if sweep else None, printk=printk, dump_maps=dump_maps,
-                          probe=probe)
-    if not cmd and not policy_wanted(popts):
-        _error("missing CMD")
-        raise typer.Exit(2)
-    if cmd and cmd[0].startswith("-") and cmd[0] != "-":
-        # ignore_unknown_options lets an unknown option through as CMD: refuse it.
-        _error(f"unknown option '{cmd[0]}' (put CMD after '--' if it starts with '-')")
-        raise typer.Exit(2)
+def _int(text: str, option: str, low: int = 0) -> int:
     try:
-        if policy_wanted(popts):
-            code = run_policy(popts, cmd, lambda handler: _run(
-                cmd, output, json, summary, printk, probe, dump_maps, detach_on_exit, quiet,
-                handler=handler))
+        value = int(text, 10)
+    except ValueError:
+        raise UsageError(f"invalid {option} argument: '{text}'") from None
+    if value < low:
+        raise UsageError(f"invalid {option} argument: '{text}'")
+    return value
+
+
+_INTR = {"1": 1, "anywhere": 1, "2": 2, "waiting": 2, "3": 3, "never": 3, "4": 4,
+         "never_tstp": 4}
+
+
+@dataclass
+class Outputs:
+    """Where the text goes, decided before anything starts."""
+
+    lines: str | None = None          # -o: a path, "-" (stdout) or "|cmd"
+    separate: bool = False            # -ff -o FILE: FILE.TID
+    append: bool = False
+    json: str | None = None
+    summary: bool = False             # -c or -C
+    lines_too: bool = True            # not -c
+    column: int = 40
+    stamps: Stamps = field(default_factory=Stamps)
+
+
+def _stamps(opts: Options) -> Stamps:
+    stamps = Stamps()
+    if opts.timestamps:
+        stamps.absolute = "unix" if opts.timestamps >= 3 else "time"
+        stamps.absolute_digits = 6 if opts.timestamps >= 2 else 0
+    if opts.absolute_timestamps is not None:
+        try:
+            stamps.absolute, stamps.absolute_digits = parse_absolute(opts.absolute_timestamps)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    stamps.relative = opts.relative
+    stamps.durations = opts.syscall_times
+    return stamps
+
+
+def _outputs(opts: Options) -> Outputs:
+    out = Outputs(lines=opts.output, append=opts.append, json=opts.json,
+                  summary=opts.summary_only or opts.summary,
+                  lines_too=not opts.summary_only, stamps=_stamps(opts))
+    out.separate = opts.follow >= 2 and opts.output is not None and not _special(opts.output)
+    if opts.column is not None:
+        out.column = _int(opts.column, "-a")
+    files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
+                                             ("--report", opts.report),
+                                             ("--record-profile", opts.record_profile),
+                                             ("--printk", opts.printk))
+             if path is not None and not _special(path)]
+    seen: dict[str, str] = {}
+    for name, path in files:
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"{name} and {seen[key]} name the same file: {path}")
+        seen[key] = name
+    return out
+
+
+def _special(path: str) -> bool:
+    """``-`` (stdout) and ``|cmd``/``!cmd`` (a pipe): not files of trace-run's."""
+    return path == "-" or path.startswith(("|", "!"))
+
+
+def _check_writable(paths: Sequence[str]) -> None:
+    """Fail now, before CMD runs, for an output file that cannot be written."""
+    for path in paths:
+        if _special(path):
+            continue
+        existed = os.path.lexists(path)
+        try:
+            with open(path, "a"):
+                pass
+        except OSError as exc:
+            raise _Failed(f"{path}: {exc.strerror}", 1) from None
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _environment(changes: Sequence[str]) -> dict[str, str] | None:
+    """-E VAR=VAL sets VAR, -E VAR removes it, in order, from trace-run's environment."""
+    if not changes:
+        return None
+    env = dict(os.environ)
+    for change in changes:
+        name, eq, value = change.partition("=")
+        if not name:
+            raise UsageError(f"invalid -E argument: '{change}'")
+        if eq:
+            env[name] = value
         else:
-            code = _run(cmd, output, json, summary, printk, probe, dump_maps, detach_on_exit,
-                        quiet)
-    except (ProfileError, PolicyUsageError) as exc:
-        for line in str(exc).splitlines():
-            _error(line)
-        code = 2
-    except SpawnError as exc:
-        _error(str(exc))
-        code = exc.exit_code
-    except OSError as exc:
-        _error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
-        code = 1
-    except BpfError as exc:  # the probe side: VM, loader, build, maps
-        _error(str(exc))
-        code = 1
-    raise typer.Exit(code)
+            env.pop(name, None)
+    return env
 
 
-def _run(cmd: list[str], output: str | None, json_path: str | None, summary: bool,
-         printk: str | None, probe: Path | None, dump_maps: bool, detach: bool,
-         quiet: bool, handler: SyscallHandler | None = None) -> int:
+def _policy_options(opts: Options) -> PolicyOptions:
+    return PolicyOptions(
+        policy=Path(opts.policy) if opts.policy else None, audit=opts.audit,
+        report=Path(opts.report) if opts.report else None, strict=opts.strict,
+        caps=opts.caps or None, print_programs=opts.print_programs,
+        record_profile=opts.record_profile, merge=Path(opts.merge) if opts.merge else None,
+        sweep=opts.sweep, sweep_errno=opts.sweep_errno,
+        sweep_timeout=_float(opts.sweep_timeout, "--sweep-timeout"),
+        sweep_jobs=_int(opts.sweep_jobs, "--sweep-jobs", 1) if opts.sweep_jobs else None,
+        json=opts.json if opts.sweep else None, printk=opts.printk,
+        dump_maps=opts.dump_maps, probe=Path(opts.probe) if opts.probe else None)
+
+
+def _float(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"invalid {option} argument: '{text}'") from None
+    if not value > 0:
+        raise UsageError(f"invalid {option} argument: '{text}'")
+    return value
+
+
+# ---- opening the outputs ----------------------------------------------------------------
+
+class _Opened:
+    """The output streams of one run, closed (and a pipe's command waited for) at the end."""
+
+    def __init__(self, stack: contextlib.ExitStack, append: bool) -> None:
+        self._stack = stack
+        self._mode = "a" if append else "w"
+
+    def open(self, path: str) -> TextIO:
+        if path == "-":
+            return sys.stdout
+        if path.startswith(("|", "!")):
+            proc = subprocess.Popen(["/bin/sh", "-c", path[1:]], stdin=subprocess.PIPE,
+                                    text=True, encoding="utf-8",
+                                    errors="backslashreplace")
+            assert proc.stdin is not None
+            self._stack.callback(proc.wait)
+            return self._stack.enter_context(proc.stdin)
+        return self._stack.enter_context(open(path, self._mode, encoding="utf-8",
+                                              errors="backslashreplace"))
+
+
+# ---- running ----------------------------------------------------------------------------
+
+def _trace(opts: Options, out: Outputs, cmd: list[str],
+           handler: SyscallHandler | None = None) -> int:
     # imported here: they pull in the formatting tables
+    from tracer.loop import Loop, stop_on_signals
     from tracer.output.jsonl import JsonWriter
     from tracer.output.records import Writer
+    from tracer.output.separate import Separate
     from tracer.output.sink import Fanout
     from tracer.output.strace import PidPrefix, StraceWriter
     from tracer.output.summary import Summary
     from tracer.record import OutputRecorder
 
+    probe = Path(opts.probe) if opts.probe else None
     if handler is None:
-        handler = make_handler(probe=probe, printk=printk, dump_maps=dump_maps)
+        handler = make_handler(probe=probe, printk=opts.printk, dump_maps=opts.dump_maps)
     with contextlib.ExitStack() as stack:
-        lines = _open(output, stack) if output else sys.stderr
+        opened = _Opened(stack, out.append)
         writers: list[Writer] = []
-        if output or not (summary or json_path):
-            # strace -f -o FILE prefixes every line with the pid; on stderr, [pid N].
-            prefix = PidPrefix.ALWAYS if output else PidPrefix.AUTO
-            writers.append(StraceWriter(lines, pid_prefix=prefix))
-        if json_path:
-            writers.append(JsonWriter(_open(json_path, stack, stdout_ok=True)))
-        if summary:
-            writers.append(Summary(lines))
+        stamps = out.stamps if out.stamps.active else None
+        lines: TextIO = sys.stderr
+        if out.lines is not None and not out.separate:
+            lines = opened.open(out.lines)
+        # --json alone replaces the lines on stderr; -o or -C asks for them as well
+        if out.lines_too and (out.lines is not None or not out.json or opts.summary):
+            if out.separate:
+                assert out.lines is not None
+                writers.append(Separate(out.lines, opened.open, column=out.column,
+                                        stamps=stamps))
+            else:
+                # strace -f -o FILE prefixes every line with the pid; on stderr, [pid N].
+                prefix = PidPrefix.ALWAYS if out.lines is not None else PidPrefix.AUTO
+                writers.append(StraceWriter(lines, pid_prefix=prefix, column=out.column,
+                                            stamps=stamps))
+        if out.json:
+            writers.append(JsonWriter(opened.open(out.json)))
+        if out.summary:
+            writers.append(Summary(sys.stderr if out.separate else lines))
         fanout = Fanout(writers)
         loop = Loop(handler, [OutputRecorder(fanout)])
+        detach = opts.detach_on_exit
         try:
             with stop_on_signals(loop, detach):
-                child = spawn(cmd)
+                child = spawn(cmd, env=_environment(opts.env))
                 code = loop.run(child)
         finally:
             close = getattr(handler, "close", None)
@@ -185,14 +386,64 @@ def _run(cmd: list[str], output: str | None, json_path: str | None, summary: boo
         failure = child.exec_error()
         if failure is not None:
             raise failure
-        if loop.interrupted is not None and detach and not quiet:
+        if loop.interrupted is not None and detach and opts.quiet == 0:
             _error(f"detached from {child.pid} and its children")
     return code
 
 
-def main() -> None:
+def _run(opts: Options) -> int:
+    out = _outputs(opts)
+    popts = _policy_options(opts)
+    cmd = opts.cmd
+    if not cmd and not opts.pids and not policy_wanted(popts):
+        raise UsageError("must have CMD [ARGS] or -p PID")
+    if cmd and cmd[0] == "":
+        raise _Failed("Can't stat '': No such file or directory", 127)
+    _check_writable([p for p in (out.lines if not out.separate else None, out.json,
+                                 opts.report, opts.record_profile, opts.printk)
+                     if p is not None])
+    trace: Callable[[SyscallHandler | None], int] = lambda handler=None: _trace(  # noqa: E731
+        opts, out, cmd, handler)
+    if policy_wanted(popts):
+        return run_policy(popts, cmd, trace)
+    return trace(None)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    for line in message.splitlines() or [""]:
+        _error(line)
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) -> None:
     """Console entry point (``trace-run``)."""
-    app(prog_name=PROG)
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        opts = parse(args)
+    except UsageError as exc:
+        _fail(f"{exc} (see '{PROG} -h')", 2)
+    if opts.help:
+        print(HELP, end="", file=stdout or sys.stdout)
+        sys.exit(0)
+    if opts.version:
+        from bpf_vm import __version__
+        print(f"{PROG} -- version {__version__}", file=stdout or sys.stdout)
+        sys.exit(0)
+    try:
+        code = _run(opts)
+    except UsageError as exc:
+        _fail(str(exc), 2)
+    except (ProfileError, PolicyUsageError) as exc:
+        _fail(str(exc), 2)
+    except _Failed as exc:
+        _fail(str(exc), exc.code)
+    except SpawnError as exc:
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
+    except BpfError as exc:  # the probe side: VM, loader, build, maps
+        _fail(str(exc), 1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from tracer.format_results import format_siginfo
 from tracer.handler import action_mark
 from tracer.output.records import SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
+from tracer.output.stamps import Stamps
 from tracer.syscalls.xlat import signal_name
 
 
@@ -38,8 +39,9 @@ class StraceWriter:
     waits on until its line is complete, so that a line is written by one write(2)."""
 
     def __init__(self, stream: TextIO, *, pid_prefix: PidPrefix = PidPrefix.AUTO,
-                 column: int = 40) -> None:
+                 column: int = 40, stamps: Stamps | None = None) -> None:
         self._out = Sink(stream)
+        self._stamps = stamps if stamps is not None and stamps.active else None
         self.entries_may_wait = self._out.private
         self._pid_prefix = pid_prefix
         self._column = column
@@ -73,14 +75,21 @@ class StraceWriter:
             self._prefixes[tid] = text
         return text
 
+    def _leader(self, tid: int, ts: float | None) -> str:
+        """What starts a line: the pid column, then the timestamps of -t/-tt/-ttt/-r."""
+        if self._stamps is None:
+            return self._prefix(tid)
+        return self._prefix(tid) + self._stamps.leader(ts)
+
     def _interrupt(self) -> None:
         """Close an open line: its call goes on, its end comes later as "resumed"."""
         if self._open is not None:
             self._out.write(" <unfinished ...>\n")
             self._open = None
 
-    def _start(self, rec: SyscallRecord) -> str:
-        """Note the task and, when its ABI changes, say so as strace does."""
+    def _start(self, rec: SyscallRecord, ts: float | None = None) -> str:
+        """Note the task and, when its ABI changes, say so as strace does; returns the
+        line's leader (``ts``: the time it shows, by default the call's entry)."""
         tid = rec.tid
         self._tasks.add(tid)
         abi = rec.abi
@@ -88,7 +97,9 @@ class StraceWriter:
             self._interrupt()
             self._out.write(f"[ Process PID={tid} runs in {PERSONALITY[abi]} mode. ]\n")
         self._abi[tid] = abi
-        return self._prefix(tid)
+        if self._stamps is None:
+            return self._prefix(tid)
+        return self._prefix(tid) + self._stamps.leader(rec.ts if ts is None else ts)
 
     def _end(self, head: str, rec: SyscallRecord) -> None:
         """Write ``head`` (which continues the line at column ``self._col``) and the result."""
@@ -98,10 +109,14 @@ class StraceWriter:
         if result is None:
             result = rec.result_text()
         mark = action_mark(rec.action)
+        tail = ""
+        if self._stamps is not None and self._stamps.durations and rec.ret is not None \
+                and rec.duration is not None:
+            tail = f" <{self._stamps.duration(rec.duration)}>"
         if mark is None:
-            self._out.write(f"{head}{pad}= {result}\n")
+            self._out.write(f"{head}{pad}= {result}{tail}\n")
         else:
-            self._out.write(f"{head}{pad}= {result} ({mark})\n")
+            self._out.write(f"{head}{pad}= {result} ({mark}){tail}\n")
         self._open = None
         self._col = 0
 
@@ -128,7 +143,7 @@ class StraceWriter:
                     self._end(rest, rec)
                     return
                 self._interrupt()
-                prefix = self._start(rec)
+                prefix = self._start(rec, _exit_time(rec))
                 self._col = 0
                 self._end(f"{prefix}<... {rec.name} resumed>{rest}", rec)
                 return
@@ -149,9 +164,9 @@ class StraceWriter:
         text = entry.text + (" <unfinished ...>)" if unfinished else ")")
         self.syscall_exit(dataclasses.replace(entry, ret=None, text=text, result="?"))
 
-    def _line(self, tid: int, text: str) -> None:
+    def _line(self, tid: int, text: str, ts: float | None = None) -> None:
         self._interrupt()
-        self._out.write(f"{self._prefix(tid)}{text}\n")
+        self._out.write(f"{self._leader(tid, ts)}{text}\n")
 
     def process_event(self, event: ProcessEvent) -> None:
         tid = event.tid
@@ -161,26 +176,26 @@ class StraceWriter:
                 self._tasks.add(child)
             case Exec(former_tid=former):
                 if former != tid:
-                    self._line(tid, f"+++ superseded by execve in pid {former} +++")
+                    self._line(tid, f"+++ superseded by execve in pid {former} +++", event.ts)
                     if former in self._entries:  # its execve ends under the new tid
                         self._entries[tid] = self._entries.pop(former)
                     self._tasks.discard(former)
                     self._prefixes.pop(former, None)
             case SignalDelivery(sig=sig, siginfo=siginfo):
                 info = f" {format_siginfo(sig, siginfo)}" if siginfo is not None else ""
-                self._line(tid, f"--- {signal_name(sig)}{info} ---")
+                self._line(tid, f"--- {signal_name(sig)}{info} ---", event.ts)
             case GroupStop(sig=sig):
-                self._line(tid, f"--- stopped by {signal_name(sig)} ---")
+                self._line(tid, f"--- stopped by {signal_name(sig)} ---", event.ts)
             case Exited(status=status):
-                self._gone(tid, f"+++ exited with {status} +++")
+                self._gone(tid, f"+++ exited with {status} +++", event.ts)
             case Killed(sig=sig, core_dumped=core):
                 dumped = " (core dumped)" if core else ""
-                self._gone(tid, f"+++ killed by {signal_name(sig)}{dumped} +++")
+                self._gone(tid, f"+++ killed by {signal_name(sig)}{dumped} +++", event.ts)
 
-    def _gone(self, tid: int, line: str) -> None:
+    def _gone(self, tid: int, line: str, ts: float | None = None) -> None:
         """The task ended: its unfinished call ends like strace's, then ``line``."""
         self._drop_entry(tid)
-        self._line(tid, line)
+        self._line(tid, line, ts)
         self._tasks.discard(tid)
         self._prefixes.pop(tid, None)
         self._abi.pop(tid, None)
@@ -191,3 +206,8 @@ class StraceWriter:
         flush_sinks((self._out,), final=True)
 
 
+
+
+def _exit_time(rec: SyscallRecord) -> float | None:
+    """When a call returned (its "resumed" line shows that time)."""
+    return rec.ts + rec.duration if rec.duration is not None else None
