@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number, syscalls
+from probes.inject import INJECT_LAST_INF, InjectSpec
 from tracer.syscalls.classes import class_members, lookup_class
 from tracer.syscalls.xlat import ERRNO_NAMES, OTHER_KERNEL_ERRNOS, RESTART_ERRNOS, signal_name
 
@@ -50,7 +51,6 @@ __all__ = [
 
 NSIG = 64            # NSIG_BYTES * 8 on x86_64: the largest signal= of inject
 MAX_ERRNO = 4095
-INJECT_LAST_INF = 0xFFFF
 _PERSONALITIES = {"64": Abi.X86_64, "32": Abi.I386, "x32": Abi.X32}   # arch_defs_.h
 
 
@@ -312,36 +312,6 @@ _ERRNO_BY_NAME: dict[str, int] = {
     **{name.upper(): nr for nr, (name, _) in RESTART_ERRNOS.items()},
     **{name.upper(): nr for nr, name in ERRNO_NAMES.items()},
 }
-
-
-@dataclass(frozen=True, slots=True)
-class InjectSpec:
-    """One ``inject=`` / ``fault=`` for a syscall.
-
-    ``error`` (an errno, the call fails with it) and ``retval`` (the call returns it,
-    unsigned 64-bit as given) exclude each other; ``signal`` is delivered at the call
-    (which then runs unless error/retval skips it).  ``first``, ``last``, ``step``:
-    strace's ``when=`` counters, per thread and syscall: the 1st..65535th call;
-    ``last == INJECT_LAST_INF`` means no end; ``step == 0`` means once.  ``syscall``:
-    the pure syscall strace runs instead (trace-run skips the call all the same)."""
-
-    error: int | None = None
-    retval: int | None = None
-    signal: int | None = None
-    first: int = 1
-    last: int = INJECT_LAST_INF
-    step: int = 1
-    syscall: str | None = None
-    text: str = ""
-
-    def injects_at(self, n: int) -> bool:
-        """Whether the ``n``-th call (from 1) of a thread is tampered with: strace's
-        countdown (tamper_with_syscall_entering) in closed form."""
-        if n < self.first or (self.last != INJECT_LAST_INF and n > self.last):
-            return False
-        if self.step == 0:
-            return n == self.first
-        return (n - self.first) % self.step == 0
 
 
 def _parse_when(val: str) -> tuple[int, int, int] | None:
