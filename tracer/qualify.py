@@ -348,61 +348,64 @@ def _is_pure(name: str) -> bool:
 
 
 def parse_inject(text: str, *, fault: bool = False) -> tuple[SyscallSet, InjectSpec]:
-    """One ``inject=`` (or, ``fault``, ``fault=``) argument: its syscall set and spec."""
+    """One ``inject=`` (or, ``fault``, ``fault=``) argument: its syscall set and spec.
+    The options are checked before the set, as strace does (parse_inject_expression,
+    then qualify_syscall_tokens)."""
     what = "fault argument" if fault else "inject argument"
     bad = QualifyError(f"invalid {what} '{text}'")
     parts = text.split(":")
     name = parts[0] if text and not text.startswith(":") else ""
-    opts: dict[str, object] = {}
+    error: int | None = None
+    retval: int | None = None
+    sig: int | None = None
+    when: tuple[int, int, int] = (1, INJECT_LAST_INF, 1)
+    pure: str | None = None
     for token in (p for p in parts[1:] if p):
         key, eq, val = token.partition("=")
         if not eq:
             raise bad
         if key == "when":
-            when = _parse_when(val)
-            if when is None:
+            parsed = _parse_when(val)
+            if parsed is None:
                 raise bad
-            opts["when"] = when
+            when = parsed
         elif key == "syscall":
-            if "syscall" in opts or not _is_pure(val):
+            if pure is not None or not _is_pure(val):
                 raise bad
-            opts["syscall"] = val
+            pure = val
         elif key == "error":
-            if "error" in opts or "retval" in opts:
+            if error is not None or retval is not None:
                 raise bad
             n, _ = _uint(val, MAX_ERRNO)
             if n < 0:
                 n = _ERRNO_BY_NAME.get(val.upper(), -1)
             if n < 1:
                 raise bad
-            opts["error"] = n
+            error = n
         elif not fault and key == "retval":
-            if "error" in opts or "retval" in opts:
+            if error is not None or retval is not None:
                 raise bad
-            v = _c_ulonglong(val)
-            if v is None:
+            retval = _c_ulonglong(val)
+            if retval is None:
                 raise bad
-            opts["retval"] = v
         elif not fault and key == "signal":
-            if "signal" in opts:
+            if sig is not None:
                 raise bad
             sig = _signal_number(val)
             if sig < 1 or sig > NSIG:
                 raise bad
-            opts["signal"] = sig
         elif not fault and key in ("poke_enter", "poke_exit", "delay_enter", "delay_exit"):
             raise QualifyError(f"{what} '{text}': {key}= is not supported by trace-run")
         else:
             raise bad
     sset = parse_syscall_set(name)
-    if not ({"error", "retval", "signal"} & opts.keys()):
+    if error is None and retval is None and sig is None:
         if not fault:
             raise bad
-        opts["error"] = 38   # ENOSYS: fault='s default
-    first, last, step = opts.get("when", (1, INJECT_LAST_INF, 1))  # type: ignore[misc]
-    spec = InjectSpec(error=opts.get("error"), retval=opts.get("retval"),  # type: ignore[arg-type]
-                      signal=opts.get("signal"), first=first, last=last, step=step,  # type: ignore[arg-type]
-                      syscall=opts.get("syscall"), text=text)  # type: ignore[arg-type]
+        error = 38   # ENOSYS: fault='s default
+    first, last, step = when
+    spec = InjectSpec(error=error, retval=retval, signal=sig, first=first, last=last,
+                      step=step, syscall=pure, text=text)
     return sset, spec
 
 
