@@ -44,6 +44,7 @@ __all__ = [
     "Status",
     "SyscallSet",
     "failed_only",
+    "finish",
     "parse_inject",
     "parse_syscall_set",
     "successful_only",
@@ -500,3 +501,25 @@ def failed_only(q: Qualifiers) -> None:
 Z_WARNING = ("Only the last of -z/--successful-only/-Z/--failed-only options will take "
              "effect. See status qualifier for more complex filters.")
 """What strace says (once, not fatal) when ``Qualifiers.z_flags > 1``."""
+
+
+QUIET_OF_Q = {1: "attach,personality", 2: "exit,attach,personality", 3: "all"}
+"""``-q``, ``-qq``, ``-qqq`` as ``-e quiet=`` sets (strace.c's qflag_qual ...)."""
+
+
+def finish(q: Qualifiers, *, q_level: int = 0, output_file: bool = False,
+           command: bool = True) -> list[str]:
+    """What strace does after reading all options (strace.c's init), for the CLI to call
+    once: ``-o FILE`` with a command implies ``-q`` unless ``-e quiet=`` was given; ``-q``
+    (``q_level`` times) becomes its quiet set; ``-q`` with ``-e quiet=`` is an error.
+    Returns strace's warnings (not fatal) to print as ``trace-run: ...``."""
+    warnings = []
+    if q.z_flags > 1:
+        warnings.append(Z_WARNING)
+    if output_file and command and not q_level and not q.quiet_given:
+        q_level = 1
+    if q_level:
+        if q.quiet_given:
+            raise QualifyError("-q and -e quiet/--quiet cannot be provided simultaneously")
+        q.quiet = _number_set(QUIET_OF_Q[min(q_level, 3)], _QUIET_NAMES, "quiet")
+    return warnings
