@@ -10,12 +10,12 @@ import pytest
 
 from probes.abi import Abi, syscall_number, syscalls
 from tracer.qualify import (
+    Z_WARNING,
     NumberSet,
     Qualifiers,
     QualifyError,
     Quiet,
     Status,
-    Z_WARNING,
     failed_only,
     finish,
     parse_inject,
@@ -280,8 +280,9 @@ def test_summary_ignores_status(tmp_path: Path) -> None:
     the status test): the summary writer is not filtered."""
     def table(*opts: str) -> str:
         out = tmp_path / "c.txt"
-        subprocess.run(["strace", "-c", "-S", "name", "-U", "name,calls,errors", *opts, "-o", str(out),
-                        "ls", "/nonexistent-qualify-test"], capture_output=True, check=False)
+        subprocess.run(["strace", "-c", "-S", "name", "-U", "name,calls,errors", *opts,
+                        "-o", str(out), "ls", "/nonexistent-qualify-test"],
+                       capture_output=True, check=False)
         return out.read_text()
     plain = table()
     assert table("-Z") == plain
