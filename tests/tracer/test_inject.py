@@ -79,6 +79,8 @@ CASES = [
     ["trace=%file,getppid", "inject=%file:error=ENOENT:when=5", "status=failed"],
     ["trace=close,getppid,getuid", "inject=close:error=EIO", "status=successful", "signal=none"],
     ["trace=getuid,getppid", "inject=all:error=ENOSYS:when=6", "quiet=exit"],
+    ["trace=exit_group,getppid", "status=unfinished,failed", "inject=getppid:error=EPERM:when=3"],
+    ["trace=exit_group,getppid", "status=!unfinished", "signal=!SIGUSR1"],
 ]
 
 
