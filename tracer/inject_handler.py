@@ -48,6 +48,8 @@ class InjectHandler:
         self.probe = ProbeHandler(compiled.obj, entry=compiled.entries[Abi.X86_64],
                                   errors=errors)
         self.injected = 0
+        # A set lookup spares the VM run for the calls nothing is injected into.
+        self._keys = frozenset(compiled.rules)
 
     def _injection(self, call: SyscallCall, tracee: Tracee) -> Decision | None:
         ran = self.probe.run_entry(call, tracee)
@@ -56,6 +58,8 @@ class InjectHandler:
         return _decision(ran)
 
     def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
+        if (call.abi, call.nr) not in self._keys:
+            return self.inner.on_entry(call, tracee)
         injected = self._injection(call, tracee)
         decision = self.inner.on_entry(call, tracee)
         if injected is None:
