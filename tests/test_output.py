@@ -383,7 +383,8 @@ def test_every_action_has_its_strace_mark() -> None:
     marks = {a: action_mark(a) for a in Action}
     assert marks == {Action.ALLOW: None, Action.DENY: "DENIED", Action.KILL: "KILLED",
                      Action.OVERRIDE: "OVERRIDE", Action.TRAP: "TRAP",
-                     Action.REFUSED: "REFUSED", Action.FAULT: "FAULT"}
+                     Action.REFUSED: "REFUSED", Action.FAULT: "FAULT",
+                     Action.INJECT: "INJECTED"}
 
 
 def test_json_ignores_entries() -> None:

@@ -38,6 +38,8 @@ class Action(StrEnum):
     """No entry program for the call's ABI: skipped with -ENOSYS."""
     FAULT = "fault"
     """The probe faulted: the fault is reported and the syscall runs."""
+    INJECT = "inject"
+    """strace's ``-e inject=`` / ``-e fault=``: skipped, returns the injected error or value."""
 
 
 def action_mark(action: Action) -> str | None:
@@ -50,6 +52,8 @@ def action_mark(action: Action) -> str | None:
             return "DENIED"
         case Action.KILL:
             return "KILLED"
+        case Action.INJECT:
+            return "INJECTED"
         case Action.OVERRIDE | Action.TRAP | Action.REFUSED | Action.FAULT:
             return action.value.upper()
         case _:
