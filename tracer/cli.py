@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from tracer.handler import SyscallHandler
 from tracer.options import Options, UsageError, parse
 from tracer.output.stamps import Stamps, parse_absolute
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
+from tracer.qualify import QualifyError, Qualifiers, failed_only, finish, successful_only
 from tracer.policy import run as run_policy
 from tracer.policy import wanted as policy_wanted
 from tracer.spawn import SpawnError, spawn
@@ -210,7 +210,9 @@ class Outputs:
     summary: bool = False             # -c or -C
     lines_too: bool = True            # not -c
     column: int = 40
+    strsize: int = 32
     stamps: Stamps = field(default_factory=Stamps)
+    qualifiers: Qualifiers = field(default_factory=Qualifiers)
 
 
 def _stamps(opts: Options) -> Stamps:
@@ -235,6 +237,9 @@ def _outputs(opts: Options) -> Outputs:
     out.separate = opts.follow >= 2 and opts.output is not None and not _special(opts.output)
     if opts.column is not None:
         out.column = _int(opts.column, "-a")
+    out.qualifiers = _qualifiers(opts)
+    if opts.strsize is not None:
+        out.strsize = _int(opts.strsize, "-s")
     files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
                                              ("--report", opts.report),
                                              ("--record-profile", opts.record_profile),
@@ -247,6 +252,21 @@ def _outputs(opts: Options) -> Outputs:
             raise UsageError(f"{name} and {seen[key]} name the same file: {path}")
         seen[key] = name
     return out
+
+
+def _qualifiers(opts: Options) -> Qualifiers:
+    """The -e expressions, -z/-Z and -q, as strace combines them."""
+    q = Qualifiers()
+    for expr in opts.exprs:
+        q.apply(expr)
+    if opts.successful_only:
+        successful_only(q)
+    if opts.failed_only:
+        failed_only(q)
+    for warning in finish(q, q_level=opts.quiet, output_file=opts.output is not None,
+                          command=bool(opts.cmd)):
+        _error(warning)
+    return q
 
 
 def _special(path: str) -> bool:
@@ -322,14 +342,39 @@ class _Opened:
         if path == "-":
             return sys.stdout
         if path.startswith(("|", "!")):
-            proc = subprocess.Popen(["/bin/sh", "-c", path[1:]], stdin=subprocess.PIPE,
-                                    text=True, encoding="utf-8",
-                                    errors="backslashreplace")
-            assert proc.stdin is not None
-            self._stack.callback(proc.wait)
-            return self._stack.enter_context(proc.stdin)
+            return self._stack.enter_context(_pipe_to(path[1:], self._stack))
         return self._stack.enter_context(open(path, self._mode, encoding="utf-8",
                                               errors="backslashreplace"))
+
+
+def _pipe_to(command: str, stack: contextlib.ExitStack) -> TextIO:
+    """A stream into ``sh -c command`` (``-o '|command'``), which runs as a grandchild:
+    the loop ends when waitpid(-1) finds no child, so the command must not be one.  When
+    the run ends, the stream is closed and trace-run waits until the command and what
+    it started have closed their end of a pipe, i.e. have ended, as strace waits for
+    its popen'ed command."""
+    data_r, data_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the intermediate child
+        try:
+            if os.fork() == 0:
+                os.dup2(data_r, 0)
+                os.set_inheritable(done_w, True)
+                for fd in (data_r, data_w, done_r):
+                    os.close(fd)
+                os.execv("/bin/sh", ["sh", "-c", command])
+        finally:
+            os._exit(127)
+    os.close(data_r)
+    os.close(done_w)
+    os.waitpid(pid, 0)
+
+    def wait_for_command() -> None:
+        with os.fdopen(done_r, "rb") as done:
+            done.read()
+    stack.callback(wait_for_command)
+    return open(data_w, "w", encoding="utf-8", errors="backslashreplace")
 
 
 # ---- running ----------------------------------------------------------------------------
@@ -337,7 +382,9 @@ class _Opened:
 def _trace(opts: Options, out: Outputs, cmd: list[str],
            handler: SyscallHandler | None = None) -> int:
     # imported here: they pull in the formatting tables
+    from tracer.inject_handler import make_inject_handler
     from tracer.loop import Loop, stop_on_signals
+    from tracer.output.filters import TraceSetRecorder, wrap_writer
     from tracer.output.jsonl import JsonWriter
     from tracer.output.records import Writer
     from tracer.output.separate import Separate
@@ -349,6 +396,8 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
     probe = Path(opts.probe) if opts.probe else None
     if handler is None:
         handler = make_handler(probe=probe, printk=opts.printk, dump_maps=opts.dump_maps)
+    q = out.qualifiers
+    handler = make_inject_handler(q.injections(), handler)
     with contextlib.ExitStack() as stack:
         opened = _Opened(stack, out.append)
         writers: list[Writer] = []
@@ -360,19 +409,23 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         if out.lines_too and (out.lines is not None or not out.json or opts.summary):
             if out.separate:
                 assert out.lines is not None
-                writers.append(Separate(out.lines, opened.open, column=out.column,
-                                        stamps=stamps))
+                writers.append(wrap_writer(Separate(out.lines, opened.open,
+                                                    column=out.column, stamps=stamps), q))
             else:
-                # strace -f -o FILE prefixes every line with the pid; on stderr, [pid N].
-                prefix = PidPrefix.ALWAYS if out.lines is not None else PidPrefix.AUTO
-                writers.append(StraceWriter(lines, pid_prefix=prefix, column=out.column,
-                                            stamps=stamps))
+                # strace -f -o FILE prefixes every line with the pid, -o FILE alone once
+                # there is more than one task; on stderr, [pid N] then.
+                prefix = (PidPrefix.AUTO if out.lines is None else
+                          PidPrefix.ALWAYS if opts.follow else PidPrefix.MANY)
+                writers.append(wrap_writer(StraceWriter(lines, pid_prefix=prefix,
+                                                        column=out.column, stamps=stamps), q))
         if out.json:
-            writers.append(JsonWriter(opened.open(out.json)))
+            writers.append(wrap_writer(JsonWriter(opened.open(out.json)), q, text=False))
         if out.summary:
             writers.append(Summary(sys.stderr if out.separate else lines))
         fanout = Fanout(writers)
-        loop = Loop(handler, [OutputRecorder(fanout)])
+        recorder = OutputRecorder(fanout)
+        loop = Loop(handler, [recorder if q.trace.is_all
+                              else TraceSetRecorder(recorder, q.trace)])
         detach = opts.detach_on_exit
         try:
             with stop_on_signals(loop, detach):
@@ -431,7 +484,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) ->
         sys.exit(0)
     try:
         code = _run(opts)
-    except UsageError as exc:
+    except (UsageError, QualifyError) as exc:
         _fail(str(exc), 2)
     except (ProfileError, PolicyUsageError) as exc:
         _fail(str(exc), 2)

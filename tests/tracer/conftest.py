@@ -111,9 +111,10 @@ def cprog(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 
 
 def run_cli(*args: str, timeout: float = 60, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """``trace-run ARGS`` in a subprocess."""
+    """``trace-run ARGS`` in a subprocess (in the checkout unless ``cwd=`` says where)."""
+    kwargs.setdefault("cwd", ROOT)
     return subprocess.run([sys.executable, "-m", "tests.tracer.cli_runner", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+                          capture_output=True, text=True, timeout=timeout, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, **kwargs)
 
 

@@ -49,34 +49,37 @@ class Stamps:
             ts = time.time()
         out = ""
         if self.absolute == "time":
-            second = int(ts)
+            second, fraction = _split(ts, self.absolute_digits)
             if second != self._second:
                 self._second = second
                 self._clock = time.strftime("%H:%M:%S", time.localtime(second))
-            out = self._clock + _fraction(ts - second, self.absolute_digits) + " "
+            out = f"{self._clock}{fraction} "
         elif self.absolute == "unix":
-            second = int(ts)
-            out = f"{second}{_fraction(ts - second, self.absolute_digits)} "
+            second, fraction = _split(ts, self.absolute_digits)
+            out = f"{second}{fraction} "
         if self.relative:
             last = self._last
             delta = 0.0 if last is None else max(ts - last, 0.0)
             self._last = ts
-            whole = int(delta)
-            text = f"{whole:6d}{_fraction(delta - whole, self.relative_digits)}"
+            whole, fraction = _split(delta, self.relative_digits)
+            text = f"{whole:6d}{fraction}"
             out += f"(+{text}) " if self.absolute else f"{text} "
         return out
 
     def duration(self, seconds: float) -> str:
         """``-T``'s text for a call that took ``seconds`` (without the angle brackets)."""
-        whole = int(seconds)
-        return f"{whole}{_fraction(seconds - whole, self.duration_digits)}"
+        whole, fraction = _split(seconds, self.duration_digits)
+        return f"{whole}{fraction}"
 
 
-def _fraction(part: float, digits: int) -> str:
+def _split(value: float, digits: int) -> tuple[int, str]:
+    """``value`` as whole seconds and ``.ddd`` with ``digits`` digits (none for 0), cut
+    to that precision as strace cuts a timespec (a float's last bit is not a digit)."""
     if not digits:
-        return ""
+        return int(value), ""
     scale = 10 ** digits
-    return f".{min(int(part * scale), scale - 1):0{digits}d}"
+    ticks = int(value * scale + 1e-6)
+    return ticks // scale, f".{ticks % scale:0{digits}d}"
 
 
 def parse_precision(text: str, option: str) -> int:

@@ -22,6 +22,7 @@ class PidPrefix(StrEnum):
 
     AUTO = "auto"  # "[pid  1234] " while more than one task is traced (strace -f)
     ALWAYS = "always"  # "1234  " on every line (strace -f -o FILE)
+    MANY = "many"  # "1234  " while more than one task is traced (-o FILE without -f)
     NEVER = "never"
 
 
@@ -67,11 +68,11 @@ class StraceWriter:
 
     def _prefix(self, tid: int) -> str:
         mode = self._pid_prefix
-        if mode is PidPrefix.NEVER or (mode is PidPrefix.AUTO and len(self._tasks) <= 1):
+        if mode is PidPrefix.NEVER or (mode is not PidPrefix.ALWAYS and len(self._tasks) <= 1):
             return ""
         text = self._prefixes.get(tid)
         if text is None:   # made once per task (twice a syscall otherwise)
-            text = f"{tid:<5d} " if mode is PidPrefix.ALWAYS else f"[pid {tid:5d}] "
+            text = f"[pid {tid:5d}] " if mode is PidPrefix.AUTO else f"{tid:<5d} "
             self._prefixes[tid] = text
         return text
 
