@@ -61,12 +61,15 @@ normalisation (each rule removes only what differs from run to run, not between 
   5. times become T: -t/-tt/-ttt/-r stamps, -T's <0.000012>; tv_sec/tv_nsec/tv_usec in
      clock_gettime, gettimeofday, futex and after select's "left"; time()'s value;
      st_atime/st_mtime/st_ctime (and _nsec) and statx's stx_*time; si_utime/si_stime;
-     sysinfo's uptime, loads and free counts; -c's time columns (% time, seconds,
-     usecs/call) and the run of blanks between -c's columns.
-  6. getrandom's bytes become "BYTES".
+     sysinfo's uptime, loads and free counts; -c's three time columns (% time,
+     seconds, usecs/call) become "T T T" (the columns after them keep their layout).
+  6. random bytes become "BYTES": getrandom's, and those read(2) from a descriptor the
+     same process opened on /dev/urandom or /dev/random.
   7. inode numbers and changing free counts: st_ino, d_ino, d_off, socket:[N], pipe:[N],
      [N->M] of -yy, statfs's f_bfree, f_bavail, f_ffree become INO/N.
   8. the work directory's path becomes $TMP.
+  9. a case's own `scrub` pairs (regex, replacement), for names a program draws at
+     random (git's mkstemp names): listed in the cases file, next to the case.
   The "/* N vars */" count of execve stays (the environment is the same for both)."""
 
 
@@ -83,14 +86,17 @@ _TIMEVAL = re.compile(r"\b(tv_sec|tv_nsec|tv_usec)=\d+")
 _TIME_CALLS = ("clock_gettime", "gettimeofday", "futex", "clock_gettime64")
 _STAT_TIME = re.compile(r"\b(st_[amc]time(?:_nsec)?)=[^,}]*(?: /\* [^*]* \*/)?")
 _STATX_TIME = re.compile(r"\b(stx_[abcm]time)=\{[^}]*\}")
-_SIG_TIME = re.compile(r"\b(si_utime|si_stime)=\d+")
+_SIG_TIME = re.compile(r"\b(si_utime|si_stime)=\d+(?: /\* [^*]* \*/)?")
 _SYSINFO = re.compile(r"\b(uptime|freeram|sharedram|bufferram|freeswap|procs|freehigh)=\d+"
                       r"|\bloads=\[[^\]]*\]")
 _INO = re.compile(r"\b(st_ino|d_ino|d_off|f_bfree|f_bavail|f_ffree)=\d+")
 _INODE_REF = re.compile(r"(:\[)\d+(?:->\d+)?(\])")
 _GETRANDOM = re.compile(r'^getrandom\((?:"(?:[^"\\]|\\.)*"(?:\.\.\.)?|\[[^\]]*\])')
+_RANDOM_OPEN = re.compile(r'^open(?:at)?\((?:\w+, )?"/dev/u?random", .*\) = (\d+)$')
+_READ_FD = re.compile(r'^read\((\d+), "(?:[^"\\]|\\.)*"')
 _LEFT = re.compile(r"left \{[^}]*\}")
-_SUMMARY_ROW = re.compile(r"^\s*(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+)\s+(.*)$")
+_SUMMARY_ROW = re.compile(r"^\s*(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+)(\s.*)$")
+_OWN_PID = re.compile(r"^(?:T )?(?:set_tid_address\(\w+\)|getpid\(\)|gettid\(\))\s+= (\d+)$")
 _WORD_NUM = re.compile(r"\b\d+\b")
 _CHILD_CALLS = ("clone", "clone3", "fork", "vfork")
 
@@ -139,7 +145,11 @@ def _split(raw: Iterable[tuple[str | None, str]]) -> list[_Line]:
 def _pid_order(lines: Sequence[_Line]) -> dict[str, str]:
     """Rule 1: P1 is the first process, then children in clone order, breadth first."""
     pids = list(dict.fromkeys(ln.pid for ln in lines if ln.pid))
-    if not pids:
+    if not pids:  # no -f: the process's own pid, as set_tid_address or getpid return it
+        for ln in lines:
+            m = _OWN_PID.match(ln.text)
+            if m:
+                return {m.group(1): "P1"}
         return {}
     known = set(pids)
     by_pid: dict[str, list[str]] = {}
@@ -203,44 +213,46 @@ def _normalise_body(body: str, call: str) -> str:
 
 
 def _summary_row(body: str) -> str:
-    """Rule 5 on a -c table row: time columns to T, blanks between columns to one."""
+    """Rule 5 on a -c table row: the three time columns become "T T T" (their widths
+    vary with the values); the columns after them keep their exact layout."""
     m = _SUMMARY_ROW.match(body)
-    if m is None:
-        return " ".join(body.split())
-    return "T T T " + " ".join(m.group(4).split())
+    return body if m is None else "T T T" + m.group(4)
 
 
-def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None
-              ) -> list[tuple[str, str]]:
+def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None,
+              scrub: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
     """Normalise one trace for comparison; returns (normalised pid, line) pairs.
 
     ``raw`` holds (pid, line) pairs: pid None when the line carries its own pid prefix
     (``strace -f -o``) or none at all, else the pid from the file name (``-ff``).  ``tmp``
-    is the work directory, replaced by $TMP.  The rules are NORMALISATION_RULES."""
+    is the work directory, replaced by $TMP; ``scrub`` holds the case's own (regex,
+    replacement) pairs.  The rules are NORMALISATION_RULES."""
     lines = _split(raw)
     names = _pid_order(lines)
     pid_word = {pid: name for pid, name in names.items()}
-    in_summary = False
+    summary = ""  # in -c's table: "time" (with time columns) or "plain" (-U without)
+    random_fds: set[tuple[str, str]] = set()  # (pid, fd) open on /dev/urandom
     out: list[tuple[str, str]] = []
     for ln in lines:
         text = ln.text
         stamp = ""
         if text.startswith("T "):
             stamp, text = "T ", text[2:]
-        if text.startswith("% time") or text.lstrip().startswith("calls") \
-                or text.startswith("syscall"):
-            in_summary = text.startswith("% time")
-            text = " ".join(text.split())
-        elif set(text) <= {"-", " "}:
-            text = " ".join(text.split())
-        elif in_summary:
-            text = _summary_row(text)
-        elif not ln.pid and re.match(r"^\s*\d+\s+\d+", text):  # a -c -U row: columns
-            text = " ".join(text.split())
+        if not ln.pid and "(" not in text and ("% time" in text or "syscall" in text):
+            summary = "time" if "% time" in text else "plain"
+        elif summary and not ln.pid:
+            text = _summary_row(text) if summary == "time" else text
         else:
             call = text.split("(", 1)[0]
             text = _pad(ln, text)
             text = _normalise_body(text, call)
+            if call in ("open", "openat") and (r := _RANDOM_OPEN.match(text)):
+                random_fds.add((ln.pid, r.group(1)))
+            elif call == "read" and (r := _READ_FD.match(text)) \
+                    and (ln.pid, r.group(1)) in random_fds:
+                text = f'read({r.group(1)}, "BYTES"' + text[r.end():]
+            elif call == "close" and random_fds:
+                random_fds.discard((ln.pid, text[6:].split(")", 1)[0]))
             if call == "getppid":
                 text = re.sub(r"= (\d+)$", lambda m: "= " + pid_word.get(m.group(1), "PPID"),
                               text)
@@ -248,13 +260,17 @@ def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None
             text = _WORD_NUM.sub(lambda m: pid_word.get(m.group(0), m.group(0)), text)
         if tmp:
             text = text.replace(tmp, "$TMP")
+        for pattern, replacement in scrub:
+            text = re.sub(pattern, replacement, text)
         out.append((names.get(ln.pid, "-"), stamp + text))
     return out
 
 
-def normalise_lines(lines: Iterable[str], tmp: str | None = None) -> list[str]:
+def normalise_lines(lines: Iterable[str], tmp: str | None = None,
+                    scrub: Sequence[tuple[str, str]] = ()) -> list[str]:
     """``normalise`` of the lines of one ``strace -o`` file, as "PID LINE" strings."""
-    return [f"{pid} {text}" for pid, text in normalise(((None, ln) for ln in lines), tmp)]
+    return [f"{pid} {text}"
+            for pid, text in normalise(((None, ln) for ln in lines), tmp, scrub)]
 
 
 def read_trace(path: Path) -> list[tuple[str | None, str]]:
@@ -301,6 +317,7 @@ class Case:
     options: list[str]
     pending: list[str] = field(default_factory=list)
     needs: str | None = None
+    scrub: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -335,7 +352,7 @@ def load_cases(path: Path) -> list[Case]:
         where = f"{path}: case {i + 1}"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise UsageError(f"{where}: no name")
-        unknown = set(entry) - {"name", "cmd", "options", "pending", "needs"}
+        unknown = set(entry) - {"name", "cmd", "options", "pending", "needs", "scrub"}
         if unknown:
             raise UsageError(f"{where} ({entry['name']}): unknown key {sorted(unknown)[0]}")
         if entry["name"] in seen:
@@ -347,8 +364,15 @@ def load_cases(path: Path) -> list[Case]:
                 raise UsageError(f"{where} ({entry['name']}): {key} must be a list of strings")
         if not entry.get("cmd"):
             raise UsageError(f"{where} ({entry['name']}): empty cmd")
+        scrub = entry.get("scrub", [])
+        try:
+            pairs = [(str(p), str(r)) for p, r in scrub]
+            for p, _ in pairs:
+                re.compile(p)
+        except (TypeError, ValueError, re.error) as exc:
+            raise UsageError(f"{where} ({entry['name']}): scrub: {exc}") from None
         cases.append(Case(entry["name"], list(entry["cmd"]), list(entry.get("options", [])),
-                          list(entry.get("pending", [])), entry.get("needs")))
+                          list(entry.get("pending", [])), entry.get("needs"), pairs))
     if not cases:
         raise UsageError(f"{path}: no [[case]]")
     return cases
@@ -474,7 +498,7 @@ class Runner:
                 result.status = "error"
                 result.note = f"strace wrote nothing: {sp.stderr.strip()[:200]}"
                 return result
-            want = normalise(read_trace(a), str(self.base))
+            want = normalise(read_trace(a), str(self.base), case.scrub)
             tp = self._trace(self.trace_run, ours_opts, cmd, b)
         except subprocess.TimeoutExpired:
             result.status, result.note = "error", f"timed out after {self.timeout:.0f} s"
@@ -486,7 +510,7 @@ class Runner:
             refused = [ln for ln in first if "option" in ln.lower()] or first
             result.note = refused[0].strip()[:120]
             return result
-        got = normalise(got_raw, str(self.base))
+        got = normalise(got_raw, str(self.base), case.scrub)
         result.strace_lines = len(want)
         result.identical, result.missing, result.extra = compare(want, got)
         return result
