@@ -48,7 +48,9 @@ MATCHING = "multiset of normalised lines per normalised pid"
 NORMALISATION_RULES = """\
 normalisation (each rule removes only what differs from run to run, not between tools):
   1. pids: the pid prefix ("1234  ", "[pid 1234] ", or the .PID suffix of -ff files)
-     and every whole-word occurrence of a traced pid become P1, P2, ...: P1 is the first
+     and a traced pid where a pid is meant (the return of getpid, clone, wait4...; the
+     arguments of kill, wait4, prlimit64...; si_pid=, clone3's [tid], /proc/N/) become
+     P1, P2, ...; without -f, the pid set_tid_address returns is P1.  P1 is the first
      process, then each process's children in the order its clone/clone3/fork/vfork
      calls returned them; getppid()'s value outside the traced tree becomes PPID.
   2. "<unfinished ...>" / "<... NAME resumed>" pairs of one pid are joined into one line
@@ -98,6 +100,19 @@ _LEFT = re.compile(r"left \{[^}]*\}")
 _SUMMARY_ROW = re.compile(r"^\s*(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+)(\s.*)$")
 _OWN_PID = re.compile(r"^(?:T )?(?:set_tid_address\(\w+\)|getpid\(\)|gettid\(\))\s+= (\d+)$")
 _WORD_NUM = re.compile(r"\b\d+\b")
+_RET_NUM = re.compile(r"( = )(\d+)((?: <T>)?)$")
+_PID_FIELD = re.compile(r"(\bsi_pid=|_tid=\[|/proc/)(\d+)")
+_PID_ARG_CALLS = frozenset((
+    "kill", "tkill", "tgkill", "wait4", "waitid", "waitpid", "pidfd_open", "ptrace",
+    "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setpgid", "getpgid", "getsid", "prlimit64",
+    "sched_setaffinity", "sched_getaffinity", "sched_setscheduler", "sched_getscheduler",
+    "sched_setparam", "sched_getparam", "sched_getattr", "sched_setattr", "process_vm_readv",
+    "process_vm_writev", "kcmp", "get_robust_list", "ioprio_get", "ioprio_set",
+    "getpriority", "setpriority", "pidfd_getfd", "process_madvise", "migrate_pages",
+    "move_pages", "rt_sigreturn"))
+_PID_RET_CALLS = frozenset((
+    "clone", "clone3", "fork", "vfork", "getpid", "gettid", "getppid", "getpgid", "getpgrp",
+    "getsid", "setsid", "set_tid_address", "wait4", "waitpid", "rt_sigreturn"))
 _CHILD_CALLS = ("clone", "clone3", "fork", "vfork")
 
 
@@ -219,6 +234,22 @@ def _summary_row(body: str) -> str:
     return body if m is None else "T T T" + m.group(4)
 
 
+def _pids(text: str, names: dict[str, str]) -> str:
+    """Rule 1 inside a line: pids where a pid is meant, not any number that looks like one
+    (a small pid would hit sizes and fds): the return of the calls that return a pid, the
+    arguments of the calls that take one, si_pid=, [N] of clone3's tids, /proc/N/."""
+    body = text[2:] if text.startswith("T ") else text
+    call = body.split("(", 1)[0]
+    if call in _PID_ARG_CALLS:
+        text = _WORD_NUM.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+    elif call in _PID_RET_CALLS:
+        text = _RET_NUM.sub(lambda m: m.group(1) + names.get(m.group(2), m.group(2))
+                            + m.group(3), text)
+    if "si_pid=" in text or "_tid=[" in text or "/proc/" in text:
+        text = _PID_FIELD.sub(lambda m: m.group(1) + names.get(m.group(2), m.group(2)), text)
+    return text
+
+
 def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None,
               scrub: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
     """Normalise one trace for comparison; returns (normalised pid, line) pairs.
@@ -257,7 +288,7 @@ def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None,
                 text = re.sub(r"= (\d+)$", lambda m: "= " + pid_word.get(m.group(1), "PPID"),
                               text)
         if pid_word:
-            text = _WORD_NUM.sub(lambda m: pid_word.get(m.group(0), m.group(0)), text)
+            text = _pids(text, pid_word)
         if tmp:
             text = text.replace(tmp, "$TMP")
         for pattern, replacement in scrub:
