@@ -18,10 +18,12 @@ from scripts import strace_parity as sp
 TMP = "/tmp/strace-parity-abcd1234"
 
 
-def L(prefix: str, call: str, ret: str) -> str:  # noqa: N802 - reads as a line
+def L(prefix: str, call: str, ret: str) -> str:
     """A line as strace pads it: ``= RET`` at column 40, counting the prefix."""
     return prefix + call + " " * max(1, 40 - len(prefix) - len(call)) + "= " + ret
 
+
+URANDOM = '1  openat(AT_FDCWD, "/dev/urandom", O_RDONLY) = 3\n'
 
 SAME = [
     # pids, and the padding to column 40 whose width follows the pid's
@@ -72,8 +74,8 @@ SAME = [
     # random bytes, the work directory, inode numbers of -y
     ('1  getrandom("\\x12\\x34\\x56\\x78", 4, GRND_NONBLOCK) = 4',
      '1  getrandom("\\xaa\\xbb\\xcc\\xdd", 4, GRND_NONBLOCK) = 4'),
-    ('1  openat(AT_FDCWD, "/dev/urandom", O_RDONLY) = 3\n' + L("1  ", 'read(3, "\\22\\206n<", 4)', "4"),
-     '1  openat(AT_FDCWD, "/dev/urandom", O_RDONLY) = 3\n' + L("1  ", 'read(3, "\\262\\214AW", 4)', "4")),
+    (URANDOM + L("1  ", 'read(3, "\\22\\206n<", 4)', "4"),
+     URANDOM + L("1  ", 'read(3, "\\262\\214AW", 4)', "4")),
     (f'1  openat(AT_FDCWD, "{TMP}/work/a.txt", O_RDONLY) = 3',
      '1  openat(AT_FDCWD, "$TMP/work/a.txt", O_RDONLY) = 3'),
     ("1  close(3<socket:[12345]>)        = 0", "1  close(3<socket:[54321]>)        = 0"),
