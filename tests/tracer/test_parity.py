@@ -266,3 +266,24 @@ def test_script_exit_status_and_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert sp.main(["--only", "true", "--min", "101"]) == 1
     capsys.readouterr()
     assert sp.main(["--only", "no_such_case"]) == 2
+
+
+@pytest.mark.needs_strace
+@pytest.mark.ptrace
+def test_refused_option_is_unsupported_not_zero(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A trace-run that refuses the options (exit 2, no trace) makes the case
+    ``unsupported``, out of the total; one that runs and prints nothing scores 0%."""
+    refuses = tmp_path / "refuses"
+    refuses.write_text("#!/bin/sh\necho \"trace-run: unknown option '$1'\" >&2\nexit 2\n")
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\nexit 0\n")
+    for script in (refuses, silent):
+        script.chmod(0o755)
+    cases = sp.load_cases(sp.CASES)
+    true_case = next(c for c in cases if c.name == "true")
+    [r] = sp.run_suite([true_case], trace_run=[str(refuses)], strict=True)
+    assert (r.status, r.note) == ("unsupported", "trace-run: unknown option '-f'")
+    assert sp.total([r]) == (0, 0, 0.0)
+    [r] = sp.run_suite([true_case], trace_run=[str(silent)], strict=True)
+    assert r.status == "ran" and r.identical == 0 and r.strace_lines > 0
