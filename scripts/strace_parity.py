@@ -67,7 +67,7 @@ normalisation (each rule removes only what differs from run to run, not between 
      seconds, usecs/call) become "T T T" (the columns after them keep their layout).
   6. random bytes become "BYTES": getrandom's, and those read(2) from a descriptor the
      same process opened on /dev/urandom or /dev/random.
-  7. inode numbers and changing free counts: st_ino, d_ino, d_off, socket:[N], pipe:[N],
+  7. inode numbers and changing free counts: st_ino, d_ino, socket:[N], pipe:[N],
      [N->M] of -yy, statfs's f_bfree, f_bavail, f_ffree become INO/N.
   8. the work directory's path becomes $TMP.
   9. a case's own `scrub` pairs (regex, replacement), for names a program draws at
@@ -91,7 +91,7 @@ _STATX_TIME = re.compile(r"\b(stx_[abcm]time)=\{[^}]*\}")
 _SIG_TIME = re.compile(r"\b(si_utime|si_stime)=\d+(?: /\* [^*]* \*/)?")
 _SYSINFO = re.compile(r"\b(uptime|freeram|sharedram|bufferram|freeswap|procs|freehigh)=\d+"
                       r"|\bloads=\[[^\]]*\]")
-_INO = re.compile(r"\b(st_ino|d_ino|d_off|f_bfree|f_bavail|f_ffree)=\d+")
+_INO = re.compile(r"\b(st_ino|d_ino|f_bfree|f_bavail|f_ffree)=\d+")
 _INODE_REF = re.compile(r"(:\[)\d+(?:->\d+)?(\])")
 _GETRANDOM = re.compile(r'^getrandom\((?:"(?:[^"\\]|\\.)*"(?:\.\.\.)?|\[[^\]]*\])')
 _RANDOM_OPEN = re.compile(r'^open(?:at)?\((?:\w+, )?"/dev/u?random", .*\) = (\d+)$')
