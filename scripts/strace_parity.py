@@ -539,7 +539,7 @@ class Runner:
             result.status = "unsupported"
             first = (tp.stderr.strip().splitlines() or ["exit status 2"])
             refused = [ln for ln in first if "option" in ln.lower()] or first
-            result.note = refused[0].strip()[:120]
+            result.note = refused[0].strip(" \t│┃|╭╰─").strip()[:120]  # rich's error box
             return result
         got = normalise(got_raw, str(self.base), case.scrub)
         result.strace_lines = len(want)
