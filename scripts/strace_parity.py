@@ -471,8 +471,11 @@ class Runner:
         if name not in self.built:
             src = CSRC / f"{name}.c"
             exe = self.bin / name
-            proc = subprocess.run(["gcc", "-O1", "-pthread", "-o", str(exe), str(src)],
-                                  capture_output=True, text=True, check=False)
+            try:
+                proc = subprocess.run(["gcc", "-O1", "-pthread", "-o", str(exe), str(src)],
+                                      capture_output=True, text=True, check=False)
+            except OSError as exc:
+                raise RuntimeError(f"gcc: {exc.strerror}") from None
             if proc.returncode != 0:
                 raise RuntimeError(f"gcc {src.name}: {proc.stderr.strip().splitlines()[-1:]}")
             self.built[name] = str(exe)
@@ -489,7 +492,10 @@ class Runner:
         """Whether trace-run takes ``option`` (probed once with ``true``)."""
         if option not in self._accepts:
             out = self.out / "probe.txt"
-            proc = self._run([*self.trace_run, option, "-o", str(out), "true"])
+            try:
+                proc = self._run([*self.trace_run, option, "-o", str(out), "true"])
+            except OSError:  # the case's own run says why
+                return True
             self._accepts[option] = proc.returncode != 2 or out.exists()
             out.unlink(missing_ok=True)
         return self._accepts[option]
@@ -533,6 +539,9 @@ class Runner:
             tp = self._trace(self.trace_run, ours_opts, cmd, b)
         except subprocess.TimeoutExpired:
             result.status, result.note = "error", f"timed out after {self.timeout:.0f} s"
+            return result
+        except OSError as exc:  # a tool that cannot be run
+            result.status, result.note = "error", f"{exc.filename or ''}: {exc.strerror}"
             return result
         got_raw = read_trace(b)
         if tp.returncode == 2 and not got_raw:
@@ -663,13 +672,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_suite(cases, args.trace_run.split() if args.trace_run else None,
                         args.strict_options, args.timeout,
                         progress=sys.stderr if args.verbose else None)
-    if args.json == "-":
-        json.dump(as_json(results), sys.stdout, indent=1)
-        print()
-    else:
-        print_table(results, args.show, sys.stdout)
-        if args.json:
-            Path(args.json).write_text(json.dumps(as_json(results), indent=1) + "\n")
+    try:
+        if args.json == "-":
+            json.dump(as_json(results), sys.stdout, indent=1)
+            print()
+        else:
+            print_table(results, args.show, sys.stdout)
+            if args.json:
+                Path(args.json).write_text(json.dumps(as_json(results), indent=1) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        print(f"strace_parity.py: {args.json}: {exc.strerror}", file=sys.stderr)
+        return 2
     _, _, pct = total(results)
     if args.min is not None and pct < args.min:
         print(f"strace_parity.py: total {pct:.1f}% is below --min {args.min:g}%",
