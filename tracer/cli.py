@@ -26,9 +26,9 @@ from tracer.handler import SyscallHandler
 from tracer.options import Options, UsageError, parse
 from tracer.output.stamps import Stamps, parse_absolute
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
-from tracer.qualify import QualifyError, Qualifiers, failed_only, finish, successful_only
 from tracer.policy import run as run_policy
 from tracer.policy import wanted as policy_wanted
+from tracer.qualify import Qualifiers, QualifyError, failed_only, finish, successful_only
 from tracer.spawn import SpawnError, spawn
 
 PROG = "trace-run"

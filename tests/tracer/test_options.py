@@ -30,7 +30,8 @@ CASES = [
     (["-xx", "-yy", "-v", "true"], dict(hex=2, decode_fds=2, verbose=True)),
     (["-p", "1,2", "-p3"], dict(pids=["1,2", "3"], cmd=[])),
     (["-E", "A=1", "-EB", "--env=C", "env"], dict(env=["A=1", "B", "C"])),
-    (["-o", "log", "sh", "-c", "x", "-o", "y"], dict(output="log", cmd=["sh", "-c", "x", "-o", "y"])),
+    (["-o", "log", "sh", "-c", "x", "-o", "y"],
+     dict(output="log", cmd=["sh", "-c", "x", "-o", "y"])),
     (["--", "-weird", "-f"], dict(cmd=["-weird", "-f"], follow=0)),
     (["-", "x"], dict(cmd=["-", "x"])),
     (["-cwS", "calls", "-U", "name,calls", "true"],
@@ -98,7 +99,8 @@ T = time.mktime((2026, 12, 6, 13, 31, 2, 0, 0, -1)) + 0.914573
     (Stamps(absolute="time", absolute_digits=6), "13:31:02.914573 "),
     (Stamps(absolute="unix", absolute_digits=6), f"{int(T)}.914573 "),
     (Stamps(relative=True), "     0.000000 "),
-    (Stamps(absolute="time", absolute_digits=6, relative=True), "13:31:02.914573 (+     0.000000) "),
+    (Stamps(absolute="time", absolute_digits=6, relative=True),
+     "13:31:02.914573 (+     0.000000) "),
 ])
 def test_leader(stamps: Stamps, text: str) -> None:
     assert stamps.leader(T) == text
