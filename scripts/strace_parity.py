@@ -1,7 +1,7 @@
 """The strace parity suite: how many of strace 6.1's lines trace-run prints identically.
 
     python3 scripts/strace_parity.py [--cases FILE] [--only NAME,...] [--show N]
-                                     [--json FILE|-] [--min PCT] [--strict-options]
+                                     [--json FILE|-] [--min PCT]
 
 Each case of tests/tracer/parity/cases.toml runs twice, from a freshly prepared work
 directory each time: ``strace OPTIONS -o A CMD`` and ``trace-run OPTIONS -o B CMD`` (the
@@ -14,9 +14,7 @@ percent``; the total is over the cases that ran.
 
 A case is ``unsupported`` when trace-run refuses its options (exit status 2 before any
 trace is written) and ``skipped`` when a program it needs is missing; neither counts in the
-total.  While trace-run refuses ``-f`` (it always follows children, as strace -f does),
-``-f`` is dropped from trace-run's command line and the output says so, unless
-``--strict-options``.
+total.
 
 The exit status is 0, unless ``--min PCT`` is given and the total is below PCT (1), or
 the command line or the cases file is wrong (2).
@@ -453,7 +451,7 @@ def fixed_env() -> dict[str, str]:
 
 
 class Runner:
-    def __init__(self, base: Path, trace_run: list[str], strict: bool, timeout: float):
+    def __init__(self, base: Path, trace_run: list[str], timeout: float):
         self.base = base
         self.work = base / "work"
         self.bin = base / "bin"
@@ -461,11 +459,9 @@ class Runner:
         self.out = base / "out"
         self.out.mkdir(exist_ok=True)
         self.trace_run = trace_run
-        self.strict = strict
         self.timeout = timeout
         self.env = fixed_env()
         self.built: dict[str, str] = {}
-        self._accepts: dict[str, bool] = {}
 
     def cprog(self, name: str) -> str:
         if name not in self.built:
@@ -487,18 +483,6 @@ class Runner:
             arg = arg.replace("{sh}", "/bin/sh")
             return re.sub(r"\{cprog:(\w+)\}", lambda m: self.cprog(m.group(1)), arg)
         return [expand(a) for a in case.cmd]
-
-    def accepts(self, option: str) -> bool:
-        """Whether trace-run takes ``option`` (probed once with ``true``)."""
-        if option not in self._accepts:
-            out = self.out / "probe.txt"
-            try:
-                proc = self._run([*self.trace_run, option, "-o", str(out), "true"])
-            except OSError:  # the case's own run says why
-                return True
-            self._accepts[option] = proc.returncode != 2 or out.exists()
-            out.unlink(missing_ok=True)
-        return self._accepts[option]
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         self.work.mkdir(exist_ok=True)
@@ -524,9 +508,6 @@ class Runner:
             result.status, result.note = "error", str(exc)
             return result
         ours_opts = list(case.options)
-        if not self.strict and "-f" in ours_opts and not self.accepts("-f"):
-            ours_opts.remove("-f")
-            result.note = "-f implicit"
         result.trace_run_options = ours_opts
         a, b = self.out / f"{case.name}.strace", self.out / f"{case.name}.trace-run"
         try:
@@ -611,13 +592,13 @@ def strace_version() -> str:
     return (proc.stdout.splitlines() or ["?"])[0]
 
 
-def run_suite(cases: Sequence[Case], trace_run: list[str] | None = None, strict: bool = False,
+def run_suite(cases: Sequence[Case], trace_run: list[str] | None = None,
               timeout: float = 120.0, progress: Any = None) -> list[Result]:
     """Run ``cases``; ``trace_run`` is the trace-run command (default: this checkout's)."""
     tool = trace_run or [real_python(), "-m", "tracer.cli"]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="strace-parity-") as base:
-        runner = Runner(Path(base), tool, strict, timeout)
+        runner = Runner(Path(base), tool, timeout)
         for case in cases:
             started = time.monotonic()
             results.append(runner.run(case))
@@ -641,8 +622,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE|-", help="write the results as JSON")
     parser.add_argument("--min", type=float, metavar="PCT",
                         help="exit 1 when the total is below PCT")
-    parser.add_argument("--strict-options", action="store_true",
-                        help="give trace-run exactly the case's options (no implicit -f)")
     parser.add_argument("--trace-run", metavar="CMD",
                         help="the trace-run command, split on blanks "
                              "(default: this checkout, python3 -m tracer.cli)")
@@ -670,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"strace_parity.py: {exc}", file=sys.stderr)
         return 2
     results = run_suite(cases, args.trace_run.split() if args.trace_run else None,
-                        args.strict_options, args.timeout,
+                        args.timeout,
                         progress=sys.stderr if args.verbose else None)
     try:
         if args.json == "-":

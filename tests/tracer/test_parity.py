@@ -282,8 +282,8 @@ def test_refused_option_is_unsupported_not_zero(tmp_path: Path,
         script.chmod(0o755)
     cases = sp.load_cases(sp.CASES)
     true_case = next(c for c in cases if c.name == "true")
-    [r] = sp.run_suite([true_case], trace_run=[str(refuses)], strict=True)
+    [r] = sp.run_suite([true_case], trace_run=[str(refuses)])
     assert (r.status, r.note) == ("unsupported", "trace-run: unknown option '-f'")
     assert sp.total([r]) == (0, 0, 0.0)
-    [r] = sp.run_suite([true_case], trace_run=[str(silent)], strict=True)
+    [r] = sp.run_suite([true_case], trace_run=[str(silent)])
     assert r.status == "ran" and r.identical == 0 and r.strace_lines > 0
