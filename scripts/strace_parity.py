@@ -77,6 +77,7 @@ normalisation (each rule removes only what differs from run to run, not between 
 
 _PREFIX = re.compile(r"^(?:\[pid\s+(\d+)\] |(\d+)\s+(?=\S))")
 _STAMP = re.compile(r"^(?:\s*\d+\.\d+ |\d\d:\d\d:\d\d(?:\.\d+)? |\d{9,}\.\d+ )")
+_NUMBER = re.compile(r"^\[ *(?:\d+|\?+)\] ")  # -n
 _DURATION = re.compile(r" <\d+\.\d+>$")
 _UNFINISHED = " <unfinished ...>"
 _RESUMED = re.compile(r"^<\.\.\. ([\w.]+) resumed>(.*)$")
@@ -120,6 +121,7 @@ class _Line:
     prefix_len: int   # width of the pid prefix and time stamp, for the padding rule
     text: str
     joined: bool = False
+    number: str = ""  # -n's "[  59] ", kept as it is
 
 
 def _split(raw: Iterable[tuple[str | None, str]]) -> list[_Line]:
@@ -141,17 +143,23 @@ def _split(raw: Iterable[tuple[str | None, str]]) -> list[_Line]:
             prefix_len += s.end()
             line = "T " + line[s.end():]
         stamp, body = ("T ", line[2:]) if line.startswith("T ") else ("", line)
+        n = _NUMBER.match(body)
+        number = ""
+        if n:
+            prefix_len += n.end()
+            number, body = body[:n.end()], body[n.end():]
         body = _DURATION.sub(" <T>", body)
         if body.endswith(_UNFINISHED):
             pending[pid] = len(out)
-            out.append(_Line(pid, prefix_len, stamp + body[:-len(_UNFINISHED)], joined=True))
+            out.append(_Line(pid, prefix_len, stamp + body[:-len(_UNFINISHED)], joined=True,
+                             number=number))
             continue
         r = _RESUMED.match(body)
         if r and pid in pending:
             first = out[pending.pop(pid)]
             first.text += r.group(2)
             continue
-        out.append(_Line(pid, prefix_len, stamp + body))
+        out.append(_Line(pid, prefix_len, stamp + body, number=number))
     return out
 
 
@@ -283,7 +291,8 @@ def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None,
             elif call == "close" and random_fds:
                 random_fds.discard((ln.pid, text[6:].split(")", 1)[0]))
             if call == "getppid":
-                text = re.sub(r"= (\d+)$", lambda m: "= " + pid_word.get(m.group(1), "PPID"),
+                text = re.sub(r"= (\d+)((?: <T>)?)$",
+                              lambda m: "= " + pid_word.get(m.group(1), "PPID") + m.group(2),
                               text)
         if pid_word:
             text = _pids(text, pid_word)
@@ -291,7 +300,7 @@ def normalise(raw: Iterable[tuple[str | None, str]], tmp: str | None = None,
             text = text.replace(tmp, "$TMP")
         for pattern, replacement in scrub:
             text = re.sub(pattern, replacement, text)
-        out.append((names.get(ln.pid, "-"), stamp + text))
+        out.append((names.get(ln.pid, "-"), stamp + ln.number + text))
     return out
 
 

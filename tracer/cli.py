@@ -34,7 +34,7 @@ from tracer.spawn import SpawnError, spawn
 PROG = "trace-run"
 
 HELP = f"""\
-Usage: {PROG} [-ACcfhqrtTvVwxyzZ] [-a COLUMN] [-e EXPR]... [-o FILE] [-s STRSIZE]
+Usage: {PROG} [-ACcfhnqrtTvVwxyzZ] [-a COLUMN] [-e EXPR]... [-o FILE] [-s STRSIZE]
                  [-S SORTBY] [-U COLUMNS] [-X FORMAT] [-I N] [-b execve]
                  [--json FILE] [--probe FILE] [--policy PROFILE] ...
                  {{ -p PID | [-E VAR[=VAL]]... [-u USERNAME] CMD [ARGS] }}
@@ -95,6 +95,8 @@ Output format:
   -e quiet=SET, -q, -qq, -qqq
                  suppress messages (attach, exit, path-resolution, personality,
                  thread-execve, superseded)
+  -n, --syscall-number
+                 print the syscall number
   -r, --relative-timestamps
                  print the time since the previous line
   -s STRSIZE, --string-limit=STRSIZE
@@ -410,14 +412,16 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
             if out.separate:
                 assert out.lines is not None
                 writers.append(wrap_writer(Separate(out.lines, opened.open,
-                                                    column=out.column, stamps=stamps), q))
+                                                    column=out.column, stamps=stamps,
+                                                    numbers=opts.syscall_numbers), q))
             else:
                 # strace -f -o FILE prefixes every line with the pid, -o FILE alone once
                 # there is more than one task; on stderr, [pid N] then.
                 prefix = (PidPrefix.AUTO if out.lines is None else
                           PidPrefix.ALWAYS if opts.follow else PidPrefix.MANY)
                 writers.append(wrap_writer(StraceWriter(lines, pid_prefix=prefix,
-                                                        column=out.column, stamps=stamps), q))
+                                                        column=out.column, stamps=stamps,
+                                                    numbers=opts.syscall_numbers), q))
         if out.json:
             writers.append(wrap_writer(JsonWriter(opened.open(out.json)), q, text=False))
         if out.summary:

@@ -54,6 +54,7 @@ SHORT: dict[str, _Spec] = {
     "f": _Spec("follow", "count"),
     "h": _Spec("help", "flag"),
     "I": _Spec("interruptible", "value", _REQUIRED),
+    "n": _Spec("syscall_numbers", "flag"),
     "o": _Spec("output", "value", _REQUIRED),
     "p": _Spec("pids", "list", _REQUIRED),
     "q": _Spec("quiet", "count"),
@@ -82,6 +83,7 @@ _EXPR_LONG = ("trace", "signal", "status", "abbrev", "verbose", "raw", "read", "
 LONG: dict[str, _Spec] = {
     # strace's
     "output": SHORT["o"],
+    "syscall-number": SHORT["n"],
     "output-append-mode": SHORT["A"],
     "output-separately": _Spec("output_separately", "flag"),
     "columns": SHORT["a"],
@@ -158,6 +160,7 @@ class Options:
     absolute_timestamps: str | None = None
     relative: bool = False
     syscall_times: bool = False
+    syscall_numbers: bool = False
     successful_only: bool = False
     failed_only: bool = False
     # statistics

@@ -22,11 +22,12 @@ class Separate:
     entries_may_wait = True  # every file is trace-run's own
 
     def __init__(self, base: str, opener: Opener, *, column: int = 40,
-                 stamps: Stamps | None = None) -> None:
+                 stamps: Stamps | None = None, numbers: bool = False) -> None:
         self._base = base
         self._opener = opener
         self._column = column
         self._stamps = stamps
+        self._numbers = numbers
         self._writers: dict[int, tuple[StraceWriter, TextIO]] = {}
         self._dirty: set[int] = set()
         self._holding = False
@@ -36,7 +37,7 @@ class Separate:
         if entry is None:
             stream = self._opener(f"{self._base}.{tid}")
             writer = StraceWriter(stream, pid_prefix=PidPrefix.NEVER, column=self._column,
-                                  stamps=self._stamps)
+                                  stamps=self._stamps, numbers=self._numbers)
             if self._holding:
                 writer.hold()
             entry = self._writers[tid] = (writer, stream)

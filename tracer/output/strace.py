@@ -40,9 +40,13 @@ class StraceWriter:
     waits on until its line is complete, so that a line is written by one write(2)."""
 
     def __init__(self, stream: TextIO, *, pid_prefix: PidPrefix = PidPrefix.AUTO,
-                 column: int = 40, stamps: Stamps | None = None) -> None:
+                 column: int = 40, stamps: Stamps | None = None,
+                 numbers: bool = False) -> None:
         self._out = Sink(stream)
         self._stamps = stamps if stamps is not None and stamps.active else None
+        # -n: each task's last syscall number, which its lines show (None: off)
+        self._numbers: dict[int, int] | None = {} if numbers else None
+        self._plain = self._stamps is None and self._numbers is None
         self.entries_may_wait = self._out.private
         self._pid_prefix = pid_prefix
         self._column = column
@@ -77,10 +81,17 @@ class StraceWriter:
         return text
 
     def _leader(self, tid: int, ts: float | None) -> str:
-        """What starts a line: the pid column, then the timestamps of -t/-tt/-ttt/-r."""
-        if self._stamps is None:
+        """What starts a line: the pid column, the timestamps of -t/-tt/-ttt/-r, and
+        -n's syscall number (for a line that is not a call's: the task's last one)."""
+        if self._plain:
             return self._prefix(tid)
-        return self._prefix(tid) + self._stamps.leader(ts)
+        text = self._prefix(tid)
+        if self._stamps is not None:
+            text += self._stamps.leader(ts)
+        if self._numbers is not None:
+            nr = self._numbers.get(tid)
+            text += "[????] " if nr is None else f"[{nr:4d}] "
+        return text
 
     def _interrupt(self) -> None:
         """Close an open line: its call goes on, its end comes later as "resumed"."""
@@ -98,9 +109,11 @@ class StraceWriter:
             self._interrupt()
             self._out.write(f"[ Process PID={tid} runs in {PERSONALITY[abi]} mode. ]\n")
         self._abi[tid] = abi
-        if self._stamps is None:
+        if self._plain:
             return self._prefix(tid)
-        return self._prefix(tid) + self._stamps.leader(rec.ts if ts is None else ts)
+        if self._numbers is not None:
+            self._numbers[tid] = rec.nr
+        return self._leader(tid, rec.ts if ts is None else ts)
 
     def _end(self, head: str, rec: SyscallRecord) -> None:
         """Write ``head`` (which continues the line at column ``self._col``) and the result."""
@@ -200,6 +213,8 @@ class StraceWriter:
         self._tasks.discard(tid)
         self._prefixes.pop(tid, None)
         self._abi.pop(tid, None)
+        if self._numbers is not None:
+            self._numbers.pop(tid, None)
 
     def close(self) -> None:
         """End an open line; write whatever is held."""
