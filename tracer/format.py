@@ -43,6 +43,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from probes.abi import Abi, normalize_nr, syscall_name
+from tracer.format_options import DEFAULT as DEFAULT_FORMAT
+from tracer.format_options import FormatOptions
 from tracer.format_results import format_return
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import (
@@ -59,12 +61,14 @@ from tracer.syscalls.decode import (
     no_fetch,
     quote_string,
 )
+from tracer.syscalls.decode.styled import styled_specs
 from tracer.syscalls.signatures import signature_for, static_signature
 
 __all__ = [
     "DEFAULT_STRLEN",
     "CallText",
     "FetchedCall",
+    "Formatter",
     "MemoryReader",
     "UnfetchedRead",
     "call_identity",
@@ -73,6 +77,7 @@ __all__ = [
     "format_call",
     "format_entry",
     "format_sigset",
+    "formatter",
     "is_error",
     "quote_string",
     "replay",
@@ -109,12 +114,15 @@ class CallText:
     A plain class with slots, not a dataclass, as every value made at each syscall: it is
     built in one ``__init__`` call.  Treat it as read-only."""
 
-    __slots__ = ("abi", "args", "complete_at_entry", "entry", "name", "nr", "parts", "strlen")
+    __slots__ = ("abi", "args", "complete_at_entry", "entry", "fmt", "name", "nr", "parts",
+                 "strlen")
 
     def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
                  strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
-                 entry: str | None = None, complete: bool | None = None) -> None:
+                 entry: str | None = None, complete: bool | None = None,
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.abi = abi
+        self.fmt = fmt
         self.nr = nr
         self.name = name
         self.args = args
@@ -146,7 +154,7 @@ class CallText:
         if ret is None:
             return self.entry + " <unfinished ...>)"
         args = self.args
-        ctx = Ctx(self.abi, args, read_memory, self.strlen, ret)
+        ctx = Ctx(self.abi, args, read_memory, self.strlen, ret, self.fmt)
         shown: list[str] = []
         for part in self.parts:
             if type(part) is str:
@@ -193,14 +201,22 @@ _M64 = 0xFFFFFFFFFFFFFFFF
 
 
 def _format_entry_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
-                          *, strlen: int = DEFAULT_STRLEN) -> CallText:
+                          *, strlen: int = DEFAULT_STRLEN,
+                          fmt: FormatOptions = DEFAULT_FORMAT) -> CallText:
     """:func:`format_entry` without plans: the signature looked up and walked afresh.
     Every call whose shape depends on its arguments takes this way; the tests check the
     planned way against it."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
-    ctx = Ctx(abi, values, read_memory, strlen)
-    return _render_specs(ctx, nr, signature_for(ctx, nr))
+    ctx = Ctx(abi, values, read_memory, strlen, None, fmt)
+    return _render_specs(ctx, nr, _styled(signature_for(ctx, nr), fmt))
+
+
+def _styled(specs: tuple[Arg, ...], fmt: FormatOptions) -> tuple[Arg, ...]:
+    """``specs`` with the renderers ``fmt`` changes (-y, -X, -v) replaced."""
+    if fmt is DEFAULT_FORMAT:
+        return specs
+    return styled_specs(specs, fmt)
 
 
 def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
@@ -218,7 +234,8 @@ def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
             text = spec.render(ctx, value)
             if text is not None:
                 parts.append(text)
-    return CallText(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts))
+    return CallText(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts),
+                    fmt=ctx.fmt)
 
 
 # --- plans: what is known of a call from its number alone --------------------------------
@@ -238,12 +255,16 @@ class _Plan:
     ``fetch_in`` / ``fetch_out``: the ``(index, fetch)`` to run at the entry / exit stop
     (:func:`_fetches`); ``deferrable``: False when some fetch is unknown."""
 
-    __slots__ = ("abi", "ctx", "deferrable", "fetch_in", "fetch_out", "head", "name", "nr",
-                 "steps")
+    __slots__ = ("abi", "ctx", "deferrable", "fetch_in", "fetch_out", "fmt", "head", "name",
+                 "nr", "steps", "strlen")
 
-    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...]) -> None:
+    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...],
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.abi = abi
         self.nr = nr
+        self.fmt = fmt
+        self.strlen = fmt.strsize
+        specs = _styled(specs, fmt)
         self.name = syscall_name(abi, nr)
         self.head = self.name + "("
         steps: list[tuple[int, Render, _Pending | Arg | None]] = []
@@ -257,7 +278,8 @@ class _Plan:
             steps.append((spec.index, spec.render,
                           spec if spec.exit_suffix is not None else None))
         self.steps = tuple(steps)
-        self.ctx = Ctx(abi, (0,) * 6, _unreadable, DEFAULT_STRLEN) if scalar_only else None
+        self.ctx = (Ctx(abi, (0,) * 6, _unreadable, fmt.strsize, None, fmt) if scalar_only
+                    else None)
         self.fetch_in, self.fetch_out, self.deferrable = _fetches(specs)
 
 
@@ -331,7 +353,7 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
     """The entry text of a planned call, memory read through ``read_memory``."""
     ctx = plan.ctx
     if ctx is None:
-        ctx = Ctx(abi, values, read_memory, strlen)
+        ctx = Ctx(abi, values, read_memory, strlen, None, plan.fmt)
     parts: list[str | _Pending] = []
     entry = None
     for index, render, pending in plan.steps:
@@ -354,8 +376,9 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
             parts.append(_Pending(pending, prefix))  # type: ignore[arg-type]
     if entry is None:
         return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts),
-                        plan.head + ", ".join(parts), True)  # type: ignore[arg-type]
-    return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False)
+                        plan.head + ", ".join(parts), True, plan.fmt)  # type: ignore[arg-type]
+    return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False,
+                    plan.fmt)
 
 
 # --- fetched at the stop, rendered later ----------------------------------------------------
@@ -405,10 +428,12 @@ class _Shape:
     """What :class:`_Plan` says of a call whose signature depends on its arguments,
     worked out for one call: its ABI, number (normalised), specs and exit fetches."""
 
-    __slots__ = ("abi", "fetch_out", "nr", "specs")
+    __slots__ = ("abi", "fetch_out", "fmt", "nr", "specs")
 
-    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...], fetch_out: _Fetches) -> None:
+    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...], fetch_out: _Fetches,
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.abi = abi
+        self.fmt = fmt
         self.nr = nr
         self.specs = specs
         self.fetch_out = fetch_out
@@ -448,7 +473,8 @@ class FetchedCall:
             if type(how) is _Plan:
                 text = _render_plan(how, how.abi, self.values, replay(self.snap), self.strlen)
             else:
-                text = _render_specs(Ctx(how.abi, self.values, replay(self.snap), self.strlen),
+                text = _render_specs(Ctx(how.abi, self.values, replay(self.snap), self.strlen,
+                                         None, how.fmt),
                                      how.nr, how.specs)  # type: ignore[union-attr]
             self.text = text
         return text
@@ -465,7 +491,8 @@ class FetchedCall:
             self.text.finish(ret, _recording(read_memory, snap))  # type: ignore[union-attr]
             return snap
         values = self.values
-        ctx = Ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen, ret)
+        ctx = Ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen, ret,
+                  self.how.fmt)
         for index, fetch in fetch_out:
             fetch(ctx, values[index])
         return snap
@@ -481,7 +508,7 @@ def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
     that is written before the call runs).  Arguments as :func:`format_entry`'s."""
     plan = _plan(abi, nr)
     if type(plan) is not _Plan:
-        return _fetch_general(abi, nr, args, read_memory, strlen, now)
+        return _fetch_general(abi, nr, args, read_memory, strlen, now, DEFAULT_FORMAT)
     values = _registers(abi, args)
     if now or not plan.deferrable:
         return FetchedCall(plan, values, strlen, None if plan.deferrable else _EAGER,
@@ -497,15 +524,15 @@ def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
 
 
 def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
-                   strlen: int, now: bool) -> FetchedCall:
+                   strlen: int, now: bool, fmt: FormatOptions) -> FetchedCall:
     """:func:`fetch_entry` of a call whose signature depends on its arguments."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
     snap: dict[tuple[int, int], bytes | None] = {}
-    ctx = Ctx(abi, values, _recording(read_memory, snap), strlen)
-    specs = signature_for(ctx, nr)
+    ctx = Ctx(abi, values, _recording(read_memory, snap), strlen, None, fmt)
+    specs = _styled(signature_for(ctx, nr), fmt)
     fetch_in, fetch_out, deferrable = _fetches(specs)
-    shape = _Shape(abi, nr, specs, fetch_out)
+    shape = _Shape(abi, nr, specs, fetch_out, fmt)
     if now or not deferrable:
         ctx.read = read_memory
         return FetchedCall(shape, values, strlen, None if deferrable else _EAGER,
@@ -550,3 +577,88 @@ def format_args(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
         shown = [p for p in call.parts if isinstance(p, str)]
         return ", ".join(shown)
     return call.finish(ret, read_memory)[len(call.name) + 1 : -1]
+
+
+# --- other format options (-s, -x, -y, -X, -v) ----------------------------------------------
+
+
+class Formatter:
+    """:func:`fetch_entry`, :func:`format_entry` and :func:`format_call` for one
+    :class:`~tracer.format_options.FormatOptions`, with plans of their own (made per
+    ``(abi, nr)`` at first use, as the module's).  Get one with :func:`formatter`: for
+    the default options it is the module's functions, whose path is unchanged.
+
+    With ``-y`` the reader must answer the pseudo sizes of
+    :mod:`tracer.format_options` (``FD_INFO``, ``CWD_INFO``): see
+    :func:`tracer.fd_info.stop_reader`."""
+
+    __slots__ = ("fmt", "plans")
+
+    def __init__(self, fmt: FormatOptions) -> None:
+        self.fmt = fmt
+        self.plans: dict[Abi, dict[int, _Plan | object]] = {abi: {} for abi in Abi}
+
+    def plan(self, abi: Abi, nr: int) -> _Plan | object:
+        plans = self.plans[abi]
+        plan = plans.get(nr)
+        if plan is None:
+            norm = normalize_nr(abi, nr)
+            specs = static_signature(abi, norm)
+            plan = plans[nr] = (_NO_PLAN if specs is None
+                                else _Plan(abi, norm, specs, self.fmt))
+        return plan
+
+    def fetch_entry(self, abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
+                    *, now: bool = False) -> FetchedCall:
+        """:func:`fetch_entry` with these options."""
+        fmt = self.fmt
+        strlen = fmt.strsize
+        plan = self.plan(abi, nr)
+        if type(plan) is not _Plan:
+            return _fetch_general(abi, nr, args, read_memory, strlen, now, fmt)
+        values = _registers(abi, args)
+        if now or not plan.deferrable:
+            return FetchedCall(plan, values, strlen, None if plan.deferrable else _EAGER,
+                               _render_plan(plan, abi, values, read_memory, strlen))
+        if not plan.fetch_in:
+            return FetchedCall(plan, values, strlen, None)
+        snap: dict[tuple[int, int], bytes | None] = {}
+        ctx = Ctx(abi, values, _recording(read_memory, snap), strlen, None, fmt)
+        for index, fetch in plan.fetch_in:
+            fetch(ctx, values[index])
+        return FetchedCall(plan, values, strlen, snap)
+
+    def format_entry(self, abi: Abi, nr: int, args: Sequence[int],
+                     read_memory: MemoryReader) -> CallText:
+        """:func:`format_entry` with these options."""
+        plan = self.plan(abi, nr)
+        if type(plan) is not _Plan:
+            return _format_entry_general(abi, nr, args, read_memory,
+                                         strlen=self.fmt.strsize, fmt=self.fmt)
+        return _render_plan(plan, abi, _registers(abi, args), read_memory,  # type: ignore[arg-type]
+                            self.fmt.strsize)
+
+    def format_call(self, abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
+                    ret: int | None) -> str:
+        """:func:`format_call` with these options."""
+        return self.format_entry(abi, nr, args, read_memory).finish(ret, read_memory)
+
+
+class _DefaultFormatter(Formatter):
+    """The default options: the module's functions and plans."""
+
+    __slots__ = ()
+
+    def plan(self, abi: Abi, nr: int) -> _Plan | object:
+        return _plan(abi, nr)
+
+
+_FORMATTERS: dict[FormatOptions, Formatter] = {DEFAULT_FORMAT: _DefaultFormatter(DEFAULT_FORMAT)}
+
+
+def formatter(fmt: FormatOptions = DEFAULT_FORMAT) -> Formatter:
+    """The :class:`Formatter` of ``fmt`` (one per distinct value, kept)."""
+    found = _FORMATTERS.get(fmt)
+    if found is None:
+        found = _FORMATTERS[fmt] = Formatter(fmt)
+    return found

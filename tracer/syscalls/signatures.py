@@ -36,6 +36,7 @@ from tracer.syscalls.decode.common import (
     Sig,
     SigFn,
     at,
+    fd,
     flags,
     hex_,
     int_,
@@ -51,7 +52,7 @@ from tracer.syscalls.decode.common import (
 )
 from tracer.syscalls.prototypes import arg_count, prototype_name
 
-FD = int_
+FD = fd
 INT = int_
 UINT = uint
 LONG = long_

@@ -1,0 +1,231 @@
+"""What ``-y`` / ``-yy`` learn of a tracee's descriptor at a stop, as strace's printfd does.
+
+The descriptor table changes while the tracee runs (the call itself may close or open),
+so this is read at the stop, through the reader the fetches read memory with: with
+``-y`` the recorder hands :func:`tracer.format.Formatter.fetch_entry` the reader of
+:func:`stop_reader`, which answers two pseudo sizes (:data:`FD_INFO`, :data:`CWD_INFO`)
+besides memory.  The answer is recorded with the memory reads and replayed at the render,
+where :func:`tracer.syscalls.decode.styled.fd_suffix` turns it into text.
+
+The answer, bytes, starts with its kind:
+
+- ``P`` + path: a path (``/proc/TID/fd/N``'s target), shown ``<path>``;
+- ``X`` + path: an unlinked file (the kernel's `` (deleted)`` suffix taken off, as strace
+  does when the path no longer names the file), shown ``<path>(deleted)``;
+- ``S`` + text: a socket's endpoints (``-yy``), shown as they are;
+- ``D`` + path + NUL + ``char 1:3``: a device (``-yy``), shown ``<path<char 1:3>>``.
+
+With ``-yy`` the endpoints of TCP and UDP sockets come from ``/proc/TID/net/*`` (the
+tracee's network namespace) and a UNIX socket's from sock_diag when the kernel answers,
+where strace asks sock_diag for all of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import stat
+import struct
+from collections.abc import Callable
+
+from tracer.format_options import CWD_INFO, FD_INFO
+from tracer.syscalls.decode.common import quote_string
+
+__all__ = ["RVAL_FD", "describe_cwd", "describe_fd", "returns_fd", "stop_reader"]
+
+MemoryReader = Callable[[int, int], "bytes | None"]
+
+_DELETED = b" (deleted)"
+
+
+def _link(path: str) -> bytes | None:
+    try:
+        return os.readlink(path.encode())
+    except OSError:
+        return None
+
+
+def describe_cwd(tid: int) -> bytes | None:
+    """The working directory of ``tid`` (what AT_FDCWD stands for)."""
+    target = _link(f"/proc/{tid}/cwd")
+    return None if target is None else b"P" + target
+
+
+def describe_fd(tid: int, fd: int, yflag: int = 1) -> bytes | None:
+    """What ``-y`` (``yflag`` 1) or ``-yy`` (2) shows of descriptor ``fd`` of ``tid``;
+    None when it is not open."""
+    link = f"/proc/{tid}/fd/{fd}"
+    target = _link(link)
+    if target is None:
+        return None
+    if yflag > 1:
+        if target.startswith(b"socket:["):
+            return b"S" + _socket_details(tid, link, target).encode()
+        dev = _device(target)
+        if dev is not None:
+            return b"D" + target + b"\0" + dev
+    if target.endswith(_DELETED) and len(target) > len(_DELETED) + 1:
+        kept = target[: -len(_DELETED)]
+        try:
+            here, there = os.stat(link), os.lstat(kept)
+            gone = (here.st_ino, here.st_dev) != (there.st_ino, there.st_dev)
+        except OSError:
+            gone = True
+        if gone:
+            return b"X" + kept
+    return b"P" + target
+
+
+def _device(target: bytes) -> bytes | None:
+    if not target.startswith(b"/"):
+        return None
+    try:
+        st = os.stat(target)
+    except OSError:
+        return None
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        kind = b"block" if stat.S_ISBLK(st.st_mode) else b"char"
+        return b"%s %d:%d" % (kind, os.major(st.st_rdev), os.minor(st.st_rdev))
+    return None
+
+
+# --- -yy: sockets ---------------------------------------------------------------------------
+
+_INET_TABLES = {"TCP": ("tcp", 4), "UDP": ("udp", 4), "TCPv6": ("tcp6", 6),
+                "UDPv6": ("udp6", 6), "UDPLITE": ("udplite", 4), "UDPLITEv6": ("udplite6", 6),
+                "RAW": ("raw", 4), "RAWv6": ("raw6", 6), "PING": ("icmp", 4),
+                "PINGv6": ("icmp6", 6)}
+
+
+def _socket_details(tid: int, link: str, target: bytes) -> str:
+    inode = int(target[8:-1])
+    try:
+        proto = os.getxattr(link, "system.sockprotoname").rstrip(b"\0").decode()
+    except OSError:
+        return target.decode()
+    found = None
+    if proto in _INET_TABLES:
+        table, version = _INET_TABLES[proto]
+        found = _inet(tid, table, version, inode)
+    elif proto.startswith("UNIX"):
+        found = _unix(inode)
+    return f"{proto}:[{found if found is not None else inode}]"
+
+
+def _inet_addr(text: str, version: int) -> tuple[str, int, bool]:
+    """``0100007F:1F90`` of /proc/net/tcp: the address (in host-order words) and port."""
+    addr_hex, port_hex = text.split(":")
+    raw = bytes.fromhex(addr_hex)
+    # the kernel prints each 32-bit word in host order
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if version == 4:
+        shown = str(ipaddress.IPv4Address(raw))
+    else:
+        shown = "[" + socket.inet_ntop(socket.AF_INET6, raw) + "]"
+    return shown, int(port_hex, 16), not any(raw)
+
+
+def _inet(tid: int, table: str, version: int, inode: int) -> str | None:
+    try:
+        with open(f"/proc/{tid}/net/{table}", encoding="ascii") as f:
+            lines = f.readlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        cols = line.split()
+        if len(cols) > 9 and cols[9] == str(inode):
+            src, sport, _ = _inet_addr(cols[1], version)
+            dst, dport, zero = _inet_addr(cols[2], version)
+            if dport or not zero:
+                return f"{src}:{sport}->{dst}:{dport}"
+            return f"{src}:{sport}"
+    return None
+
+
+# sock_diag for AF_UNIX (linux/unix_diag.h), asked as strace asks it
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_UDIAG_SHOW_NAME, _UDIAG_SHOW_PEER = 0x01, 0x04
+_UNIX_DIAG_NAME, _UNIX_DIAG_PEER = 0, 2
+_NLM_F_REQUEST = 1
+
+
+def _unix(inode: int) -> str | None:
+    """``inode->peer,"path"`` of a UNIX socket, from sock_diag; None if it cannot tell."""
+    req = struct.pack("=BBHIIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, inode,
+                      _UDIAG_SHOW_NAME | _UDIAG_SHOW_PEER, 0) + b"\xff" * 8
+    msg = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + req
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as s:
+            s.sendto(msg, (0, 0))
+            data = s.recv(65536)
+    except OSError:
+        return None
+    if len(data) < 16 + 16:
+        return None
+    length, kind = struct.unpack_from("=IH", data)
+    if kind != _SOCK_DIAG_BY_FAMILY:
+        return None
+    pos, end = 16 + 16, min(length, len(data))
+    path: bytes | None = None
+    peer = 0
+    while pos + 4 <= end:
+        alen, atype = struct.unpack_from("=HH", data, pos)
+        if alen < 4:
+            break
+        payload = data[pos + 4: pos + alen]
+        if atype == _UNIX_DIAG_NAME and path is None:
+            path = payload[:108]
+        elif atype == _UNIX_DIAG_PEER and len(payload) >= 4:
+            peer = struct.unpack_from("=I", payload)[0]
+        pos += (alen + 3) & ~3
+    if not peer and not path:
+        return None
+    text = str(inode) + (f"->{peer}" if peer else "")
+    if path:
+        if path[0] == 0:
+            text += ",@" + quote_string(path[1:].split(b"\0", 1)[0])
+        else:
+            text += "," + quote_string(path.split(b"\0", 1)[0])
+    return text
+
+
+# --- the stop's reader --------------------------------------------------------------------------
+
+
+def stop_reader(tid: int, read_memory: MemoryReader, yflag: int) -> MemoryReader:
+    """``read_memory`` of the stopped ``tid``, also answering ``(fd, FD_INFO)`` and
+    ``(0, CWD_INFO)`` with :func:`describe_fd` and :func:`describe_cwd`."""
+    def read(addr: int, size: int) -> bytes | None:
+        if size >= 0:
+            return read_memory(addr, size)
+        if size == FD_INFO:
+            return describe_fd(tid, addr, yflag)
+        if size == CWD_INFO:
+            return describe_cwd(tid)
+        return None
+    return read
+
+
+# --- results that are descriptors (strace's RVAL_FD) ----------------------------------------
+
+RVAL_FD = frozenset({
+    "open", "openat", "openat2", "creat", "open_by_handle_at", "dup", "dup2", "dup3",
+    "socket", "accept", "accept4", "eventfd", "eventfd2", "timerfd_create", "signalfd",
+    "signalfd4", "epoll_create", "epoll_create1", "inotify_init", "inotify_init1",
+    "memfd_create", "memfd_secret", "pidfd_open", "pidfd_getfd", "perf_event_open",
+    "fanotify_init", "userfaultfd", "mq_open", "fsopen", "fsmount", "fspick", "open_tree",
+    "landlock_create_ruleset", "io_uring_setup",
+})
+_F_DUPFD, _F_DUPFD_CLOEXEC = 0, 1030
+
+
+def returns_fd(name: str, args: tuple[int, ...]) -> bool:
+    """Whether call ``name`` with ``args`` returns a descriptor (on success)."""
+    if name in RVAL_FD:
+        return True
+    if name in ("fcntl", "fcntl64"):
+        return (args[1] & 0xFFFFFFFF) in (_F_DUPFD, _F_DUPFD_CLOEXEC)
+    return False
+

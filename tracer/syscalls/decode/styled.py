@@ -1,0 +1,156 @@
+"""The renderers that strace's options change, swapped in per option value once, when
+:mod:`tracer.format` makes a call's plan (never per syscall):
+
+- ``-X raw`` / ``-X verbose``: a symbolic renderer (one marked :func:`.common.with_raw`)
+  shows its number (``0x80000``), or its number with the names in a comment
+  (``0x80000 /* O_RDONLY|O_CLOEXEC */``);
+- ``-y`` / ``-yy``: a descriptor (:func:`.common.fd`, :func:`.fs.dirfd`) is followed by
+  what the stop learnt of it (``3</etc/passwd>``, ``AT_FDCWD</home/u>``,
+  ``3<TCP:[127.0.0.1:40000->127.0.0.1:80]>``), read through the pseudo sizes of
+  :mod:`tracer.format_options` (see :mod:`tracer.fd_info`);
+- ``-v``: execve's environment as an array, as its argv is.
+
+``-s`` and ``-x`` need no swap: the string renderers read ``ctx.strlen`` and
+``ctx.fmt.xflag``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from tracer.format_options import CWD_INFO, FD_INFO, FormatOptions
+from tracer.syscalls import xlat as X
+from tracer.syscalls.decode import fs, memory, net, process
+from tracer.syscalls.decode.common import (
+    SCALARS,
+    Arg,
+    Ctx,
+    Render,
+    fd,
+    fetch_of,
+    fetched_by,
+    hx,
+    pure,
+    quote_associated,
+    raw_hex,
+    raw_of,
+    signed,
+    with_raw,
+)
+
+__all__ = ["fd_suffix", "styled_specs"]
+
+
+# --- the raw forms of the symbolic renderers outside common -----------------------------------
+
+def _raw_dirfd(ctx: Ctx, v: int) -> str:
+    return str(signed(v, 32))
+
+
+def _raw_socket_type(ctx: Ctx, v: int) -> str:
+    """strace shows a socket's type and its flags apart: ``0x1|0x80000``."""
+    v &= 0xFFFFFFFF
+    kind, rest = v & X.SOCK_TYPE_MASK, v & ~X.SOCK_TYPE_MASK
+    return hx(kind) + (f"|{rest:#x}" if rest else "")
+
+
+with_raw(_raw_dirfd)(fs.dirfd)
+with_raw(raw_hex)(fs.open_flags)
+with_raw(raw_hex)(memory.prot)
+with_raw(raw_hex)(memory.mmap_flags)
+with_raw(_raw_socket_type)(net.socket_type)
+
+
+def _xlat(render: Render, raw: Callable[[Ctx, int], str], verbose: bool) -> Render:
+    """``render`` as ``-X raw`` (``verbose`` False) or ``-X verbose`` show it."""
+    def styled(ctx: Ctx, v: int) -> str | None:
+        text = render(ctx, v)
+        if text is None:
+            return None
+        number = raw(ctx, v)
+        if not verbose or text == number:
+            return number
+        return f"{number} /* {text} */"
+    # pure, not scalar: SCALARS keeps what it registers, and the per-call renderers of
+    # the shapes (fcntl's) pass here per call
+    return pure(styled) if render in SCALARS else fetched_by(fetch_of(render))(styled)
+
+
+# --- -y: descriptors ----------------------------------------------------------------------------
+
+def fd_suffix(info: bytes | None, xflag: int) -> str:
+    """What follows a descriptor with ``-y``, from what :mod:`tracer.fd_info` read at
+    the stop: ``<path>``, ``<path>(deleted)``, ``<TCP:[...]>``, ``<path<char 1:3>>``;
+    "" when nothing was learnt."""
+    if not info:
+        return ""
+    kind, body = info[:1], info[1:]
+    if kind == b"P":
+        return f"<{quote_associated(body, xflag)}>"
+    if kind == b"X":
+        return f"<{quote_associated(body, xflag)}>(deleted)"
+    if kind == b"S":
+        return f"<{body.decode('utf-8', 'backslashreplace')}>"
+    if kind == b"D":
+        path, _, dev = body.partition(b"\0")
+        return f"<{quote_associated(path, xflag)}<{dev.decode()}>>"
+    return ""
+
+
+def _with_fd(render: Render, *, dirfd: bool) -> Render:
+    """``render`` followed by the descriptor's :func:`fd_suffix` (``dirfd``: AT_FDCWD is
+    followed by the working directory)."""
+    def where(v: int) -> tuple[int, int] | None:
+        n = signed(v, 32)
+        if n >= 0:
+            return n, FD_INFO
+        if dirfd and n == X.AT_FDCWD:
+            return 0, CWD_INFO
+        return None
+
+    inner = fetch_of(render)
+
+    def fetch(ctx: Ctx, v: int) -> None:
+        if inner is not None:
+            inner(ctx, v)
+        key = where(v)
+        if key is not None:
+            ctx.read(*key)
+
+    @fetched_by(fetch)
+    def shown(ctx: Ctx, v: int) -> str | None:
+        text = render(ctx, v)
+        key = where(v)
+        if text is None or key is None:
+            return text
+        return text + fd_suffix(ctx.read(*key), ctx.fmt.xflag)
+    return shown
+
+
+# --- the swap ---------------------------------------------------------------------------------
+
+def _styled(render: Render, fmt: FormatOptions) -> Render:
+    if fmt.verbose and render is process.envp:
+        render = process.argv
+    is_fd, is_dirfd = render is fd, render is fs.dirfd
+    if fmt.xlat != "abbrev":
+        raw = raw_of(render)
+        if raw is not None:
+            render = _xlat(render, raw, fmt.xlat == "verbose")
+    if fmt.yflag and (is_fd or is_dirfd):
+        render = _with_fd(render, dirfd=is_dirfd)
+    return render
+
+
+def styled_specs(specs: tuple[Arg, ...], fmt: FormatOptions) -> tuple[Arg, ...]:
+    """``specs`` with each renderer as ``fmt`` shows it (the same tuple when no option
+    changes any of them)."""
+    out = []
+    changed = False
+    for spec in specs:
+        render = _styled(spec.render, fmt)
+        if render is not spec.render:
+            spec = dataclasses.replace(spec, render=render)
+            changed = True
+        out.append(spec)
+    return tuple(out) if changed else specs
