@@ -153,8 +153,8 @@ _NLM_F_REQUEST = 1
 
 def _unix(inode: int) -> str | None:
     """``inode->peer,"path"`` of a UNIX socket, from sock_diag; None if it cannot tell."""
-    req = struct.pack("=BBHIIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, inode,
-                      _UDIAG_SHOW_NAME | _UDIAG_SHOW_PEER, 0) + b"\xff" * 8
+    req = struct.pack("=BBHIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, inode,
+                      _UDIAG_SHOW_NAME | _UDIAG_SHOW_PEER) + b"\xff" * 8   # no cookie
     msg = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + req
     try:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as s:

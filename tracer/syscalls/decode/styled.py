@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Callable
 
 from tracer.format_options import CWD_INFO, FD_INFO, FormatOptions
+from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import fs, memory, net, process
 from tracer.syscalls.decode.common import (
@@ -29,14 +30,19 @@ from tracer.syscalls.decode.common import (
     fd,
     fetch_of,
     fetched_by,
+    flags_text,
     hx,
+    ptr,
     pure,
     quote_associated,
     raw_hex,
+    raw_hex32,
     raw_of,
+    read_prefix,
     signed,
     with_raw,
 )
+from tracer.syscalls.decode.strings import fetch_str, str_
 
 __all__ = ["fd_suffix", "styled_specs"]
 
@@ -54,6 +60,27 @@ def _raw_socket_type(ctx: Ctx, v: int) -> str:
     return hx(kind) + (f"|{rest:#x}" if rest else "")
 
 
+def _socket_type_verbose(ctx: Ctx, v: int) -> str:
+    """-X verbose of a socket's type: ``0x1 /* SOCK_STREAM */|0x80000 /* SOCK_CLOEXEC */``."""
+    v &= 0xFFFFFFFF
+    kind, rest = v & X.SOCK_TYPE_MASK, v & ~X.SOCK_TYPE_MASK
+    name = X.SOCKET_TYPES.get(kind)
+    text = hx(kind) + (f" /* {name} */" if name else "")
+    if rest:
+        flags = flags_text(rest, X.SOCKET_TYPE_FLAGS)
+        text += f"|{rest:#x}" + (f" /* {flags} */" if flags != hex(rest) else "")
+    return text
+
+
+def _raw_protocol(ctx: Ctx, v: int) -> str:
+    """socket's protocol: a known one in hex, an unknown one as it is."""
+    text = net.socket_protocol(0)(ctx, v)
+    return text if text == str(signed(v, 32)) else raw_hex32(ctx, v)
+
+
+_VERBOSE_ATTR = "xlat_verbose"   # a renderer's own -X verbose form, where not the rule's
+setattr(net.socket_type, _VERBOSE_ATTR, _socket_type_verbose)
+
 with_raw(_raw_dirfd)(fs.dirfd)
 with_raw(raw_hex)(fs.open_flags)
 with_raw(raw_hex)(memory.prot)
@@ -63,6 +90,10 @@ with_raw(_raw_socket_type)(net.socket_type)
 
 def _xlat(render: Render, raw: Callable[[Ctx, int], str], verbose: bool) -> Render:
     """``render`` as ``-X raw`` (``verbose`` False) or ``-X verbose`` show it."""
+    own = getattr(render, _VERBOSE_ATTR, None) if verbose else None
+    if own is not None:
+        return pure(own) if render in SCALARS else fetched_by(fetch_of(render))(own)
+
     def styled(ctx: Ctx, v: int) -> str | None:
         text = render(ctx, v)
         if text is None:
@@ -127,14 +158,58 @@ def _with_fd(render: Render, *, dirfd: bool) -> Render:
     return shown
 
 
+def _raw_of_made(render: Render) -> Callable[[Ctx, int], str] | None:
+    """The raw form of renderers the table makes with a factory of a module not ours."""
+    if getattr(render, "__qualname__", "").startswith("socket_protocol."):
+        return _raw_protocol
+    return None
+
+
+# --- -v: execve's arrays in full ------------------------------------------------------------
+
+_MAX_ITEMS = 1 << 16   # pointers read before giving up on an array with no end
+
+
+def _pointers(ctx: Ctx, v: int) -> list[int] | None:
+    """The pointers of a NULL-terminated array at ``v``, None if it runs into
+    unreadable memory (or past :data:`_MAX_ITEMS`)."""
+    word, items, addr = ctx.word, [], v
+    while len(items) < _MAX_ITEMS:
+        words = L.unpack_words(read_prefix(ctx.read, addr, 512 * word), word)
+        if not words:
+            return None
+        if 0 in words:
+            return items + words[:words.index(0)]
+        items += words
+        addr += len(words) * word
+    return None
+
+
+def _fetch_array(ctx: Ctx, v: int) -> None:
+    for item in (_pointers(ctx, v) or []) if v else []:
+        fetch_str(ctx, item)
+
+
+@fetched_by(_fetch_array)
+def string_array(ctx: Ctx, v: int) -> str:
+    """``["A=1", "B=2"]``: execve's argv and envp with -v, every element shown (strace
+    caps the elements at -s only when not verbose)."""
+    if not v:
+        return "NULL"
+    items = _pointers(ctx, v)
+    if items is None:
+        return ptr(ctx, v)
+    return "[" + ", ".join(str_(ctx, item) for item in items) + "]"
+
+
 # --- the swap ---------------------------------------------------------------------------------
 
 def _styled(render: Render, fmt: FormatOptions) -> Render:
-    if fmt.verbose and render is process.envp:
-        render = process.argv
+    if fmt.verbose and (render is process.envp or render is process.argv):
+        render = string_array
     is_fd, is_dirfd = render is fd, render is fs.dirfd
     if fmt.xlat != "abbrev":
-        raw = raw_of(render)
+        raw = raw_of(render) or _raw_of_made(render)
         if raw is not None:
             render = _xlat(render, raw, fmt.xlat == "verbose")
     if fmt.yflag and (is_fd or is_dirfd):
