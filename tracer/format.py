@@ -40,7 +40,8 @@ prototypes, and numbers nobody knows to six hex arguments, as strace does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 from probes.abi import Abi, normalize_nr, syscall_name
 from tracer.format_options import DEFAULT as DEFAULT_FORMAT
@@ -61,6 +62,7 @@ from tracer.syscalls.decode import (
     no_fetch,
     quote_string,
 )
+from tracer.syscalls.decode.common import NewCtx, ctx_maker
 from tracer.syscalls.decode.styled import styled_specs
 from tracer.syscalls.signatures import signature_for, static_signature
 
@@ -114,15 +116,15 @@ class CallText:
     A plain class with slots, not a dataclass, as every value made at each syscall: it is
     built in one ``__init__`` call.  Treat it as read-only."""
 
-    __slots__ = ("abi", "args", "complete_at_entry", "entry", "fmt", "name", "nr", "parts",
-                 "strlen")
+    __slots__ = ("abi", "args", "complete_at_entry", "entry", "name", "nr", "parts", "strlen")
+
+    fmt: FormatOptions = DEFAULT_FORMAT   # others in an _OptCallText
+    _new_ctx: NewCtx = Ctx
 
     def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
                  strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
-                 entry: str | None = None, complete: bool | None = None,
-                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
+                 entry: str | None = None, complete: bool | None = None) -> None:
         self.abi = abi
-        self.fmt = fmt
         self.nr = nr
         self.name = name
         self.args = args
@@ -154,7 +156,7 @@ class CallText:
         if ret is None:
             return self.entry + " <unfinished ...>)"
         args = self.args
-        ctx = Ctx(self.abi, args, read_memory, self.strlen, ret, self.fmt)
+        ctx = self._new_ctx(self.abi, args, read_memory, self.strlen, ret)
         shown: list[str] = []
         for part in self.parts:
             if type(part) is str:
@@ -173,6 +175,27 @@ class CallText:
     def result(self, ret: int | None) -> str:
         """The return value as strace shows it after ``= ``."""
         return format_return(ret, name=self.name, abi=self.abi, args=self.args)
+
+
+class _OptCallText(CallText):
+    """A :class:`CallText` of options other than the default."""
+
+    __slots__ = ("_new_ctx", "fmt")
+
+    def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
+                 strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
+                 entry: str | None = None, complete: bool | None = None,
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
+        super().__init__(abi, nr, name, args, strlen, parts, entry, complete)
+        self.fmt = fmt
+        self._new_ctx = ctx_maker(fmt)
+
+
+def _text_maker(fmt: FormatOptions) -> Callable[..., CallText]:
+    """What makes a :class:`CallText` of ``fmt`` (the class itself for the defaults)."""
+    if fmt == DEFAULT_FORMAT:
+        return CallText
+    return functools.partial(_OptCallText, fmt=fmt)
 
 
 def _entry_text(name: str, parts: Sequence[str | _Pending]) -> str:
@@ -208,7 +231,7 @@ def _format_entry_general(abi: Abi, nr: int, args: Sequence[int], read_memory: M
     planned way against it."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
-    ctx = Ctx(abi, values, read_memory, strlen, None, fmt)
+    ctx = ctx_maker(fmt)(abi, values, read_memory, strlen)
     return _render_specs(ctx, nr, _styled(signature_for(ctx, nr), fmt))
 
 
@@ -234,8 +257,7 @@ def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
             text = spec.render(ctx, value)
             if text is not None:
                 parts.append(text)
-    return CallText(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts),
-                    fmt=ctx.fmt)
+    return _text_maker(ctx.fmt)(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts))
 
 
 # --- plans: what is known of a call from its number alone --------------------------------
@@ -256,7 +278,7 @@ class _Plan:
     (:func:`_fetches`); ``deferrable``: False when some fetch is unknown."""
 
     __slots__ = ("abi", "ctx", "deferrable", "fetch_in", "fetch_out", "fmt", "head", "name",
-                 "nr", "steps", "strlen")
+                 "new_ctx", "new_text", "nr", "steps", "strlen")
 
     def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...],
                  fmt: FormatOptions = DEFAULT_FORMAT) -> None:
@@ -264,6 +286,8 @@ class _Plan:
         self.nr = nr
         self.fmt = fmt
         self.strlen = fmt.strsize
+        self.new_ctx = ctx_maker(fmt)
+        self.new_text = _text_maker(fmt)
         specs = _styled(specs, fmt)
         self.name = syscall_name(abi, nr)
         self.head = self.name + "("
@@ -278,8 +302,7 @@ class _Plan:
             steps.append((spec.index, spec.render,
                           spec if spec.exit_suffix is not None else None))
         self.steps = tuple(steps)
-        self.ctx = (Ctx(abi, (0,) * 6, _unreadable, fmt.strsize, None, fmt) if scalar_only
-                    else None)
+        self.ctx = self.new_ctx(abi, (0,) * 6, _unreadable, fmt.strsize) if scalar_only else None
         self.fetch_in, self.fetch_out, self.deferrable = _fetches(specs)
 
 
@@ -353,7 +376,7 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
     """The entry text of a planned call, memory read through ``read_memory``."""
     ctx = plan.ctx
     if ctx is None:
-        ctx = Ctx(abi, values, read_memory, strlen, None, plan.fmt)
+        ctx = plan.new_ctx(abi, values, read_memory, strlen)
     parts: list[str | _Pending] = []
     entry = None
     for index, render, pending in plan.steps:
@@ -375,10 +398,9 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
                     entry = plan.head + shown + (", " if parts else "")
             parts.append(_Pending(pending, prefix))  # type: ignore[arg-type]
     if entry is None:
-        return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts),
-                        plan.head + ", ".join(parts), True, plan.fmt)  # type: ignore[arg-type]
-    return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False,
-                    plan.fmt)
+        return plan.new_text(abi, plan.nr, plan.name, values, strlen, tuple(parts),
+                             plan.head + ", ".join(parts), True)  # type: ignore[arg-type]
+    return plan.new_text(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False)
 
 
 # --- fetched at the stop, rendered later ----------------------------------------------------
@@ -428,12 +450,13 @@ class _Shape:
     """What :class:`_Plan` says of a call whose signature depends on its arguments,
     worked out for one call: its ABI, number (normalised), specs and exit fetches."""
 
-    __slots__ = ("abi", "fetch_out", "fmt", "nr", "specs")
+    __slots__ = ("abi", "fetch_out", "fmt", "new_ctx", "nr", "specs")
 
     def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...], fetch_out: _Fetches,
                  fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.abi = abi
         self.fmt = fmt
+        self.new_ctx = ctx_maker(fmt)
         self.nr = nr
         self.specs = specs
         self.fetch_out = fetch_out
@@ -473,8 +496,8 @@ class FetchedCall:
             if type(how) is _Plan:
                 text = _render_plan(how, how.abi, self.values, replay(self.snap), self.strlen)
             else:
-                text = _render_specs(Ctx(how.abi, self.values, replay(self.snap), self.strlen,
-                                         None, how.fmt),
+                text = _render_specs(how.new_ctx(how.abi, self.values, replay(self.snap),
+                                                 self.strlen),
                                      how.nr, how.specs)  # type: ignore[union-attr]
             self.text = text
         return text
@@ -491,8 +514,8 @@ class FetchedCall:
             self.text.finish(ret, _recording(read_memory, snap))  # type: ignore[union-attr]
             return snap
         values = self.values
-        ctx = Ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen, ret,
-                  self.how.fmt)
+        ctx = self.how.new_ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen,
+                               ret)
         for index, fetch in fetch_out:
             fetch(ctx, values[index])
         return snap
@@ -529,7 +552,7 @@ def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRe
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
     snap: dict[tuple[int, int], bytes | None] = {}
-    ctx = Ctx(abi, values, _recording(read_memory, snap), strlen, None, fmt)
+    ctx = ctx_maker(fmt)(abi, values, _recording(read_memory, snap), strlen)
     specs = _styled(signature_for(ctx, nr), fmt)
     fetch_in, fetch_out, deferrable = _fetches(specs)
     shape = _Shape(abi, nr, specs, fetch_out, fmt)
@@ -623,7 +646,7 @@ class Formatter:
         if not plan.fetch_in:
             return FetchedCall(plan, values, strlen, None)
         snap: dict[tuple[int, int], bytes | None] = {}
-        ctx = Ctx(abi, values, _recording(read_memory, snap), strlen, None, fmt)
+        ctx = plan.new_ctx(abi, values, _recording(read_memory, snap), strlen)
         for index, fetch in plan.fetch_in:
             fetch(ctx, values[index])
         return FetchedCall(plan, values, strlen, snap)

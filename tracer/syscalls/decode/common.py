@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from probes.abi import Abi, word_size
 from tracer.format_options import DEFAULT as DEFAULT_FORMAT
@@ -178,7 +178,9 @@ class Ctx:
     read: MemoryReader
     strlen: int
     ret: int | None = None
-    fmt: FormatOptions = DEFAULT_FORMAT   # -x, -y, -X, -v (-s is ``strlen``)
+    # -x, -y, -X, -v (-s is ``strlen``): the defaults here, others in an OptCtx, so that
+    # the default path builds the Ctx it always built
+    fmt: ClassVar[FormatOptions] = DEFAULT_FORMAT
 
     @property
     def word(self) -> int:
@@ -195,6 +197,28 @@ class Ctx:
 
     def mem(self, addr: int, size: int) -> bytes | None:
         return self.read(addr, size) if addr else None
+
+
+@dataclass(slots=True)
+class OptCtx(Ctx):
+    """A :class:`Ctx` of options other than the default."""
+
+    fmt: FormatOptions = DEFAULT_FORMAT  # type: ignore[misc]
+
+
+NewCtx = Callable[..., Ctx]
+"""``(abi, args, read, strlen, ret=None) -> Ctx``: :func:`ctx_maker`'s."""
+
+
+def ctx_maker(fmt: FormatOptions) -> NewCtx:
+    """What makes a :class:`Ctx` of ``fmt``: the class itself for the defaults."""
+    if fmt == DEFAULT_FORMAT:
+        return Ctx
+
+    def make(abi: Abi, args: tuple[int, ...], read: MemoryReader, strlen: int,
+             ret: int | None = None) -> Ctx:
+        return OptCtx(abi, args, read, strlen, ret, fmt)
+    return make
 
 
 Render = Callable[[Ctx, int], str | None]
