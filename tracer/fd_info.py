@@ -22,7 +22,6 @@ where strace asks sock_diag for all of them.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import stat
@@ -61,7 +60,7 @@ def describe_fd(tid: int, fd: int, yflag: int = 1) -> bytes | None:
         return None
     if yflag > 1:
         if target.startswith(b"socket:["):
-            return b"S" + _socket_details(tid, link, target).encode()
+            return b"S" + _socket_details(link, target).encode()
         dev = _device(target)
         if dev is not None:
             return b"D" + target + b"\0" + dev
@@ -92,82 +91,100 @@ def _device(target: bytes) -> bytes | None:
 
 # --- -yy: sockets ---------------------------------------------------------------------------
 
-_INET_TABLES = {"TCP": ("tcp", 4), "UDP": ("udp", 4), "TCPv6": ("tcp6", 6),
-                "UDPv6": ("udp6", 6), "UDPLITE": ("udplite", 4), "UDPLITEv6": ("udplite6", 6),
-                "RAW": ("raw", 4), "RAWv6": ("raw6", 6), "PING": ("icmp", 4),
-                "PINGv6": ("icmp6", 6)}
+# strace keeps what it learnt of a socket by its inode and shows that from then on (a
+# UNIX socket whose peer has closed still shows ``[inode->peer]``): so do we.
+_SOCKETS: dict[int, str] = {}
+_SOCKETS_MAX = 4096
+
+_INET = {"TCP": (socket.AF_INET, 6), "UDP": (socket.AF_INET, 17),
+         "UDPLITE": (socket.AF_INET, 136), "TCPv6": (socket.AF_INET6, 6),
+         "UDPv6": (socket.AF_INET6, 17), "UDPLITEv6": (socket.AF_INET6, 136)}
+
+# sock_diag (linux/sock_diag.h, inet_diag.h, unix_diag.h), asked as strace asks it
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST, _NLM_F_DUMP = 1, 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_UDIAG_SHOW_NAME, _UDIAG_SHOW_PEER = 0x01, 0x04
+_UNIX_DIAG_NAME, _UNIX_DIAG_PEER = 0, 2
 
 
-def _socket_details(tid: int, link: str, target: bytes) -> str:
+def _socket_details(link: str, target: bytes) -> str:
+    """``TCP:[127.0.0.1:40000->127.0.0.1:80]``, ``UNIX-STREAM:[5->6]``; the protocol
+    and the inode when sock_diag does not tell more."""
     inode = int(target[8:-1])
+    known = _SOCKETS.get(inode)
+    if known is not None:
+        return known
     try:
         proto = os.getxattr(link, "system.sockprotoname").rstrip(b"\0").decode()
     except OSError:
         return target.decode()
     found = None
-    if proto in _INET_TABLES:
-        table, version = _INET_TABLES[proto]
-        found = _inet(tid, table, version, inode)
+    if proto in _INET:
+        found = _inet(*_INET[proto], inode)
     elif proto.startswith("UNIX"):
         found = _unix(inode)
-    return f"{proto}:[{found if found is not None else inode}]"
+    if found is None:
+        return f"{proto}:[{inode}]"
+    if len(_SOCKETS) >= _SOCKETS_MAX:
+        _SOCKETS.clear()
+    text = _SOCKETS[inode] = f"{proto}:[{found}]"
+    return text
 
 
-def _inet_addr(text: str, version: int) -> tuple[str, int, bool]:
-    """``0100007F:1F90`` of /proc/net/tcp: the address (in host-order words) and port."""
-    addr_hex, port_hex = text.split(":")
-    raw = bytes.fromhex(addr_hex)
-    # the kernel prints each 32-bit word in host order
-    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    if version == 4:
-        shown = str(ipaddress.IPv4Address(raw))
-    else:
-        shown = "[" + socket.inet_ntop(socket.AF_INET6, raw) + "]"
-    return shown, int(port_hex, 16), not any(raw)
-
-
-def _inet(tid: int, table: str, version: int, inode: int) -> str | None:
+def _diag(request: bytes, flags: int) -> list[bytes]:
+    """The sock_diag messages answering ``request`` (each without its nlmsghdr)."""
+    msg = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, flags, 1, 0) + request
+    found: list[bytes] = []
     try:
-        with open(f"/proc/{tid}/net/{table}", encoding="ascii") as f:
-            lines = f.readlines()[1:]
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as s:
+            s.sendto(msg, (0, 0))
+            while True:
+                data = s.recv(1 << 16)
+                if not data:
+                    return found
+                pos = 0
+                while pos + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, pos)
+                    if length < 16 or kind in (_NLMSG_DONE, _NLMSG_ERROR):
+                        return found
+                    found.append(data[pos + 16: pos + length])
+                    pos += (length + 3) & ~3
+                if not flags & _NLM_F_DUMP:
+                    return found
     except OSError:
-        return None
-    for line in lines:
-        cols = line.split()
-        if len(cols) > 9 and cols[9] == str(inode):
-            src, sport, _ = _inet_addr(cols[1], version)
-            dst, dport, zero = _inet_addr(cols[2], version)
-            if dport or not zero:
-                return f"{src}:{sport}->{dst}:{dport}"
-            return f"{src}:{sport}"
+        return found
+
+
+def _inet(family: int, protocol: int, inode: int) -> str | None:
+    """``127.0.0.1:40000->127.0.0.1:80`` (``src:port`` alone when unconnected) of the
+    TCP or UDP socket ``inode``, from sock_diag (inet_diag)."""
+    req = struct.pack("=BBBBI", family, protocol, 0, 0, 0xFFFFFFFF) + bytes(48)
+    size = 4 if family == socket.AF_INET else 16
+    left, right = ("", "") if family == socket.AF_INET else ("[", "]")
+    for body in _diag(req, _NLM_F_REQUEST | _NLM_F_DUMP):
+        if len(body) < 72 or struct.unpack_from("=I", body, 68)[0] != inode:
+            continue
+        sport, dport = struct.unpack_from(">HH", body, 4)
+        src = socket.inet_ntop(family, body[8:8 + size])
+        dst_raw = body[24:24 + size]
+        text = f"{left}{src}{right}:{sport}"
+        if dport or any(dst_raw):
+            text += f"->{left}{socket.inet_ntop(family, dst_raw)}{right}:{dport}"
+        return text
     return None
-
-
-# sock_diag for AF_UNIX (linux/unix_diag.h), asked as strace asks it
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_UDIAG_SHOW_NAME, _UDIAG_SHOW_PEER = 0x01, 0x04
-_UNIX_DIAG_NAME, _UNIX_DIAG_PEER = 0, 2
-_NLM_F_REQUEST = 1
 
 
 def _unix(inode: int) -> str | None:
     """``inode->peer,"path"`` of a UNIX socket, from sock_diag; None if it cannot tell."""
     req = struct.pack("=BBHIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, inode,
                       _UDIAG_SHOW_NAME | _UDIAG_SHOW_PEER) + b"\xff" * 8   # no cookie
-    msg = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + req
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as s:
-            s.sendto(msg, (0, 0))
-            data = s.recv(65536)
-    except OSError:
+    answers = _diag(req, _NLM_F_REQUEST)
+    if not answers or len(answers[0]) < 16:
         return None
-    if len(data) < 16 + 16:
-        return None
-    length, kind = struct.unpack_from("=IH", data)
-    if kind != _SOCK_DIAG_BY_FAMILY:
-        return None
-    pos, end = 16 + 16, min(length, len(data))
+    data = answers[0]
+    pos, end = 16, len(data)
     path: bytes | None = None
     peer = 0
     while pos + 4 <= end:
