@@ -77,7 +77,7 @@ CASES = [
 
 _NORMALISE = [
     (re.compile(r"0x[0-9a-f]{6,}"), "0xADDR"),
-    (re.compile(r"\b\d{4,}\b"), "N"),            # inodes, ports, pids
+    (re.compile(r"(?<![\\\d])[1-9]\d{3,}\b"), "N"),   # inodes, ports, pids
 ]
 
 
