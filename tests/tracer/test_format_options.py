@@ -67,16 +67,21 @@ CASES = [
          ("openat", "access", "lseek", "socket")),
     Case("y_X_raw", ("-y", "-X", "raw"), FormatOptions(yflag=1, xlat="raw"),
          ("openat", "close")),
-    Case("v", ("-v",), FormatOptions(verbose=True), ("execve",)),
+    Case("v", ("-v",), FormatOptions(verbose=True), ("execve", "newfstatat", "fstat")),
     Case("v_s3", ("-v", "-s", "3"), FormatOptions(verbose=True, strsize=3), ("execve",)),
     Case("cat_y", ("-y",), FormatOptions(yflag=1), ("openat", "read", "write", "close"),
          argv=("/bin/cat", "/etc/hostname")),
+    Case("cat_v", ("-v",), FormatOptions(verbose=True), ("newfstatat", "fstat"),
+         argv=("/bin/cat", "/dev/null", "/etc/hostname")),
     Case("cat_xx_s4", ("-xx", "-s", "4"), FormatOptions(xflag=2, strsize=4),
          ("openat", "read", "write"), argv=("/bin/cat", "/etc/hostname")),
 ]
 
 _NORMALISE = [
     (re.compile(r"0x[0-9a-f]{6,}"), "0xADDR"),
+    # -v's times: a file's atime may move between the two runs (test_stat_time_comment
+    # checks the comment's form)
+    (re.compile(r"(st_[amc]time(?:_nsec)?=)\d+( /\* [-0-9T:.+]+ \*/)?"), r"\1T"),
     (re.compile(r"(?<![\\\d])[1-9]\d{3,}\b"), "N"),   # inodes, ports, pids
 ]
 
@@ -142,7 +147,7 @@ def test_matches_strace(case: Case, fmtopt: Callable[[Case], tuple[list[str], li
 
 
 def test_default_is_strace_defaults() -> None:
-    assert DEFAULT == FormatOptions(strsize=32, xflag=0, yflag=0, xlat="abbrev", verbose=False)
+    assert FormatOptions(strsize=32, xflag=0, yflag=0, xlat="abbrev", verbose=False) == DEFAULT
 
 
 @pytest.mark.parametrize(("kwargs", "word"), [
@@ -221,3 +226,18 @@ def test_associated_examples() -> None:
     assert quote_associated(b"/t/a<b>c") == "/t/a\\74b\\76c"
     assert quote_associated(b"/t/<1") == "/t/\\0741"
     assert quote_associated(b'/t/"\\\n') == '/t/\\"\\\\\\n'
+
+
+def test_stat_time_comment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tracer.syscalls.decode.styled import _when
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert _when(1796565942, 828725694) == " /* 2026-12-06T14:05:42.828725694+0000 */"
+        assert _when(1796565942, 0) == " /* 2026-12-06T14:05:42+0000 */"
+        assert _when(0, 0) == ""
+    finally:
+        monkeypatch.undo()
+        time.tzset()

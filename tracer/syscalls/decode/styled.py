@@ -16,8 +16,11 @@
 from __future__ import annotations
 
 import dataclasses
+import struct
+import time
 from collections.abc import Callable
 
+from probes.abi import Abi
 from tracer.format_options import CWD_INFO, FD_INFO, FormatOptions
 from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
@@ -173,7 +176,8 @@ _MAX_ITEMS = 1 << 16   # pointers read before giving up on an array with no end
 def _pointers(ctx: Ctx, v: int) -> list[int] | None:
     """The pointers of a NULL-terminated array at ``v``, None if it runs into
     unreadable memory (or past :data:`_MAX_ITEMS`)."""
-    word, items, addr = ctx.word, [], v
+    word, addr = ctx.word, v
+    items: list[int] = []
     while len(items) < _MAX_ITEMS:
         words = L.unpack_words(read_prefix(ctx.read, addr, 512 * word), word)
         if not words:
@@ -202,11 +206,69 @@ def string_array(ctx: Ctx, v: int) -> str:
     return "[" + ", ".join(str_(ctx, item) for item in items) + "]"
 
 
+# --- -v: struct stat in full -------------------------------------------------------------------
+
+# x86_64's and x32's struct stat: dev ino nlink mode uid gid pad rdev size blksize blocks
+# atime atime_nsec mtime mtime_nsec ctime ctime_nsec
+_STAT = struct.Struct("<QQQIII4xQqqqqqqqqq")
+
+
+def _when(sec: int, nsec: int) -> str:
+    """strace's sprinttime_nsec comment, in this process's local time: "" for 0."""
+    if (sec == 0 and nsec == 0) or not 0 <= nsec <= 999_999_999:
+        return ""
+    try:
+        t = time.localtime(sec)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    frac = f".{nsec:09d}" if nsec else ""
+    return f" /* {time.strftime('%Y-%m-%dT%H:%M:%S', t)}{frac}{time.strftime('%z', t)} */"
+
+
+def _dev(dev: int) -> str:
+    return f"makedev({hx(L.dev_major(dev))}, {hx(L.dev_minor(dev))})"
+
+
+def _stat_in_full(abbreviated: Render) -> Render:
+    """``-v``'s struct stat (x86_64, x32), every field; i386's stays ``abbreviated``."""
+    @fetched_by(fetch_of(abbreviated))
+    def render(ctx: Ctx, v: int) -> str | None:
+        if ctx.failed or ctx.abi is Abi.I386:
+            return abbreviated(ctx, v)
+        data = ctx.mem(v, L.stat_size(ctx.abi))   # what the abbreviated one's fetch read
+        if data is None or len(data) < _STAT.size:
+            return abbreviated(ctx, v)
+        (dev, ino, nlink, mode, uid, gid, rdev, size, blksize, blocks,
+         atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns) = _STAT.unpack_from(data)
+        sized = (f"st_rdev={_dev(rdev)}" if mode & X.S_IFMT in (0o020000, 0o060000)
+                 else f"st_size={size}")
+        return (f"{{st_dev={_dev(dev)}, st_ino={ino}, st_mode={fs.mode_text(mode)}, "
+                f"st_nlink={nlink}, st_uid={uid}, st_gid={gid}, st_blksize={blksize}, "
+                f"st_blocks={blocks}, {sized}, "
+                f"st_atime={atime}{_when(atime, atime_ns)}, st_atime_nsec={atime_ns}, "
+                f"st_mtime={mtime}{_when(mtime, mtime_ns)}, st_mtime_nsec={mtime_ns}, "
+                f"st_ctime={ctime}{_when(ctime, ctime_ns)}, st_ctime_nsec={ctime_ns}}}")
+    return render
+
+
+def _is_stat_out(render: Render) -> bool:
+    """A renderer :func:`.fs.stat_out` made (not i386's stat64 one)."""
+    if getattr(render, "__qualname__", "") != "stat_out.<locals>.render":
+        return False
+    code = render.__code__  # type: ignore[attr-defined]
+    cells = dict(zip(code.co_freevars, render.__closure__ or (), strict=False))  # type: ignore[attr-defined]
+    cell = cells.get("stat64")
+    return cell is not None and cell.cell_contents is False
+
+
 # --- the swap ---------------------------------------------------------------------------------
 
 def _styled(render: Render, fmt: FormatOptions) -> Render:
-    if fmt.verbose and (render is process.envp or render is process.argv):
-        render = string_array
+    if fmt.verbose:
+        if render is process.envp or render is process.argv:
+            render = string_array
+        elif _is_stat_out(render):
+            render = _stat_in_full(render)
     is_fd, is_dirfd = render is fd, render is fs.dirfd
     if fmt.xlat != "abbrev":
         raw = raw_of(render) or _raw_of_made(render)
