@@ -43,9 +43,10 @@ from collections.abc import Callable
 from probes.abi import Abi
 from tracer.events import ProcessEvent
 from tracer.fd_info import describe_fd, returns_fd, stop_reader
-from tracer.format import FetchedCall, call_identity, fetch_entry, formatter, is_error, replay
+from tracer.format import FetchedCall, call_identity, fetch_entry, is_error, replay
 from tracer.format_options import DEFAULT as DEFAULT_FORMAT
 from tracer.format_options import FormatOptions
+from tracer.formatter import formatter
 from tracer.handler import Action, Decision, SyscallCall, Tracee
 from tracer.output.records import SyscallRecord, Writer, errno_of
 from tracer.output.sink import Fanout
