@@ -46,8 +46,9 @@ class Case:
     xfail: str = field(default="")   # a known difference, said why
 
 
-FILES = ("openat", "write", "close", "lseek", "fsync", "dup", "access")
-SOCKETS = ("socket", "bind", "listen", "connect", "accept", "write", "close", "getsockname")
+FILES = ("openat", "write", "close", "lseek", "fsync", "dup", "access", "fcntl", "pipe2")
+SOCKETS = ("socket", "socketpair", "bind", "listen", "connect", "accept", "write", "close",
+           "getsockname")
 
 CASES = [
     Case("default", (), DEFAULT, (*FILES, "execve")),

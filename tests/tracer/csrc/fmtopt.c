@@ -58,6 +58,14 @@ int main(int argc, char **argv) {
     close(fd2);
     close(fd);
 
+    /* a pipe: -y on an array of descriptors */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) == 0) {
+        put(p[1], "p", 1);
+        close(p[0]);
+        close(p[1]);
+    }
+
     /* flags and constants, for -X */
     access("/", F_OK);
     access("/", R_OK | X_OK);

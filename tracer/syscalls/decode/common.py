@@ -446,3 +446,14 @@ def out_ints(count: int) -> Render:
         ints = None if ctx.failed else L.unpack_ints(ctx.mem(v, 4 * count) or b"", count)
         return ptr(ctx, v) if ints is None else "[" + ", ".join(map(str, ints)) + "]"
     return render
+
+
+FD_COUNT_ATTR = "fd_count"   # out_fds' renderers: how many descriptors they show
+
+
+def out_fds(count: int) -> Render:
+    """``[3, 4]``: pipe's and socketpair's descriptor pair (as :func:`out_ints`; with
+    ``-y`` each is followed by its path, see :mod:`.styled`)."""
+    render = out_ints(count)
+    setattr(render, FD_COUNT_ATTR, count)
+    return render

@@ -26,6 +26,7 @@ from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import fs, memory, net, process
 from tracer.syscalls.decode.common import (
+    FD_COUNT_ATTR,
     SCALARS,
     Arg,
     Ctx,
@@ -168,6 +169,31 @@ def _raw_of_made(render: Render) -> Callable[[Ctx, int], str] | None:
     return None
 
 
+def _with_fds(render: Render, count: int) -> Render:
+    """``[3<pipe:[5]>, 4<pipe:[5]>]``: an :func:`.common.out_fds` array with -y."""
+    inner = fetch_of(render)
+
+    def fds(ctx: Ctx, v: int) -> list[int] | None:
+        return None if ctx.failed else L.unpack_ints(ctx.mem(v, 4 * count) or b"", count)
+
+    def fetch(ctx: Ctx, v: int) -> None:
+        if inner is not None:
+            inner(ctx, v)
+        for n in fds(ctx, v) or ():
+            if n >= 0:
+                ctx.read(n, FD_INFO)
+
+    @fetched_by(fetch)
+    def shown(ctx: Ctx, v: int) -> str | None:
+        got = fds(ctx, v)
+        if got is None:
+            return render(ctx, v)
+        return "[" + ", ".join(
+            str(n) + (fd_suffix(ctx.read(n, FD_INFO), ctx.fmt.xflag) if n >= 0 else "")
+            for n in got) + "]"
+    return shown
+
+
 # --- -v: execve's arrays in full ------------------------------------------------------------
 
 _MAX_ITEMS = 1 << 16   # pointers read before giving up on an array with no end
@@ -276,6 +302,8 @@ def _styled(render: Render, fmt: FormatOptions) -> Render:
             render = _xlat(render, raw, fmt.xlat == "verbose")
     if fmt.yflag and (is_fd or is_dirfd):
         render = _with_fd(render, dirfd=is_dirfd)
+    elif fmt.yflag and getattr(render, FD_COUNT_ATTR, None):
+        render = _with_fds(render, getattr(render, FD_COUNT_ATTR))
     return render
 
 
