@@ -50,7 +50,7 @@ from tracer.formatter import formatter
 from tracer.handler import Action, Decision, SyscallCall, Tracee
 from tracer.output.records import SyscallRecord, Writer, errno_of
 from tracer.output.sink import Fanout
-from tracer.syscalls.decode.styled import fd_suffix
+from tracer.syscalls.decode.common import fd_suffix
 
 _Send = Callable[[SyscallRecord], None]
 _X32 = Abi.X32   # a global: an enum member read from its class costs ~0.1 µs

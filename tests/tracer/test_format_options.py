@@ -25,13 +25,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracer.format_options import DEFAULT, FormatOptions
+from probes.abi import Abi
+from tracer.format_options import DEFAULT, FD_INFO, FormatOptions
 from tracer.loop import Loop
 from tracer.output.sink import Fanout
 from tracer.output.strace import PidPrefix, StraceWriter
 from tracer.record import OutputRecorder
 from tracer.spawn import spawn
-from tracer.syscalls.decode.common import quote_associated, quote_string
+from tracer.syscalls.decode.common import (
+    OptCtx,
+    fd_suffix,
+    fd_text,
+    fetch_fd,
+    quote_associated,
+    quote_string,
+)
 
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
@@ -63,9 +71,9 @@ CASES = [
          ("openat", "fsync", "lseek", "dup")),
     Case("yy", ("-yy",), FormatOptions(yflag=2), (*FILES, *SOCKETS)),
     Case("X_raw", ("-X", "raw"), FormatOptions(xlat="raw"),
-         ("openat", "access", "lseek", "socket")),
+         ("openat", "access", "lseek", "socket", "fcntl", "pipe2", "mmap", "mprotect")),
     Case("X_verbose", ("-X", "verbose"), FormatOptions(xlat="verbose"),
-         ("openat", "access", "lseek", "socket")),
+         ("openat", "access", "lseek", "socket", "fcntl", "pipe2", "mmap", "mprotect")),
     Case("y_X_raw", ("-y", "-X", "raw"), FormatOptions(yflag=1, xlat="raw"),
          ("openat", "close")),
     Case("v", ("-v",), FormatOptions(verbose=True), ("execve", "newfstatat", "fstat")),
@@ -242,3 +250,34 @@ def test_stat_time_comment(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_fd_text_for_structure_decoders() -> None:
+    """The helpers a decoder of descriptors inside structures uses (pollfd, epoll)."""
+    reads: list[tuple[int, int]] = []
+
+    def read(addr: int, size: int) -> bytes | None:
+        reads.append((addr, size))
+        return b"P/etc/passwd" if (addr, size) == (3, FD_INFO) else None
+
+    plain = OptCtx(Abi.X86_64, (0,) * 6, read, 32, None, DEFAULT)
+    fetch_fd(plain, 3)
+    assert reads == [] and fd_text(plain, 3) == "3"
+    with_y = OptCtx(Abi.X86_64, (0,) * 6, read, 32, None, FormatOptions(yflag=1))
+    fetch_fd(with_y, 3)
+    assert reads == [(3, FD_INFO)]
+    assert fd_text(with_y, 3) == "3</etc/passwd>"
+    assert fd_text(with_y, 7) == "7"          # not open: nothing learnt
+    assert fd_text(with_y, -1) == "-1"
+
+
+@pytest.mark.parametrize(("info", "xflag", "shown"), [
+    (b"P/a b", 0, "</a b>"),
+    (b"X/tmp/gone", 0, "</tmp/gone>(deleted)"),
+    (b"STCP:[127.0.0.1:1->127.0.0.1:2]", 0, "<TCP:[127.0.0.1:1->127.0.0.1:2]>"),
+    (b"D/dev/null\0char 1:3", 0, "</dev/null<char 1:3>>"),
+    (b"P/\xff", 1, "<\\x2f\\xff>"),
+    (None, 0, ""),
+])
+def test_fd_suffix(info: bytes | None, xflag: int, shown: str) -> None:
+    assert fd_suffix(info, xflag) == shown

@@ -11,7 +11,7 @@ from typing import ClassVar, TypeVar
 
 from probes.abi import Abi, word_size
 from tracer.format_options import DEFAULT as DEFAULT_FORMAT
-from tracer.format_options import FormatOptions
+from tracer.format_options import FD_INFO, FormatOptions
 from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 
@@ -446,6 +446,44 @@ def out_ints(count: int) -> Render:
         ints = None if ctx.failed else L.unpack_ints(ctx.mem(v, 4 * count) or b"", count)
         return ptr(ctx, v) if ints is None else "[" + ", ".join(map(str, ints)) + "]"
     return render
+
+
+# --- -y: descriptors ----------------------------------------------------------------------------
+
+
+def fd_suffix(info: bytes | None, xflag: int) -> str:
+    """What follows a descriptor with ``-y``, from what :mod:`tracer.fd_info` read at
+    the stop: ``<path>``, ``<path>(deleted)``, ``<TCP:[...]>``, ``<path<char 1:3>>``;
+    "" when nothing was learnt."""
+    if not info:
+        return ""
+    kind, body = info[:1], info[1:]
+    if kind == b"P":
+        return f"<{quote_associated(body, xflag)}>"
+    if kind == b"X":
+        return f"<{quote_associated(body, xflag)}>(deleted)"
+    if kind == b"S":
+        return f"<{body.decode('utf-8', 'backslashreplace')}>"
+    if kind == b"D":
+        path, _, dev = body.partition(b"\0")
+        return f"<{quote_associated(path, xflag)}<{dev.decode()}>>"
+    return ""
+
+
+def fetch_fd(ctx: Ctx, n: int) -> None:
+    """For a fetch: what :func:`fd_text` will need of descriptor ``n`` (nothing
+    without ``-y``)."""
+    if ctx.fmt.yflag and n >= 0:
+        ctx.read(n, FD_INFO)
+
+
+def fd_text(ctx: Ctx, n: int) -> str:
+    """Descriptor ``n`` (a number already signed) as strace's printfd shows it: ``3``,
+    or with ``-y`` ``3</etc/passwd>``.  For descriptors inside structures and arrays
+    (pollfd, epoll, SCM_RIGHTS); the renderer's fetch calls :func:`fetch_fd`."""
+    if ctx.fmt.yflag and n >= 0:
+        return str(n) + fd_suffix(ctx.read(n, FD_INFO), ctx.fmt.xflag)
+    return str(n)
 
 
 FD_COUNT_ATTR = "fd_count"   # out_fds' renderers: how many descriptors they show

@@ -32,13 +32,13 @@ from tracer.syscalls.decode.common import (
     Ctx,
     Render,
     fd,
+    fd_suffix,
     fetch_of,
     fetched_by,
     flags_text,
     hx,
     ptr,
     pure,
-    quote_associated,
     raw_hex,
     raw_hex32,
     raw_of,
@@ -113,25 +113,6 @@ def _xlat(render: Render, raw: Callable[[Ctx, int], str], verbose: bool) -> Rend
 
 # --- -y: descriptors ----------------------------------------------------------------------------
 
-def fd_suffix(info: bytes | None, xflag: int) -> str:
-    """What follows a descriptor with ``-y``, from what :mod:`tracer.fd_info` read at
-    the stop: ``<path>``, ``<path>(deleted)``, ``<TCP:[...]>``, ``<path<char 1:3>>``;
-    "" when nothing was learnt."""
-    if not info:
-        return ""
-    kind, body = info[:1], info[1:]
-    if kind == b"P":
-        return f"<{quote_associated(body, xflag)}>"
-    if kind == b"X":
-        return f"<{quote_associated(body, xflag)}>(deleted)"
-    if kind == b"S":
-        return f"<{body.decode('utf-8', 'backslashreplace')}>"
-    if kind == b"D":
-        path, _, dev = body.partition(b"\0")
-        return f"<{quote_associated(path, xflag)}<{dev.decode()}>>"
-    return ""
-
-
 def _with_fd(render: Render, *, dirfd: bool) -> Render:
     """``render`` followed by the descriptor's :func:`fd_suffix` (``dirfd``: AT_FDCWD is
     followed by the working directory)."""
@@ -164,8 +145,11 @@ def _with_fd(render: Render, *, dirfd: bool) -> Render:
 
 def _raw_of_made(render: Render) -> Callable[[Ctx, int], str] | None:
     """The raw form of renderers the table makes with a factory of a module not ours."""
-    if getattr(render, "__qualname__", "").startswith("socket_protocol."):
+    name = getattr(render, "__qualname__", "")
+    if name.startswith("socket_protocol."):
         return _raw_protocol
+    if name == "fcntl.<locals>.<lambda>":   # fcntl's command, named per call
+        return raw_hex32
     return None
 
 
