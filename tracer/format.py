@@ -40,9 +40,12 @@ prototypes, and numbers nobody knows to six hex arguments, as strace does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 from probes.abi import Abi, normalize_nr, syscall_name
+from tracer.format_options import DEFAULT as DEFAULT_FORMAT
+from tracer.format_options import FormatOptions
 from tracer.format_results import format_return
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode import (
@@ -59,6 +62,8 @@ from tracer.syscalls.decode import (
     no_fetch,
     quote_string,
 )
+from tracer.syscalls.decode.common import NewCtx, ctx_maker
+from tracer.syscalls.decode.styled import styled_specs
 from tracer.syscalls.signatures import signature_for, static_signature
 
 __all__ = [
@@ -111,6 +116,9 @@ class CallText:
 
     __slots__ = ("abi", "args", "complete_at_entry", "entry", "name", "nr", "parts", "strlen")
 
+    fmt: FormatOptions = DEFAULT_FORMAT   # others in an _OptCallText
+    _new_ctx: NewCtx = Ctx
+
     def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
                  strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
                  entry: str | None = None, complete: bool | None = None) -> None:
@@ -146,7 +154,7 @@ class CallText:
         if ret is None:
             return self.entry + " <unfinished ...>)"
         args = self.args
-        ctx = Ctx(self.abi, args, read_memory, self.strlen, ret)
+        ctx = self._new_ctx(self.abi, args, read_memory, self.strlen, ret)
         shown: list[str] = []
         for part in self.parts:
             if type(part) is str:
@@ -165,6 +173,27 @@ class CallText:
     def result(self, ret: int | None) -> str:
         """The return value as strace shows it after ``= ``."""
         return format_return(ret, name=self.name, abi=self.abi, args=self.args)
+
+
+class _OptCallText(CallText):
+    """A :class:`CallText` of options other than the default."""
+
+    __slots__ = ("_new_ctx", "fmt")
+
+    def __init__(self, abi: Abi, nr: int, name: str, args: tuple[int, ...],
+                 strlen: int = DEFAULT_STRLEN, parts: tuple[str | _Pending, ...] = (),
+                 entry: str | None = None, complete: bool | None = None,
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
+        super().__init__(abi, nr, name, args, strlen, parts, entry, complete)
+        self.fmt = fmt
+        self._new_ctx = ctx_maker(fmt)
+
+
+def _text_maker(fmt: FormatOptions) -> Callable[..., CallText]:
+    """What makes a :class:`CallText` of ``fmt`` (the class itself for the defaults)."""
+    if fmt == DEFAULT_FORMAT:
+        return CallText
+    return functools.partial(_OptCallText, fmt=fmt)
 
 
 def _entry_text(name: str, parts: Sequence[str | _Pending]) -> str:
@@ -193,14 +222,22 @@ _M64 = 0xFFFFFFFFFFFFFFFF
 
 
 def _format_entry_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
-                          *, strlen: int = DEFAULT_STRLEN) -> CallText:
+                          *, strlen: int = DEFAULT_STRLEN,
+                          fmt: FormatOptions = DEFAULT_FORMAT) -> CallText:
     """:func:`format_entry` without plans: the signature looked up and walked afresh.
     Every call whose shape depends on its arguments takes this way; the tests check the
     planned way against it."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
-    ctx = Ctx(abi, values, read_memory, strlen)
-    return _render_specs(ctx, nr, signature_for(ctx, nr))
+    ctx = ctx_maker(fmt)(abi, values, read_memory, strlen)
+    return _render_specs(ctx, nr, _styled(signature_for(ctx, nr), fmt))
+
+
+def _styled(specs: tuple[Arg, ...], fmt: FormatOptions) -> tuple[Arg, ...]:
+    """``specs`` with the renderers ``fmt`` changes (-y, -X, -v) replaced."""
+    if fmt is DEFAULT_FORMAT:
+        return specs
+    return styled_specs(specs, fmt)
 
 
 def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
@@ -218,7 +255,7 @@ def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
             text = spec.render(ctx, value)
             if text is not None:
                 parts.append(text)
-    return CallText(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts))
+    return _text_maker(ctx.fmt)(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts))
 
 
 # --- plans: what is known of a call from its number alone --------------------------------
@@ -238,12 +275,18 @@ class _Plan:
     ``fetch_in`` / ``fetch_out``: the ``(index, fetch)`` to run at the entry / exit stop
     (:func:`_fetches`); ``deferrable``: False when some fetch is unknown."""
 
-    __slots__ = ("abi", "ctx", "deferrable", "fetch_in", "fetch_out", "head", "name", "nr",
-                 "steps")
+    __slots__ = ("abi", "ctx", "deferrable", "fetch_in", "fetch_out", "fmt", "head", "name",
+                 "new_ctx", "new_text", "nr", "steps", "strlen")
 
-    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...]) -> None:
+    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...],
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.abi = abi
         self.nr = nr
+        self.fmt = fmt
+        self.strlen = fmt.strsize
+        self.new_ctx = ctx_maker(fmt)
+        self.new_text = _text_maker(fmt)
+        specs = _styled(specs, fmt)
         self.name = syscall_name(abi, nr)
         self.head = self.name + "("
         steps: list[tuple[int, Render, _Pending | Arg | None]] = []
@@ -257,7 +300,7 @@ class _Plan:
             steps.append((spec.index, spec.render,
                           spec if spec.exit_suffix is not None else None))
         self.steps = tuple(steps)
-        self.ctx = Ctx(abi, (0,) * 6, _unreadable, DEFAULT_STRLEN) if scalar_only else None
+        self.ctx = self.new_ctx(abi, (0,) * 6, _unreadable, fmt.strsize) if scalar_only else None
         self.fetch_in, self.fetch_out, self.deferrable = _fetches(specs)
 
 
@@ -331,7 +374,7 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
     """The entry text of a planned call, memory read through ``read_memory``."""
     ctx = plan.ctx
     if ctx is None:
-        ctx = Ctx(abi, values, read_memory, strlen)
+        ctx = plan.new_ctx(abi, values, read_memory, strlen)
     parts: list[str | _Pending] = []
     entry = None
     for index, render, pending in plan.steps:
@@ -353,9 +396,9 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
                     entry = plan.head + shown + (", " if parts else "")
             parts.append(_Pending(pending, prefix))  # type: ignore[arg-type]
     if entry is None:
-        return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts),
-                        plan.head + ", ".join(parts), True)  # type: ignore[arg-type]
-    return CallText(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False)
+        return plan.new_text(abi, plan.nr, plan.name, values, strlen, tuple(parts),
+                             plan.head + ", ".join(parts), True)  # type: ignore[arg-type]
+    return plan.new_text(abi, plan.nr, plan.name, values, strlen, tuple(parts), entry, False)
 
 
 # --- fetched at the stop, rendered later ----------------------------------------------------
@@ -405,10 +448,13 @@ class _Shape:
     """What :class:`_Plan` says of a call whose signature depends on its arguments,
     worked out for one call: its ABI, number (normalised), specs and exit fetches."""
 
-    __slots__ = ("abi", "fetch_out", "nr", "specs")
+    __slots__ = ("abi", "fetch_out", "fmt", "new_ctx", "nr", "specs")
 
-    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...], fetch_out: _Fetches) -> None:
+    def __init__(self, abi: Abi, nr: int, specs: tuple[Arg, ...], fetch_out: _Fetches,
+                 fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.abi = abi
+        self.fmt = fmt
+        self.new_ctx = ctx_maker(fmt)
         self.nr = nr
         self.specs = specs
         self.fetch_out = fetch_out
@@ -448,7 +494,8 @@ class FetchedCall:
             if type(how) is _Plan:
                 text = _render_plan(how, how.abi, self.values, replay(self.snap), self.strlen)
             else:
-                text = _render_specs(Ctx(how.abi, self.values, replay(self.snap), self.strlen),
+                text = _render_specs(how.new_ctx(how.abi, self.values, replay(self.snap),
+                                                 self.strlen),
                                      how.nr, how.specs)  # type: ignore[union-attr]
             self.text = text
         return text
@@ -465,7 +512,8 @@ class FetchedCall:
             self.text.finish(ret, _recording(read_memory, snap))  # type: ignore[union-attr]
             return snap
         values = self.values
-        ctx = Ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen, ret)
+        ctx = self.how.new_ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen,
+                               ret)
         for index, fetch in fetch_out:
             fetch(ctx, values[index])
         return snap
@@ -481,7 +529,7 @@ def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
     that is written before the call runs).  Arguments as :func:`format_entry`'s."""
     plan = _plan(abi, nr)
     if type(plan) is not _Plan:
-        return _fetch_general(abi, nr, args, read_memory, strlen, now)
+        return _fetch_general(abi, nr, args, read_memory, strlen, now, DEFAULT_FORMAT)
     values = _registers(abi, args)
     if now or not plan.deferrable:
         return FetchedCall(plan, values, strlen, None if plan.deferrable else _EAGER,
@@ -497,15 +545,15 @@ def fetch_entry(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReade
 
 
 def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryReader,
-                   strlen: int, now: bool) -> FetchedCall:
+                   strlen: int, now: bool, fmt: FormatOptions) -> FetchedCall:
     """:func:`fetch_entry` of a call whose signature depends on its arguments."""
     nr = normalize_nr(abi, nr)
     values = _mask_args(abi, args)
     snap: dict[tuple[int, int], bytes | None] = {}
-    ctx = Ctx(abi, values, _recording(read_memory, snap), strlen)
-    specs = signature_for(ctx, nr)
+    ctx = ctx_maker(fmt)(abi, values, _recording(read_memory, snap), strlen)
+    specs = _styled(signature_for(ctx, nr), fmt)
     fetch_in, fetch_out, deferrable = _fetches(specs)
-    shape = _Shape(abi, nr, specs, fetch_out)
+    shape = _Shape(abi, nr, specs, fetch_out, fmt)
     if now or not deferrable:
         ctx.read = read_memory
         return FetchedCall(shape, values, strlen, None if deferrable else _EAGER,

@@ -42,10 +42,15 @@ from collections.abc import Callable
 
 from probes.abi import Abi
 from tracer.events import ProcessEvent
-from tracer.format import FetchedCall, call_identity, fetch_entry, replay
+from tracer.fd_info import describe_fd, returns_fd, stop_reader
+from tracer.format import FetchedCall, call_identity, fetch_entry, is_error, replay
+from tracer.format_options import DEFAULT as DEFAULT_FORMAT
+from tracer.format_options import FormatOptions
+from tracer.formatter import formatter
 from tracer.handler import Action, Decision, SyscallCall, Tracee
 from tracer.output.records import SyscallRecord, Writer, errno_of
 from tracer.output.sink import Fanout
+from tracer.syscalls.decode.common import fd_suffix
 
 _Send = Callable[[SyscallRecord], None]
 _X32 = Abi.X32   # a global: an enum member read from its class costs ~0.1 µs
@@ -78,8 +83,8 @@ class _OpenCall:
     thread's execve ended under the leader's tid.  ``rec`` is the entry record, made
     once.  The exit fields are unset until the exit stop."""
 
-    __slots__ = ("action", "call", "exit_action", "fetched", "moved", "rec", "ret", "snap",
-                 "ts")
+    __slots__ = ("action", "call", "exit_action", "fetched", "moved", "rec", "ret", "ret_info",
+                 "snap", "ts")
 
     def __init__(self, call: SyscallCall, action: Action, fetched: FetchedCall | None) -> None:
         self.call = call
@@ -91,6 +96,7 @@ class _OpenCall:
         self.snap: dict[tuple[int, int], bytes | None] | None
         self.ts: float
         self.exit_action: Action
+        self.ret_info: bytes | None   # -y: what the result descriptor is (set then only)
 
 
 class OutputRecorder:
@@ -108,10 +114,15 @@ class OutputRecorder:
     produced goes out in one write(2) per file, with the signals blocked once.  The
     records of a plain ``Fanout`` go straight to its writers, only to those that want
     them (``needs_entries``), and a call's memory is neither read nor rendered when no
-    writer reads its text (``needs_text``: JSON Lines and the summary alone)."""
+    writer reads its text (``needs_text``: JSON Lines and the summary alone).
 
-    def __init__(self, writer: Writer) -> None:
+    ``fmt`` is strace's -s, -x, -y, -X and -v (:class:`tracer.format_options.FormatOptions`);
+    any value but the default swaps in the stop methods below that honour it, so the
+    default path is the one it always was."""
+
+    def __init__(self, writer: Writer, fmt: FormatOptions = DEFAULT_FORMAT) -> None:
         self.writer = writer
+        self.fmt = fmt
         self._open: dict[int, _OpenCall] = {}  # by the call's tid
         self._pending: list[tuple[Callable[[_OpenCall], None], _OpenCall]] = []
         self._entries_wait = bool(getattr(writer, "entries_may_wait", False))
@@ -126,6 +137,11 @@ class OutputRecorder:
         if callable(hold) and callable(flush):
             hold()
             self._flush_writer = flush
+        if fmt != DEFAULT_FORMAT:   # instance attributes: the loop finds these first
+            self._formatter = formatter(fmt)
+            self.record_entry = self._record_entry_fmt  # type: ignore[method-assign]
+            self.record_exit = self._record_exit_fmt  # type: ignore[method-assign]
+            self._exit_out = self._exit_out_fmt  # type: ignore[method-assign]
 
     def flush(self) -> None:
         """Render the pending records, in order, hand them to the writer, and have it
@@ -180,6 +196,65 @@ class OutputRecorder:
         if tracee is not None and tracee.tid != call.tid:  # execve by a non-leader thread
             opened.moved = (tracee.tid, tracee.pid)
         self._pending.append((self._exit_out, opened))
+
+    # ---- at the stops, with format options other than the default -----------------------
+
+    def _reader(self, tracee: Tracee) -> Callable[[int, int], bytes | None]:
+        yflag = self.fmt.yflag
+        if yflag:
+            return stop_reader(tracee.tid, tracee.read_memory, yflag)
+        return tracee.read_memory
+
+    def _record_entry_fmt(self, call: SyscallCall, decision: Decision, tracee: Tracee) -> None:
+        """:meth:`record_entry` with ``self.fmt``."""
+        fetched = None
+        now = not self._entries_wait and self._send_entry is not None
+        if self._text:
+            abi = call.abi
+            fetched = self._formatter.fetch_entry(abi, call.raw_nr if abi is _X32 else call.nr,
+                                                  call.args, self._reader(tracee), now=now)
+        opened = self._open[call.tid] = _OpenCall(call, decision.action, fetched)
+        if self._send_entry is not None:
+            self._pending.append((self._entry_out, opened))
+            if now:
+                self.flush()
+
+    def _record_exit_fmt(self, call: SyscallCall, ret: int | None, decision: Decision,
+                         tracee: Tracee | None, ts: float) -> None:
+        """:meth:`record_exit` with ``self.fmt``: with -y, a descriptor the call returns
+        is looked up now."""
+        opened = self._open.pop(call.tid, None)
+        if opened is None or self._send_exit is None:
+            return
+        fetched = opened.fetched
+        opened.snap = None if ret is None or fetched is None else fetched.fetch_exit(
+            ret, self._reader(tracee) if tracee is not None else _unreadable)
+        opened.ret_info = None
+        if (self.fmt.yflag and fetched is not None and tracee is not None and ret is not None
+                and not is_error(ret, call.abi) and returns_fd(call.name, call.args)):
+            opened.ret_info = describe_fd(tracee.tid, ret, self.fmt.yflag)
+        opened.ret = ret
+        opened.ts = ts
+        opened.exit_action = decision.action
+        if tracee is not None and tracee.tid != call.tid:  # execve by a non-leader thread
+            opened.moved = (tracee.tid, tracee.pid)
+        self._pending.append((self._exit_out, opened))
+
+    def _exit_out_fmt(self, c: _OpenCall) -> None:
+        """:meth:`_exit_out`, the result followed by its descriptor's path with -y."""
+        if c.ret_info is None or c.fetched is None:
+            OutputRecorder._exit_out(self, c)
+            return
+        rec = self._entry_record(c)
+        ret = c.ret
+        done = rec.at_exit(c.fetched.render(), ret, replay(c.snap),
+                           duration=c.ts - c.call.ts if ret is not None else None,
+                           action=c.exit_action)
+        done = dataclasses.replace(
+            done, result=done.result_text() + fd_suffix(c.ret_info, self.fmt.xflag))
+        if c.moved is not None:
+            done = dataclasses.replace(done, tid=c.moved[0], pid=c.moved[1])
+        self._send_exit(done)  # type: ignore[misc]
 
     # ---- after the resume (flush) ----------------------------------------------------
 

@@ -36,13 +36,14 @@ from tracer.syscalls.decode.common import (
     Sig,
     SigFn,
     at,
+    fd,
     flags,
     hex_,
     int_,
     long_,
     oct_,
     out,
-    out_ints,
+    out_fds,
     output,
     ptr,
     uint,
@@ -51,7 +52,7 @@ from tracer.syscalls.decode.common import (
 )
 from tracer.syscalls.prototypes import arg_count, prototype_name
 
-FD = int_
+FD = fd
 INT = int_
 UINT = uint
 LONG = long_
@@ -99,8 +100,8 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "access": (PATH, flags(X.ACCESS_MODES, "F_OK")),
     "faccessat": (DIRFD, PATH, flags(X.ACCESS_MODES, "F_OK")),
     "faccessat2": (DIRFD, PATH, flags(X.ACCESS_MODES, "F_OK"), flags(X.FACCESSAT_FLAGS)),
-    "pipe": (out(out_ints(2)),),
-    "pipe2": (out(out_ints(2)), PIPE_FLAGS),
+    "pipe": (out(out_fds(2)),),
+    "pipe2": (out(out_fds(2)), PIPE_FLAGS),
     "dup": (FD,),
     "dup2": (FD, FD),
     "dup3": (FD, FD, PIPE_FLAGS),
@@ -212,7 +213,7 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     # sockets
     "socket": (xval(X.ADDRESS_FAMILIES), net.socket_type, net.socket_protocol(0)),
     "socketpair": (xval(X.ADDRESS_FAMILIES), net.socket_type, net.socket_protocol(0),
-                   out(out_ints(2))),
+                   out(out_fds(2))),
     "connect": (FD, net.sockaddr_in(2), UINT),
     "bind": (FD, net.sockaddr_in(2), UINT),
     "listen": (FD, INT),

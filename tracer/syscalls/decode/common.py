@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from probes.abi import Abi, word_size
+from tracer.format_options import DEFAULT as DEFAULT_FORMAT
+from tracer.format_options import FD_INFO, FormatOptions
 from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 
@@ -58,14 +60,18 @@ _QUOTED_MAX = 4096
 _QUOTED_LEN = 64
 
 
-def quote_string(data: bytes, *, hex_all: bool = False) -> str:
+def quote_string(data: bytes, *, hex_all: bool = False, xflag: int = 0) -> str:
     """``data`` between double quotes, escaped as strace's string_quote does.
 
     Non-printable bytes become the shortest octal escape unless the next byte is an
     octal digit, where the full three digits keep the escape unambiguous (``\\0017``).
-    Results for ``bytes`` of up to 64 bytes are cached."""
-    if hex_all:
-        return '"' + "".join(f"\\x{b:02x}" for b in data) + '"'
+    Results for ``bytes`` of up to 64 bytes are cached.
+
+    ``xflag`` is strace's ``-x`` count: 1 shows the whole string in ``\\x`` hex when
+    any byte of it is neither printable ASCII nor one of ``\\t\\n\\v\\f\\r``, 2 shows
+    every string in hex (as ``hex_all`` does)."""
+    if (hex_all or xflag) and (hex_all or xflag == 2 or _NON_ASCII.search(data)):
+        return '"' + _hex_escape(data) + '"'
     if type(data) is bytes and len(data) <= _QUOTED_LEN:
         text = _QUOTED.get(data)
         if text is None:
@@ -74,6 +80,36 @@ def quote_string(data: bytes, *, hex_all: bool = False) -> str:
             text = _QUOTED[data] = _quote(data)
         return text
     return _quote(data)
+
+
+# -x: a byte that puts the whole string in hex (strace: not printable, not whitespace).
+_NON_ASCII = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f-\xff]")
+
+
+def _hex_escape(data: bytes) -> str:
+    """``\\x2f\\x65``: every byte as a hex escape."""
+    return "".join(_HEX[b] for b in data)
+
+
+_HEX = [f"\\x{c:02x}" for c in range(256)]
+
+
+def quote_associated(data: bytes, xflag: int = 0) -> str:
+    """What strace shows between ``<`` and ``>`` after a descriptor (``-y``): the path
+    escaped as a string is, without the quotes, ``<`` and ``>`` escaped too."""
+    if b"<" not in data and b">" not in data:
+        return quote_string(data, xflag=xflag)[1:-1]
+    if xflag == 2 or (xflag and _NON_ASCII.search(data) is not None):
+        return _hex_escape(data)
+    out = []
+    last = len(data) - 1
+    for i, c in enumerate(data):
+        if c in (0x3C, 0x3E) or (c < 0x20 and c not in _ESCAPES) or c >= 0x7F:
+            full = i < last and 0x30 <= data[i + 1] <= 0x37
+            out.append(f"\\{c:03o}" if full else f"\\{c:o}")
+        else:
+            out.append(_SHORT[c])
+    return "".join(out)
 
 
 def _quote(data: bytes) -> str:
@@ -91,9 +127,9 @@ def _quote(data: bytes) -> str:
     return "".join(out)
 
 
-def buffer_text(data: bytes, total: int, *, hex_all: bool = False) -> str:
+def buffer_text(data: bytes, total: int, *, hex_all: bool = False, xflag: int = 0) -> str:
     """A buffer of ``total`` bytes of which ``data`` were read: ``"..."...`` when cut."""
-    text = quote_string(data, hex_all=hex_all)
+    text = quote_string(data, hex_all=hex_all, xflag=xflag)
     return text + "..." if total > len(data) else text
 
 
@@ -142,6 +178,9 @@ class Ctx:
     read: MemoryReader
     strlen: int
     ret: int | None = None
+    # -x, -y, -X, -v (-s is ``strlen``): the defaults here, others in an OptCtx, so that
+    # the default path builds the Ctx it always built
+    fmt: ClassVar[FormatOptions] = DEFAULT_FORMAT
 
     @property
     def word(self) -> int:
@@ -158,6 +197,28 @@ class Ctx:
 
     def mem(self, addr: int, size: int) -> bytes | None:
         return self.read(addr, size) if addr else None
+
+
+@dataclass(slots=True)
+class OptCtx(Ctx):
+    """A :class:`Ctx` of options other than the default."""
+
+    fmt: FormatOptions = DEFAULT_FORMAT  # type: ignore[misc]
+
+
+NewCtx = Callable[..., Ctx]
+"""``(abi, args, read, strlen, ret=None) -> Ctx``: :func:`ctx_maker`'s."""
+
+
+def ctx_maker(fmt: FormatOptions) -> NewCtx:
+    """What makes a :class:`Ctx` of ``fmt``: the class itself for the defaults."""
+    if fmt == DEFAULT_FORMAT:
+        return Ctx
+
+    def make(abi: Abi, args: tuple[int, ...], read: MemoryReader, strlen: int,
+             ret: int | None = None) -> Ctx:
+        return OptCtx(abi, args, read, strlen, ret, fmt)
+    return make
 
 
 Render = Callable[[Ctx, int], str | None]
@@ -302,14 +363,58 @@ def flags_text(value: int, table: X.Flags, zero: str = "0") -> str:
     return "|".join(names)
 
 
+@scalar
+def fd(ctx: Ctx, v: int) -> str:
+    """A file descriptor argument: as :func:`int_`, and with ``-y`` its path
+    (:mod:`tracer.fd_info` wraps it)."""
+    return str(signed(v, 32))
+
+
+# --- -X: the number behind a symbolic renderer -----------------------------------------------
+
+_RAW_ATTR = "xlat_raw"   # the attribute of a symbolic renderer holding its raw form
+
+
+def with_raw(raw: Callable[[Ctx, int], str]) -> Callable[[_R], _R]:
+    """Decorator: ``raw(ctx, value)`` is the number the decorated symbolic renderer
+    (flags, a constant) stands for, as strace prints it with ``-X raw``."""
+    def mark(render: _R) -> _R:
+        setattr(render, _RAW_ATTR, raw)
+        return render
+    return mark
+
+
+def raw_of(render: Callable[..., object]) -> Callable[[Ctx, int], str] | None:
+    """The raw form of a symbolic renderer (see :func:`with_raw`), None for others."""
+    return getattr(render, _RAW_ATTR, None)  # type: ignore[no-any-return]
+
+
+def raw_hex(ctx: Ctx, v: int) -> str:
+    """-X raw of flags and constants: hex, ``0`` for 0."""
+    v &= ctx.mask
+    return hex(v) if v else "0"
+
+
+def raw_hex32(ctx: Ctx, v: int) -> str:
+    v &= 0xFFFFFFFF
+    return hex(v) if v else "0"
+
+
 def flags(table: X.Flags, zero: str = "0") -> Render:
-    return scalar(lambda ctx, v: flags_text(v & 0xFFFFFFFFFFFFFFFF, table, zero))
+    return with_raw(raw_hex)(
+        scalar(lambda ctx, v: flags_text(v & 0xFFFFFFFFFFFFFFFF, table, zero)))
 
 
 def xval(table: Mapping[int, str], unknown: Render = int_) -> Render:
     def render(ctx: Ctx, v: int) -> str:
         name = table.get(v & 0xFFFFFFFF)
         return name if name is not None else str(unknown(ctx, v))
+
+    def raw(ctx: Ctx, v: int) -> str:
+        if table.get(v & 0xFFFFFFFF) is None:
+            return str(unknown(ctx, v))
+        return raw_hex32(ctx, v)
+    with_raw(raw)(render)
     return scalar(render) if unknown in SCALARS else fetched_by(fetch_of(unknown))(render)
 
 
@@ -340,4 +445,53 @@ def out_ints(count: int) -> Render:
     def render(ctx: Ctx, v: int) -> str:
         ints = None if ctx.failed else L.unpack_ints(ctx.mem(v, 4 * count) or b"", count)
         return ptr(ctx, v) if ints is None else "[" + ", ".join(map(str, ints)) + "]"
+    return render
+
+
+# --- -y: descriptors ----------------------------------------------------------------------------
+
+
+def fd_suffix(info: bytes | None, xflag: int) -> str:
+    """What follows a descriptor with ``-y``, from what :mod:`tracer.fd_info` read at
+    the stop: ``<path>``, ``<path>(deleted)``, ``<TCP:[...]>``, ``<path<char 1:3>>``;
+    "" when nothing was learnt."""
+    if not info:
+        return ""
+    kind, body = info[:1], info[1:]
+    if kind == b"P":
+        return f"<{quote_associated(body, xflag)}>"
+    if kind == b"X":
+        return f"<{quote_associated(body, xflag)}>(deleted)"
+    if kind == b"S":
+        return f"<{body.decode('utf-8', 'backslashreplace')}>"
+    if kind == b"D":
+        path, _, dev = body.partition(b"\0")
+        return f"<{quote_associated(path, xflag)}<{dev.decode()}>>"
+    return ""
+
+
+def fetch_fd(ctx: Ctx, n: int) -> None:
+    """For a fetch: what :func:`fd_text` will need of descriptor ``n`` (nothing
+    without ``-y``)."""
+    if ctx.fmt.yflag and n >= 0:
+        ctx.read(n, FD_INFO)
+
+
+def fd_text(ctx: Ctx, n: int) -> str:
+    """Descriptor ``n`` (a number already signed) as strace's printfd shows it: ``3``,
+    or with ``-y`` ``3</etc/passwd>``.  For descriptors inside structures and arrays
+    (pollfd, epoll, SCM_RIGHTS); the renderer's fetch calls :func:`fetch_fd`."""
+    if ctx.fmt.yflag and n >= 0:
+        return str(n) + fd_suffix(ctx.read(n, FD_INFO), ctx.fmt.xflag)
+    return str(n)
+
+
+FD_COUNT_ATTR = "fd_count"   # out_fds' renderers: how many descriptors they show
+
+
+def out_fds(count: int) -> Render:
+    """``[3, 4]``: pipe's and socketpair's descriptor pair (as :func:`out_ints`; with
+    ``-y`` each is followed by its path, see :mod:`.styled`)."""
+    render = out_ints(count)
+    setattr(render, FD_COUNT_ATTR, count)
     return render

@@ -9,6 +9,7 @@ from tracer.syscalls.decode.common import (
     Ctx,
     Render,
     Sig,
+    fd,
     fetched_by,
     flags,
     flags_text,
@@ -138,10 +139,10 @@ def fcntl(ctx: Ctx) -> Sig:
     cmd = ctx.args[1] & 0xFFFFFFFF
     name = X.FCNTL_CMDS.get(cmd)
     if name is None:
-        return (int_, _FCNTL_UNKNOWN, hex_)
+        return (fd, _FCNTL_UNKNOWN, hex_)
     shown = pure(lambda c, v: name)
     if name.startswith("F_GET") and name not in ("F_GETLK", "F_GETOWN_EX"):
-        return (int_, shown)
+        return (fd, shown)
     third: Render
     if name == "F_SETFD":
         third = _FD_FLAGS
@@ -152,7 +153,7 @@ def fcntl(ctx: Ctx) -> Sig:
         third = ptr
     else:
         third = int_
-    return (int_, shown, third)
+    return (fd, shown, third)
 
 
 # --- i386's _llseek: a 64-bit offset in two arguments, the result through a pointer ----------

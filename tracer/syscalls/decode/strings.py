@@ -33,7 +33,7 @@ def path(ctx: Ctx, v: int) -> str:
     if got is None:
         return ptr(ctx, v)
     data, cut = got
-    return quote_string(data) + ("..." if cut else "")
+    return quote_string(data, xflag=ctx.fmt.xflag) + ("..." if cut else "")
 
 
 @fetched_by(fetch_str)
@@ -42,7 +42,7 @@ def str_(ctx: Ctx, v: int) -> str:
     if got is None:
         return ptr(ctx, v)
     data, cut = got
-    return quote_string(data) + ("..." if cut else "")
+    return quote_string(data, xflag=ctx.fmt.xflag) + ("..." if cut else "")
 
 
 def _fetch_out_path(ctx: Ctx, v: int) -> None:
@@ -66,7 +66,7 @@ def in_buf(count_index: int) -> Render:
     def render(ctx: Ctx, v: int) -> str:
         total = ctx.args[count_index] & ctx.mask
         data = ctx.mem(v, min(total, ctx.strlen)) if total else b""
-        return ptr(ctx, v) if data is None else buffer_text(data, total)
+        return ptr(ctx, v) if data is None else buffer_text(data, total, xflag=ctx.fmt.xflag)
     return render
 
 
@@ -83,5 +83,6 @@ def out_buf(*, hex_all: bool = False) -> Render:
             return ptr(ctx, v)
         total = ctx.ret
         data = ctx.mem(v, min(total, ctx.strlen)) if total else b""
-        return ptr(ctx, v) if data is None else buffer_text(data, total, hex_all=hex_all)
+        return ptr(ctx, v) if data is None else buffer_text(data, total, hex_all=hex_all,
+                                                           xflag=ctx.fmt.xflag)
     return render
