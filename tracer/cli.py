@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, NoReturn, TextIO
 
 from bpf_vm import BpfError
+from tracer.format_options import XLAT_STYLES, FormatOptions
 from tracer.handler import SyscallHandler
 from tracer.options import Options, UsageError, parse
 from tracer.output.stamps import Stamps, parse_absolute
@@ -212,7 +213,7 @@ class Outputs:
     summary: bool = False             # -c or -C
     lines_too: bool = True            # not -c
     column: int = 40
-    strsize: int = 32
+    fmt: FormatOptions = field(default_factory=FormatOptions)
     stamps: Stamps = field(default_factory=Stamps)
     qualifiers: Qualifiers = field(default_factory=Qualifiers)
 
@@ -240,8 +241,7 @@ def _outputs(opts: Options) -> Outputs:
     if opts.column is not None:
         out.column = _int(opts.column, "-a")
     out.qualifiers = _qualifiers(opts)
-    if opts.strsize is not None:
-        out.strsize = _int(opts.strsize, "-s")
+    out.fmt = _format_options(opts)
     files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
                                              ("--report", opts.report),
                                              ("--record-profile", opts.record_profile),
@@ -254,6 +254,28 @@ def _outputs(opts: Options) -> Outputs:
             raise UsageError(f"{name} and {seen[key]} name the same file: {path}")
         seen[key] = name
     return out
+
+
+def _format_options(opts: Options) -> FormatOptions:
+    """-s, -x/-xx (--strings-in-hex), -y/-yy (--decode-fds), -X and -v."""
+    strsize = 32 if opts.strsize is None else _int(opts.strsize, "-s")
+    xflag = min(opts.hex, 2)
+    if opts.strings_in_hex is not None:
+        levels = {"all": 2, "non-ascii": 1, "non-ascii-chars": 1, "none": 0}
+        if opts.strings_in_hex not in levels:
+            raise UsageError(f"invalid --strings-in-hex argument: '{opts.strings_in_hex}'")
+        xflag = levels[opts.strings_in_hex]
+    yflag = min(opts.decode_fds, 2)
+    if opts.decode_fds_set is not None:
+        kinds = set(opts.decode_fds_set.split(","))
+        if not kinds <= {"path", "socket", "dev", "pidfd", "all", "none"}:
+            raise UsageError(f"invalid --decode-fds argument: '{opts.decode_fds_set}'")
+        yflag = 0 if kinds == {"none"} else 2 if kinds - {"path"} else 1
+    xlat = "abbrev" if opts.xlat is None else opts.xlat
+    if xlat not in XLAT_STYLES:
+        raise UsageError(f"invalid -X argument: '{xlat}'")
+    return FormatOptions(strsize=strsize, xflag=xflag, yflag=yflag, xlat=xlat,
+                         verbose=opts.verbose)
 
 
 def _qualifiers(opts: Options) -> Qualifiers:
@@ -427,7 +449,7 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         if out.summary:
             writers.append(Summary(sys.stderr if out.separate else lines))
         fanout = Fanout(writers)
-        recorder = OutputRecorder(fanout)
+        recorder = OutputRecorder(fanout, out.fmt)
         loop = Loop(handler, [recorder if q.trace.is_all
                               else TraceSetRecorder(recorder, q.trace)])
         detach = opts.detach_on_exit
