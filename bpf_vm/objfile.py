@@ -13,9 +13,12 @@ Prog arrays are filled the way the kernel's own loaders fill them:
   (``syscall_number``, name -> number or None; trace-run's is
   ``probes.abi.x86_64_syscall_number``).
 
-The conventions by section name need a target: they apply when the object has exactly one
-prog array (with several, which one is meant is a guess, and we don't guess: a warning
-says they were skipped).  Return probes (``kretprobe``, ``kretsyscall``) are never slots.
+The conventions by section name need a target: the object's one prog array, or, when it
+has several, the one prog array that does not list its contents with ``.values`` (a
+probe with one table per syscall ABI numbers the x86_64 one by section names and fills
+the i386 and x32 ones declaratively, ``.values = { [__NR_ia32_write] = &prog }``).
+Otherwise which one is meant is a guess, and we don't guess: a warning says they were
+skipped.  Return probes (``kretprobe``, ``kretsyscall``) are never slots.
 """
 
 from __future__ import annotations
@@ -194,6 +197,9 @@ def plan_prog_arrays(defs: list[MapDef], sections: dict[str, str],
         put(d, slot, prog, f"map '{d.name}' .values[{slot}] = &{prog}")
 
     prog_arrays = [d for d in defs if d.type == MAP_TYPE_PROG_ARRAY]
+    if len(prog_arrays) > 1:    # several: the conventions fill the one without .values
+        listed = {defs[m_idx].name for m_idx, _, _ in declared}
+        prog_arrays = [d for d in prog_arrays if d.name not in listed]
     wanted: list[tuple[str, str, int, str]] = []
     for prog, section in sections.items():
         info = section_info(section)
@@ -209,8 +215,8 @@ def plan_prog_arrays(defs: list[MapDef], sections: dict[str, str],
         names = ", ".join(d.name for d in prog_arrays) or "none"
         warnings.append(f"{len(wanted)} program(s) in numbered/syscall sections (e.g."
                         f" '{wanted[0][1]}') were not put in a prog array: the object has"
-                        f" {len(prog_arrays)} prog arrays ({names}), the conventions need"
-                        " exactly one")
+                        f" {len(prog_arrays)} prog arrays without .values ({names}), the"
+                        " conventions need exactly one")
         return plan
     for prog, section, index, conv in wanted:
         put(prog_arrays[0], index, prog, f"section '{section}' ({conv})")

@@ -154,7 +154,7 @@ def test_cli_disasm_object(syscalls_o: Path) -> None:
     assert "r2 = map[progs] ll" in res.output and "call bpf_tail_call" in res.output
     assert "section kprobe/syscall_entry" in res.output
     everything = runner.invoke(app, ["disasm", str(syscalls_o)]).output
-    assert everything.count("Disassembly of program") == 12
+    assert everything.count("Disassembly of program") == 22
 
 
 # -- disassembly against llvm-objdump ----------------------------------------------------------

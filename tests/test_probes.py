@@ -222,7 +222,11 @@ def test_prog_array_is_filled_by_syscall_number(syscalls_o: Path) -> None:
     obj = load_object(syscalls_o, vm, syscall_number=x86_64_syscall_number)
     want = {"read": 0, "write": 1, "openat": 257, "close": 3, "execve": 59, "mmap": 9,
             "clone": 56, "clone3": 435, "socket": 41, "connect": 42, "exit_group": 231}
-    assert obj.prog_arrays == {"progs": {nr: f"sys_{n}" for n, nr in want.items()}}
+    i386 = {"read": 3, "write": 4, "open": 5, "close": 6, "execve": 11, "exit_group": 252,
+            "openat": 295}
+    assert obj.prog_arrays == {"progs": {nr: f"sys_{n}" for n, nr in want.items()},
+                               "progs_ia32": {nr: f"sys_ia32_{n}" for n, nr in i386.items()},
+                               "progs_x32": {520: "sys_x32_execve"}}
     assert next(iter(obj.programs)) == "dispatch"
     assert obj.programs["dispatch"].section == "kprobe/syscall_entry"
     assert {n: obj.maps[n].type.name for n in ("progs", "events", "unhandled")} == \

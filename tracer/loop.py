@@ -48,6 +48,7 @@ from tracer.handler import (
 )
 from tracer.spawn import Spawned
 from tracer.tracee import TracedThread, tgid_of
+from tracer.untraced import CLONE_NRS, keep_traced
 
 Namer = Callable[[Abi, int], str]
 
@@ -232,6 +233,8 @@ class Loop:
                 self._resume(th.tid)
                 return
             th.started = True
+        if nr in CLONE_NRS:
+            keep_traced(th.tid, abi, nr, args)
         th.memory_seen = None  # read at a former stop
         name = self._names.get((abi, raw_nr))
         if name is None:   # named once per (ABI, number)

@@ -47,6 +47,7 @@ PTRACE_GETEVENTMSG: Final = 0x4201
 PTRACE_SYSCALL: Final = 24
 PTRACE_GETREGS: Final = 12
 PTRACE_POKEUSER: Final = 6
+PTRACE_POKEDATA: Final = 5
 PTRACE_GETSIGINFO: Final = 0x4202
 PTRACE_GET_SYSCALL_INFO: Final = 0x420E
 
@@ -352,6 +353,14 @@ def vm_read(pid: int, addr: int, size: int) -> bytes | None:
     if _process_vm_readv(pid, _local_ptr, _ULONG_1, _remote_ptr, _ULONG_1, _ULONG_0) != size:
         return None
     return _read_buf[:size]  # type: ignore[return-value]  # a c_char slice is bytes
+
+
+def poke_data(pid: int, addr: int, word: int) -> None:
+    """One word by PTRACE_POKEDATA: 8 bytes at ``addr`` (any alignment), written even
+    to a read-only page, as a debugger plants a breakpoint (copy-on-write)."""
+    if _ptrace(PTRACE_POKEDATA, pid, _void_p(addr),
+               _void_p(word & 0xFFFFFFFFFFFFFFFF)) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_POKEDATA", pid)
 
 
 def peek_data(pid: int, addr: int) -> int:

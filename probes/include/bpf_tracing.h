@@ -65,4 +65,20 @@ _Static_assert(sizeof(struct pt_regs) == 168, "x86_64 pt_regs is 21 x u64");
 #define PT_REGS_IP(x) ((x)->ip)
 #define PT_REGS_SYSCALL_NR(x) ((x)->orig_ax)
 
+/* i386 syscalls (int 0x80, sysenter; also from a 64-bit process): the arguments are in
+ * ebx, ecx, edx, esi, edi, ebp and only their low 32 bits count (the kernel's
+ * syscall_get_arguments for a compat task; the upper halves of a 64-bit caller's
+ * registers are ignored).  orig_ax holds the i386 number (asm/unistd_32.h, the
+ * __NR_ia32_* of syscall_nrs_compat.h). */
+#define PT_REGS_PARM1_SYSCALL_IA32(x) ((__u32)(x)->bx)
+#define PT_REGS_PARM2_SYSCALL_IA32(x) ((__u32)(x)->cx)
+#define PT_REGS_PARM3_SYSCALL_IA32(x) ((__u32)(x)->dx)
+#define PT_REGS_PARM4_SYSCALL_IA32(x) ((__u32)(x)->si)
+#define PT_REGS_PARM5_SYSCALL_IA32(x) ((__u32)(x)->di)
+#define PT_REGS_PARM6_SYSCALL_IA32(x) ((__u32)(x)->bp)
+
+/* x32 syscalls (syscall with __X32_SYSCALL_BIT in the number): the x86_64 registers,
+ * so the PT_REGS_PARMn_SYSCALL accessors above apply; clear the bit from orig_ax before
+ * indexing a table (__NR_x32_* of syscall_nrs_compat.h has it cleared). */
+
 #endif

@@ -102,10 +102,21 @@ def test_dump_maps_at_exit(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.ptrace
 def test_i386_syscalls_are_refused_without_an_i386_entry(tmp_path: Path, cprog) -> None:  # type: ignore[no-untyped-def]
-    """The default probe has only an x86_64 entry: i386 getpid (20) is refused with
-    ENOSYS, never run through the x86_64 table where 20 is writev."""
+    """A probe with only an x86_64 entry: i386 getpid (20) is refused with ENOSYS,
+    never run through the x86_64 table where 20 is writev.  (The bundled probe has
+    i386 and x32 entries: tests/tracer/test_probe_abis.py.)"""
+    probe = tmp_path / "x86_64_only.s"
+    probe.write_text(
+        ".map progs prog_array key=4 value=4 max_entries=512\n"
+        ".prog dispatch kprobe/syscall_entry\n"
+        "        r3 = *(u64 *)(r1 + 0x78)\n"
+        "        r2 = map[progs] ll\n"
+        "        call bpf_tail_call\n"
+        "        w0 = 0x0\n"
+        "        exit\n")
     log = tmp_path / "log.json"
-    res = run_cli("--json", str(log), "-o", "/dev/null", str(cprog("abis")))
+    res = run_cli("--probe", str(probe), "--json", str(log), "-o", "/dev/null",
+                  str(cprog("abis")))
     records = [r for r in _json_lines(log) if r.get("abi") == "i386"]
     assert [(r["name"], r["nr"]) for r in records] == [("getpid", 20)]
     assert records[0]["action"] == "refused" and records[0]["errno"] == 38
