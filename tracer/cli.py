@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NoReturn, TextIO
+from typing import IO, NoReturn, TextIO, cast
 
 from bpf_vm import BpfError
 from tracer.format_options import XLAT_STYLES, FormatOptions
-from tracer.handler import SyscallHandler
+from tracer.handler import Recorder, SyscallHandler
 from tracer.options import Options, UsageError, parse
 from tracer.output.stamps import Stamps, parse_absolute
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
@@ -33,6 +33,7 @@ from tracer.qualify import Qualifiers, QualifyError, failed_only, finish, succes
 from tracer.spawn import SpawnError, spawn
 
 PROG = "trace-run"
+STRACE_COLUMNS = "time-percent,total-time,avg-time,calls,errors,name"  # strace -c's
 
 HELP = f"""\
 Usage: {PROG} [-ACcfhnqrtTvVwxyzZ] [-a COLUMN] [-e EXPR]... [-o FILE] [-s STRSIZE]
@@ -367,8 +368,9 @@ class _Opened:
             return sys.stdout
         if path.startswith(("|", "!")):
             return self._stack.enter_context(_pipe_to(path[1:], self._stack))
-        return self._stack.enter_context(open(path, self._mode, encoding="utf-8",
-                                              errors="backslashreplace"))
+        stream = cast(TextIO, open(path, self._mode, encoding="utf-8",  # noqa: SIM115
+                                   errors="backslashreplace"))
+        return self._stack.enter_context(stream)
 
 
 def _pipe_to(command: str, stack: contextlib.ExitStack) -> TextIO:
@@ -418,6 +420,7 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
     from tracer.record import OutputRecorder
 
     probe = Path(opts.probe) if opts.probe else None
+    enforcing = handler is not None  # a policy's
     if handler is None:
         handler = make_handler(probe=probe, printk=opts.printk, dump_maps=opts.dump_maps)
     q = out.qualifiers
@@ -446,12 +449,24 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
                                                     numbers=opts.syscall_numbers), q))
         if out.json:
             writers.append(wrap_writer(JsonWriter(opened.open(out.json)), q, text=False))
+        summary = None
         if out.summary:
-            writers.append(Summary(sys.stderr if out.separate else lines))
+            # the denied column where something can deny: a policy, an injection
+            columns = opts.columns
+            if columns is None and not (enforcing or q.injections()):
+                columns = STRACE_COLUMNS
+            try:
+                summary = Summary(sys.stderr if out.separate else lines,
+                                  sort_by=opts.sortby or "time", columns=columns,
+                                  wall_clock=opts.wall)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            writers.append(summary)
         fanout = Fanout(writers)
         recorder = OutputRecorder(fanout, out.fmt)
-        loop = Loop(handler, [recorder if q.trace.is_all
-                              else TraceSetRecorder(recorder, q.trace)])
+        recorders: list[Recorder] = [summary.clock] if summary and summary.clock else []
+        recorders.append(recorder if q.trace.is_all else TraceSetRecorder(recorder, q.trace))
+        loop = Loop(handler, recorders)
         detach = opts.detach_on_exit
         try:
             with stop_on_signals(loop, detach):
@@ -481,11 +496,12 @@ def _run(opts: Options) -> int:
     _check_writable([p for p in (out.lines if not out.separate else None, out.json,
                                  opts.report, opts.record_profile, opts.printk)
                      if p is not None])
-    trace: Callable[[SyscallHandler | None], int] = lambda handler=None: _trace(  # noqa: E731
-        opts, out, cmd, handler)
+
+    def trace(handler: SyscallHandler | None = None) -> int:
+        return _trace(opts, out, cmd, handler)
     if policy_wanted(popts):
         return run_policy(popts, cmd, trace)
-    return trace(None)
+    return trace()
 
 
 def _fail(message: str, code: int) -> NoReturn:
