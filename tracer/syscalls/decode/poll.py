@@ -1,0 +1,122 @@
+"""Event loops: poll and ppoll's pollfd arrays, select and pselect6's fd sets, epoll's
+events (strace's poll.c, desc.c and epoll.c).
+
+The results strace appends after the return value (``= 1 ([{fd=3, revents=POLLIN}])``,
+``(in [3], left {...})``) need the memory at the exit stop, which the return value's
+renderer (:func:`tracer.format_results.format_return`) does not get; only ``(Timeout)``
+is shown, from the return value alone."""
+
+from __future__ import annotations
+
+from tracer.syscalls import xlat as X
+from tracer.syscalls.decode.common import (
+    Ctx,
+    Render,
+    flags_text,
+    ptr,
+    signed,
+)
+from tracer.syscalls.decode.shared import array_text, bits_text, self_fetched, unpack, word_fmt
+from tracer.syscalls.decode.signal import format_sigset
+
+_POLLFD = 8          # struct pollfd: int fd; short events, revents
+_EPOLL_EVENT = 12    # struct epoll_event: u32 events; u64 data (packed on x86)
+_FD_SETSIZE_CAP = 1 << 20
+
+
+# --- poll -----------------------------------------------------------------------------------
+
+
+def pollfd_text(data: bytes) -> str:
+    fd, events, _ = unpack("<ihh", data) or (0, 0, 0)
+    if fd < 0:
+        return f"{{fd={fd}}}"
+    return f"{{fd={fd}, events={flags_text(events & 0xFFFF, X.POLL_EVENTS)}}}"
+
+
+@self_fetched
+def pollfds(ctx: Ctx, v: int) -> str:
+    """poll's ``[{fd=3, events=POLLIN}, ...]``: ``nfds`` (the next argument) entries."""
+    count = ctx.args[1] & 0xFFFFFFFF
+    if not v & ctx.mask:
+        return ptr(ctx, v)
+    shown = min(count, ctx.strlen)
+    data = ctx.mem(v, _POLLFD * shown) if shown else b""
+    if data is None:
+        return ptr(ctx, v)
+    items = [pollfd_text(data[i:i + _POLLFD]) for i in range(0, len(data), _POLLFD)]
+    return array_text(items, count, ctx.strlen)
+
+
+# --- select ---------------------------------------------------------------------------------
+
+
+@self_fetched
+def fd_set(ctx: Ctx, v: int) -> str:
+    """One fd_set of ``nfds`` (argument 0) bits: ``[3 4]``; NULL; its address if unreadable."""
+    if not v & ctx.mask:
+        return "NULL"
+    nfds = signed(ctx.args[0], 32)
+    if nfds < 0:
+        return ptr(ctx, v)
+    nfds = min(nfds, _FD_SETSIZE_CAP)
+    size = (nfds + 8 * ctx.word - 1) // (8 * ctx.word) * ctx.word
+    data = ctx.mem(v, size) if size else b""
+    return ptr(ctx, v) if data is None else bits_text(data, nfds)
+
+
+
+def _timeval(ctx: Ctx, v: int) -> str:
+    fields = unpack("<" + word_fmt(ctx, signed=True) * 2, ctx.mem(v, 2 * ctx.word))
+    return ptr(ctx, v) if fields is None else f"{{tv_sec={fields[0]}, tv_usec={fields[1]}}}"
+
+
+timeval: Render = self_fetched(_timeval)
+
+
+@self_fetched
+def pselect6_sigmask(ctx: Ctx, v: int) -> str:
+    """pselect6's sixth argument: ``{sigmask=[USR1], sigsetsize=8}``."""
+    if not v & ctx.mask:
+        return "NULL"
+    pair = unpack("<" + word_fmt(ctx) * 2, ctx.mem(v, 2 * ctx.word))
+    if pair is None:
+        return ptr(ctx, v)
+    mask_addr, size = pair
+    mask = "NULL"
+    if mask_addr:
+        data = ctx.mem(mask_addr, size) if 0 < size <= 128 else None
+        mask = (hex(mask_addr) if data is None
+                else format_sigset(int.from_bytes(data, "little"), min(8 * size, X.NSIG)))
+    return f"{{sigmask={mask}, sigsetsize={size}}}"
+
+
+# --- epoll ----------------------------------------------------------------------------------
+
+
+def epoll_event_text(data: bytes) -> str:
+    events, u64 = unpack("<IQ", data) or (0, 0)
+    return (f"{{events={flags_text(events, X.EPOLL_EVENTS)}, "
+            f"data={{u32={u64 & 0xFFFFFFFF}, u64={u64}}}}}")
+
+
+@self_fetched
+def epoll_event(ctx: Ctx, v: int) -> str:
+    """epoll_ctl's event: ``{events=EPOLLIN, data={u32=7, u64=7}}``."""
+    data = ctx.mem(v, _EPOLL_EVENT)
+    return ptr(ctx, v) if data is None else epoll_event_text(data)
+
+
+@self_fetched
+def epoll_events_out(ctx: Ctx, v: int) -> str:
+    """epoll_wait's events: ``ret`` entries at exit; the address when it failed."""
+    if ctx.failed or ctx.ret is None:
+        return ptr(ctx, v)
+    count = ctx.ret
+    shown = min(count, ctx.strlen)
+    data = ctx.mem(v, _EPOLL_EVENT * shown) if shown else b""
+    if data is None:
+        return ptr(ctx, v)
+    items = [epoll_event_text(data[i:i + _EPOLL_EVENT])
+             for i in range(0, len(data), _EPOLL_EVENT)]
+    return array_text(items, count, ctx.strlen)
