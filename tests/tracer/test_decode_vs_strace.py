@@ -257,3 +257,20 @@ def test_rt_sigreturn_reads_the_frame_when_given_the_stack_pointer() -> None:
     # the six argument registers alone (what tracer.format passes today): no argument
     nr = syscall_number(Abi.X86_64, "rt_sigreturn")
     assert F.format_call(Abi.X86_64, nr, [0] * 6, mem, 0) == "rt_sigreturn()"
+
+
+def test_result_details_poll_and_select() -> None:
+    from tracer.syscalls.decode import poll
+
+    mem = FakeMemory()
+    fds = mem.put(struct.pack("<ihh", 3, 1, 1) + struct.pack("<ihh", 4, 5, 0)
+                  + struct.pack("<ihh", 5, 4, 4))
+    ts = mem.put(struct.pack("<qq", 0, 208))
+    ctx = Ctx(Abi.X86_64, (fds, 3, ts, 0, 8, 0), mem, 32, 2)
+    assert poll.poll_result(ctx, 0) == "[{fd=3, revents=POLLIN}, {fd=5, revents=POLLOUT}]"
+    assert (poll.ppoll_result(ctx, 0)
+            == "[{fd=3, revents=POLLIN}, {fd=5, revents=POLLOUT}], left {tv_sec=0, tv_nsec=208}")
+    rd, wr = mem.put(struct.pack("<Q", 1 << 3)), mem.put(struct.pack("<Q", 0))
+    sel = Ctx(Abi.X86_64, (5, rd, wr, 0, ts, 0), mem, 32, 1)
+    assert poll.pselect6_result(sel, 0) == "in [3], left {tv_sec=0, tv_nsec=208}"
+    assert poll.pselect6_result(Ctx(Abi.X86_64, (5, rd, wr, 0, 0, 0), mem, 32, -4), 0) is None

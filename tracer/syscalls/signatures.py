@@ -255,9 +255,10 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "accept4": (FD, out(net.sockaddr_out(2)), net.socklen, SOCK_FLAGS),
     "getsockname": (FD, out(net.sockaddr_out(2)), net.socklen),
     "getpeername": (FD, out(net.sockaddr_out(2)), net.socklen),
-    "sendto": (FD, shared.nullable(strings.in_buf(2)), ULONG, MSG_FLAGS, net.sockaddr_in(5), UINT),
-    "recvfrom": (FD, out(shared.nullable(strings.out_buf())), ULONG, MSG_FLAGS, out(net.sockaddr_out(5)),
-                 net.socklen),
+    "sendto": (FD, shared.nullable(strings.in_buf(2)), ULONG, MSG_FLAGS, net.sockaddr_in(5),
+               UINT),
+    "recvfrom": (FD, out(shared.nullable(strings.out_buf())), ULONG, MSG_FLAGS,
+                 out(net.sockaddr_out(5)), net.socklen),
     "sendmsg": (FD, msg.msghdr_in, MSG_FLAGS),
     "recvmsg": (FD, out(msg.msghdr_out), MSG_FLAGS),
     "sendmmsg": (FD, out(msg.mmsghdr_out(received=False)), UINT, MSG_FLAGS),
@@ -343,7 +344,8 @@ _I386: dict[str, Sig | SigFn] = {
 _NOT_STRINGS = {"buf", "msg_ptr"}  # "const char *" in python-ptrace, but byte buffers
 _SIGNED_TYPES = {"int", "pid_t", "key_serial_t", "clockid_t", "mqd_t", "timer_t", "int32_t"}
 _LONG_TYPES = {"long", "off_t", "loff_t", "ssize_t"}
-_UNSIGNED_TYPES = {"unsigned int", "unsigned", "old_uid_t", "old_gid_t", "u32", "__u32", "qid_t", "unsigned short"}
+_UNSIGNED_TYPES = {"unsigned int", "unsigned", "old_uid_t", "old_gid_t", "u32", "__u32",
+                   "qid_t", "unsigned short"}
 _ID_TYPES = {"uid_t", "gid_t"}   # (uid_t) -1 is shown as -1, as strace's printuid
 _DIRFD_NAMES = {"dfd", "dirfd", "olddfd", "newdfd", "olddirfd", "newdirfd"}
 

@@ -412,9 +412,9 @@ UTIME_OMIT = (1 << 30) - 2
 
 # --- terminals (strace's term.c: termios flags, line speeds) -------------------------
 
-TERM_IFLAGS: Flags = tuple((1 << i, n) for i, n in enumerate(
-    "IGNBRK BRKINT IGNPAR PARMRK INPCK ISTRIP INLCR IGNCR ICRNL IUCLC IXON IXANY IXOFF "
-    "IMAXBEL IUTF8".split()))
+TERM_IFLAGS: Flags = tuple((1 << i, n) for i, n in enumerate((
+    "IGNBRK", "BRKINT", "IGNPAR", "PARMRK", "INPCK", "ISTRIP", "INLCR", "IGNCR", "ICRNL",
+    "IUCLC", "IXON", "IXANY", "IXOFF", "IMAXBEL", "IUTF8")))
 TERM_OFLAGS: Flags = ((0o1, "OPOST"), (0o2, "OLCUC"), (0o4, "ONLCR"), (0o10, "OCRNL"),
                       (0o20, "ONOCR"), (0o40, "ONLRET"), (0o100, "OFILL"), (0o200, "OFDEL"))
 # (mask, {value: name}) in strace's order: NLDLY, CRDLY, TABDLY, BSDLY, VTDLY, FFDLY

@@ -48,7 +48,7 @@ def iovec_text(ctx: Ctx, addr: int, count: int, data_size: int) -> str:
         size = min(length, max(left, 0))
         left -= length
         data = ctx.mem(base, min(size, ctx.strlen)) if size else b""
-        text = (ptr(ctx, base) if data is None or not base and size
+        text = (ptr(ctx, base) if data is None or (not base and size)
                 else buffer_text(data, size))
         items.append(f"{{iov_base={text}, iov_len={length}}}")
     return array_text(items, count, ctx.strlen)
@@ -163,8 +163,8 @@ def sockopt_name(ctx: Ctx, v: int) -> str:
 
 def _optval(ctx: Ctx, v: int, length: int) -> str:
     if length == 4:
-        data = unpack("<i", ctx.mem(v, 4))
-        return ptr(ctx, v) if data is None else f"[{data[0]}]"
+        value = unpack("<i", ctx.mem(v, 4))
+        return ptr(ctx, v) if value is None else f"[{value[0]}]"
     if length <= 0 or not v & ctx.mask:
         return ptr(ctx, v)
     data = ctx.mem(v, min(length, ctx.strlen))

@@ -120,3 +120,84 @@ def epoll_events_out(ctx: Ctx, v: int) -> str:
     items = [epoll_event_text(data[i:i + _EPOLL_EVENT])
              for i in range(0, len(data), _EPOLL_EVENT)]
     return array_text(items, count, ctx.strlen)
+
+
+# --- what strace appends to the return value ------------------------------------------------
+# ``= 2 ([{fd=3, revents=POLLIN}], left {tv_sec=0, tv_nsec=208})``: read at the exit stop.
+# These take ``(ctx, 0)`` with ``ret`` set and give the text between the parentheses, or
+# None for nothing; ``(Timeout)`` comes from the return value alone (format_return).
+
+
+def _left(ctx: Ctx, addr: int, render: Render) -> str | None:
+    return None if not addr & ctx.mask else f"left {render(ctx, addr)}"
+
+
+def _timespec_at(ctx: Ctx, v: int) -> str:
+    fields = unpack("<" + word_fmt(ctx, signed=True) * 2, ctx.mem(v, 2 * ctx.word))
+    return ptr(ctx, v) if fields is None else f"{{tv_sec={fields[0]}, tv_nsec={fields[1]}}}"
+
+
+def _poll_result(ctx: Ctx, timeout_index: int | None) -> str | None:
+    if ctx.failed or not ctx.ret:
+        return None
+    count = min(ctx.args[1] & 0xFFFFFFFF, 1 << 16)
+    data = ctx.mem(ctx.args[0], _POLLFD * count) if count else None
+    if data is None:
+        return None
+    ready = []
+    for i in range(0, len(data), _POLLFD):
+        fd, _, revents = unpack("<ihh", data[i:i + _POLLFD]) or (0, 0, 0)
+        if revents:
+            ready.append(f"{{fd={fd}, revents={flags_text(revents & 0xFFFF, X.POLL_EVENTS)}}}")
+    parts = [array_text(ready, len(ready), ctx.strlen)]
+    if timeout_index is not None:
+        left = _left(ctx, ctx.args[timeout_index], _timespec_at)
+        if left:
+            parts.append(left)
+    return ", ".join(parts)
+
+
+@self_fetched
+def poll_result(ctx: Ctx, v: int) -> str | None:
+    return _poll_result(ctx, None)
+
+
+@self_fetched
+def ppoll_result(ctx: Ctx, v: int) -> str | None:
+    return _poll_result(ctx, 2)
+
+
+def _select_result(ctx: Ctx, timeout: Render) -> str | None:
+    if ctx.failed or not ctx.ret:
+        return None
+    parts = []
+    for name, index in (("in", 1), ("out", 2), ("except", 3)):
+        addr = ctx.args[index]
+        if not addr & ctx.mask:
+            continue
+        text = fd_set(ctx, addr) or ""
+        if text.startswith("[") and text != "[]":
+            parts.append(f"{name} {text}")
+    left = _left(ctx, ctx.args[4], timeout)
+    if left:
+        parts.append(left)
+    return ", ".join(parts) or None
+
+
+@self_fetched
+def select_result(ctx: Ctx, v: int) -> str | None:
+    return _select_result(ctx, timeval)
+
+
+@self_fetched
+def pselect6_result(ctx: Ctx, v: int) -> str | None:
+    return _select_result(ctx, _timespec_at)
+
+
+RESULT_DETAILS: dict[str, Render] = {
+    "poll": poll_result, "ppoll": ppoll_result, "select": select_result,
+    "_newselect": select_result, "pselect6": pselect6_result,
+}
+"""By call name: the text strace shows in parentheses after a successful return value.
+To wire into :class:`tracer.format.CallText`: fetch it at the exit stop with the exit
+fetches, render it with the exit ``Ctx`` and append ``f" ({text})"`` to ``result()``."""
