@@ -122,6 +122,25 @@ static void do_msg(void) {
 	struct mmsghdr rm[2] = {{.msg_hdr = in}, {.msg_hdr = in}};
 	recvmmsg(sv[0], rm, 2, MSG_DONTWAIT, NULL);
 	sendto(sv[1], NULL, 0, 0, NULL, 0);
+	/* one fd passed with SCM_RIGHTS, received with a name buffer */
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } c;
+	memset(&c, 0, sizeof c);
+	m.msg_control = c.buf;
+	m.msg_controllen = sizeof c.buf;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	int passed = 0;
+	memcpy(CMSG_DATA(cm), &passed, sizeof passed);
+	sendmsg(sv[1], &m, 0);
+	struct sockaddr_storage from;
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } rc;
+	in.msg_name = &from;
+	in.msg_namelen = sizeof from;
+	in.msg_control = rc.buf;
+	in.msg_controllen = sizeof rc.buf;
+	recvmsg(sv[0], &in, MSG_CMSG_CLOEXEC);
 }
 
 static void do_sockopt(void) {

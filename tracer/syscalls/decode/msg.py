@@ -8,6 +8,8 @@ mmsghdr a msghdr and msg_len in eight."""
 
 from __future__ import annotations
 
+import struct
+
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode.common import (
     Ctx,
@@ -16,6 +18,7 @@ from tracer.syscalls.decode.common import (
     flags_text,
     ptr,
     pure,
+    quote_string,
     signed,
     xval,
 )
@@ -81,6 +84,62 @@ def split_offset(low_index: int) -> Render:
     return render
 
 
+# --- control messages -----------------------------------------------------------------------
+
+_OPTMEM_MAX = 20480   # net.core.optmem_max's default: strace reads no more
+_SCM_TYPES = {1: "SCM_RIGHTS", 2: "SCM_CREDENTIALS", 3: "SCM_SECURITY", 4: "SCM_PIDFD",
+              29: "SO_TIMESTAMP_OLD", 35: "SO_TIMESTAMPNS_OLD", 37: "SO_TIMESTAMPING_OLD"}
+
+
+def _cmsg_data(level: int, kind: int, data: bytes) -> str | None:
+    if level == 1 and kind == 1 and len(data) >= 4:   # SCM_RIGHTS: the fds
+        fds = [str(x) for (x,) in struct.iter_unpack("<i", data[:len(data) // 4 * 4])]
+        return "[" + ", ".join(fds) + "]"
+    if level == 1 and kind == 2 and len(data) >= 12:  # SCM_CREDENTIALS: struct ucred
+        pid, uid_, gid = struct.unpack_from("<iII", data)
+        return f"{{pid={pid}, uid={uid_}, gid={gid}}}"
+    return quote_string(data, hex_all=True) if data else None
+
+
+def cmsgs_text(ctx: Ctx, addr: int, controllen: int) -> str:
+    """``[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[5]}]``
+    (strace's decode_msg_control; SCM_RIGHTS and SCM_CREDENTIALS decoded, other
+    payloads in hex)."""
+    w = ctx.word
+    head = 2 * w if w == 8 else 12      # struct cmsghdr: len (size_t), level, type
+    length = min(controllen, _OPTMEM_MAX)
+    buf = ctx.mem(addr, length) if length >= head else None
+    if buf is None:
+        return ptr(ctx, addr)
+    items = []
+    pos, left = 0, length
+    while left >= head:
+        cmsg_len, level, kind = struct.unpack_from("<QiI" if w == 8 else "<IiI", buf, pos)
+        size = min(cmsg_len, left)
+        level_name = X.SOCKET_LEVELS.get(level & 0xFFFFFFFF, str(level))
+        if level == 1:
+            kind_name = _SCM_TYPES.get(kind, hex(kind) if kind else "0")
+        else:
+            kind_name = hex(kind) if kind else "0"
+        text = f"{{cmsg_len={cmsg_len}, cmsg_level={level_name}, cmsg_type={kind_name}"
+        data = _cmsg_data(level, kind, buf[pos + head:pos + size]) if size > head else None
+        items.append(text + (f", cmsg_data={data}}}" if data is not None else "}"))
+        if size < head:
+            left -= head
+            break
+        step = (cmsg_len + w - 1) & ~(w - 1)
+        if step >= left:
+            left = 0
+            break
+        pos += step
+        left -= step
+    if left:
+        items.append(f"... /* {hex(addr + length - left)} */")
+    elif length < controllen:
+        items.append("...")
+    return "[" + ", ".join(items) + "]"
+
+
 # --- msghdr ---------------------------------------------------------------------------------
 
 
@@ -107,7 +166,7 @@ def msghdr_text(ctx: Ctx, addr: int, data_size: int) -> str:
     parts = [f"msg_name={name_text}", f"msg_namelen={namelen}",
              f"msg_iov={iovec_text(ctx, iov, iovlen, data_size)}", f"msg_iovlen={iovlen}"]
     if controllen:
-        parts.append(f"msg_control={ptr(ctx, control)}")
+        parts.append(f"msg_control={cmsgs_text(ctx, control, controllen)}")
     parts += [f"msg_controllen={controllen}",
               f"msg_flags={flags_text(flags & 0xFFFFFFFF, X.MSG_FLAGS)}"]
     return "{" + ", ".join(parts) + "}"
