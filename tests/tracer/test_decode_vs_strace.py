@@ -52,7 +52,7 @@ CASES = [
     Case("statfs", ("statfs", "fstatfs"),
          volatile=((r"f_(blocks|bfree|bavail|files|ffree)=\d+", r"f_\1=N"),
                    (r"f_fsid=\{val=\[[^]]*\]\}", "f_fsid=FSID"))),
-    Case("ids", ("setresuid", "setresgid", "setreuid", "setregid", "setfsuid", "setfsgid",
+    Case("ids", ("setresuid", "setresgid", "getresuid", "getresgid", "setreuid", "setregid", "setfsuid", "setfsgid",
                  "chown", "getgroups", "setgroups", "getpriority", "setpriority",
                  "sched_getaffinity", "sched_setaffinity", "memfd_create")),
     Case("ioctl", ("ioctl",)),

@@ -344,9 +344,9 @@ _I386: dict[str, Sig | SigFn] = {
 _NOT_STRINGS = {"buf", "msg_ptr"}  # "const char *" in python-ptrace, but byte buffers
 _SIGNED_TYPES = {"int", "pid_t", "key_serial_t", "clockid_t", "mqd_t", "timer_t", "int32_t"}
 _LONG_TYPES = {"long", "off_t", "loff_t", "ssize_t"}
-_UNSIGNED_TYPES = {"unsigned int", "unsigned", "old_uid_t", "old_gid_t", "u32", "__u32",
-                   "qid_t", "unsigned short"}
+_UNSIGNED_TYPES = {"unsigned int", "unsigned", "u32", "__u32", "qid_t", "unsigned short"}
 _ID_TYPES = {"uid_t", "gid_t"}   # (uid_t) -1 is shown as -1, as strace's printuid
+_OLD_ID_TYPES = {"old_uid_t", "old_gid_t"}   # i386's 16-bit ids: 0xffff is -1
 _DIRFD_NAMES = {"dfd", "dirfd", "olddfd", "newdfd", "olddirfd", "newdirfd"}
 
 
@@ -364,6 +364,8 @@ def _from_prototype(ctype: str, name: str) -> Render:
         return FD
     if ctype in _ID_TYPES:
         return ID
+    if ctype in _OLD_ID_TYPES:
+        return shared.uid16
     if ctype == "umode_t":
         return MODE
     if ctype == "size_t":

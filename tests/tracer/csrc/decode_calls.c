@@ -64,6 +64,15 @@ static void do_select(void) {
 	FD_ZERO(&r);
 	FD_SET(sv[1], &r);
 	pselect(sv[1] + 1, &r, NULL, NULL, &ts, NULL);
+	/* the select syscall itself (glibc's select() is pselect6) */
+	FD_ZERO(&r);
+	FD_SET(sv[0], &r);
+	tv.tv_sec = 2; tv.tv_usec = 0;
+	syscall(SYS_select, sv[1] + 1, &r, NULL, NULL, &tv);
+	FD_ZERO(&r);
+	FD_SET(sv[1], &r);
+	tv.tv_sec = 0;
+	syscall(SYS_select, sv[1] + 1, &r, NULL, NULL, &tv);
 }
 
 static void do_epoll(void) {
@@ -177,6 +186,10 @@ static void do_ids(void) {
 	setregid(-1, -1);
 	setfsuid(-1);
 	setfsgid(-1);
+	uid_t ru, eu, su;
+	getresuid(&ru, &eu, &su);
+	gid_t rg, eg, sg;
+	getresgid(&rg, &eg, &sg);
 	chown("/nonexistent", -1, -1);
 	gid_t g[64];
 	int n = getgroups(64, g);
