@@ -71,7 +71,7 @@ static void do_select(void) {
 	syscall(SYS_select, sv[1] + 1, &r, NULL, NULL, &tv);
 	FD_ZERO(&r);
 	FD_SET(sv[1], &r);
-	tv.tv_sec = 0;
+	tv.tv_sec = 0; tv.tv_usec = 0;
 	syscall(SYS_select, sv[1] + 1, &r, NULL, NULL, &tv);
 }
 
