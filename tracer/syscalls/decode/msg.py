@@ -15,6 +15,7 @@ from tracer.syscalls.decode.common import (
     Ctx,
     Render,
     buffer_text,
+    fetched_by,
     flags_text,
     ptr,
     pure,
@@ -31,26 +32,43 @@ _UNLIMITED = 1 << 64
 # --- iovec ----------------------------------------------------------------------------------
 
 
-def iovec_text(ctx: Ctx, addr: int, count: int, data_size: int) -> str:
-    """``[{iov_base="hello", iov_len=5}, ...]``; each buffer shows at most ``data_size``
-    bytes in all (the return value of a read; unlimited for a write), cut at ``-s``."""
-    if not addr & ctx.mask:
-        return "NULL"
-    if count < 0 or count > 1024:
-        return ptr(ctx, addr)
+def _iovecs(ctx: Ctx, addr: int, count: int,
+            data_size: int) -> list[tuple[int, int, int, bytes | None]] | None:
+    """The shown entries of an iovec array as ``(base, iov_len, bytes shown, data)``, with
+    every read the text needs made; None when the array itself is not shown."""
+    if not addr & ctx.mask or count < 0 or count > 1024:
+        return None
     w = ctx.word
     shown = min(count, ctx.strlen)
     raw = ctx.mem(addr, 2 * w * shown) if shown else b""
     if raw is None:
-        return ptr(ctx, addr)
+        return None
     fmt = "<" + word_fmt(ctx) * 2
-    items = []
+    entries = []
     left = data_size
     for i in range(shown):
         base, length = unpack(fmt, raw[2 * w * i:]) or (0, 0)
         size = min(length, max(left, 0))
         left -= length
         data = ctx.mem(base, min(size, ctx.strlen)) if size else b""
+        entries.append((base, length, size, data))
+    return entries
+
+
+def _fetch_iovec(ctx: Ctx, addr: int, count: int, data_size: int) -> None:
+    _iovecs(ctx, addr, count, data_size)
+
+
+def iovec_text(ctx: Ctx, addr: int, count: int, data_size: int) -> str:
+    """``[{iov_base="hello", iov_len=5}, ...]``; each buffer shows at most ``data_size``
+    bytes in all (the return value of a read; unlimited for a write), cut at ``-s``."""
+    if not addr & ctx.mask:
+        return "NULL"
+    entries = _iovecs(ctx, addr, count, data_size)
+    if entries is None:
+        return ptr(ctx, addr)
+    items = []
+    for base, length, size, data in entries:
         text = (ptr(ctx, base) if data is None or (not base and size)
                 else buffer_text(data, size))
         items.append(f"{{iov_base={text}, iov_len={length}}}")
@@ -59,7 +77,10 @@ def iovec_text(ctx: Ctx, addr: int, count: int, data_size: int) -> str:
 
 def iovec_in(count_index: int) -> Render:
     """A vector the call reads (writev): at entry, the whole of each buffer."""
-    @self_fetched
+    def fetch(ctx: Ctx, v: int) -> None:
+        _fetch_iovec(ctx, v, signed(ctx.args[count_index], 32), _UNLIMITED)
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         return iovec_text(ctx, v, signed(ctx.args[count_index], 32), _UNLIMITED)
     return render
@@ -67,7 +88,11 @@ def iovec_in(count_index: int) -> Render:
 
 def iovec_out(count_index: int) -> Render:
     """A vector the call fills (readv): at exit, ``ret`` bytes across the buffers."""
-    @self_fetched
+    def fetch(ctx: Ctx, v: int) -> None:
+        if not ctx.failed and ctx.ret is not None:
+            _fetch_iovec(ctx, v, signed(ctx.args[count_index], 32), ctx.ret)
+
+    @fetched_by(fetch)
     def render(ctx: Ctx, v: int) -> str:
         if ctx.failed or ctx.ret is None:
             return ptr(ctx, v)

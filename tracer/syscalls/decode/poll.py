@@ -12,6 +12,7 @@ from tracer.syscalls import xlat as X
 from tracer.syscalls.decode.common import (
     Ctx,
     Render,
+    fetched_by,
     flags_text,
     ptr,
     signed,
@@ -34,7 +35,13 @@ def pollfd_text(data: bytes) -> str:
     return f"{{fd={fd}, events={flags_text(events & 0xFFFF, X.POLL_EVENTS)}}}"
 
 
-@self_fetched
+def _fetch_pollfds(ctx: Ctx, v: int) -> None:
+    shown = min(ctx.args[1] & 0xFFFFFFFF, ctx.strlen)
+    if v & ctx.mask and shown:
+        ctx.mem(v, _POLLFD * shown)
+
+
+@fetched_by(_fetch_pollfds)
 def pollfds(ctx: Ctx, v: int) -> str:
     """poll's ``[{fd=3, events=POLLIN}, ...]``: ``nfds`` (the next argument) entries."""
     count = ctx.args[1] & 0xFFFFFFFF
@@ -107,7 +114,12 @@ def epoll_event(ctx: Ctx, v: int) -> str:
     return ptr(ctx, v) if data is None else epoll_event_text(data)
 
 
-@self_fetched
+def _fetch_epoll_events(ctx: Ctx, v: int) -> None:
+    if not ctx.failed and ctx.ret:
+        ctx.mem(v, _EPOLL_EVENT * min(ctx.ret, ctx.strlen))
+
+
+@fetched_by(_fetch_epoll_events)
 def epoll_events_out(ctx: Ctx, v: int) -> str:
     """epoll_wait's events: ``ret`` entries at exit; the address when it failed."""
     if ctx.failed or ctx.ret is None:
