@@ -52,7 +52,8 @@ CASES = [
     Case("statfs", ("statfs", "fstatfs"),
          volatile=((r"f_(blocks|bfree|bavail|files|ffree)=\d+", r"f_\1=N"),
                    (r"f_fsid=\{val=\[[^]]*\]\}", "f_fsid=FSID"))),
-    Case("ids", ("setresuid", "setresgid", "getresuid", "getresgid", "setreuid", "setregid", "setfsuid", "setfsgid",
+    Case("ids", ("setresuid", "setresgid", "getresuid", "getresgid", "setreuid", "setregid",
+                 "setfsuid", "setfsgid",
                  "chown", "getgroups", "setgroups", "getpriority", "setpriority",
                  "sched_getaffinity", "sched_setaffinity", "memfd_create")),
     Case("ioctl", ("ioctl",)),
@@ -294,3 +295,17 @@ def test_control_messages() -> None:
                "cmsg_data={pid=42, uid=0, gid=100}}, "
                '{cmsg_len=17, cmsg_level=SOL_IP, cmsg_type=0x8, cmsg_data="\\x01"}], '
                "msg_controllen=73, msg_flags=0}, 0)")
+
+
+def test_i386_time64_and_statfs64() -> None:
+    mem = FakeMemory()
+    times = mem.put(struct.pack("<qqqq", 0, (1 << 30) - 2, 0, (1 << 30) - 1))
+    path = mem.put(b"/x\0")
+    assert (_line("utimensat_time64", [0xFFFFFF9C, path, times, 0], mem, abi=Abi.I386)
+            == 'utimensat_time64(AT_FDCWD, "/x", [UTIME_OMIT, UTIME_NOW], 0)')
+    buf = mem.put(struct.pack("<IIQQQQQiiIII", 0x01021994, 4096, 1, 2, 3, 4, 5, 0, 0, 255, 4096,
+                              0x21))
+    assert (_line("statfs64", [path, 84, buf], mem, abi=Abi.I386)
+            == 'statfs64("/x", 84, {f_type=TMPFS_MAGIC, f_bsize=4096, f_blocks=1, f_bfree=2, '
+               "f_bavail=3, f_files=4, f_ffree=5, f_fsid={val=[0, 0]}, f_namelen=255, "
+               "f_frsize=4096, f_flags=ST_VALID|ST_RDONLY})")

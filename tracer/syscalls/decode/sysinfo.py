@@ -70,7 +70,7 @@ def _statfs(ctx: Ctx, v: int) -> str:
 @self_fetched
 def _statfs64(ctx: Ctx, v: int) -> str:
     """i386's struct statfs64 (statfs64, fstatfs64): 32-bit words, 64-bit counts."""
-    fields = unpack("<IIQQQQQiiIII", ctx.mem(v, 64))
+    fields = unpack("<IIQQQQQiiIII", ctx.mem(v, 68))
     if fields is None:
         return ptr(ctx, v)
     return _statfs_text(fields[0], fields[1], fields[2:7], (fields[7], fields[8]),
@@ -187,16 +187,25 @@ def _utime_text(sec: int, nsec: int) -> str:
     return f"{text} /* {stamp}{_time.strftime('%z', moment)} */"
 
 
-@self_fetched
-def utimens(ctx: Ctx, v: int) -> str:
-    """utimensat's two timespecs: ``[UTIME_OMIT, {tv_sec=1, tv_nsec=0} /* ... */]``."""
+def _utimens(ctx: Ctx, v: int, word: int) -> str:
     if not v & ctx.mask:
         return "NULL"
-    w = ctx.word
-    fields = unpack("<" + word_fmt(ctx, signed=True) * 4, ctx.mem(v, 4 * w))
+    fields = unpack("<" + ("q" if word == 8 else "i") * 4, ctx.mem(v, 4 * word))
     if fields is None:
         return ptr(ctx, v)
     return f"[{_utime_text(fields[0], fields[1])}, {_utime_text(fields[2], fields[3])}]"
+
+
+@self_fetched
+def utimens(ctx: Ctx, v: int) -> str:
+    """utimensat's two timespecs: ``[UTIME_OMIT, {tv_sec=1, tv_nsec=0} /* ... */]``."""
+    return _utimens(ctx, v, ctx.word)
+
+
+@self_fetched
+def utimens64(ctx: Ctx, v: int) -> str:
+    """utimensat_time64's (i386): two struct __kernel_timespec."""
+    return _utimens(ctx, v, 8)
 
 
 @scalar
