@@ -107,8 +107,10 @@ def _lines(text: str, case: Case, pids: dict[str, str]) -> list[str]:
 def _pid_names(text: str) -> dict[str, str]:
     """Each pid of a trace (the tracee's, its children's): PID0, PID1... in order."""
     names: dict[str, str] = {}
-    for m in re.finditer(r"^(\d+) ", text, re.M):
-        names.setdefault(m.group(1), f"PID{len(names)}")
+    # a line's pid prefix (strace -f writes none while there is one process), and the
+    # pid set_tid_address returns to each new process
+    for m in re.finditer(r"^(\d+) |^(?:\d+ +)?set_tid_address\(.*\) += (\d+)$", text, re.M):
+        names.setdefault(m.group(1) or m.group(2), f"PID{len(names)}")
     return names
 
 
@@ -309,3 +311,15 @@ def test_i386_time64_and_statfs64() -> None:
             == 'statfs64("/x", 84, {f_type=TMPFS_MAGIC, f_bsize=4096, f_blocks=1, f_bfree=2, '
                "f_bavail=3, f_files=4, f_ffree=5, f_fsid={val=[0, 0]}, f_namelen=255, "
                "f_frsize=4096, f_flags=ST_VALID|ST_RDONLY})")
+
+
+def test_getsockopt_error_linger_and_failure() -> None:
+    mem = FakeMemory()
+    err, size = mem.put(struct.pack("<I", 111)), mem.put(struct.pack("<i", 4))
+    assert (_line("getsockopt", [3, 1, 4, err, size], mem)
+            == "getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4])")
+    linger = mem.put(struct.pack("<ii", 0, 0))
+    assert (_line("setsockopt", [3, 1, 13, linger, 8], mem)
+            == "setsockopt(3, SOL_SOCKET, SO_LINGER, {l_onoff=0, l_linger=0}, 8)")
+    assert (_line("getsockopt", [3, 6, 1, err, size], mem, -22)
+            == f"getsockopt(3, SOL_TCP, TCP_NODELAY, {hex(err)}, [4])")

@@ -167,6 +167,18 @@ static void do_sockopt(void) {
 	int s6 = socket(AF_INET6, SOCK_STREAM, 0);
 	setsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	struct linger lg = {1, 5};
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	len = sizeof lg;
+	getsockopt(s, SOL_SOCKET, SO_LINGER, &lg, &len);
+	len = sizeof val;
+	getsockopt(s, SOL_SOCKET, SO_ERROR, &val, &len);
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	struct ucred cr;
+	len = sizeof cr;
+	getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &len);
+	setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2);
 }
 
 static void do_sysinfo(void) {

@@ -245,7 +245,25 @@ def sockopt_name(ctx: Ctx, v: int) -> str:
     return name if name is not None else str(signed(v, 32))
 
 
-def _optval(ctx: Ctx, v: int, length: int) -> str:
+_SO_ERROR, _SO_LINGER, _SO_PEERCRED = 4, 13, 17
+
+
+def _optval(ctx: Ctx, v: int, length: int, *, out: bool = False) -> str:
+    name = ctx.args[2] & 0xFFFFFFFF
+    if ctx.args[1] & 0xFFFFFFFF == 1 and v & ctx.mask:   # SOL_SOCKET's structs
+        if name == _SO_LINGER and (length >= 8 or (out and length > 0)):
+            got = unpack("<ii", ctx.mem(v, 8)) if length >= 8 else None
+            if got is None and length >= 4:
+                got = unpack("<i", ctx.mem(v, 4))
+                return ptr(ctx, v) if got is None else f"{{l_onoff={got[0]}}}"
+            return ptr(ctx, v) if got is None else f"{{l_onoff={got[0]}, l_linger={got[1]}}}"
+        if name == _SO_PEERCRED and out and length >= 12:
+            cred = unpack("<iII", ctx.mem(v, 12))
+            return (ptr(ctx, v) if cred is None
+                    else f"{{pid={cred[0]}, uid={cred[1]}, gid={cred[2]}}}")
+        if name == _SO_ERROR and out and length >= 4:
+            err = unpack("<I", ctx.mem(v, 4))
+            return ptr(ctx, v) if err is None else f"[{X.errno_name(err[0]) if err[0] else 0}]"
     if length == 4:
         value = unpack("<i", ctx.mem(v, 4))
         return ptr(ctx, v) if value is None else f"[{value[0]}]"
@@ -267,4 +285,4 @@ def optval_out(ctx: Ctx, v: int) -> str:
     if ctx.failed or ctx.ret is None:
         return ptr(ctx, v)
     lens = unpack("<i", ctx.mem(ctx.args[4], 4))
-    return ptr(ctx, v) if lens is None else _optval(ctx, v, lens[0])
+    return ptr(ctx, v) if lens is None else _optval(ctx, v, lens[0], out=True)
