@@ -323,3 +323,12 @@ def test_getsockopt_error_linger_and_failure() -> None:
             == "setsockopt(3, SOL_SOCKET, SO_LINGER, {l_onoff=0, l_linger=0}, 8)")
     assert (_line("getsockopt", [3, 6, 1, err, size], mem, -22)
             == f"getsockopt(3, SOL_TCP, TCP_NODELAY, {hex(err)}, [4])")
+
+
+def test_x32_native_structs_use_64_bit_longs() -> None:
+    """x32's sysinfo and times are x86_64's calls: 64-bit longs under 32-bit pointers."""
+    mem = FakeMemory()
+    tms = mem.put(struct.pack("<qqqq", 1, 2, 3, 4))
+    nr = syscall_number(Abi.X32, "times")
+    assert (F.format_call(Abi.X32, nr, [tms], mem, 5)
+            == "times({tms_utime=1, tms_stime=2, tms_cutime=3, tms_cstime=4})")

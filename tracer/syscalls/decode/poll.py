@@ -17,7 +17,14 @@ from tracer.syscalls.decode.common import (
     ptr,
     signed,
 )
-from tracer.syscalls.decode.shared import array_text, bits_text, self_fetched, unpack, word_fmt
+from tracer.syscalls.decode.shared import (
+    array_text,
+    bits_text,
+    klong,
+    klong_fmt,
+    self_fetched,
+    unpack,
+)
 from tracer.syscalls.decode.signal import format_sigset
 
 _POLLFD = 8          # struct pollfd: int fd; short events, revents
@@ -67,14 +74,15 @@ def fd_set(ctx: Ctx, v: int) -> str:
     if nfds < 0:
         return ptr(ctx, v)
     nfds = min(nfds, _FD_SETSIZE_CAP)
-    size = (nfds + 8 * ctx.word - 1) // (8 * ctx.word) * ctx.word
+    lw = klong(ctx)   # fd_set is an array of kernel longs
+    size = (nfds + 8 * lw - 1) // (8 * lw) * lw
     data = ctx.mem(v, size) if size else b""
     return ptr(ctx, v) if data is None else bits_text(data, nfds)
 
 
 
 def _timeval(ctx: Ctx, v: int) -> str:
-    fields = unpack("<" + word_fmt(ctx, signed=True) * 2, ctx.mem(v, 2 * ctx.word))
+    fields = unpack("<" + klong_fmt(ctx, signed=True) * 2, ctx.mem(v, 2 * klong(ctx)))
     return ptr(ctx, v) if fields is None else f"{{tv_sec={fields[0]}, tv_usec={fields[1]}}}"
 
 
@@ -86,7 +94,7 @@ def pselect6_sigmask(ctx: Ctx, v: int) -> str:
     """pselect6's sixth argument: ``{sigmask=[USR1], sigsetsize=8}``."""
     if not v & ctx.mask:
         return "NULL"
-    pair = unpack("<" + word_fmt(ctx) * 2, ctx.mem(v, 2 * ctx.word))
+    pair = unpack("<" + klong_fmt(ctx) * 2, ctx.mem(v, 2 * klong(ctx)))
     if pair is None:
         return ptr(ctx, v)
     mask_addr, size = pair
@@ -145,7 +153,7 @@ def _left(ctx: Ctx, addr: int, render: Render) -> str | None:
 
 
 def _timespec_at(ctx: Ctx, v: int) -> str:
-    fields = unpack("<" + word_fmt(ctx, signed=True) * 2, ctx.mem(v, 2 * ctx.word))
+    fields = unpack("<" + klong_fmt(ctx, signed=True) * 2, ctx.mem(v, 2 * klong(ctx)))
     return ptr(ctx, v) if fields is None else f"{{tv_sec={fields[0]}, tv_nsec={fields[1]}}}"
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 
+from probes.abi import Abi
 from tracer.syscalls.decode.common import Ctx, Render, fetch_of, fetched_by, ptr, scalar
 
 _R = Callable[[Ctx, int], "str | None"]
+_I386 = Abi.I386
 
 
 def self_fetched(render: _R) -> _R:
@@ -39,6 +41,19 @@ def unpack(fmt: str, data: bytes | None) -> tuple[int, ...] | None:
 def word_fmt(ctx: Ctx, signed: bool = False) -> str:
     """The struct code of one ``long`` of the ABI."""
     code = "q" if ctx.word == 8 else "i"
+    return code if signed else code.upper()
+
+
+def klong(ctx: Ctx) -> int:
+    """Bytes in the kernel's ``long`` (__kernel_long_t) under the ABI: x32 keeps x86_64's
+    8 for the structs its native calls share (sysinfo, statfs, tms, timeval, timespec),
+    while its pointers (:attr:`Ctx.word`) are 4."""
+    return 4 if ctx.abi is _I386 else 8
+
+
+def klong_fmt(ctx: Ctx, signed: bool = False) -> str:
+    """The struct code of one __kernel_long_t of the ABI."""
+    code = "q" if klong(ctx) == 8 else "i"
     return code if signed else code.upper()
 
 

@@ -18,15 +18,22 @@ from tracer.syscalls.decode.common import (
     signed,
     xval,
 )
-from tracer.syscalls.decode.shared import array_text, bits_text, self_fetched, unpack, word_fmt
+from tracer.syscalls.decode.shared import (
+    array_text,
+    bits_text,
+    klong,
+    klong_fmt,
+    self_fetched,
+    unpack,
+)
 
 # --- sysinfo --------------------------------------------------------------------------------
 
 
 @self_fetched
 def _sysinfo(ctx: Ctx, v: int) -> str:
-    w = ctx.word
-    wf = word_fmt(ctx)
+    w = klong(ctx)
+    wf = klong_fmt(ctx)
     fields = unpack(f"<{wf.lower()}{wf * 9}H{w - 2}x{wf}{wf}I", ctx.mem(v, 14 * w))
     if fields is None:
         return ptr(ctx, v)
@@ -57,7 +64,7 @@ def _statfs_text(f_type: int, bsize: int, counts: tuple[int, ...], fsid: tuple[i
 
 @self_fetched
 def _statfs(ctx: Ctx, v: int) -> str:
-    if ctx.word == 8:
+    if klong(ctx) == 8:
         fields = unpack("<qqQQQQQiiqqq", ctx.mem(v, 88))
     else:
         fields = unpack("<iiIIIIIiiiii", ctx.mem(v, 48))
@@ -92,8 +99,8 @@ def _timeval_text(sec: int, usec: int) -> str:
 
 @self_fetched
 def _rusage(ctx: Ctx, v: int) -> str:
-    wf = word_fmt(ctx, signed=True)
-    tv = unpack("<" + wf * 4, ctx.mem(v, 4 * ctx.word))
+    wf = klong_fmt(ctx, signed=True)
+    tv = unpack("<" + wf * 4, ctx.mem(v, 4 * klong(ctx)))
     if tv is None:
         return ptr(ctx, v)
     return (f"{{ru_utime={_timeval_text(tv[0], tv[1])}, "
@@ -107,7 +114,7 @@ rusage = output(_rusage)
 def _tms(ctx: Ctx, v: int) -> str:
     if not v & ctx.mask:
         return "NULL"
-    fields = unpack("<" + word_fmt(ctx, signed=True) * 4, ctx.mem(v, 4 * ctx.word))
+    fields = unpack("<" + klong_fmt(ctx, signed=True) * 4, ctx.mem(v, 4 * klong(ctx)))
     if fields is None:
         return ptr(ctx, v)
     u, s, cu, cs = fields
@@ -199,7 +206,7 @@ def _utimens(ctx: Ctx, v: int, word: int) -> str:
 @self_fetched
 def utimens(ctx: Ctx, v: int) -> str:
     """utimensat's two timespecs: ``[UTIME_OMIT, {tv_sec=1, tv_nsec=0} /* ... */]``."""
-    return _utimens(ctx, v, ctx.word)
+    return _utimens(ctx, v, klong(ctx))
 
 
 @self_fetched
