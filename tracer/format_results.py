@@ -17,7 +17,9 @@ from tracer.syscalls.decode import MAX_ERRNO, flags_text, hx, octal, open_flags_
 # --- return values -----------------------------------------------------------------------
 
 _HEX_RETURNS = frozenset({"mmap", "mmap2", "mremap", "brk", "shmat"})
-_SPECIAL_RETURNS = _HEX_RETURNS | {"umask", "fcntl", "fcntl64"}
+_TIMEOUT_RETURNS = frozenset({"poll", "ppoll", "ppoll_time64", "select", "_newselect",
+                              "pselect6", "pselect6_time64"})
+_SPECIAL_RETURNS = _HEX_RETURNS | _TIMEOUT_RETURNS | {"umask", "fcntl", "fcntl64"}
 _F_GETFD, _F_GETFL = 1, 3
 _ERROR_RESULTS: dict[int, str] = {}   # errno -> "-1 ENOENT (No such file or directory)"
 
@@ -53,6 +55,8 @@ def format_return(ret: int | None, *, name: str = "", abi: Abi = Abi.X86_64,
         return hx(value & ((1 << bits) - 1))
     if name == "umask":
         return octal(value)
+    if name in _TIMEOUT_RETURNS:
+        return "0 (Timeout)" if value == 0 else str(value)
     if len(args) > 1:   # fcntl, fcntl64
         cmd = args[1] & 0xFFFFFFFF
         if cmd == _F_GETFD and value:

@@ -28,7 +28,21 @@ from ptrace.syscall.prototypes import FILENAME_ARGUMENTS, SYSCALL_PROTOTYPES
 
 from probes.abi import Abi, syscalls
 from tracer.syscalls import xlat as X
-from tracer.syscalls.decode import fs, memory, misc, net, process, signal, strings, time
+from tracer.syscalls.decode import (
+    fs,
+    ioctl,
+    memory,
+    misc,
+    msg,
+    net,
+    poll,
+    process,
+    shared,
+    signal,
+    strings,
+    sysinfo,
+    time,
+)
 from tracer.syscalls.decode.common import (
     Arg,
     Ctx,
@@ -62,6 +76,7 @@ PTR = ptr
 MODE = oct_
 PATH = strings.path
 DIRFD = fs.dirfd
+ID = shared.uid
 AT_FLAGS = flags(X.AT_FLAGS)
 STAT = fs.stat_out()
 RES = xval(X.RLIMIT_RESOURCES)
@@ -78,12 +93,16 @@ MSG_FLAGS = flags(X.MSG_FLAGS)
 
 SIGNATURES: dict[str, Sig | SigFn] = {
     # files
-    "read": (FD, out(strings.out_buf()), ULONG),
-    "write": (FD, strings.in_buf(2), ULONG),
-    "pread64": (FD, out(strings.out_buf()), ULONG, LONG),
-    "pwrite64": (FD, strings.in_buf(2), ULONG, LONG),
-    "readv": (FD, OUT_PTR, INT),
-    "writev": (FD, PTR, INT),
+    "read": (FD, out(shared.nullable(strings.out_buf())), ULONG),
+    "write": (FD, shared.nullable(strings.in_buf(2)), ULONG),
+    "pread64": (FD, out(shared.nullable(strings.out_buf())), ULONG, LONG),
+    "pwrite64": (FD, shared.nullable(strings.in_buf(2)), ULONG, LONG),
+    "readv": (FD, out(msg.iovec_out(2)), INT),
+    "writev": (FD, msg.iovec_in(2), INT),
+    "preadv": (FD, out(msg.iovec_out(2)), INT, LONG),
+    "pwritev": (FD, msg.iovec_in(2), INT, LONG),
+    "preadv2": (FD, out(msg.iovec_out(2)), INT, LONG, at(5, flags(X.RWF_FLAGS))),
+    "pwritev2": (FD, msg.iovec_in(2), INT, LONG, at(5, flags(X.RWF_FLAGS))),
     "open": (PATH, OPEN_FLAGS, fs.open_mode(1)),
     "openat": (DIRFD, PATH, OPEN_FLAGS, fs.open_mode(2)),
     "creat": (PATH, MODE),
@@ -94,8 +113,9 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "fstat": (FD, out(STAT)),
     "newfstatat": (DIRFD, PATH, out(STAT), AT_FLAGS),
     "statx": (DIRFD, PATH, fs.statx_flags, flags(X.STATX_MASK), out(fs.statx_out)),
-    "statfs": (PATH, OUT_PTR),
-    "fstatfs": (FD, OUT_PTR),
+    "statfs": (PATH, out(sysinfo.statfs)),
+    "fstatfs": (FD, out(sysinfo.statfs)),
+    "utimensat": (DIRFD, PATH, sysinfo.utimens, AT_FLAGS),
     "lseek": (FD, LONG, xval(X.SEEK_WHENCE)),
     "access": (PATH, flags(X.ACCESS_MODES, "F_OK")),
     "faccessat": (DIRFD, PATH, flags(X.ACCESS_MODES, "F_OK")),
@@ -106,7 +126,7 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "dup2": (FD, FD),
     "dup3": (FD, FD, PIPE_FLAGS),
     "fcntl": fs.fcntl,
-    "ioctl": (FD, misc.ioctl_cmd, misc.ioctl_arg),
+    "ioctl": ioctl.ioctl,
     "getdents64": (FD, out(fs.dirents), UINT),
     "getdents": (FD, OUT_PTR, UINT),
     "fadvise64": (FD, LONG, LONG, xval(X.FADVISE_ADVICE)),
@@ -133,10 +153,10 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "fchmod": (FD, MODE),
     "fchmodat": (DIRFD, PATH, MODE),
     "fchmodat2": (DIRFD, PATH, MODE, AT_FLAGS),
-    "chown": (PATH, INT, INT),
-    "lchown": (PATH, INT, INT),
-    "fchown": (FD, INT, INT),
-    "fchownat": (DIRFD, PATH, INT, INT, AT_FLAGS),
+    "chown": (PATH, ID, ID),
+    "lchown": (PATH, ID, ID),
+    "fchown": (FD, ID, ID),
+    "fchownat": (DIRFD, PATH, ID, ID, AT_FLAGS),
     "umask": (MODE,),
     "mount": (strings.str_, PATH, strings.str_, HEX, PTR),
     "umount2": (PATH, flags(((1, "MNT_FORCE"), (2, "MNT_DETACH"), (4, "MNT_EXPIRE"),
@@ -162,7 +182,7 @@ SIGNATURES: dict[str, Sig | SigFn] = {
                        ULONG),
     "rt_sigsuspend": (signal.sigset(1), ULONG),
     "rt_sigpending": (out(output(signal.sigset(1))), ULONG),
-    "rt_sigreturn": (),
+    "rt_sigreturn": (signal.rt_sigreturn,),
     "sigaltstack": (PTR, OUT_PTR),
     "kill": (INT, signal.sig),
     "tkill": (INT, signal.sig),
@@ -196,11 +216,26 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "getrandom": (out(strings.out_buf(hex_all=True)), ULONG, flags(X.GETRANDOM_FLAGS)),
     "futex": process.futex(time64=False),
     "sched_yield": (),
-    "sched_getaffinity": (INT, UINT, OUT_PTR),
-    "sched_setaffinity": (INT, UINT, PTR),
+    "sched_getaffinity": (INT, UINT, out(sysinfo.cpu_set_out)),
+    "sched_setaffinity": (INT, UINT, sysinfo.cpu_set_in),
     "getgroups": (INT, out(misc.id_list)),
-    "setuid": (INT,),
-    "setgid": (INT,),
+    "setgroups": (INT, sysinfo.group_list(4)),
+    "setuid": (ID,),
+    "setgid": (ID,),
+    "setreuid": (ID, ID),
+    "setregid": (ID, ID),
+    "setresuid": (ID, ID, ID),
+    "setresgid": (ID, ID, ID),
+    "getresuid": (out(output(out_ints(1))), out(output(out_ints(1))), out(output(out_ints(1)))),
+    "getresgid": (out(output(out_ints(1))), out(output(out_ints(1))), out(output(out_ints(1)))),
+    "setfsuid": (ID,),
+    "setfsgid": (ID,),
+    "getpriority": (sysinfo.priority_which, INT),
+    "setpriority": (sysinfo.priority_which, INT, INT),
+    "memfd_create": (strings.str_, sysinfo.memfd_flags),
+    "sysinfo": (out(sysinfo.sysinfo),),
+    "getrusage": (sysinfo.rusage_who, out(sysinfo.rusage)),
+    "times": (out(sysinfo.tms),),
     "setpgid": (INT, INT),
     "getpgid": (INT,),
     "getsid": (INT,),
@@ -221,19 +256,30 @@ SIGNATURES: dict[str, Sig | SigFn] = {
     "accept4": (FD, out(net.sockaddr_out(2)), net.socklen, SOCK_FLAGS),
     "getsockname": (FD, out(net.sockaddr_out(2)), net.socklen),
     "getpeername": (FD, out(net.sockaddr_out(2)), net.socklen),
-    "sendto": (FD, strings.in_buf(2), ULONG, MSG_FLAGS, net.sockaddr_in(5), UINT),
-    "recvfrom": (FD, out(strings.out_buf()), ULONG, MSG_FLAGS, out(net.sockaddr_out(5)),
-                 net.socklen),
-    "sendmsg": (FD, PTR, MSG_FLAGS),
-    "recvmsg": (FD, OUT_PTR, MSG_FLAGS),
+    "sendto": (FD, shared.nullable(strings.in_buf(2)), ULONG, MSG_FLAGS, net.sockaddr_in(5),
+               UINT),
+    "recvfrom": (FD, out(shared.nullable(strings.out_buf())), ULONG, MSG_FLAGS,
+                 out(net.sockaddr_out(5)), net.socklen),
+    "sendmsg": (FD, msg.msghdr_in, MSG_FLAGS),
+    "recvmsg": (FD, out(msg.msghdr_out), MSG_FLAGS),
+    "sendmmsg": (FD, out(msg.mmsghdr_out(received=False)), UINT, MSG_FLAGS),
+    "recvmmsg": (FD, out(msg.mmsghdr_out(received=True)), UINT, MSG_FLAGS, time.timespec()),
+    "setsockopt": (FD, msg.sockopt_level, msg.sockopt_name, msg.optval_in, INT),
+    "getsockopt": (FD, msg.sockopt_level, msg.sockopt_name, out(msg.optval_out), net.socklen),
     "shutdown": (FD, xval({0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"})),
     # event loops
-    "poll": (PTR, UINT, INT),
+    "poll": (poll.pollfds, UINT, INT),
+    "ppoll": (poll.pollfds, UINT, time.timespec(), signal.sigset(4), ULONG),
+    "select": (INT, poll.fd_set, poll.fd_set, poll.fd_set, poll.timeval),
+    "pselect6": (INT, poll.fd_set, poll.fd_set, poll.fd_set, time.timespec(),
+                 poll.pselect6_sigmask),
+    "epoll_create": (INT,),
     "epoll_create1": (flags(((0o2000000, "EPOLL_CLOEXEC"),)),),
-    "epoll_ctl": (FD, xval({1: "EPOLL_CTL_ADD", 2: "EPOLL_CTL_DEL", 3: "EPOLL_CTL_MOD"}),
-                  FD, PTR),
-    "epoll_wait": (FD, OUT_PTR, INT, INT),
-    "epoll_pwait": (FD, OUT_PTR, INT, INT, PTR, ULONG),
+    "epoll_ctl": (FD, xval(X.EPOLL_CTL_OPS), FD, poll.epoll_event),
+    "epoll_wait": (FD, out(poll.epoll_events_out), INT, INT),
+    "epoll_pwait": (FD, out(poll.epoll_events_out), INT, INT, signal.sigset(5), ULONG),
+    "epoll_pwait2": (FD, out(poll.epoll_events_out), INT, time.timespec(time64=True),
+                     signal.sigset(5), ULONG),
     "eventfd2": (UINT, flags(((0o2000000, "EFD_CLOEXEC"), (0o4000, "EFD_NONBLOCK"),
                                (1, "EFD_SEMAPHORE")))),
 }
@@ -256,11 +302,47 @@ _I386: dict[str, Sig | SigFn] = {
     "clock_gettime64": (CLOCK, out(output(time.timespec(time64=True)))),
     "clock_getres_time64": (CLOCK, out(output(time.timespec(time64=True)))),
     "getgroups32": (INT, out(misc.id_list)),
-    "chown32": (PATH, INT, INT),
-    "lchown32": (PATH, INT, INT),
-    "fchown32": (FD, INT, INT),
-    "setuid32": (INT,),
-    "setgid32": (INT,),
+    "setgroups32": (INT, sysinfo.group_list(4)),
+    "chown32": (PATH, ID, ID),
+    "lchown32": (PATH, ID, ID),
+    "fchown32": (FD, ID, ID),
+    "setuid32": (ID,),
+    "setgid32": (ID,),
+    "setreuid32": (ID, ID),
+    "setregid32": (ID, ID),
+    "setresuid32": (ID, ID, ID),
+    "setresgid32": (ID, ID, ID),
+    "setfsuid32": (ID,),
+    "setfsgid32": (ID,),
+    "chown": (PATH, shared.uid16, shared.uid16),
+    "lchown": (PATH, shared.uid16, shared.uid16),
+    "fchown": (FD, shared.uid16, shared.uid16),
+    "setuid": (shared.uid16,),
+    "setgid": (shared.uid16,),
+    "setreuid": (shared.uid16, shared.uid16),
+    "setregid": (shared.uid16, shared.uid16),
+    "setresuid": (shared.uid16, shared.uid16, shared.uid16),
+    "setresgid": (shared.uid16, shared.uid16, shared.uid16),
+    "setfsuid": (shared.uid16,),
+    "setfsgid": (shared.uid16,),
+    "setgroups": (INT, sysinfo.group_list(2)),
+    "statfs": (PATH, out(sysinfo.statfs)),
+    "fstatfs": (FD, out(sysinfo.statfs)),
+    "statfs64": (PATH, UINT, out(sysinfo.statfs64)),
+    "fstatfs64": (FD, UINT, out(sysinfo.statfs64)),
+    "_newselect": (INT, poll.fd_set, poll.fd_set, poll.fd_set, poll.timeval),
+    "ppoll_time64": (poll.pollfds, UINT, time.timespec(time64=True), signal.sigset(4), ULONG),
+    "pselect6_time64": (INT, poll.fd_set, poll.fd_set, poll.fd_set,
+                        time.timespec(time64=True), poll.pselect6_sigmask),
+    "recvmmsg_time64": (FD, out(msg.mmsghdr_out(received=True)), UINT, MSG_FLAGS,
+                        time.timespec(time64=True)),
+    "utimensat_time64": (DIRFD, PATH, sysinfo.utimens64, AT_FLAGS),
+    "preadv": (FD, out(msg.iovec_out(2)), INT, at(3, msg.split_offset(3))),
+    "pwritev": (FD, msg.iovec_in(2), INT, at(3, msg.split_offset(3))),
+    "preadv2": (FD, out(msg.iovec_out(2)), INT, at(3, msg.split_offset(3)),
+                at(5, flags(X.RWF_FLAGS))),
+    "pwritev2": (FD, msg.iovec_in(2), INT, at(3, msg.split_offset(3)),
+                 at(5, flags(X.RWF_FLAGS))),
 }
 
 
@@ -269,8 +351,10 @@ _I386: dict[str, Sig | SigFn] = {
 _NOT_STRINGS = {"buf", "msg_ptr"}  # "const char *" in python-ptrace, but byte buffers
 _SIGNED_TYPES = {"int", "pid_t", "key_serial_t", "clockid_t", "mqd_t", "timer_t", "int32_t"}
 _LONG_TYPES = {"long", "off_t", "loff_t", "ssize_t"}
-_UNSIGNED_TYPES = {"unsigned int", "unsigned", "uid_t", "gid_t", "old_uid_t", "old_gid_t",
-                   "u32", "__u32", "qid_t", "unsigned short"}
+_UNSIGNED_TYPES = {"unsigned int", "unsigned", "u32", "__u32", "qid_t", "unsigned short"}
+_ID_TYPES = {"uid_t", "gid_t"}   # (uid_t) -1 is shown as -1, as strace's printuid
+_OLD_ID_TYPES = {"old_uid_t", "old_gid_t"}   # i386's 16-bit ids: 0xffff is -1
+_DIRFD_NAMES = {"dfd", "dirfd", "olddfd", "newdfd", "olddirfd", "newdirfd"}
 
 
 def _from_prototype(ctype: str, name: str) -> Render:
@@ -281,8 +365,14 @@ def _from_prototype(ctype: str, name: str) -> Render:
         if ctype == "const char *" and name not in _NOT_STRINGS:
             return strings.str_  # xattr names, key types, module arguments
         return PTR
+    if name in _DIRFD_NAMES:
+        return DIRFD
     if name == "fd" or name.endswith("fd"):
         return FD
+    if ctype in _ID_TYPES:
+        return ID
+    if ctype in _OLD_ID_TYPES:
+        return shared.uid16
     if ctype == "umode_t":
         return MODE
     if ctype == "size_t":

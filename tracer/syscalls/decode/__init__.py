@@ -25,7 +25,15 @@ The renderers are grouped by syscall family, as strace's ``src/`` is:
 - :mod:`.signal`: signal numbers, sigsets, sigaction;
 - :mod:`.time`: timespec and nanosleep's remainder;
 - :mod:`.net`: socket types and protocols, socket addresses, socklen_t;
-- :mod:`.misc`: ioctl, resource limits, uname, getgroups, prctl and arch_prctl.
+- :mod:`.misc`: ioctl's command, resource limits, uname, getgroups, prctl and arch_prctl;
+- :mod:`.ioctl`: ioctl's shape by command (FIOCLEX, FIONREAD, TCGETS, TIOCGWINSZ, FICLONE);
+- :mod:`.poll`: poll and ppoll's pollfds, select's fd sets, epoll's events, and the details
+  strace appends to their return values;
+- :mod:`.msg`: iovec arrays, msghdr and mmsghdr with control messages, socket options;
+- :mod:`.sysinfo`: sysinfo, statfs, getrusage, times, cpu sets, group lists, priorities,
+  memfd_create's flags, utimensat's times;
+- :mod:`.shared`: what those share (renderers that are their own fetch, strace's cut
+  arrays, uid_t's -1, NULL-aware buffers, bitmaps).
 
 This package exposes what :mod:`tracer.format` and :mod:`tracer.record` use; the table in
 :mod:`tracer.syscalls.signatures` names the renderers by their family module.

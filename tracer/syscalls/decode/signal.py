@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from probes.abi import Abi
 from tracer.syscalls import layouts as L
 from tracer.syscalls import xlat as X
 from tracer.syscalls.decode.common import Ctx, Render, fetched_by, flags_text, ptr, scalar, signed
@@ -55,3 +56,30 @@ def sigaction(ctx: Ctx, v: int) -> str:
     if sa.flags & X.SA_RESTORER:
         text += f", sa_restorer={ptr(ctx, sa.restorer)}"
     return text + "}"
+
+
+# rt_sigreturn: the mask saved in the signal frame, which starts one word below the stack
+# pointer at the call (the handler's return popped pretcode).  uc_sigmask's offset in the
+# frame: x86_64: pretcode 8 + uc_flags 8 + uc_link 8 + stack_t 24 + sigcontext 256;
+# i386: pretcode, sig, pinfo, puc 16 + siginfo 128 + uc_flags, uc_link 8 + stack_t 12 +
+# sigcontext 88 (strace's rt_sigreturn.c and arch_rt_sigframe.c).
+_SIGFRAME_MASK = {Abi.X86_64: 8 + 8 + 8 + 24 + 256, Abi.I386: 16 + 128 + 8 + 12 + 88}
+
+
+def _fetch_rt_sigreturn(ctx: Ctx, v: int) -> None:
+    rt_sigreturn(ctx, v)
+
+
+@fetched_by(_fetch_rt_sigreturn)
+def rt_sigreturn(ctx: Ctx, v: int) -> str | None:
+    """``{mask=[HUP]}``: rt_sigreturn takes no argument; strace shows the mask it restores.
+    The stack pointer is a seventh value of ``ctx.args`` when the caller passes it (the
+    six argument registers alone render ``rt_sigreturn()``)."""
+    offset = _SIGFRAME_MASK.get(ctx.abi)
+    if len(ctx.args) < 7 or offset is None:
+        return None
+    addr = (ctx.args[6] - ctx.word + offset) & ctx.mask
+    data = ctx.mem(addr, 8)
+    if data is None:
+        return f"{{mask={ptr(ctx, addr)}}}"
+    return f"{{mask={format_sigset(int.from_bytes(data, 'little'))}}}"
