@@ -58,14 +58,16 @@ class SyscallExit:
 
 @dataclass(frozen=True, slots=True)
 class Fork:
-    """fork/vfork/clone by ``tid``; ``child`` is the new tid (a thread when
-    ``child_pid == pid``)."""
+    """fork/vfork/clone by ``tid``; ``child`` is the new tid.  ``thread``: the child is
+    a thread of the same process (CLONE_THREAD), which :func:`decode` cannot tell; the
+    loop sets it when it has found out, before the recorders see the event."""
 
     pid: int
     tid: int
     ts: float
     kind: ForkKind
     child: int
+    thread: bool = False
 
 
 @dataclass(frozen=True, slots=True)

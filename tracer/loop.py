@@ -11,12 +11,14 @@ and sleeps (python-ptrace issue #39).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from probes.abi import Abi, syscall_name
 from tracer import ptrace_api as pt
@@ -50,12 +52,20 @@ from tracer.spawn import Spawned
 from tracer.tracee import TracedThread, tgid_of
 from tracer.untraced import CLONE_NRS, keep_traced
 
+if TYPE_CHECKING:
+    from tracer.attach import AttachedTask
+
 Namer = Callable[[Abi, int], str]
+Say = Callable[[str], None]
 
 _SYSCALL_STOP = (pt.SYSCALL_TRAP << 8) | 0x7F  # the waitpid status of a syscall stop
 _EXECVE = {59, 322}  # x86_64 execve, execveat: where the spawned child becomes CMD
 _ORIG_AX = regs.OFFSET["orig_ax"]
 _AX = regs.OFFSET["ax"]
+# What a syscall interrupted by PTRACE_INTERRUPT (or a signal) returns at its exit stop
+# when the kernel will restart it: ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+# ERESTART_RESTARTBLOCK.  Detached there, the task restarts it: no error happened.
+_RESTARTS = frozenset({-512, -513, -514, -516})
 
 
 def default_namer(abi: Abi, nr: int) -> str:
@@ -64,10 +74,17 @@ def default_namer(abi: Abi, nr: int) -> str:
 
 
 class Loop:
-    """Follows one spawned command and everything it starts, until all are gone."""
+    """Follows one spawned command and/or attached processes, and everything they
+    start (as their ptrace options say), until all are gone or detached.
+
+    ``detach_on_exec`` (strace ``-b execve``): a task that execs is detached at its
+    exec stop (not the spawned command's first execve, which starts CMD).  ``say``:
+    where strace's own messages go (``Process 1234 detached``, and ``Process 1234
+    attached`` for each new task a followed fork brings); None: quiet (-q)."""
 
     def __init__(self, handler: SyscallHandler | None = None,
-                 recorders: Sequence[Recorder] = (), namer: Namer = default_namer) -> None:
+                 recorders: Sequence[Recorder] = (), namer: Namer = default_namer, *,
+                 detach_on_exec: bool = False, say: Say | None = None) -> None:
         self.handler: SyscallHandler = handler if handler is not None else AllowAll()
         self.recorders = list(recorders)
         self._namer = namer
@@ -78,19 +95,37 @@ class Loop:
         self.final: Exited | Killed | None = None
         self.interrupted: int | None = None  # the signal that stopped trace-run
         self._mode: str | None = None        # None, "kill" or "detach"
+        self.detach_on_exec = detach_on_exec
+        self.say = say
+        self.spawned = False                  # a command of ours runs (initial_pid)
+        self.initial_detached = False         # -b execve let it go
+        self._first_exec: set[int] = set()    # the spawned command's exec to come
         self._flushers: list[Callable[[], None]] = []  # the recorders' flush methods
         self._idlers: list[Callable[[], None]] = []    # and their idle methods
 
     # ---- running ---------------------------------------------------------------------
 
-    def run(self, child: Spawned) -> int:
-        """Trace until every tracee is gone (or detached); returns trace-run's exit code."""
-        self.seized = child.seized
-        self.initial_pid = child.pid
-        self.threads[child.pid] = TracedThread(child.pid, child.pid, started=False)
-        if self._mode is not None:
-            _kill(child.pid, signal.SIGKILL)  # stopped before CMD even started: never start it
-        self._resume(child.pid)
+    def run(self, child: Spawned | None = None, *,
+            attached: Sequence[AttachedTask] = ()) -> int:
+        """Trace until every tracee is gone (or detached); returns trace-run's exit code.
+
+        ``child``: the spawned command, stopped before its execve.  ``attached``: tasks
+        :func:`tracer.attach.attach` seized (each stops at its PTRACE_INTERRUPT, where
+        the loop starts tracing it).  Either or both."""
+        for task in attached:
+            self.threads[task.tid] = TracedThread(task.tid, task.tgid, started=True,
+                                                  fresh=True)
+            if self._mode is not None:   # interrupted while attaching
+                self._ask_stop(self.threads[task.tid])
+        if child is not None:
+            self.seized = child.seized
+            self.initial_pid = child.pid
+            self.spawned = True
+            self._first_exec.add(child.pid)
+            self.threads[child.pid] = TracedThread(child.pid, child.pid, started=False)
+            if self._mode is not None:
+                _kill(child.pid, signal.SIGKILL)  # stopped before CMD started: never start it
+            self._resume(child.pid)
         self._flushers = [f for f in (getattr(rec, "flush", None) for rec in self.recorders)
                           if callable(f)]
         self._idlers = [f for f in (getattr(rec, "idle", None) for rec in self.recorders)
@@ -129,8 +164,28 @@ class Loop:
                 return 128 + sig
         return 1
 
-    def request_stop(self, signum: int, detach: bool) -> None:
-        """From a signal handler: kill every tracee, or detach from every one.
+    def termination(self) -> tuple[int | None, int]:
+        """How trace-run ends, as strace's ``terminate()``: ``(signal, code)``.  The
+        signal (not None) is to be raised on trace-run itself (see
+        :func:`tracer.interrupts.exit_like`): the one that interrupted trace-run, or
+        the one that killed the spawned command; ``code`` is the exit code otherwise
+        (the command's exit status; 0 when there is no command of ours or -b execve let
+        it go; 1 if it vanished unseen), and the fallback ``128 + signal``."""
+        if self.interrupted is not None:
+            return self.interrupted, 128 + self.interrupted
+        match self.final:
+            case Exited(status=status):
+                return None, status
+            case Killed(sig=sig):
+                return sig, 128 + sig
+        if not self.spawned or self.initial_detached:
+            return None, 0
+        return None, 1
+
+    def request_stop(self, signum: int, detach: bool | None) -> None:
+        """From a signal handler: end the trace.  ``detach`` True: detach from every
+        tracee; False: kill every one (SIGKILL); None: strace's clean-up, the signal
+        (after a SIGCONT) to the spawned command, then detach from every tracee.
 
         Only sends signals and PTRACE_INTERRUPTs (safe at any point of the loop); the
         stops and exits they cause come back through waitpid and are finished there.
@@ -138,12 +193,15 @@ class Loop:
         if self._mode is not None:
             return
         self.interrupted = signum
-        self._mode = "detach" if detach else "kill"
+        self._mode = "kill" if detach is False else "detach"
+        if detach is None and self.spawned and self.initial_pid in self.threads:
+            _kill(self.initial_pid, signal.SIGCONT)
+            _kill(self.initial_pid, signum)
         for th in list(self.threads.values()):
-            if detach:
-                self._ask_stop(th)
-            else:
+            if detach is False:
                 _kill(th.tgid, signal.SIGKILL)
+            else:
+                self._ask_stop(th)
 
     # ---- one status ------------------------------------------------------------------
 
@@ -192,13 +250,19 @@ class Loop:
                 self._exit(th, ret, ts)
                 self._resume(th.tid)
             case Fork(kind=kind, child=child):
-                if child not in self.threads:
+                known = self.threads.get(child)
+                if known is None:
                     tgid = th.tgid if kind == "clone" and tgid_of(child) == th.tgid else child
-                    self._adopt(child, tgid)
+                    known = self._adopt(child, tgid)
+                if known.tgid == th.tgid and child != th.tgid:
+                    ev = dataclasses.replace(ev, thread=True)
                 self._report(ev)
                 self._resume(th.tid)
             case Exec(former_tid=former):
                 th = self._exec(th, ev, former)
+                if self.detach_on_exec and not self._skip_exec(th):
+                    self._detach_now(th)
+                    return
                 self._resume(th.tid)
             case SignalDelivery(sig=sig):
                 if th.fresh and sig == signal.SIGSTOP and not self.seized:
@@ -291,6 +355,9 @@ class Loop:
     def _adopt(self, tid: int, tgid: int) -> TracedThread:
         th = TracedThread(tid, tgid, started=True, fresh=True)
         self.threads[tid] = th
+        if self.say is not None:
+            self._flush()
+            self.say(f"Process {tid} attached")
         if self._mode == "detach":
             self._ask_stop(th)
         elif self._mode == "kill":
@@ -342,21 +409,51 @@ class Loop:
         ours = False  # the SIGSTOP _ask_stop sent (no SEIZE): swallowed
         match ev:
             case SyscallExit(ret=ret, ts=ts):
-                with contextlib.suppress(ProcessLookupError):
-                    self._exit(th, ret, ts)  # a skipped syscall still gets its return value
-            case SyscallEntry():
-                th.call = None  # runs untraced
+                # Interrupted to be detached, it will restart the call: the call goes
+                # on untraced, it did not fail (nor is it counted as an error).
+                if ret not in _RESTARTS or (th.decision is not None
+                                            and th.decision.return_value is not None):
+                    with contextlib.suppress(ProcessLookupError):
+                        self._exit(th, ret, ts)  # a skipped call still gets its value
             case SignalDelivery(sig=s):
                 ours = not self.seized and s == signal.SIGSTOP
                 sig = 0 if ours else s
-        try:
-            pt.detach(th.tid, sig)
-            if not self.seized and not ours:
+                if not ours and th.started:
+                    self._report(ev)  # the program gets it, after the detach
+            case Fork(child=child) if child not in self.threads:
+                # its child is auto-attached and will stop: it is ours to detach too
+                self._adopt(child, th.tgid if tgid_of(child) == th.tgid else child)
+        if not self.seized and not ours:
+            with contextlib.suppress(ProcessLookupError):
+                pt.detach(th.tid, sig)
                 pt.tgkill(th.tgid, th.tid, signal.SIGCONT)  # cancels our pending SIGSTOP
-        except ProcessLookupError:
-            pass
+            self._detached(th)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            pt.detach(th.tid, sig)
+        self._detached(th)
+
+    def _detached(self, th: TracedThread) -> None:
         self.threads.pop(th.tid, None)
         self._unfinished(th)
+        if th.tid == self.initial_pid and self.spawned:
+            self.initial_detached = True
+        if self.say is not None:
+            self._flush()
+            self.say(f"Process {th.tid} detached")
+
+    def _skip_exec(self, th: TracedThread) -> bool:
+        """-b execve: the spawned command's first exec (its start) is not detached."""
+        if th.tid in self._first_exec:
+            self._first_exec.discard(th.tid)
+            return True
+        return False
+
+    def _detach_now(self, th: TracedThread) -> None:
+        """Detach ``th``, stopped at its exec stop (-b execve)."""
+        with contextlib.suppress(ProcessLookupError):
+            pt.detach(th.tid, 0)
+        self._detached(th)
 
     # ---- helpers ---------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import signal
 import stat
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tracer import ptrace_api as pt
+from tracer.interrupts import MANAGED_SIGNALS, child_disposition
 
 PreExecHook = Callable[[], None]
 _HOOK_FAILED = -1  # errno slot value: the pre-exec hook raised
@@ -37,6 +39,32 @@ class SpawnError(Exception):
     @property
     def exit_code(self) -> int:
         return 127 if self.errno == errno.ENOENT else 126
+
+
+class UserError(Exception):
+    """``-u USER`` cannot be honoured (strace's wording); ``exit_code`` is strace's."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """Who CMD runs as (strace ``-u USER``): the user's uid and gid, its groups."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @classmethod
+    def lookup(cls, user: str) -> RunAs:
+        """The user by name (strace's ``-u``); root only, as with strace."""
+        if os.getuid() != 0 or os.geteuid() != 0:
+            raise UserError("You must be root to use the -u/--username option")
+        try:
+            ent = pwd.getpwnam(user)
+        except KeyError:
+            raise UserError(f"Cannot find user '{user}'") from None
+        return cls(user, ent.pw_uid, ent.pw_gid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +114,23 @@ def resolve(cmd: str, path: str | None = None) -> str:
 
 def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
           seize: bool = True, pre_exec: PreExecHook | None = None,
-          redirect: Mapping[int, int] | None = None) -> Spawned:
+          redirect: Mapping[int, int] | None = None, follow: bool = True,
+          user: RunAs | str | None = None) -> Spawned:
     """Fork and start ``argv`` traced; returns with the child stopped before execve.
 
-    ``redirect`` maps a child fd to the parent fd it becomes (``{1: log_fd}``)."""
+    ``redirect`` maps a child fd to the parent fd it becomes (``{1: log_fd}``).
+    ``follow`` False (strace without -f): no fork/vfork/clone events, CMD's children
+    and threads run untraced.  ``user`` (strace ``-u``): CMD runs as that user, with its
+    groups (initgroups); a set-user-ID or set-group-ID CMD keeps that effective id."""
     if not argv:
         raise ValueError("empty command")
     cmd = argv[0]
+    run_as = RunAs.lookup(user) if isinstance(user, str) else user
     environ = dict(os.environ if env is None else env)
     path = resolve(cmd, environ.get("PATH"))
+    ids = _ids(run_as, path) if run_as is not None else None
+    options = pt.TRACE_OPTIONS if follow else pt.TRACE_OPTIONS & ~(
+        pt.O_TRACEFORK | pt.O_TRACEVFORK | pt.O_TRACECLONE)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -102,15 +138,15 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     pid = os.fork()
     if pid == 0:
         _child(path, list(argv), environ, seize, pre_exec, err_w, sync_r, (err_r, sync_w),
-               dict(redirect or {}))
+               dict(redirect or {}), ids)
     os.close(err_w)
     os.close(sync_r)
     os.set_blocking(err_r, False)
     try:
         if seize:
-            _seize_child(pid)
+            _seize_child(pid, options)
         else:
-            _await_traceme_child(pid)
+            _await_traceme_child(pid, options)
     except BaseException:  # in the child: report, never unwind into the parent's code
         _reap_failed(pid)
         os.close(err_r)
@@ -120,9 +156,24 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     return Spawned(pid, cmd, seize, err_r)
 
 
+_Ids = tuple[str, int, int, int, int]  # user, uid, euid, gid, egid
+
+
+def _ids(run_as: RunAs, path: str) -> _Ids:
+    """strace's: a set-user/group-ID program keeps its effective id."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    euid = st.st_uid if st is not None and st.st_mode & stat.S_ISUID else run_as.uid
+    egid = st.st_gid if st is not None and st.st_mode & stat.S_ISGID else run_as.gid
+    return run_as.name, run_as.uid, euid, run_as.gid, egid
+
+
 def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
            pre_exec: PreExecHook | None, err_w: int, sync_r: int,
-           parent_fds: tuple[int, int], redirect: dict[int, int]) -> None:
+           parent_fds: tuple[int, int], redirect: dict[int, int],
+           ids: _Ids | None = None) -> None:
     """Runs in the forked child; never returns."""
     code = _HOOK_FAILED
     try:
@@ -130,9 +181,11 @@ def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
             os.close(fd)
         for target, source in redirect.items():
             os.dup2(source, target)  # dup2'd fds are inheritable
-        # Python ignores SIGPIPE and SIGXFSZ; SIG_IGN survives execve, so undo it.
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
+        # Python ignores SIGPIPE and SIGXFSZ, trace-run may ignore or handle the
+        # interrupting signals; SIG_IGN survives execve, so undo what trace-run did.
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        for sig in MANAGED_SIGNALS:
+            signal.signal(sig, child_disposition(sig))
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
         if seize:
             os.read(sync_r, 1)  # returns (EOF) once the parent has seized us
@@ -140,6 +193,11 @@ def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
             pt.traceme()
             os.kill(os.getpid(), signal.SIGSTOP)
         os.close(sync_r)
+        if ids is not None:
+            name, uid, euid, gid, egid = ids
+            os.initgroups(name, gid)  # before the uid change, which loses the right
+            os.setregid(gid, egid)
+            os.setreuid(uid, euid)
         if pre_exec is not None:
             pre_exec()
         try:
@@ -154,8 +212,8 @@ def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
         os._exit(127)
 
 
-def _seize_child(pid: int) -> None:
-    pt.seize(pid, pt.TRACE_OPTIONS)
+def _seize_child(pid: int, options: int) -> None:
+    pt.seize(pid, options)
     pt.interrupt(pid)
     while True:
         _, status = os.waitpid(pid, pt.WALL)
@@ -167,13 +225,13 @@ def _seize_child(pid: int) -> None:
         pt.cont(pid, os.WSTOPSIG(status))
 
 
-def _await_traceme_child(pid: int) -> None:
+def _await_traceme_child(pid: int, options: int) -> None:
     while True:
         _, status = os.waitpid(pid, pt.WALL)
         if not os.WIFSTOPPED(status):
             raise OSError(errno.ECHILD, "traced child died before exec")
         if os.WSTOPSIG(status) == signal.SIGSTOP:
-            pt.set_options(pid, pt.TRACE_OPTIONS)
+            pt.set_options(pid, options)
             return
         pt.cont(pid, os.WSTOPSIG(status))
 

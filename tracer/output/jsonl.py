@@ -64,8 +64,9 @@ _EVENT_NAMES: dict[type, str] = {Fork: "fork", Exec: "exec", SignalDelivery: "si
 
 def event_json(event: ProcessEvent) -> dict[str, object]:
     """The JSON object of one process event: common keys, then the kind's own."""
-    obj: dict[str, object] = {"event": _EVENT_NAMES[type(event)], "ts": float(event.ts),
-                              "pid": event.pid, "tid": event.tid}
+    name = "thread" if isinstance(event, Fork) and event.thread else _EVENT_NAMES[type(event)]
+    obj: dict[str, object] = {"event": name, "ts": float(event.ts), "pid": event.pid,
+                              "tid": event.tid}
     match event:
         case Exited(status=status):
             obj.update(status=status, signal=None, signo=None, core_dumped=False)
@@ -78,8 +79,8 @@ def event_json(event: ProcessEvent) -> dict[str, object]:
             obj.update(signal=signal_name(sig), signo=sig)
         case Exec(former_tid=former, path=path):
             obj.update(path=path, former_tid=former if former != event.tid else None)
-        case Fork(child=child):
-            obj["child"] = child
+        case Fork(kind=kind, child=child):
+            obj.update(kind=kind, child=child)
     return obj
 
 
