@@ -90,7 +90,8 @@ def _threads(tid: int) -> set[int]:
 
 def attach(pids: Sequence[int], follow: bool, *, say: Say | None = None
            ) -> list[AttachedTask]:
-    """Seize every process of ``pids`` (and, ``follow``, all their threads).  A process
+    """Seize every thread of every process of ``pids`` (``follow``: with the options
+    that attach their future children too).  A process
     that cannot be attached is reported through ``say`` and left out; the caller ends
     the run (strace: exit 1) when nothing was attached and there is no command."""
     opts = options(follow)
@@ -104,19 +105,19 @@ def attach(pids: Sequence[int], follow: bool, *, say: Say | None = None
         tgid = tgid_of(pid)
         tasks.append(AttachedTask(pid, tgid))
         threads = 1
-        if follow:
-            seen = {pid}
-            while True:  # until a reading finds no thread not seen yet
-                new = _threads(pid) - seen
-                if not new:
-                    break
-                seen |= new
-                for tid in sorted(new):
-                    # EPERM: already ours (a seized thread's clone auto-attached it);
-                    # the loop adopts it at its first stop.  ESRCH: it exited.
-                    if _seize(tid, opts) is None:
-                        tasks.append(AttachedTask(tid, tgid))
-                        threads += 1
+        # every thread, with or without -f (-f: also their future children)
+        seen = {pid}
+        while True:  # until a reading finds no thread not seen yet
+            new = _threads(pid) - seen
+            if not new:
+                break
+            seen |= new
+            for tid in sorted(new):
+                # EPERM: already ours (a seized thread's clone auto-attached it);
+                # the loop adopts it at its first stop.  ESRCH: it exited.
+                if _seize(tid, opts) is None:
+                    tasks.append(AttachedTask(tid, tgid))
+                    threads += 1
         if say is not None:
             say(f"Process {pid} attached with {threads} threads" if threads > 1
                 else f"Process {pid} attached")

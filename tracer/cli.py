@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import IO, NoReturn, TextIO, cast
 
 from bpf_vm import BpfError
+from tracer.attach import AttachError, parse_pids
 from tracer.format_options import XLAT_STYLES, FormatOptions
 from tracer.handler import Recorder, SyscallHandler
+from tracer.interrupts import IntrMode, IntrUsageError, default_intr, exit_like, parse_intr
 from tracer.options import Options, UsageError, parse
 from tracer.output.stamps import Stamps, parse_absolute
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
 from tracer.policy import run as run_policy
 from tracer.policy import wanted as policy_wanted
-from tracer.qualify import Qualifiers, QualifyError, failed_only, finish, successful_only
-from tracer.spawn import SpawnError, spawn
+from tracer.qualify import Qualifiers, QualifyError, Quiet, failed_only, finish, successful_only
+from tracer.spawn import SpawnError, UserError, spawn
 
 PROG = "trace-run"
 STRACE_COLUMNS = "time-percent,total-time,avg-time,calls,errors,name"  # strace -c's
@@ -217,6 +219,10 @@ class Outputs:
     fmt: FormatOptions = field(default_factory=FormatOptions)
     stamps: Stamps = field(default_factory=Stamps)
     qualifiers: Qualifiers = field(default_factory=Qualifiers)
+    pids: list[int] = field(default_factory=list)
+    intr: IntrMode = IntrMode.WAITING
+    detach_on_exec: bool = False
+    termination: tuple[int | None, int] = (None, 0)  # how the trace ended (Loop.termination)
 
 
 def _stamps(opts: Options) -> Stamps:
@@ -234,15 +240,28 @@ def _stamps(opts: Options) -> Stamps:
     return stamps
 
 
-def _outputs(opts: Options) -> Outputs:
-    out = Outputs(lines=opts.output, append=opts.append, json=opts.json,
-                  summary=opts.summary_only or opts.summary,
-                  lines_too=not opts.summary_only, stamps=_stamps(opts))
+def _outputs(opts: Options, out: Outputs) -> Outputs:
+    out.lines, out.append, out.json = opts.output, opts.append, opts.json
+    out.summary = opts.summary_only or opts.summary
+    out.lines_too = not opts.summary_only
+    out.stamps = _stamps(opts)
     out.separate = opts.follow >= 2 and opts.output is not None and not _special(opts.output)
     if opts.column is not None:
         out.column = _int(opts.column, "-a")
     out.qualifiers = _qualifiers(opts)
     out.fmt = _format_options(opts)
+    try:
+        out.pids = parse_pids(opts.pids)
+        out.intr = default_intr(parse_intr(opts.interruptible) if opts.interruptible else None,
+                                output_file=opts.output is not None, has_cmd=bool(opts.cmd))
+    except (AttachError, IntrUsageError) as exc:
+        raise UsageError(str(exc)) from None
+    if opts.detach_on is not None:
+        if opts.detach_on != "execve":
+            raise UsageError(f"syscall '{opts.detach_on}' for -b isn't supported")
+        out.detach_on_exec = True
+    if opts.detach_on_exit and opts.kill_on_exit:
+        raise UsageError("--detach-on-exit and --kill-on-exit do not go together")
     files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
                                              ("--report", opts.report),
                                              ("--record-profile", opts.record_profile),
@@ -408,8 +427,10 @@ def _pipe_to(command: str, stack: contextlib.ExitStack) -> TextIO:
 def _trace(opts: Options, out: Outputs, cmd: list[str],
            handler: SyscallHandler | None = None) -> int:
     # imported here: they pull in the formatting tables
+    from tracer.attach import attach
     from tracer.inject_handler import make_inject_handler
-    from tracer.loop import Loop, stop_on_signals
+    from tracer.interrupts import interrupts
+    from tracer.loop import Loop
     from tracer.output.filters import TraceSetRecorder, wrap_writer
     from tracer.output.jsonl import JsonWriter
     from tracer.output.records import Writer
@@ -466,27 +487,43 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         recorder = OutputRecorder(fanout, out.fmt)
         recorders: list[Recorder] = [summary.clock] if summary and summary.clock else []
         recorders.append(recorder if q.trace.is_all else TraceSetRecorder(recorder, q.trace))
-        loop = Loop(handler, recorders)
-        detach = opts.detach_on_exit
+        quiet_attach = Quiet.ATTACH in q.quiet
+        loop = Loop(handler, recorders, detach_on_exec=out.detach_on_exec,
+                    say=None if quiet_attach else _error)
+        # what an interrupting signal does to the tracees: --detach-on-exit detaches,
+        # --kill-on-exit (and a policy, which must not let a tracee run on unpoliced)
+        # kills; otherwise strace's clean-up (the signal to CMD, detach from the rest)
+        detach: bool | None = None
+        if opts.detach_on_exit:
+            detach = True
+        elif opts.kill_on_exit or enforcing:
+            detach = False
+        child = None
         try:
-            with stop_on_signals(loop, detach):
-                child = spawn(cmd, env=_environment(opts.env))
-                code = loop.run(child)
+            with interrupts(loop, out.intr, detach):
+                attached = attach(out.pids, bool(opts.follow),
+                                  say=None if quiet_attach else _error) if out.pids else []
+                if out.pids and not attached and not cmd:
+                    raise _Failed("", 1)  # each failure is said already, as strace does
+                if cmd:
+                    child = spawn(cmd, env=_environment(opts.env), user=opts.user)
+                loop.run(child, attached=attached)
         finally:
             close = getattr(handler, "close", None)
             if callable(close):
                 close()
             fanout.close()  # the summary is written here, after the last exit
-        failure = child.exec_error()
+        failure = child.exec_error() if child is not None else None
         if failure is not None:
             raise failure
-        if loop.interrupted is not None and detach and opts.quiet == 0:
-            _error(f"detached from {child.pid} and its children")
-    return code
+        out.termination = loop.termination()
+    return out.termination[1]
 
 
-def _run(opts: Options) -> int:
-    out = _outputs(opts)
+def _run(opts: Options, into: Outputs) -> int:
+    """Run what ``opts`` ask for; ``into`` gets the outputs' settings and, at the end,
+    how the trace ended."""
+    out = _outputs(opts, into)
     popts = _policy_options(opts)
     cmd = opts.cmd
     if not cmd and not opts.pids and not policy_wanted(popts):
@@ -505,7 +542,7 @@ def _run(opts: Options) -> int:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    for line in message.splitlines() or [""]:
+    for line in message.splitlines():
         _error(line)
     sys.exit(code)
 
@@ -524,21 +561,25 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) ->
         from bpf_vm import __version__
         print(f"{PROG} -- version {__version__}", file=stdout or sys.stdout)
         sys.exit(0)
+    out = Outputs()
     try:
-        code = _run(opts)
+        code = _run(opts, out)
     except (UsageError, QualifyError) as exc:
         _fail(str(exc), 2)
     except (ProfileError, PolicyUsageError) as exc:
         _fail(str(exc), 2)
     except _Failed as exc:
         _fail(str(exc), exc.code)
+    except UserError as exc:
+        _fail(str(exc), 1)
     except SpawnError as exc:
         _fail(str(exc), exc.exit_code)
     except OSError as exc:
         _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
     except BpfError as exc:  # the probe side: VM, loader, build, maps
         _fail(str(exc), 1)
-    sys.exit(code)
+    # As strace's terminate(): die of the signal that killed CMD (or interrupted us).
+    sys.exit(exit_like(out.termination[0], code))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ LONG: dict[str, _Spec] = {
     "probe": _Spec("probe", "value", _REQUIRED),
     "dump-maps": _Spec("dump_maps", "flag"),
     "detach-on-exit": _Spec("detach_on_exit", "flag"),
+    "kill-on-exit": _Spec("kill_on_exit", "flag"),
     "policy": _Spec("policy", "value", _REQUIRED),
     "audit": _Spec("audit", "flag"),
     "report": _Spec("report", "value", _REQUIRED),
@@ -176,6 +177,7 @@ class Options:
     detach_on: str | None = None
     interruptible: str | None = None
     detach_on_exit: bool = False
+    kill_on_exit: bool = False
     # probes and policies
     printk: str | None = None
     probe: str | None = None

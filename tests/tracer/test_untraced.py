@@ -32,7 +32,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_untraced_children_are_traced_and_killed(signum: int, tmp_path: Path, cprog) -> None:  # type: ignore[no-untyped-def]
     log, js = tmp_path / "log", tmp_path / "log.json"
-    proc = cli_popen("-o", str(log), "--json", str(js), str(cprog("untraced")),
+    # -I waiting: with -o FILE CMD, strace's default (never) would ignore the signal
+    proc = cli_popen("-I", "waiting", "--kill-on-exit", "-o", str(log), "--json", str(js),
+                     str(cprog("untraced")),
                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     children: list[int] = []
     try:

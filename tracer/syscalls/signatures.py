@@ -58,6 +58,7 @@ from tracer.syscalls.decode.common import (
     oct_,
     out,
     out_fds,
+    out_ints,
     output,
     ptr,
     uint,
