@@ -308,7 +308,7 @@ def test_a_blocked_call_shows_in_the_o_file_while_it_blocks(tmp_path: Path) -> N
     from tests.tracer.conftest import cli_popen
 
     out = tmp_path / "lines"
-    proc = cli_popen("-o", str(out), "cat", stdin=subprocess.PIPE,
+    proc = cli_popen("-f", "-o", str(out), "cat", stdin=subprocess.PIPE,
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stdin is not None
     try:
