@@ -431,7 +431,7 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
     from tracer.inject_handler import make_inject_handler
     from tracer.interrupts import interrupts
     from tracer.loop import Loop
-    from tracer.output.filters import TraceSetRecorder, wrap_writer
+    from tracer.output.filters import wrap_writer
     from tracer.output.jsonl import JsonWriter
     from tracer.output.records import Writer
     from tracer.output.separate import Separate
@@ -486,10 +486,12 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         fanout = Fanout(writers)
         recorder = OutputRecorder(fanout, out.fmt)
         recorders: list[Recorder] = [summary.clock] if summary and summary.clock else []
-        recorders.append(recorder if q.trace.is_all else TraceSetRecorder(recorder, q.trace))
+        recorders.append(recorder)
         quiet_attach = Quiet.ATTACH in q.quiet
         loop = Loop(handler, recorders, detach_on_exec=out.detach_on_exec,
-                    say=None if quiet_attach else _error)
+                    say=None if quiet_attach else _error,
+                    trace=None if q.trace.is_all else (q.trace.members, q.trace.inverted),
+                    judge_all=enforcing or bool(q.injections()))
         # what an interrupting signal does to the tracees: --detach-on-exit detaches,
         # --kill-on-exit (and a policy, which must not let a tracee run on unpoliced)
         # kills; otherwise strace's clean-up (the signal to CMD, detach from the rest)

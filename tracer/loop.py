@@ -84,7 +84,9 @@ class Loop:
 
     def __init__(self, handler: SyscallHandler | None = None,
                  recorders: Sequence[Recorder] = (), namer: Namer = default_namer, *,
-                 detach_on_exec: bool = False, say: Say | None = None) -> None:
+                 detach_on_exec: bool = False, say: Say | None = None,
+                 trace: tuple[frozenset[tuple[Abi, int]], bool] | None = None,
+                 judge_all: bool = False) -> None:
         self.handler: SyscallHandler = handler if handler is not None else AllowAll()
         self.recorders = list(recorders)
         self._namer = namer
@@ -96,6 +98,11 @@ class Loop:
         self.interrupted: int | None = None  # the signal that stopped trace-run
         self._mode: str | None = None        # None, "kill" or "detach"
         self.detach_on_exec = detach_on_exec
+        # -e trace=: (members, inverted) of (ABI, number); a call outside it is given to
+        # neither the recorders nor, unless ``judge_all`` (a policy, an injection, which
+        # must see every call), the handler
+        self._trace = trace
+        self._judge_all = judge_all
         self.say = say
         self.spawned = False                  # a command of ours runs (initial_pid)
         self.initial_detached = False         # -b execve let it go
@@ -300,6 +307,13 @@ class Loop:
         if nr in CLONE_NRS:
             keep_traced(th.tid, abi, nr, args)
         th.memory_seen = None  # read at a former stop
+        trace = self._trace
+        if trace is not None:
+            th.hidden = ((abi, nr) in trace[0]) is trace[1]
+            if th.hidden and not self._judge_all:
+                th.call = None
+                self._resume(th.tid)
+                return
         name = self._names.get((abi, raw_nr))
         if name is None:   # named once per (ABI, number)
             name = self._names[(abi, raw_nr)] = self._namer(abi, raw_nr if abi is Abi.X32
@@ -309,8 +323,9 @@ class Loop:
         th.call, th.decision = call, None
         decision = self.handler.on_entry(call, th)
         th.decision = decision
-        for rec in self.recorders:
-            rec.record_entry(call, decision, th)
+        if not th.hidden:
+            for rec in self.recorders:
+                rec.record_entry(call, decision, th)
         pending = [*decision.signals, *th.take_signals()] if decision.signals or th.signals \
             else ()
         if decision.action is Action.KILL:
@@ -339,16 +354,18 @@ class Loop:
         self.handler.on_exit(call, ret, th)
         if th.signals:
             self._send(th, th.take_signals())
-        for rec in self.recorders:
-            rec.record_exit(call, ret, decision, th, ts)
+        if not th.hidden:
+            for rec in self.recorders:
+                rec.record_exit(call, ret, decision, th, ts)
 
     def _unfinished(self, th: TracedThread) -> None:
         """Report a syscall that will never return (exit, killed, exec'd away)."""
         if th.call is not None:
             call, decision = th.call, th.decision or Decision()
             th.call = th.decision = None
-            for rec in self.recorders:
-                rec.record_exit(call, None, decision, None, time.time())
+            if not th.hidden:
+                for rec in self.recorders:
+                    rec.record_exit(call, None, decision, None, time.time())
 
     # ---- processes -------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ class TracedThread:
     call: SyscallCall | None = None          # the syscall it is in, when in one
     decision: Decision | None = None
     listening: bool = False                  # in a group-stop, PTRACE_LISTENed
+    hidden: bool = False                     # its call is outside -e trace=: not recorded
     signals: list[SignalRequest] = field(default_factory=list)
     comm_cache: bytes | None = field(default=None, repr=False)
     memory_seen: tuple[int, bytes] | None = field(default=None, repr=False)

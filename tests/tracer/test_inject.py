@@ -16,7 +16,7 @@ from probes.inject import compile_injections
 from tracer.handler import AllowAll
 from tracer.inject_handler import make_inject_handler
 from tracer.loop import Loop
-from tracer.output.filters import TraceSetRecorder, wrap_writer
+from tracer.output.filters import wrap_writer
 from tracer.output.strace import PidPrefix, StraceWriter
 from tracer.qualify import Qualifiers
 from tracer.record import OutputRecorder
@@ -34,9 +34,9 @@ def run_ours(exprs: list[str], argv: list[str], tmp_path: Path) -> tuple[list[st
         q.apply(e)
     out = io.StringIO()
     writer = wrap_writer(StraceWriter(out, pid_prefix=PidPrefix.NEVER), q)
-    rec = OutputRecorder(writer)
-    recorders = [rec if q.trace.is_all else TraceSetRecorder(rec, q.trace)]
-    loop = Loop(make_inject_handler(q.injections(), AllowAll()), recorders)  # type: ignore[list-item]
+    loop = Loop(make_inject_handler(q.injections(), AllowAll()), [OutputRecorder(writer)],
+                trace=None if q.trace.is_all else (q.trace.members, q.trace.inverted),
+                judge_all=bool(q.injections()))
     with open(tmp_path / "ours.out", "wb") as so:
         child = spawn(argv, redirect={1: so.fileno()})
         code = loop.run(child)

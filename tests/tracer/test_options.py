@@ -186,3 +186,19 @@ def test_bad_command_lines(tmp_path: Path, argv: list[str], message: str, code: 
     assert (r.returncode, r.stderr) == (code, f"trace-run: {message}\n")
     assert r.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]  # nothing left behind
+
+
+@pytest.mark.ptrace
+def test_trace_set_hides_calls_from_the_probe_too(tmp_path: Path) -> None:
+    """-e trace=openat: the lines and the probe's printk show openat only, as strace's
+    filtering shows only the calls of the set; without it the probe sees read too."""
+    log, printk = tmp_path / "log", tmp_path / "printk"
+    r = run_cli("-e", "trace=openat", "--printk", str(printk), "-o", str(log),
+                "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    calls = [line for line in log.read_text().splitlines() if not line.startswith("+++")]
+    assert calls and all(line.startswith("openat(") for line in calls)
+    said = [line for line in printk.read_text().splitlines() if "bpf_trace_printk:" in line]
+    assert said and all("bpf_trace_printk: openat(" in line for line in said)
+    run_cli("--printk", str(printk), "-o", str(log), "cat", "/etc/hostname")
+    assert "bpf_trace_printk: read(" in printk.read_text()

@@ -38,9 +38,9 @@ from typing import Any
 from tracer.events import Exec, Exited, Killed, ProcessEvent, SignalDelivery
 from tracer.format import is_error
 from tracer.output.records import SyscallRecord, Writer
-from tracer.qualify import NumberSet, Qualifiers, Quiet, Status, SyscallSet
+from tracer.qualify import NumberSet, Qualifiers, Quiet, Status
 
-__all__ = ["EventFilter", "StatusFilter", "TraceSetRecorder", "status_of", "wrap_writer"]
+__all__ = ["EventFilter", "StatusFilter", "status_of", "wrap_writer"]
 
 
 def status_of(rec: SyscallRecord) -> Status:
@@ -162,31 +162,3 @@ def wrap_writer(writer: Writer, q: Qualifiers, *, text: bool = True) -> Writer:
     if not q.signals.is_all or Quiet.EXIT in q.quiet or Quiet.THREAD_EXECVE in q.quiet:
         out = EventFilter(out, q.signals, q.quiet)
     return out
-
-
-
-class TraceSetRecorder:
-    """A recorder that passes on only the calls of ``-e trace=`` (and every process
-    event): what the loop's own test will do once it has one (see the module docstring
-    of :mod:`tracer.qualify`).  Put in place only when the set is not ``all``."""
-
-    def __init__(self, inner: Any, trace: SyscallSet) -> None:
-        self.inner = inner
-        self.members = trace.members
-        self.inverted = trace.inverted
-        for name in ("flush", "idle"):
-            method = getattr(inner, name, None)
-            if method is not None:
-                setattr(self, name, method)
-
-    def record_entry(self, call: Any, decision: Any, tracee: Any) -> None:
-        if ((call.abi, call.nr) in self.members) is not self.inverted:
-            self.inner.record_entry(call, decision, tracee)
-
-    def record_exit(self, call: Any, ret: int | None, decision: Any, tracee: Any,
-                    ts: float) -> None:
-        if ((call.abi, call.nr) in self.members) is not self.inverted:
-            self.inner.record_exit(call, ret, decision, tracee, ts)
-
-    def record_event(self, ev: ProcessEvent) -> None:
-        self.inner.record_event(ev)
