@@ -122,10 +122,11 @@ def test_lines_match_strace(case: Case, cprog: Callable[[str], Path], tmp_path: 
     theirs_path, ours_path = tmp_path / "strace.txt", tmp_path / "ours.txt"
     subprocess.run(["strace", "-f", "-o", str(theirs_path), prog, case.family],
                    check=True, capture_output=True)
-    done = run_cli("-o", str(ours_path), prog, case.family)
+    # the same options on both sides: with -f -o every line carries its pid, so an
+    # unfinished call and its resumption pair up even when the other process is gone
+    done = run_cli("-f", "-o", str(ours_path), prog, case.family)
     assert done.returncode == 0, done.stderr
     theirs_text, ours_text = theirs_path.read_text(), ours_path.read_text()
-    # strace -f -o prefixes every line with its pid once a child exists; trace-run always
     theirs = _lines(theirs_text, case, _pid_names(theirs_text))
     ours = _lines(ours_text, case, _pid_names(ours_text))
     assert theirs, theirs_text
