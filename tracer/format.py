@@ -63,6 +63,7 @@ from tracer.syscalls.decode import (
     quote_string,
 )
 from tracer.syscalls.decode.common import NewCtx, ctx_maker
+from tracer.syscalls.decode.poll import RESULT_DETAILS
 from tracer.syscalls.decode.styled import styled_specs
 from tracer.syscalls.signatures import signature_for, static_signature
 
@@ -170,9 +171,18 @@ class CallText:
                     shown.append(text)
         return f"{self.name}({', '.join(shown)})"
 
-    def result(self, ret: int | None) -> str:
-        """The return value as strace shows it after ``= ``."""
-        return format_return(ret, name=self.name, abi=self.abi, args=self.args)
+    def result(self, ret: int | None, read_memory: MemoryReader | None = None) -> str:
+        """The return value as strace shows it after ``= ``; with ``read_memory`` (at the
+        exit stop, or its replay) also the details strace adds in parentheses to some
+        successful results: ``1 ([{fd=3, revents=POLLIN}])``, ``2 (in [3], out [4])``."""
+        text = format_return(ret, name=self.name, abi=self.abi, args=self.args)
+        if read_memory is None or ret is None:
+            return text
+        detail = RESULT_DETAILS.get(self.name)
+        if detail is None:
+            return text
+        shown = detail(self._new_ctx(self.abi, self.args, read_memory, self.strlen, ret), 0)
+        return f"{text} ({shown})" if shown else text
 
 
 class _OptCallText(CallText):
@@ -210,12 +220,14 @@ def _entry_text(name: str, parts: Sequence[str | _Pending]) -> str:
 
 
 def _mask_args(abi: Abi, args: Sequence[int]) -> tuple[int, ...]:
-    """Six raw arguments, cut to the ABI's register width (i386 uses the low 32 bits)."""
+    """Six raw arguments, cut to the ABI's register width (i386 uses the low 32 bits),
+    and the stack pointer when it is given as a seventh."""
     if abi is not Abi.I386 and len(args) == 6 and min(args) >= 0 and max(args) <= _M64:
         return tuple(args)   # already registers (the loop's case)
     mask = 0xFFFFFFFF if abi is Abi.I386 else _M64
     values = tuple(a & mask for a in args[:6])
-    return values + (0,) * (6 - len(values))
+    # a seventh value is the stack pointer, which rt_sigreturn's renderer reads
+    return values + (0,) * (6 - len(values)) + tuple(a & mask for a in args[6:7])
 
 
 _M64 = 0xFFFFFFFFFFFFFFFF
@@ -255,7 +267,8 @@ def _render_specs(ctx: Ctx, nr: int, specs: Sequence[Arg]) -> CallText:
             text = spec.render(ctx, value)
             if text is not None:
                 parts.append(text)
-    return _text_maker(ctx.fmt)(abi, nr, syscall_name(abi, nr), values, strlen, tuple(parts))
+    return _text_maker(ctx.fmt)(abi, nr, syscall_name(abi, nr), values[:6], strlen,
+                                tuple(parts))
 
 
 # --- plans: what is known of a call from its number alone --------------------------------
@@ -302,9 +315,20 @@ class _Plan:
         self.steps = tuple(steps)
         self.ctx = self.new_ctx(abi, (0,) * 6, _unreadable, fmt.strsize) if scalar_only else None
         self.fetch_in, self.fetch_out, self.deferrable = _fetches(specs)
+        self.fetch_out += _result_fetch(self.name)
 
 
 _Fetches = tuple[tuple[int, Fetch], ...]
+
+
+def _result_fetch(name: str) -> _Fetches:
+    """The exit fetch of the details :meth:`CallText.result` shows after the return
+    value of call ``name`` (none for most calls)."""
+    detail = RESULT_DETAILS.get(name)
+    if detail is None:
+        return ()
+    fetch = fetch_of(detail)
+    return () if fetch is None else ((0, fetch),)
 
 
 def _fetches(specs: Sequence[Arg]) -> tuple[_Fetches, _Fetches, bool]:
@@ -395,6 +419,8 @@ def _render_plan(plan: _Plan, abi: Abi, values: tuple[int, ...], read_memory: Me
                 else:
                     entry = plan.head + shown + (", " if parts else "")
             parts.append(_Pending(pending, prefix))  # type: ignore[arg-type]
+    if len(values) != 6:   # the stack pointer was for the renderers only
+        values = values[:6]
     if entry is None:
         return plan.new_text(abi, plan.nr, plan.name, values, strlen, tuple(parts),
                              plan.head + ", ".join(parts), True)  # type: ignore[arg-type]
@@ -509,7 +535,9 @@ class FetchedCall:
             return None
         snap: dict[tuple[int, int], bytes | None] = {}
         if self.snap is _EAGER:   # some fetch unknown: render to fetch
-            self.text.finish(ret, _recording(read_memory, snap))  # type: ignore[union-attr]
+            recording = _recording(read_memory, snap)
+            self.text.finish(ret, recording)  # type: ignore[union-attr]
+            self.text.result(ret, recording)  # type: ignore[union-attr]
             return snap
         values = self.values
         ctx = self.how.new_ctx(self.how.abi, values, _recording(read_memory, snap), self.strlen,
@@ -553,6 +581,7 @@ def _fetch_general(abi: Abi, nr: int, args: Sequence[int], read_memory: MemoryRe
     ctx = ctx_maker(fmt)(abi, values, _recording(read_memory, snap), strlen)
     specs = _styled(signature_for(ctx, nr), fmt)
     fetch_in, fetch_out, deferrable = _fetches(specs)
+    fetch_out += _result_fetch(syscall_name(abi, nr))
     shape = _Shape(abi, nr, specs, fetch_out, fmt)
     if now or not deferrable:
         ctx.read = read_memory
@@ -576,7 +605,7 @@ def call_identity(abi: Abi, nr: int, args: Sequence[int]) -> tuple[int, str, tup
     """``(call.nr, call.name, call.args)`` of ``format_entry(abi, nr, args, ...)`` without
     formatting anything: for outputs that need no text (JSON Lines, the summary)."""
     plan = _plan(abi, nr)
-    values = _registers(abi, args)
+    values = _registers(abi, args)[:6]
     if type(plan) is _Plan:
         return plan.nr, plan.name, values
     norm = normalize_nr(abi, nr)

@@ -50,10 +50,23 @@ from tracer.formatter import formatter
 from tracer.handler import Action, Decision, SyscallCall, Tracee
 from tracer.output.records import SyscallRecord, Writer, errno_of
 from tracer.output.sink import Fanout
+from tracer.regs import OFFSET
 from tracer.syscalls.decode.common import fd_suffix
 
 _Send = Callable[[SyscallRecord], None]
 _X32 = Abi.X32   # a global: an enum member read from its class costs ~0.1 µs
+
+
+_SP = OFFSET["sp"]
+
+
+def _text_args(call: SyscallCall) -> tuple[int, ...]:
+    """The values the call's text is rendered from: its six arguments, and for
+    rt_sigreturn, which has none, the stack pointer (strace shows the signal mask the
+    frame there restores: ``rt_sigreturn({mask=[]})``)."""
+    if call.name != "rt_sigreturn":
+        return call.args
+    return (*call.args, int.from_bytes(call.regs[_SP:_SP + 8], "little"))
 
 
 def _unreadable(addr: int, size: int) -> bytes | None:
@@ -173,7 +186,7 @@ class OutputRecorder:
         if self._text:
             abi = call.abi
             fetched = fetch_entry(abi, call.raw_nr if abi is _X32 else call.nr,
-                                  call.args, tracee.read_memory, now=now)
+                                  _text_args(call), tracee.read_memory, now=now)
         opened = self._open[call.tid] = _OpenCall(call, decision.action, fetched)
         if self._send_entry is not None:
             self._pending.append((self._entry_out, opened))
@@ -212,7 +225,8 @@ class OutputRecorder:
         if self._text:
             abi = call.abi
             fetched = self._formatter.fetch_entry(abi, call.raw_nr if abi is _X32 else call.nr,
-                                                  call.args, self._reader(tracee), now=now)
+                                                  _text_args(call), self._reader(tracee),
+                                                  now=now)
         opened = self._open[call.tid] = _OpenCall(call, decision.action, fetched)
         if self._send_entry is not None:
             self._pending.append((self._entry_out, opened))

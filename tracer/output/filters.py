@@ -117,7 +117,8 @@ class StatusFilter(_Wrapper):
 
 
 class EventFilter(_Wrapper):
-    """``-e signal=`` and ``-e quiet=``: which ``---`` and ``+++`` lines are shown."""
+    """``-e signal=`` and ``-e quiet=``: which ``---`` and ``+++`` lines are shown
+    (``signal=`` hides a ``+++ killed by`` line of a signal outside the set too)."""
 
     def __init__(self, inner: Writer, signals: NumberSet, quiet: NumberSet) -> None:
         super().__init__(inner)
@@ -130,7 +131,8 @@ class EventFilter(_Wrapper):
             if event.sig not in self._signals:
                 return
         elif isinstance(event, Exited | Killed):
-            if self._exit:
+            # strace prints "+++ killed by SIGxxx +++" only for a signal in the set
+            if self._exit or (isinstance(event, Killed) and event.sig not in self._signals):
                 self._hide_exit(event)
                 return
         elif isinstance(event, Exec) and self._superseded and event.former_tid != event.tid:

@@ -55,7 +55,7 @@ class SyscallRecord:
         return SyscallRecord(self.ts, self.pid, self.tid, self.abi, self.nr, self.name,
                              self.args, ret, self.action if action is None else action,
                              errno_of(ret, self.abi),
-                             call.finish(ret, read_memory), call.result(ret), duration)
+                             call.finish(ret, read_memory), call.result(ret, read_memory), duration)
 
     def result_text(self) -> str:
         if self.result is not None:

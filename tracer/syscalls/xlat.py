@@ -79,10 +79,12 @@ O_TMPFILE_BIT = 0o20000000  # __O_TMPFILE: with it, open takes a mode like O_CRE
 OPEN_FLAGS: Flags = (
     (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
     (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"),
-    (0o10000, "O_DSYNC"), (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"),
+    (0o10000, "O_DSYNC"), (0o40000, "O_DIRECT"),
     (0o100000, "O_LARGEFILE"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"),
-    (0o2000000, "O_CLOEXEC"), (0o20200000, "O_TMPFILE"), (0o200000, "O_DIRECTORY"),
-    (0o10000000, "O_PATH"),
+    # strace 6.1's order after O_CLOEXEC (O_TMPFILE before O_DIRECTORY, whose bit it
+    # includes), and its name for O_ASYNC, last
+    (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20200000, "O_TMPFILE"),
+    (0o200000, "O_DIRECTORY"), (0o20000, "FASYNC"),
 )
 ACCESS_MODES: Flags = ((4, "R_OK"), (2, "W_OK"), (1, "X_OK"))
 AT_FLAGS: Flags = (

@@ -4,7 +4,18 @@ file_ioctl.c).  Commands not here keep :func:`.misc.ioctl_cmd` and :func:`.misc.
 from __future__ import annotations
 
 from tracer.syscalls import xlat as X
-from tracer.syscalls.decode.common import Arg, Ctx, Render, Sig, flags_text, int_, out, output, ptr
+from tracer.syscalls.decode.common import (
+    Arg,
+    Ctx,
+    Render,
+    Sig,
+    fd,
+    flags_text,
+    int_,
+    out,
+    output,
+    ptr,
+)
 from tracer.syscalls.decode.misc import ioctl_arg, ioctl_cmd
 from tracer.syscalls.decode.shared import self_fetched, unpack
 
@@ -82,5 +93,5 @@ def ioctl(ctx: Ctx) -> Sig:
     """``ioctl(3, FIOCLEX)``, ``ioctl(4, FIONREAD, [3])``, ``ioctl(6, TCGETS, {...})``."""
     shape = _SHAPES.get(ctx.args[1] & 0xFFFFFFFF)
     if shape is None:
-        return (int_, ioctl_cmd, ioctl_arg)
-    return (int_, ioctl_cmd, *shape)
+        return (fd, ioctl_cmd, ioctl_arg)
+    return (fd, ioctl_cmd, *shape)

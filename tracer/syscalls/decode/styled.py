@@ -261,6 +261,48 @@ def _stat_in_full(abbreviated: Render) -> Render:
     return render
 
 
+# struct statx (every ABI): mask blksize attributes nlink uid gid mode ino size blocks
+# attributes_mask, four statx_timestamps {s64 sec, u32 nsec, pad}, rdev major/minor,
+# dev major/minor, mnt_id, dio_mem_align, dio_offset_align
+_STATX = struct.Struct("<IIQIIIH2xQQQQ" + "qI4x" * 4 + "IIIIQII")
+_STATX_BTIME, _STATX_MNT_ID, _STATX_DIOALIGN = 0x800, 0x1000, 0x2000
+
+
+def _statx_time(name: str, sec: int, nsec: int) -> str:
+    return f"{name}={{tv_sec={sec}, tv_nsec={nsec}}}{_when(sec, nsec)}"
+
+
+@fetched_by(fetch_of(fs.statx_out))
+def _statx_in_full(ctx: Ctx, v: int) -> str | None:
+    """``-v``'s struct statx: every field strace 6.1 shows, btime, mnt_id and the direct
+    I/O alignments only when the returned mask has them."""
+    if ctx.failed:
+        return fs.statx_out(ctx, v)
+    data = ctx.mem(v, L.STATX_SIZE)   # what statx_out's fetch read
+    if data is None or len(data) < _STATX.size:
+        return fs.statx_out(ctx, v)
+    (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attributes_mask,
+     asec, ansec, bsec, bnsec, csec, cnsec, msec, mnsec, rdev_major, rdev_minor,
+     dev_major, dev_minor, mnt_id, dio_mem, dio_offset) = _STATX.unpack_from(data)
+    parts = [f"stx_mask={flags_text(mask, X.STATX_MASK)}", f"stx_blksize={blksize}",
+             f"stx_attributes={flags_text(attributes, X.STATX_ATTRS)}",
+             f"stx_nlink={nlink}", f"stx_uid={uid}", f"stx_gid={gid}",
+             f"stx_mode={fs.mode_text(mode)}", f"stx_ino={ino}", f"stx_size={size}",
+             f"stx_blocks={blocks}",
+             f"stx_attributes_mask={flags_text(attributes_mask, X.STATX_ATTRS)}",
+             _statx_time("stx_atime", asec, ansec)]
+    if mask & _STATX_BTIME:
+        parts.append(_statx_time("stx_btime", bsec, bnsec))
+    parts += [_statx_time("stx_ctime", csec, cnsec), _statx_time("stx_mtime", msec, mnsec),
+              f"stx_rdev_major={rdev_major}", f"stx_rdev_minor={rdev_minor}",
+              f"stx_dev_major={dev_major}", f"stx_dev_minor={dev_minor}"]
+    if mask & _STATX_MNT_ID:
+        parts.append(f"stx_mnt_id={hx(mnt_id)}")
+    if mask & _STATX_DIOALIGN:
+        parts += [f"stx_dio_mem_align={dio_mem}", f"stx_dio_offset_align={dio_offset}"]
+    return "{" + ", ".join(parts) + "}"
+
+
 def _is_stat_out(render: Render) -> bool:
     """A renderer :func:`.fs.stat_out` made (not i386's stat64 one)."""
     if getattr(render, "__qualname__", "") != "stat_out.<locals>.render":
@@ -279,6 +321,8 @@ def _styled(render: Render, fmt: FormatOptions) -> Render:
             render = string_array
         elif _is_stat_out(render):
             render = _stat_in_full(render)
+        elif render is fs.statx_out:
+            render = _statx_in_full
     is_fd, is_dirfd = render is fd, render is fs.dirfd
     if fmt.xlat != "abbrev":
         raw = raw_of(render) or _raw_of_made(render)
