@@ -274,8 +274,8 @@ def _statx_time(name: str, sec: int, nsec: int) -> str:
 
 @fetched_by(fetch_of(fs.statx_out))
 def _statx_in_full(ctx: Ctx, v: int) -> str | None:
-    """``-v``'s struct statx: every field strace 6.1 shows, btime, mnt_id and the direct
-    I/O alignments only when the returned mask has them."""
+    """``-v``'s struct statx: every field strace 6.1 shows; the times, mnt_id and the
+    direct I/O alignments only when the returned mask has them."""
     if ctx.failed:
         return fs.statx_out(ctx, v)
     data = ctx.mem(v, L.STATX_SIZE)   # what statx_out's fetch read
@@ -289,12 +289,14 @@ def _statx_in_full(ctx: Ctx, v: int) -> str | None:
              f"stx_nlink={nlink}", f"stx_uid={uid}", f"stx_gid={gid}",
              f"stx_mode={fs.mode_text(mode)}", f"stx_ino={ino}", f"stx_size={size}",
              f"stx_blocks={blocks}",
-             f"stx_attributes_mask={flags_text(attributes_mask, X.STATX_ATTRS)}",
-             _statx_time("stx_atime", asec, ansec)]
-    if mask & _STATX_BTIME:
-        parts.append(_statx_time("stx_btime", bsec, bnsec))
-    parts += [_statx_time("stx_ctime", csec, cnsec), _statx_time("stx_mtime", msec, mnsec),
-              f"stx_rdev_major={rdev_major}", f"stx_rdev_minor={rdev_minor}",
+             f"stx_attributes_mask={flags_text(attributes_mask, X.STATX_ATTRS)}"]
+    for bit, name, sec, nsec in ((0x20, "stx_atime", asec, ansec),
+                                 (_STATX_BTIME, "stx_btime", bsec, bnsec),
+                                 (0x80, "stx_ctime", csec, cnsec),
+                                 (0x40, "stx_mtime", msec, mnsec)):
+        if mask & bit:   # a time the kernel did not fill is not shown
+            parts.append(_statx_time(name, sec, nsec))
+    parts += [f"stx_rdev_major={rdev_major}", f"stx_rdev_minor={rdev_minor}",
               f"stx_dev_major={dev_major}", f"stx_dev_minor={dev_minor}"]
     if mask & _STATX_MNT_ID:
         parts.append(f"stx_mnt_id={hx(mnt_id)}")
