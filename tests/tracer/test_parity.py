@@ -198,10 +198,10 @@ FLOORS = {
     "sh_pipeline": 98,  # 100.0 of 478 lines
     "sh_and_fail": 98,  # 100.0 of 210 lines
     "eacces": 98,  # 100.0 of 64 lines
-    "py_socketpair_msg": 97,  # 99.8 of 486 lines: recvmsg's msg_namelen "110 => 0" (the value at entry)
+    "py_socketpair_msg": 97,  # 99.8 of 486 lines: recvmsg msg_namelen "110 => 0"
     "py_poll_select": 98,  # 100.0 of 310 lines
     "py_epoll": 98,  # 100.0 of 312 lines
-    "py_threads": 95,  # 99.3 of 410 lines: munmap of thread stacks and futex wakes vary run to run
+    "py_threads": 95,  # 99.3 of 410 lines: thread stacks munmap and futex wakes vary
     "py_fork": 98,  # 100.0 of 291 lines
     "py_signal_self": 98,  # 100.0 of 389 lines
     "py_readv_writev": 98,  # 100.0 of 289 lines
