@@ -3,7 +3,8 @@
  *
  *   prints "thread TID" for each thread, then "ready"; reads a line (go 1);
  *   phase 1: each thread makes NCALLS getppid calls and writes NCALLS numbers into a
- *   pipe the main thread reads and sums; the threads then block in read() for go 2;
+ *   pipe the main thread reads and sums; the threads then block in read() for go 2
+ *   (each thread on a pipe of its own, so that each does exactly its share);
  *   prints "phase 1 SUM" and blocks in read() on stdin (go 2);
  *   phase 2: the same again; prints "sum SUM ok" (or "... BAD") and exits 0 (1). */
 #define _GNU_SOURCE
@@ -17,7 +18,7 @@
 #define NTHREADS 4
 #define NCALLS 200
 
-static int data[2], go[2];
+static int data[2], go[NTHREADS][2];  /* a go pipe per thread */
 
 static void die(const char *what) {
     printf("%s failed\n", what);
@@ -25,9 +26,9 @@ static void die(const char *what) {
     exit(1);
 }
 
-static void wait_go(void) {
+static void wait_go(long t) {
     char c;
-    if (read(go[0], &c, 1) != 1)
+    if (read(go[t - 1][0], &c, 1) != 1)
         die("read go");
 }
 
@@ -45,7 +46,7 @@ static void *work(void *arg) {
     printf("thread %ld\n", (long)syscall(SYS_gettid));
     fflush(stdout);
     for (int p = 0; p < 2; p++) {
-        wait_go();
+        wait_go(t);
         phase(t);
     }
     return NULL;
@@ -76,8 +77,11 @@ static void read_line(void) {
 
 int main(void) {
     pthread_t th[NTHREADS];
-    if (pipe(data) || pipe(go))
+    if (pipe(data))
         die("pipe");
+    for (int t = 0; t < NTHREADS; t++)
+        if (pipe(go[t]))
+            die("pipe");
     for (long t = 0; t < NTHREADS; t++)
         pthread_create(&th[t], NULL, work, (void *)(t + 1));
     /* the threads print their tid before their first read of go: wait for all 4 */
@@ -88,8 +92,9 @@ int main(void) {
         want += 2 * (t * 1000 * NCALLS + (long)NCALLS * (NCALLS - 1) / 2);
     for (int p = 1; p <= 2; p++) {
         read_line();
-        if (write(go[1], "gggg", NTHREADS) != NTHREADS)
-            die("write go");
+        for (int t = 0; t < NTHREADS; t++)
+            if (write(go[t][1], "g", 1) != 1)
+                die("write go");
         total += collect();
         if (p == 1) {
             printf("phase 1 %ld\n", total);
