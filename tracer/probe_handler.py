@@ -119,9 +119,17 @@ def load_probe(path: Path, vm: Vm) -> BpfObject:
     from bpf_vm import load_any
     from probes import build
     from probes.abi import x86_64_syscall_number
-    if path.suffix == ".c":
-        path = build(path)
-    return load_any(path, vm, syscall_number=x86_64_syscall_number)
+    if path.suffix != ".c":
+        return load_any(path, vm, syscall_number=x86_64_syscall_number)
+    built = build(path)
+    try:   # named by the source, not by the cached object's hash
+        obj = load_any(built, vm, syscall_number=x86_64_syscall_number)
+    except BpfError as exc:
+        if str(built) not in str(exc):
+            raise
+        raise BpfError(str(exc).replace(str(built), str(path))) from None
+    obj.name = str(path)
+    return obj
 
 
 class ProbeHandler:
@@ -142,8 +150,11 @@ class ProbeHandler:
             main = obj.program(entry)
         elif entries:
             main = entries[0]
-        else:
+        elif returns:
             raise BpfError(f"{obj.name}: no entry program (every program is a return probe)")
+        else:
+            raise BpfError(f"{obj.name}: no programs (a probe needs a function in a "
+                           "section such as SEC(\"kprobe/sys_enter\"))")
         self.entry: dict[str, Program] = {"x86_64": main}
         for abi in ("i386", "x32"):
             prog = obj.programs.get(f"{main.name}_{abi}")

@@ -177,15 +177,23 @@ def test_output_dash_is_stdout_and_bar_is_a_pipe(tmp_path: Path) -> None:
     (["--report", "/nonexistent/r.json", "--policy", "p.json", "true"],
      "/nonexistent/r.json: No such file or directory", 1),
     (["-s", "abc", "true"], "invalid -s argument: 'abc'", 2),
+    (["-p", "abc"], "Invalid process id: 'abc'", 2),
+    (["-e", "trace=%foo", "true"], "invalid system call '%foo'", 2),
+    (["-o"], "option requires an argument -- 'o' (see 'trace-run -h')", 2),
+    # a C probe is named by its file, not by the hash of its cached object
+    (["--probe", "empty.c", "true"], "empty.c: no programs (a probe needs a function in a "
+     'section such as SEC("kprobe/sys_enter"))', 1),
     ([""], "Can't stat '': No such file or directory", 127),
     ([], "must have CMD [ARGS] or -p PID", 2),
 ])
 def test_bad_command_lines(tmp_path: Path, argv: list[str], message: str, code: int) -> None:
     (tmp_path / "p.json").write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    (tmp_path / "empty.c").write_text("int x = 3;\n")
     r = run_cli(*argv, cwd=tmp_path)
     assert (r.returncode, r.stderr) == (code, f"trace-run: {message}\n")
     assert r.stdout == ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]  # nothing left behind
+    # nothing left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.c", "p.json"]
 
 
 @pytest.mark.ptrace
