@@ -19,15 +19,26 @@ import pytest
 
 from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from tests.test_format import FakeMemory
-from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.events import (
+    Detached,
+    Exec,
+    Exited,
+    Fork,
+    GroupStop,
+    Killed,
+    ProcessEvent,
+    SignalDelivery,
+)
 from tracer.format import format_entry
 from tracer.handler import Action, action_mark
 from tracer.output import jsonl, sink
+from tracer.output.filters import StatusFilter
 from tracer.output.jsonl import JsonWriter
 from tracer.output.records import SyscallRecord, Writer
 from tracer.output.sink import Fanout
 from tracer.output.strace import PidPrefix, StraceWriter
 from tracer.output.summary import Summary
+from tracer.qualify import NumberSet, Status
 
 
 def rec(tid: int, name: str, text: str, ret: int | None = None, *, pid: int | None = None,
@@ -227,6 +238,38 @@ def test_task_dying_inside_a_call_finishes_its_line() -> None:
         <... read resumed> <unfinished ...>)    = ?
         +++ killed by SIGKILL +++
         """)
+
+
+def test_detach_ends_the_open_line_only_as_strace_does() -> None:
+    """strace's droptcb: the line still open gets `` <detached ...>``; a call already cut
+    by ``<unfinished ...>`` gets nothing more; the ends the loop reports next (ret None)
+    are not printed, and a later call of another task is."""
+    out = io.StringIO()
+    w = StraceWriter(out)
+    w.process_event(fork(1, 2))
+    w.syscall_entry(rec(2, "read", "read(0, "))
+    w.syscall_entry(rec(1, "wait4", "wait4(-1, "))
+    w.process_event(Detached(1, 1, 1.0))
+    w.syscall_exit(rec(1, "wait4", "wait4(-1,  <unfinished ...>)"))
+    w.process_event(Detached(2, 2, 1.0))
+    w.syscall_exit(rec(2, "read", "read(0,  <unfinished ...>)"))
+    assert out.getvalue() == textwrap.dedent("""\
+        [pid     2] read(0,  <unfinished ...>
+        [pid     1] wait4(-1,  <detached ...>
+        """)
+    # under -e status=, the call is "detached", not "unfinished"
+    for wanted, shown in (({Status.DETACHED}, True), ({Status.UNFINISHED}, False)):
+        out = io.StringIO()
+        f = StatusFilter(StraceWriter(out), NumberSet(frozenset(wanted)))
+        f.process_event(Detached(1, 1, 1.0))
+        f.syscall_exit(dataclasses.replace(rec(1, "read", "read(0, <unfinished ...>)"),
+                                           result="?"))
+        assert bool(out.getvalue()) is shown, (wanted, out.getvalue())
+
+
+def test_json_detach_event() -> None:
+    assert jsonl.event_json(Detached(5, 6, 2.5)) == {"event": "detach", "ts": 2.5, "pid": 5,
+                                                     "tid": 6}
 
 
 def test_exec_by_a_non_leader_thread() -> None:
@@ -429,7 +472,8 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 
 _WRITER_CHILD = textwrap.dedent("""
     import sys, itertools
-    from tracer.output.jsonl import JsonWriter
+    from tracer.output.filters import StatusFilter
+from tracer.output.jsonl import JsonWriter
     from tracer.output.records import SyscallRecord
     from probes.abi import Abi
     w = JsonWriter(open(sys.argv[1], "w"))

@@ -2,10 +2,11 @@
 
 Each task is PTRACE_SEIZEd (no EXITKILL: trace-run's death must not kill what it did
 not start) and PTRACE_INTERRUPTed, so that its first stop lets the loop start tracing
-its syscalls.  Without ``follow`` (strace without -f) only the named task is traced and
-its children are not; with it, every thread of its process too (``/proc/PID/task``,
-read again until no new thread shows up: a thread not attached yet may start another)
-and, through the fork options, every child from then on.
+its syscalls.  Every thread of the named process is attached (``/proc/PID/task``, read
+again until no new thread shows up: a thread not attached yet may start another), with
+or without ``follow``: strace 6.1 without -f attaches the named thread only, trace-run
+the whole process (a user naming a PID means the program).  ``follow`` (-f) adds, through
+the fork options, every child and thread from then on.
 
 Messages, through the ``say`` callback, are strace's (``Process 1234 attached``,
 ``Process 1234 attached with 3 threads``, ``attach: ptrace(PTRACE_SEIZE, 1234): No

@@ -149,7 +149,17 @@ class Killed:
 Event = (SyscallEntry | SyscallExit | Fork | Exec | SignalDelivery | GroupStop | TrapStop
          | OtherStop | Exited | Killed)
 # What happened to a task, beside syscalls: what the loop reports to the recorders.
-ProcessEvent = Fork | Exec | SignalDelivery | GroupStop | Exited | Killed
+@dataclass(frozen=True, slots=True)
+class Detached:
+    """trace-run let the task go (``-p`` on an interrupt, ``-b execve``, ``--detach-on-exit``);
+    a call it was in goes on untraced: strace ends its line with ``<detached ...>``."""
+
+    pid: int
+    tid: int
+    ts: float
+
+
+ProcessEvent = Fork | Exec | SignalDelivery | GroupStop | Exited | Killed | Detached
 
 
 def abi_of(info: pt.SyscallInfo) -> tuple[Abi, int]:
@@ -214,6 +224,6 @@ def decode(tid: int, pid: int, status: int) -> Event:
     return SignalDelivery(pid, tid, ts, sig, siginfo)
 
 
-__all__ = ["Abi", "Event", "Exec", "Exited", "Fork", "ForkKind", "GroupStop", "Killed",
+__all__ = ["Abi", "Detached", "Event", "Exec", "Exited", "Fork", "ForkKind", "GroupStop", "Killed",
            "OtherStop", "ProcessEvent", "SignalDelivery", "SyscallEntry", "SyscallExit",
            "TrapStop", "abi_of", "decode", "syscall_abi"]

@@ -24,6 +24,7 @@ from probes.abi import Abi, syscall_name
 from tracer import ptrace_api as pt
 from tracer import regs
 from tracer.events import (
+    Detached,
     Event,
     Exec,
     Exited,
@@ -452,6 +453,8 @@ class Loop:
 
     def _detached(self, th: TracedThread) -> None:
         self.threads.pop(th.tid, None)
+        if th.started:
+            self._report(Detached(th.tgid, th.tid, time.time()))
         self._unfinished(th)
         if th.tid == self.initial_pid and self.spawned:
             self.initial_detached = True

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracer.events import Exec, Exited, Killed, ProcessEvent, SignalDelivery
+from tracer.events import Detached, Exec, Exited, Killed, ProcessEvent, SignalDelivery
 from tracer.format import is_error
 from tracer.output.records import SyscallRecord, Writer
 from tracer.qualify import NumberSet, Qualifiers, Quiet, Status
@@ -100,14 +100,25 @@ class StatusFilter(_Wrapper):
         self._succ = Status.SUCCESSFUL in ok
         self._fail = Status.FAILED in ok
         self._unfinished = Status.UNFINISHED in ok
+        self._detached = Status.DETACHED in ok
+        self._let_go: set[int] = set()   # tasks detached inside a call
 
     def syscall_entry(self, rec: SyscallRecord) -> None:
         return None
 
+    def process_event(self, event: ProcessEvent) -> None:
+        if isinstance(event, Detached):
+            self._let_go.add(event.tid)
+        self.inner.process_event(event)
+
     def syscall_exit(self, rec: SyscallRecord) -> None:
         ret = rec.ret
         if ret is None:
-            keep = self._unfinished
+            if self._let_go and rec.tid in self._let_go:
+                self._let_go.discard(rec.tid)
+                keep = self._detached
+            else:
+                keep = self._unfinished
         elif is_error(ret, rec.abi):
             keep = self._fail
         else:

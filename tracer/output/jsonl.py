@@ -9,7 +9,16 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from probes.abi import Abi
-from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.events import (
+    Detached,
+    Exec,
+    Exited,
+    Fork,
+    GroupStop,
+    Killed,
+    ProcessEvent,
+    SignalDelivery,
+)
 from tracer.handler import Action
 from tracer.output.records import SyscallRecord
 from tracer.output.sink import Sink, flush_sinks
@@ -59,7 +68,8 @@ def syscall_json_line(rec: SyscallRecord) -> str:
 
 # The "event" key of each process event type.
 _EVENT_NAMES: dict[type, str] = {Fork: "fork", Exec: "exec", SignalDelivery: "signal",
-                                 GroupStop: "stop", Exited: "exit", Killed: "exit"}
+                                 GroupStop: "stop", Exited: "exit", Killed: "exit",
+                                 Detached: "detach"}
 
 
 def event_json(event: ProcessEvent) -> dict[str, object]:

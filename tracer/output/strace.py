@@ -8,7 +8,16 @@ from enum import StrEnum
 from typing import TextIO
 
 from probes.abi import Abi
-from tracer.events import Exec, Exited, Fork, GroupStop, Killed, ProcessEvent, SignalDelivery
+from tracer.events import (
+    Detached,
+    Exec,
+    Exited,
+    Fork,
+    GroupStop,
+    Killed,
+    ProcessEvent,
+    SignalDelivery,
+)
 from tracer.format_results import format_siginfo
 from tracer.handler import action_mark
 from tracer.output.records import SyscallRecord
@@ -55,6 +64,7 @@ class StraceWriter:
         self._abi: dict[int, Abi] = {}
         self._entries: dict[int, SyscallRecord] = {}  # printed entries awaiting their exit
         self._open: int | None = None  # tid whose line has no newline yet
+        self._let_go: set[int] = set()  # detached in a call whose end says nothing more
         self._col = 0
 
     def hold(self) -> None:
@@ -147,6 +157,9 @@ class StraceWriter:
 
     def syscall_exit(self, rec: SyscallRecord) -> None:
         tid = rec.tid
+        if self._let_go and rec.ret is None and tid in self._let_go:
+            self._let_go.discard(tid)   # its line ended with "<detached ...>" already
+            return
         entry = self._entries.pop(tid, None)
         if entry is not None:
             seen = entry.text
@@ -205,6 +218,20 @@ class StraceWriter:
             case Killed(sig=sig, core_dumped=core):
                 dumped = " (core dumped)" if core else ""
                 self._gone(tid, f"+++ killed by {signal_name(sig)}{dumped} +++", event.ts)
+            case Detached():
+                self._detach(tid)
+
+    def _detach(self, tid: int) -> None:
+        """As strace's droptcb: the open line, if it is this task's, ends with
+        ``<detached ...>``; an entry already cut by ``<unfinished ...>`` gets nothing
+        more.  The call's end the loop reports next is not printed."""
+        if self._entries.pop(tid, None) is not None:
+            if self._open == tid:
+                self._out.write(" <detached ...>\n")
+                self._open = None
+                self._col = 0
+            self._let_go.add(tid)
+        self._tasks.discard(tid)
 
     def _gone(self, tid: int, line: str, ts: float | None = None) -> None:
         """The task ended: its unfinished call ends like strace's, then ``line``."""

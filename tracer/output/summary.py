@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Final, TextIO
 
 from probes.abi import Abi
-from tracer.events import Exec, Exited, Killed, ProcessEvent
+from tracer.events import Detached, Exec, Exited, Killed, ProcessEvent
 from tracer.format import is_error
 from tracer.handler import Action, Decision, SyscallCall, Tracee
 from tracer.output.records import SyscallRecord
@@ -326,7 +326,7 @@ class SystemClock:
             self.times[(call.tid, call.ts)] = max(ns - start, 0)
 
     def record_event(self, ev: ProcessEvent) -> None:
-        if isinstance(ev, (Exited, Killed)):
+        if isinstance(ev, (Exited, Killed, Detached)):
             self._forget(ev.tid)
         elif isinstance(ev, Exec) and ev.former_tid != ev.tid:
             self._forget(ev.former_tid)     # took over the leader's tid: a new file
