@@ -472,8 +472,7 @@ def test_sigint_during_a_write_waits_for_the_whole_line(tmp_path: Path,
 
 _WRITER_CHILD = textwrap.dedent("""
     import sys, itertools
-    from tracer.output.filters import StatusFilter
-from tracer.output.jsonl import JsonWriter
+    from tracer.output.jsonl import JsonWriter
     from tracer.output.records import SyscallRecord
     from probes.abi import Abi
     w = JsonWriter(open(sys.argv[1], "w"))
