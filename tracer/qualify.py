@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number, syscalls
 from probes.inject import INJECT_LAST_INF, InjectSpec
@@ -87,15 +88,15 @@ _DECODE_PID_NAMES = {"pidns": 0, "comm": 1}
 _SECONTEXT_NAMES = {"full": 0, "mismatch": 1}
 
 
-@dataclass(frozen=True, slots=True)
-class NumberSet:
-    """A set of small numbers as strace keeps it: members, possibly inverted."""
+class _Invertible:
+    """What strace's sets share: ``members``, possibly ``inverted`` (all but them)."""
 
-    members: frozenset[int] = frozenset()
-    inverted: bool = False
+    __slots__ = ()
+    members: frozenset[Any]
+    inverted: bool
 
-    def __contains__(self, n: object) -> bool:
-        return (n in self.members) is not self.inverted
+    def __contains__(self, item: object) -> bool:
+        return (item in self.members) is not self.inverted
 
     @property
     def is_all(self) -> bool:
@@ -104,6 +105,14 @@ class NumberSet:
     @property
     def is_none(self) -> bool:
         return not self.inverted and not self.members
+
+
+@dataclass(frozen=True, slots=True)
+class NumberSet(_Invertible):
+    """A set of small numbers as strace keeps it: members, possibly inverted."""
+
+    members: frozenset[int] = frozenset()
+    inverted: bool = False
 
 
 ALL_NUMBERS = NumberSet(inverted=True)
@@ -111,23 +120,12 @@ NO_NUMBERS = NumberSet()
 
 
 @dataclass(frozen=True, slots=True)
-class SyscallSet:
+class SyscallSet(_Invertible):
     """Syscalls of every ABI: ``(abi, nr)`` pairs (x32 nr without the x32 bit), possibly
     inverted (then numbers no table knows are in the set too, as in strace)."""
 
     members: frozenset[tuple[Abi, int]] = frozenset()
     inverted: bool = False
-
-    def __contains__(self, key: object) -> bool:
-        return (key in self.members) is not self.inverted
-
-    @property
-    def is_all(self) -> bool:
-        return self.inverted and not self.members
-
-    @property
-    def is_none(self) -> bool:
-        return not self.inverted and not self.members
 
     def numbers(self, abi: Abi) -> frozenset[int]:
         """The known numbers of ``abi`` in the set (x32 without the x32 bit)."""
