@@ -15,7 +15,7 @@ from tracer.syscalls.decode import DEFAULT_STRLEN, Arg, Ctx, MemoryReader
 from tracer.syscalls.decode.common import NewCtx, ctx_maker
 from tracer.syscalls.decode.poll import RESULT_DETAILS
 
-__all__ = ["CallText", "_OptCallText", "_Pending", "_entry_text", "_text_maker"]
+__all__ = ["CallText"]   # _Pending and _text_maker are tracer.format's
 
 
 class _Pending:

@@ -219,5 +219,5 @@ RESULT_DETAILS: dict[str, Render] = {
     "_newselect": select_result, "pselect6": pselect6_result,
 }
 """By call name: the text strace shows in parentheses after a successful return value.
-To wire into :class:`tracer.format.CallText`: fetch it at the exit stop with the exit
-fetches, render it with the exit ``Ctx`` and append ``f" ({text})"`` to ``result()``."""
+:mod:`tracer.format` fetches it at the exit stop with the call's other outputs, and
+:meth:`tracer.call_text.CallText.result` renders it after the value: ``= 1 ({text})``."""
