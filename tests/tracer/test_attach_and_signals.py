@@ -367,6 +367,12 @@ def test_quit_and_hup_leave_complete_outputs(tool: str, intr: str, sig: int,
         assert proc.stderr is not None
         stdout = Reader(proc.stdout.fileno())
         assert stdout.line() == "ready\n"   # the tracer's handling is in place
+        # and the tracer has seen write's end: the command got on into its ppoll (271)
+        def waiting() -> bool:
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+            return len(kids) == 1 and _task_state(kids[0], kids[0])[::2] == ("S", "271")
+        _wait_for(waiting, "the command blocked in ppoll()")
         proc.send_signal(sig)
         if intr == "default":     # ignored: the command gets its line and ends
             proc.stdin.write(b"go\n")
