@@ -14,11 +14,15 @@ from tracer import ptrace_api as pt
 from tracer.handler import Decision, SignalRequest, SyscallCall
 
 _WORD = 8
+_USER_END = 1 << 63   # above: the kernel's half of the address space
 
 
 def read_memory(tid: int, addr: int, size: int) -> bytes | None:
-    """``size`` bytes at ``addr`` in ``tid``'s address space, or None."""
-    if size < 0 or addr < 0 or addr + size > 1 << 64:
+    """``size`` bytes at ``addr`` in ``tid``'s address space, or None (where the
+    kernel's copy_from_user would fail with EFAULT).  Nothing of user space lies in
+    the upper half of the 64-bit space (x86_64's kernel half), and /proc/TID/mem's
+    offsets are signed: such an address, however the tracee made it, is unreadable."""
+    if size < 0 or addr < 0 or addr + size > _USER_END:
         return None
     if size == 0:
         return b""

@@ -84,3 +84,40 @@ def test_probe_handler_is_used_when_present() -> None:
     close = getattr(handler, "close", None)
     if callable(close):
         close()
+
+
+# A hostile tracee: pointers no user mapping can have (the kernel half of the address
+# space, the very top, a range that wraps), in calls whose text reads them.
+_BAD_POINTERS = """\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for p in (1 << 63, (1 << 64) - 8, (1 << 63) - 4):
+    libc.syscall(83, ctypes.c_void_p(p), 0o755)                  # mkdir(path)
+    libc.syscall(1, 1, ctypes.c_void_p(p), 16)                    # write(buf)
+    libc.syscall(4, ctypes.c_void_p(p), ctypes.c_void_p(p))       # stat(path, buf)
+print("survived")
+"""
+
+
+@pytest.mark.ptrace
+@pytest.mark.needs_strace
+def test_pointers_outside_user_space_are_efault_not_a_crash(tmp_path: Path) -> None:
+    """The text of a call whose pointer no user mapping can hold shows the address, as
+    strace's does, and trace-run neither crashes nor stops tracing (it raised
+    OverflowError at 2**63 before: /proc/PID/mem's offsets are signed)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "bad.py"
+    script.write_text(_BAD_POINTERS)
+    theirs, ours = tmp_path / "strace.txt", tmp_path / "ours.txt"
+    calls = "trace=mkdir,write,stat"
+    subprocess.run(["strace", "-e", calls, "-o", str(theirs), sys.executable, str(script)],
+                   check=True, capture_output=True)
+    r = run_cli("-e", calls, "-o", str(ours), sys.executable, str(script))
+    assert (r.returncode, r.stdout) == (0, "survived\n"), r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in ours.read_text().splitlines() if "(0x" in ln or "(1, 0x" in ln]
+    assert len(lines) == 9, ours.read_text()
+    assert lines == [ln for ln in theirs.read_text().splitlines()
+                     if "(0x" in ln or "(1, 0x" in ln]
