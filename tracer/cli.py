@@ -76,6 +76,9 @@ Tracing:
   --detach-on-exit
                  when a fatal signal ends the trace, detach from the tracees and let
                  them run on (default: the spawned CMD gets the signal)
+  --force-detach
+                 with --policy: let --detach-on-exit detach (the tracees then run on
+                 without the policy)
 
 Filtering:
   -e trace=[!][?]{{SYSCALL|%CLASS|/REGEX|all|none}},...
@@ -262,6 +265,11 @@ def _outputs(opts: Options, out: Outputs) -> Outputs:
         out.detach_on_exec = True
     if opts.detach_on_exit and opts.kill_on_exit:
         raise UsageError("--detach-on-exit and --kill-on-exit do not go together")
+    if opts.detach_on_exit and opts.policy and not opts.force_detach:
+        raise UsageError("--detach-on-exit with --policy would let the tracees run on "
+                         "without the policy; add --force-detach to mean it")
+    if opts.force_detach and not opts.detach_on_exit:
+        raise UsageError("--force-detach goes with --detach-on-exit")
     files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
                                              ("--report", opts.report),
                                              ("--record-profile", opts.record_profile),

@@ -118,6 +118,7 @@ LONG: dict[str, _Spec] = {
     "dump-maps": _Spec("dump_maps", "flag"),
     "detach-on-exit": _Spec("detach_on_exit", "flag"),
     "kill-on-exit": _Spec("kill_on_exit", "flag"),
+    "force-detach": _Spec("force_detach", "flag"),
     "policy": _Spec("policy", "value", _REQUIRED),
     "audit": _Spec("audit", "flag"),
     "report": _Spec("report", "value", _REQUIRED),
@@ -178,6 +179,7 @@ class Options:
     interruptible: str | None = None
     detach_on_exit: bool = False
     kill_on_exit: bool = False
+    force_detach: bool = False
     # probes and policies
     printk: str | None = None
     probe: str | None = None
