@@ -167,6 +167,7 @@ Policy experiments (trace-run's own):
   --sweep-timeout SECONDS
                         the time limit of each sweep run (default 60)
   --sweep-jobs N        sweep runs in parallel (default: the CPU count)
+  --compare             with --policy: run CMD emulated and under the kernel's seccomp
 """
 
 
@@ -364,10 +365,10 @@ def _policy_options(opts: Options) -> PolicyOptions:
         report=Path(opts.report) if opts.report else None, strict=opts.strict,
         caps=opts.caps or None, print_programs=opts.print_programs,
         record_profile=opts.record_profile, merge=Path(opts.merge) if opts.merge else None,
-        sweep=opts.sweep, sweep_errno=opts.sweep_errno,
+        sweep=opts.sweep, sweep_errno=opts.sweep_errno, compare=opts.compare,
         sweep_timeout=_float(opts.sweep_timeout, "--sweep-timeout"),
         sweep_jobs=_int(opts.sweep_jobs, "--sweep-jobs", 1) if opts.sweep_jobs else None,
-        json=opts.json if opts.sweep else None, printk=opts.printk,
+        json=opts.json if opts.sweep or opts.compare else None, printk=opts.printk,
         dump_maps=opts.dump_maps, probe=Path(opts.probe) if opts.probe else None)
 
 

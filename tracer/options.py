@@ -128,6 +128,7 @@ LONG: dict[str, _Spec] = {
     "record-profile": _Spec("record_profile", "value", _REQUIRED),
     "merge": _Spec("merge", "value", _REQUIRED),
     "sweep": _Spec("sweep", "flag"),
+    "compare": _Spec("compare", "flag"),
     "sweep-errno": _Spec("sweep_errno", "value", _REQUIRED),
     "sweep-timeout": _Spec("sweep_timeout", "value", _REQUIRED),
     "sweep-jobs": _Spec("sweep_jobs", "value", _REQUIRED),
@@ -193,6 +194,7 @@ class Options:
     record_profile: str | None = None
     merge: str | None = None
     sweep: bool = False
+    compare: bool = False
     sweep_errno: str = "EPERM"
     sweep_timeout: str = "60"
     sweep_jobs: str | None = None

@@ -4,7 +4,9 @@
 * ``--policy PROFILE CMD``: enforce (denied syscalls fail with the profile's errno);
 * ``--policy PROFILE --audit CMD``: same programs, nothing enforced, a report at exit;
 * ``--record-profile OUT [--merge BASE] CMD``: write the profile CMD needs;
-* ``--sweep CMD``: deny each syscall in turn, tabulate, suggest a minimal profile.
+* ``--sweep CMD``: deny each syscall in turn, tabulate, suggest a minimal profile;
+* ``--policy PROFILE --compare CMD``: run CMD emulated and under the kernel's seccomp
+  (libseccomp's filter, as runc builds it) and show where they differ.
 
 They are options of ``trace-run`` rather than subcommands, so that a command named
 ``audit`` is never mistaken for one.  :func:`run` takes the parsed options, and a
@@ -49,10 +51,11 @@ class PolicyOptions:
     record_profile: str | None = None
     merge: Path | None = None
     sweep: bool = False
+    compare: bool = False
     sweep_errno: str = "EPERM"
     sweep_timeout: float = 60.0
     sweep_jobs: int | None = None
-    json: str | None = None        # with --sweep: where the results go
+    json: str | None = None        # with --sweep or --compare: where the results go
     printk: str | None = None
     dump_maps: bool = False
     probe: Path | None = None      # --probe: another handler, refused with these modes
@@ -63,7 +66,7 @@ class PolicyOptions:
 def wanted(opts: PolicyOptions) -> bool:
     """Whether any policy mode was asked for."""
     return bool(opts.policy or opts.record_profile or opts.sweep or opts.audit
-                or opts.print_programs or opts.merge or opts.report)
+                or opts.print_programs or opts.merge or opts.report or opts.compare)
 
 
 def _check(opts: PolicyOptions, cmd: Sequence[str]) -> None:
@@ -77,6 +80,8 @@ def _check(opts: PolicyOptions, cmd: Sequence[str]) -> None:
     need(opts.probe is None, "--probe does not go with --policy, --record-profile or --sweep"
          " (they run their own programs)")
     need(not (opts.policy and opts.sweep), "--policy and --sweep do not go together")
+    need(not opts.compare or (opts.policy is not None and not opts.audit and not opts.report),
+         "--compare needs --policy PROFILE (and no --audit or --report)")
     need(not (opts.policy and opts.record_profile),
          "--policy and --record-profile do not go together (record without a policy)")
     need(not opts.merge or (opts.record_profile is not None and not opts.sweep),
@@ -117,6 +122,8 @@ def run(opts: PolicyOptions, cmd: Sequence[str], trace: Trace) -> int:
     _check(opts, cmd)
     if opts.print_programs:
         return print_programs_mode(opts)
+    if opts.compare:
+        return compare_mode(opts, cmd)
     if opts.policy is not None:
         return enforce_mode(opts, trace)
     if opts.sweep:
@@ -162,6 +169,16 @@ def enforce_mode(opts: PolicyOptions, trace: Trace) -> int:
                 else text)
         opts.report.write_text(body, encoding="utf-8")
     return code
+
+
+def compare_mode(opts: PolicyOptions, cmd: Sequence[str]) -> int:
+    """Run CMD emulated and under the kernel's seccomp; 0 when they agree, 1 if not."""
+    from .compare import compare, write
+
+    policy = load_policy(opts)
+    result = compare(policy, cmd, profile=str(opts.policy))
+    write(result, opts.stdout, opts.json)
+    return 0 if result.agree else 1
 
 
 def record_mode(opts: PolicyOptions, trace: Trace) -> int:
