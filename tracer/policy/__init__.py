@@ -106,6 +106,10 @@ def load_policy(opts: PolicyOptions) -> Policy:
     policy = resolve(profile, env, strict=opts.strict, source=str(opts.policy))
     for w in policy.warnings:
         _warn(opts, f"{opts.policy}: {w}")
+    from .io_uring import io_uring_warning
+    uring = io_uring_warning(policy)
+    if uring is not None:
+        _warn(opts, f"{opts.policy}: {uring}")
     return policy
 
 
