@@ -87,11 +87,15 @@ class Side:
     calls: int = 0
     unconfirmed: list[str] = field(default_factory=list)
     error: str | None = None           # the run could not happen (libseccomp refused)
+    exec_failed: str | None = None     # CMD's execve failed (e.g. denied): how
+
 
     @property
     def end(self) -> str:
         if self.error is not None:
             return "not run"
+        if self.exec_failed is not None:
+            return f"execve failed: {self.exec_failed}"
         if self.signal is not None:
             name = signal.Signals(self.signal).name if self.signal in signal.valid_signals() \
                 else str(self.signal)
@@ -163,8 +167,8 @@ def _run(cmd: Sequence[str], side: Side, handler: SyscallHandler | None, log: _L
         loop = Loop(handler, [log], say=None, judge_all=True)
         loop.run(child)
         failure = child.exec_error()
-        if failure is not None:
-            raise failure
+        if failure is not None:   # the child's report of its failed execve, as the CLI's
+            side.exec_failed = str(failure).rpartition(": ")[2]
         match loop.final:
             case Killed(sig=sig, core_dumped=core):
                 side.signal, side.core = sig, core
@@ -200,6 +204,8 @@ class Comparison:
     def syscall_differences(self) -> list[tuple[str, str, Counter[str], Counter[str]]]:
         """(ABI, name, emulated kinds, kernel kinds) where the kinds differ: another set
         of kinds, or another count of a kind other than ``allow``."""
+        if self.kernel.error is not None:
+            return []   # nothing ran under the kernel: its error says why
         e, k = self.emulated.kinds, self.kernel.kinds
         out = []
         for key in sorted(set(e) | set(k), key=lambda t: (t[1], t[0])):
@@ -242,8 +248,7 @@ def compare(policy: Policy, cmd: Sequence[str], *, profile: str = "",
         ip = int.from_bytes(call.regs[_IP:_IP + 8], "little")
         return ret_text(kf.decide(call.abi, call.raw_nr, ip, call.args))
     try:
-        _run(cmd, kernel, None, _Log(kernel, kernel_kind, True), kf.pre_exec(cmd, environ),
-             environ)
+        _run(cmd, kernel, None, _Log(kernel, kernel_kind, True), kf.pre_exec(), environ)
     finally:
         kf.close()
     return result

@@ -16,8 +16,8 @@ libseccomp, installed in the command before its execve, and read back per syscal
   :func:`~probes.policy.libseccomp.build_filter` is used as it stands.
 * **Loading** (:meth:`KernelFilter.pre_exec`): in the forked child, ``seccomp_load`` (the
   library's own; no_new_privs only when trace-run lacks CAP_SYS_ADMIN, which the kernel
-  requires otherwise), then ``execve`` straight through libc with arrays built before the
-  fork, so that no Python code runs under the filter.
+  requires otherwise), as the last thing before spawn's execve, as runc loads it last
+  before the container's execve.
 * **Reading back** (:meth:`KernelFilter.decide`): the classic BPF that
   ``seccomp_export_bpf`` gives, i.e. the bytes the kernel runs, evaluated on the
   ``struct seccomp_data`` of a syscall-entry stop (the tracer's entry stop comes before
@@ -31,14 +31,13 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from probes.abi import Abi
 from probes.policy.models import Action, Op
 from probes.policy.resolve import Cond, Policy, effective_caps
-from tracer.spawn import resolve as resolve_path
 
 if TYPE_CHECKING:
     from probes.policy.libseccomp import Filter
@@ -146,24 +145,16 @@ class KernelFilter:
         self._lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
         self._lib.seccomp_load.argtypes = [ctypes.c_void_p]
         self._libc = ctypes.CDLL(None, use_errno=True)
-        self._keep: list[Any] = []
 
     def close(self) -> None:
         self._filter.close()
 
     # ---- loading in the child ----------------------------------------------------------
 
-    def pre_exec(self, argv: Sequence[str], env: dict[str, str]) -> Any:
-        """A hook for :func:`tracer.spawn.spawn`: load the filter, then execve ``argv``
-        through libc.  Returns only if execve failed (spawn's own execve then reports
-        the error)."""
-        path = resolve_path(argv[0], env.get("PATH")).encode()
-        c_argv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
-        items = [f"{k}={v}".encode() for k, v in env.items()]
-        c_env = (ctypes.c_char_p * (len(items) + 1))(*items, None)
-        self._keep += [path, c_argv, c_env]
-        execve = self._libc.execve
-        execve.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p]
+    def pre_exec(self) -> Callable[[], None]:
+        """A hook for :func:`tracer.spawn.spawn`: load the filter in the child, which then
+        calls execve at once (spawn's own, so that a failing execve is reported as in
+        the emulated run).  Between the two, only CPython's os.execve runs."""
         load, ctx = self._lib.seccomp_load, self._filter.ctx
         need_nnp = "CAP_SYS_ADMIN" not in effective_caps()
         prctl = self._libc.prctl
@@ -174,7 +165,6 @@ class KernelFilter:
             rc = load(ctx)
             if rc != 0:
                 raise OSError(-rc, f"seccomp_load: {os.strerror(-rc)}")
-            execve(path, c_argv, c_env)
         return hook
 
     # ---- reading the filter back -------------------------------------------------------
