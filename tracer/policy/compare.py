@@ -300,7 +300,7 @@ def render_text(r: Comparison) -> str:
         out.append(f"  kernel outcome not as its filter says: {line}")
     out.append("result: " + ("the emulation agrees with the kernel" if r.agree
                              else "the emulation DIFFERS from the kernel"))
-    return "\n".join(out) + "\n"
+    return "\n".join(line.rstrip() for line in out) + "\n"
 
 
 def render_json(r: Comparison) -> str:
