@@ -275,7 +275,9 @@ def _build_here(policy: Policy, ls: Any) -> tuple[Filter, int]:
             if abi is not Abi.X86_64:
                 filt.add_arch(abi.value)
         if len(policy.profile.syscalls) > 32:    # runc: filter.SetOptimize(2)
-            filt._lib.seccomp_attr_set(filt.ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)
+            lib = ctypes.CDLL("libseccomp.so.2")
+            lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+            lib.seccomp_attr_set(filt.ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)
         for name, act, conds in calls:
             nr = ls.resolve_name(name)
             if nr != ls.NR_SCMP_ERROR:
