@@ -26,7 +26,7 @@ from tracer.attach import AttachError, parse_pids
 from tracer.format_options import XLAT_STYLES, FormatOptions
 from tracer.handler import Recorder, SyscallHandler
 from tracer.interrupts import IntrMode, IntrUsageError, default_intr, exit_like, parse_intr
-from tracer.options import Options, UsageError, parse
+from tracer.options import Options, UsageError, check_detach, parse
 from tracer.output.stamps import Stamps, parse_absolute
 from tracer.policy import PolicyOptions, PolicyUsageError, ProfileError
 from tracer.policy import run as run_policy
@@ -264,13 +264,7 @@ def _outputs(opts: Options, out: Outputs) -> Outputs:
         if opts.detach_on != "execve":
             raise UsageError(f"syscall '{opts.detach_on}' for -b isn't supported")
         out.detach_on_exec = True
-    if opts.detach_on_exit and opts.kill_on_exit:
-        raise UsageError("--detach-on-exit and --kill-on-exit do not go together")
-    if opts.detach_on_exit and opts.policy and not opts.force_detach:
-        raise UsageError("--detach-on-exit with --policy would let the tracees run on "
-                         "without the policy; add --force-detach to mean it")
-    if opts.force_detach and not opts.detach_on_exit:
-        raise UsageError("--force-detach goes with --detach-on-exit")
+    check_detach(opts)
     files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
                                              ("--report", opts.report),
                                              ("--record-profile", opts.record_profile),

@@ -290,3 +290,16 @@ def parse(argv: Sequence[str]) -> Options:
 def replace(opts: Options, **changes: object) -> Options:
     """A copy of ``opts`` with ``changes``."""
     return dataclasses.replace(opts, **changes)  # type: ignore[arg-type]
+
+
+def check_detach(opts: Options) -> None:
+    """The options that say what an interrupting signal does to the tracees, checked:
+    a detach under a policy lets the tracees run on without it, so ``--detach-on-exit``
+    with ``--policy`` needs ``--force-detach``."""
+    if opts.detach_on_exit and opts.kill_on_exit:
+        raise UsageError("--detach-on-exit and --kill-on-exit do not go together")
+    if opts.detach_on_exit and opts.policy is not None and not opts.force_detach:
+        raise UsageError("--detach-on-exit with --policy would let the tracees run on "
+                         "without the policy; add --force-detach to mean it")
+    if opts.force_detach and not opts.detach_on_exit:
+        raise UsageError("--force-detach goes with --detach-on-exit")
