@@ -81,6 +81,7 @@ Tracing:
                  without the policy)
 
 Filtering:
+  --seccomp-bpf  stop only at the syscalls of -e trace= (a seccomp filter; implies -f)
   -e trace=[!][?]{{SYSCALL|%CLASS|/REGEX|all|none}},...
                  trace only these syscalls (classes: %file %desc %network %process
                  %signal %ipc %memory %creds %clock %stat %lstat %fstat %%stat %statfs
@@ -441,6 +442,7 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
     from tracer.output.sink import Fanout
     from tracer.output.strace import PidPrefix, StraceWriter
     from tracer.output.summary import Summary
+    from tracer.prefilter_choice import choose_prefilter
     from tracer.record import OutputRecorder
 
     probe = Path(opts.probe) if opts.probe else None
@@ -491,10 +493,12 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         recorders: list[Recorder] = [summary.clock] if summary and summary.clock else []
         recorders.append(recorder)
         quiet_attach = Quiet.ATTACH in q.quiet
+        prefilter = choose_prefilter(opts.seccomp_bpf, out.pids, handler if enforcing else None,
+                                     q, bool(writers), say=_error)
         loop = Loop(handler, recorders, detach_on_exec=out.detach_on_exec,
                     say=None if quiet_attach else _error,
                     trace=None if q.trace.is_all else (q.trace.members, q.trace.inverted),
-                    judge_all=enforcing or bool(q.injections()))
+                    judge_all=enforcing or bool(q.injections()), prefilter=prefilter)
         # what an interrupting signal does to the tracees: --detach-on-exit detaches,
         # --kill-on-exit (and a policy, which must not let a tracee run on unpoliced)
         # kills; otherwise strace's clean-up (the signal to CMD, detach from the rest)
@@ -511,7 +515,8 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
                 if out.pids and not attached and not cmd:
                     raise _Failed("", 1)  # each failure is said already, as strace does
                 if cmd:
-                    child = spawn(cmd, env=_environment(opts.env), user=opts.user)
+                    child = spawn(cmd, env=_environment(opts.env), user=opts.user,
+                                  prefilter=prefilter.bytes() if prefilter else None)
                 loop.run(child, attached=attached)
         finally:
             close = getattr(handler, "close", None)

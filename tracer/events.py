@@ -32,7 +32,8 @@ _FORK_KINDS: dict[int, ForkKind] = {pt.EVENT_FORK: "fork", pt.EVENT_VFORK: "vfor
 
 @dataclass(slots=True)
 class SyscallEntry:
-    """A syscall-entry stop.  For x32, ``nr`` has __X32_SYSCALL_BIT cleared.
+    """A syscall-entry stop, or a seccomp stop.  For x32, ``nr`` has __X32_SYSCALL_BIT
+    cleared.
 
     Not frozen, as every value made at each syscall: a frozen dataclass takes about
     five times as long to build (``object.__setattr__`` per field).  Treat it as read-only."""
@@ -44,6 +45,7 @@ class SyscallEntry:
     nr: int
     raw_nr: int
     args: tuple[int, ...]
+    seccomp: bool = False   # a seccomp stop (SECCOMP_RET_TRACE), not a syscall-entry stop
 
 
 @dataclass(slots=True)
@@ -211,6 +213,12 @@ def decode(tid: int, pid: int, status: int) -> Event:
     if event:
         if event in _FORK_KINDS:
             return Fork(pid, tid, ts, _FORK_KINDS[event], pt.event_msg(tid))
+        if event == pt.EVENT_SECCOMP:
+            info = pt.syscall_info(tid)
+            if info.op == pt.OP_SECCOMP:
+                abi, nr, args = syscall_abi(info.arch, info.nr, info.args)
+                return SyscallEntry(pid, tid, ts, abi, nr, info.nr, args, seccomp=True)
+            return OtherStop(pid, tid, ts, event)
         if event == pt.EVENT_EXEC:
             return Exec(tid, tid, ts, pt.event_msg(tid), _exe(tid))
         if event == pt.EVENT_STOP:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol, assert_never, runtime_checkable
 
 from probes.abi import Abi
+from probes.prefilter import Outcome
 from tracer.events import ProcessEvent
 
 
@@ -106,6 +107,10 @@ class Decision:
     action: Action = Action.ALLOW
     return_value: int | None = None
     signals: tuple[SignalRequest, ...] = field(default=())
+    seccomp: Outcome | None = None
+    """KILL and TRAP as seccomp gives them (SIGSYS): where the run has a prefilter, the
+    loop asks the kernel for this outcome (:mod:`probes.prefilter`); elsewhere the
+    ``action``'s own emulation applies (SIGKILL; -ENOSYS and a SIGSYS)."""
 
     @classmethod
     def deny(cls, err: int = _errno.EPERM) -> Decision:
@@ -162,6 +167,8 @@ class SyscallHandler(Protocol):
 
 class AllowAll:
     """Lets every syscall run: plain tracing."""
+
+    wants_exit = False   # its on_exit does nothing
 
     def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
         return ALLOW

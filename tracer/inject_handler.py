@@ -79,6 +79,10 @@ class InjectHandler:
     def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
         self.inner.on_exit(call, ret, tracee)
 
+    @property
+    def wants_exit(self) -> bool:
+        return bool(getattr(self.inner, "wants_exit", True))
+
     def close(self) -> None:
         self.probe.close()
         close = getattr(self.inner, "close", None)

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from probes.abi import Abi, syscall_name
+from probes.abi import ARG_REGS, Abi, syscall_name
+from probes.prefilter import RESERVED, Outcome, Prefilter
 from tracer import ptrace_api as pt
 from tracer import regs
 from tracer.events import (
@@ -60,6 +61,11 @@ Namer = Callable[[Abi, int], str]
 Say = Callable[[str], None]
 
 _SYSCALL_STOP = (pt.SYSCALL_TRAP << 8) | 0x7F  # the waitpid status of a syscall stop
+_SECCOMP_STOP = ((signal.SIGTRAP | pt.EVENT_SECCOMP << 8) << 8) | 0x7F  # and a seccomp stop
+_VSYSCALL_PAGE = 0xFFFFFFFFFF600000 >> 12   # x86_64's vsyscall page: no exit stop there
+_SYS_SECCOMP = 1                             # SIGSYS si_code of a seccomp TRAP
+_ARG5 = {abi: regs.OFFSET[names[5]] for abi, names in ARG_REGS.items()}
+_IP = regs.OFFSET["ip"]
 _EXECVE = {59, 322}  # x86_64 execve, execveat: where the spawned child becomes CMD
 _ORIG_AX = regs.OFFSET["orig_ax"]
 _AX = regs.OFFSET["ax"]
@@ -87,7 +93,7 @@ class Loop:
                  recorders: Sequence[Recorder] = (), namer: Namer = default_namer, *,
                  detach_on_exec: bool = False, say: Say | None = None,
                  trace: tuple[frozenset[tuple[Abi, int]], bool] | None = None,
-                 judge_all: bool = False) -> None:
+                 judge_all: bool = False, prefilter: Prefilter | None = None) -> None:
         self.handler: SyscallHandler = handler if handler is not None else AllowAll()
         self.recorders = list(recorders)
         self._namer = namer
@@ -109,6 +115,12 @@ class Loop:
         self.initial_detached = False         # -b execve let it go
         self._first_exec: set[int] = set()    # the spawned command's exec to come
         self._flushers: list[Callable[[], None]] = []  # the recorders' flush methods
+        # The spawned command runs under a seccomp prefilter: it stops only at seccomp
+        # stops of the syscalls the filter traces; resumed with PTRACE_CONT, or with
+        # PTRACE_SYSCALL when that call's exit stop is wanted (TracedThread.await_exit).
+        self._cont = prefilter is not None
+        self._cookie = prefilter.cookie if prefilter is not None else None
+        self._wants_exit = bool(getattr(self.handler, "wants_exit", True))
         self._idlers: list[Callable[[], None]] = []    # and their idle methods
 
     # ---- running ---------------------------------------------------------------------
@@ -150,7 +162,8 @@ class Loop:
                     break
                 # The stop of nearly every status: a syscall entry or exit of a known
                 # thread, while tracing goes on.  It skips the general decoding.
-                th = threads.get(tid) if status == _SYSCALL_STOP else None
+                th = threads.get(tid) if status == _SYSCALL_STOP or status == _SECCOMP_STOP \
+                    else None
                 if th is not None and self._mode is None:
                     syscall_stop(th)
                 else:
@@ -236,25 +249,35 @@ class Loop:
         ts = time.time()
         try:
             op, arch, nr, args = pt.syscall_stop(th.tid)
-            if op == pt.OP_ENTRY:
+            if op == pt.OP_SECCOMP or (op == pt.OP_ENTRY and not self._cont):
                 if arch == pt.AUDIT_ARCH_X86_64 and not nr & pt.X32_SYSCALL_BIT:
                     self._entry(th, ts, Abi.X86_64, nr, nr, args)
                 else:
                     abi, abi_nr, abi_args = syscall_abi(arch, nr, args)
                     self._entry(th, ts, abi, abi_nr, nr, abi_args)
             elif op == pt.OP_EXIT:
+                th.await_exit = False
                 self._exit(th, nr, ts)
                 self._resume(th.tid)
             else:
+                if op == pt.OP_ENTRY:   # prefilter: a call whose exit stop never came
+                    th.await_exit = False
+                    self._unfinished(th)
                 self._resume(th.tid)
         except ProcessLookupError:
             pass  # SIGKILLed while we asked; its exit follows
 
     def _dispatch(self, th: TracedThread, ev: Event) -> None:
         match ev:
-            case SyscallEntry(ts=ts, abi=abi, nr=nr, raw_nr=raw_nr, args=args):
+            case SyscallEntry(ts=ts, abi=abi, nr=nr, raw_nr=raw_nr, args=args, seccomp=sc):
+                if self._cont and not sc:   # see _syscall_stop
+                    th.await_exit = False
+                    self._unfinished(th)
+                    self._resume(th.tid)
+                    return
                 self._entry(th, ts, abi, nr, raw_nr, args)
             case SyscallExit(ret=ret, ts=ts):
+                th.await_exit = False
                 self._exit(th, ret, ts)
                 self._resume(th.tid)
             case Fork(kind=kind, child=child):
@@ -277,6 +300,8 @@ class Loop:
                     th.fresh = False
                     self._resume(th.tid)
                     return
+                if th.trap_fix is not None and sig == signal.SIGSYS:
+                    ev = self._fix_trap(th, ev)
                 if th.started:
                     self._report(ev)
                 self._resume(th.tid, sig)
@@ -327,6 +352,9 @@ class Loop:
         if not th.hidden:
             for rec in self.recorders:
                 rec.record_entry(call, decision, th)
+        if decision.seccomp is not None and self._cookie is not None:
+            self._ask_kernel(th, call, decision.seccomp)
+            return
         pending = [*decision.signals, *th.take_signals()] if decision.signals or th.signals \
             else ()
         if decision.action is Action.KILL:
@@ -337,9 +365,66 @@ class Loop:
             return
         if decision.return_value is not None:
             pt.poke_user(th.tid, _ORIG_AX, -1)  # the kernel skips nr -1; rax set at exit
+            if self._cont:   # at a seccomp stop, rax is what a skipped call returns
+                pt.poke_user(th.tid, _AX, decision.return_value)
         if pending:
             self._send(th, pending)
+        if self._cont:
+            th.await_exit = not th.hidden or self._wants_exit
+            if th.await_exit and \
+                    int.from_bytes(call.regs[_IP:_IP + 8], "little") >> 12 == _VSYSCALL_PAGE:
+                # an emulated vsyscall: it has no exit stop; its result is not seen
+                th.await_exit = False
+                self._resume(th.tid)
+                self._unfinished(th)
+                return
+            if not th.await_exit:
+                self._resume(th.tid)
+                self._close(th, decision)
+                return
         self._resume(th.tid)
+
+    def _close(self, th: TracedThread, decision: Decision) -> None:
+        """Prefilter, a hidden call whose exit is not waited for: forget it (the
+        handler's on_exit still hears of a skipped call's value)."""
+        call = th.call
+        th.call = th.decision = None
+        if call is not None and decision.return_value is not None:
+            self.handler.on_exit(call, decision.return_value, th)
+
+    def _ask_kernel(self, th: TracedThread, call: SyscallCall, outcome: Outcome) -> None:
+        """Have the kernel's seccomp give ``outcome`` to this call: the reserved number
+        and the run's cookie in its registers make the prefilter's second run return
+        it (:mod:`probes.prefilter`).  A TRAP's SIGSYS is put right when it is
+        delivered (:meth:`_fix_trap`); the call's line ends here, with the value the
+        thread will see (the syscall number, as seccomp leaves it)."""
+        assert self._cookie is not None
+        arg5 = _ARG5[call.abi]
+        if outcome is Outcome.TRAP:
+            original = int.from_bytes(call.regs[arg5:arg5 + 8], "little")
+            th.trap_fix = (call.raw_nr, arg5, original)
+        pt.poke_user(th.tid, arg5, self._cookie)
+        pt.poke_user(th.tid, _ORIG_AX, RESERVED + outcome)
+        th.await_exit = False
+        if outcome is Outcome.TRAP and th.decision is not None:
+            th.decision = dataclasses.replace(th.decision, return_value=None, signals=())
+            self._exit(th, call.raw_nr, time.time())
+        self._resume(th.tid)
+
+    def _fix_trap(self, th: TracedThread, ev: SignalDelivery) -> SignalDelivery:
+        """The SIGSYS of a TRAP asked of the kernel: its siginfo and registers as a
+        seccomp filter of the program's own would have left them (the syscall's own
+        number in ``si_syscall`` and rax, argument 5 restored)."""
+        nr, arg5, original = th.trap_fix or (0, 0, 0)
+        info = ev.siginfo
+        if info.get("si_code") != _SYS_SECCOMP or info.get("si_syscall") != RESERVED + Outcome.TRAP:
+            return ev
+        th.trap_fix = None
+        pt.set_siginfo_syscall(th.tid, nr)
+        pt.poke_user(th.tid, _AX, nr)
+        pt.poke_user(th.tid, _ORIG_AX, nr)
+        pt.poke_user(th.tid, arg5, original)
+        return dataclasses.replace(ev, siginfo={**info, "si_syscall": nr})
 
     def _exit(self, th: TracedThread, ret: int, ts: float) -> None:
         call, decision = th.call, th.decision or Decision()
@@ -480,7 +565,12 @@ class Loop:
     def _resume(self, tid: int, sig: int = 0) -> None:
         # try/except, not contextlib.suppress: this runs at every stop, and the context
         # manager costs more than the ptrace call's wrapper.
-        try:  # noqa: SIM105
+        try:
+            if self._cont:
+                th = self.threads.get(tid)
+                if th is None or not th.await_exit:
+                    pt.cont(tid, sig)
+                    return
             pt.resume_syscall(tid, sig)
         except ProcessLookupError:
             pass  # killed meanwhile; waitpid will say so

@@ -119,6 +119,7 @@ LONG: dict[str, _Spec] = {
     "detach-on-exit": _Spec("detach_on_exit", "flag"),
     "kill-on-exit": _Spec("kill_on_exit", "flag"),
     "force-detach": _Spec("force_detach", "flag"),
+    "seccomp-bpf": _Spec("seccomp_bpf", "flag"),
     "policy": _Spec("policy", "value", _REQUIRED),
     "audit": _Spec("audit", "flag"),
     "report": _Spec("report", "value", _REQUIRED),
@@ -181,6 +182,7 @@ class Options:
     detach_on_exit: bool = False
     kill_on_exit: bool = False
     force_detach: bool = False
+    seccomp_bpf: bool = False
     # probes and policies
     printk: str | None = None
     probe: str | None = None

@@ -161,6 +161,7 @@ class ProbeHandler:
             if prog is not None:
                 self.entry[abi] = prog
         self.returns = returns
+        self.wants_exit = bool(returns)   # kretprobe programs run at the exit stop
         # Every program is compiled now, as BPF_PROG_LOAD verifies and JITs at load: one
         # the VM refuses is refused before the command starts, not at its first tail
         # call, and no syscall's time (-c) includes the compiler (~4 ms a program).

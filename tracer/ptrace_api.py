@@ -49,6 +49,8 @@ PTRACE_GETREGS: Final = 12
 PTRACE_POKEUSER: Final = 6
 PTRACE_POKEDATA: Final = 5
 PTRACE_GETSIGINFO: Final = 0x4202
+PTRACE_SETSIGINFO: Final = 0x4203
+PTRACE_CONT: Final = 7
 PTRACE_GET_SYSCALL_INFO: Final = 0x420E
 
 # ---- options (PTRACE_O_*) ----------------------------------------------------------
@@ -196,7 +198,9 @@ def resume_syscall(pid: int, sig: int = 0) -> None:
 
 
 def cont(pid: int, sig: int = 0) -> None:
-    _pp(_pb.ptrace_cont, "PTRACE_CONT", pid, sig)
+    """PTRACE_CONT: run to the next event or seccomp stop, delivering ``sig``."""
+    if _ptrace(PTRACE_CONT, pid, None, _void_p(sig) if sig else None) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_CONT", pid)
 
 
 def detach(pid: int, sig: int = 0) -> None:
@@ -253,6 +257,16 @@ def get_siginfo(pid: int) -> dict[str, int] | None:
             "si_arch": arch, "si_band": band, "si_fd": fd}
 
 
+def set_siginfo_syscall(pid: int, syscall: int) -> None:
+    """At a SIGSYS signal-delivery stop: PTRACE_SETSIGINFO with ``si_syscall`` replaced,
+    the rest of the siginfo as the kernel queued it."""
+    if _ptrace(PTRACE_GETSIGINFO, pid, None, _siginfo_arg) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_GETSIGINFO", pid)
+    struct.pack_into("<i", _siginfo_buf, 24, syscall)
+    if _ptrace(PTRACE_SETSIGINFO, pid, None, _siginfo_arg) == -1:
+        _raise(ctypes.get_errno(), "PTRACE_SETSIGINFO", pid)
+
+
 _info_buf = ctypes.create_string_buffer(_INFO_SIZE)
 _info_arg = _void_p(ctypes.addressof(_info_buf))
 _info_size_arg = _void_p(_INFO_SIZE)
@@ -276,13 +290,13 @@ def syscall_info(pid: int) -> SyscallInfo:
 
 def syscall_stop(pid: int) -> tuple[int, int, int, tuple[int, ...]]:
     """:func:`syscall_info` for the loop's hot path, as a plain tuple: ``(OP_ENTRY, arch,
-    nr, args)`` at an entry stop, ``(OP_EXIT, 0, rval, ())`` at an exit stop, ``(op, arch,
-    0, ())`` otherwise.  (No object is built: this runs at every stop.)"""
+    nr, args)`` at an entry stop (``OP_SECCOMP`` at a seccomp stop), ``(OP_EXIT, 0, rval,
+    ())`` at an exit stop, ``(op, arch, 0, ())`` otherwise.  (No object is built: this runs at every stop.)"""
     if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _info_size_arg, _info_arg) == -1:
         _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
     buf = _info_buf
     op = buf[0][0]
-    if op == OP_ENTRY:
+    if op == OP_ENTRY or op == OP_SECCOMP:
         entry = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
         return op, _INFO_ARCH.unpack_from(buf, 4)[0], entry[0], entry[1:]
     if op == OP_EXIT:

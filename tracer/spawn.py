@@ -2,7 +2,8 @@
 
 fork, then in the child either PTRACE_TRACEME + SIGSTOP, or (SEIZE, the default) wait
 on a pipe until the parent has PTRACE_SEIZEd and PTRACE_INTERRUPTed it; then the
-pre-exec hook (a later issue installs a seccomp filter there), then execve.  The child
+seccomp prefilter if the run has one (:mod:`probes.prefilter`, installed while the
+child still has trace-run's privileges), the pre-exec hook, then execve.  The child
 is handed to the loop stopped, options set, before execve, so the loop sees execve's
 entry.  An execve that fails sends its errno up a CLOEXEC pipe: EOF on that pipe means
 the exec happened.  CMD is looked up on PATH in the parent first, as execvp would, so
@@ -115,13 +116,15 @@ def resolve(cmd: str, path: str | None = None) -> str:
 def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
           seize: bool = True, pre_exec: PreExecHook | None = None,
           redirect: Mapping[int, int] | None = None, follow: bool = True,
-          user: RunAs | str | None = None) -> Spawned:
+          user: RunAs | str | None = None, prefilter: bytes | None = None) -> Spawned:
     """Fork and start ``argv`` traced; returns with the child stopped before execve.
 
     ``redirect`` maps a child fd to the parent fd it becomes (``{1: log_fd}``).
     ``follow`` False (strace without -f): no fork/vfork/clone events, CMD's children
     and threads run untraced.  ``user`` (strace ``-u``): CMD runs as that user, with its
-    groups (initgroups); a set-user-ID or set-group-ID CMD keeps that effective id."""
+    groups (initgroups); a set-user-ID or set-group-ID CMD keeps that effective id.
+    ``prefilter``: a classic-BPF seccomp filter installed in the child before the user
+    change and execve; the child is then traced with PTRACE_O_TRACESECCOMP too."""
     if not argv:
         raise ValueError("empty command")
     cmd = argv[0]
@@ -131,6 +134,8 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     ids = _ids(run_as, path) if run_as is not None else None
     options = pt.TRACE_OPTIONS if follow else pt.TRACE_OPTIONS & ~(
         pt.O_TRACEFORK | pt.O_TRACEVFORK | pt.O_TRACECLONE)
+    if prefilter is not None:
+        options |= pt.O_TRACESECCOMP
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -138,7 +143,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     pid = os.fork()
     if pid == 0:
         _child(path, list(argv), environ, seize, pre_exec, err_w, sync_r, (err_r, sync_w),
-               dict(redirect or {}), ids)
+               dict(redirect or {}), ids, prefilter)
     os.close(err_w)
     os.close(sync_r)
     os.set_blocking(err_r, False)
@@ -173,7 +178,7 @@ def _ids(run_as: RunAs, path: str) -> _Ids:
 def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
            pre_exec: PreExecHook | None, err_w: int, sync_r: int,
            parent_fds: tuple[int, int], redirect: dict[int, int],
-           ids: _Ids | None = None) -> None:
+           ids: _Ids | None = None, prefilter: bytes | None = None) -> None:
     """Runs in the forked child; never returns."""
     code = _HOOK_FAILED
     try:
@@ -193,6 +198,9 @@ def _child(path: str, argv: list[str], env: dict[str, str], seize: bool,
             pt.traceme()
             os.kill(os.getpid(), signal.SIGSTOP)
         os.close(sync_r)
+        if prefilter is not None:
+            from tracer.seccomp_install import install
+            install(prefilter)
         if ids is not None:
             name, uid, euid, gid, egid = ids
             os.initgroups(name, gid)  # before the uid change, which loses the right

@@ -76,6 +76,11 @@ class TracedThread:
     listening: bool = False                  # in a group-stop, PTRACE_LISTENed
     hidden: bool = False                     # its call is outside -e trace=: not recorded
     signals: list[SignalRequest] = field(default_factory=list)
+    # With a seccomp prefilter: resume it with PTRACE_SYSCALL (its call's exit stop is
+    # wanted) rather than PTRACE_CONT; and, after a TRAP asked of the kernel, what the
+    # SIGSYS delivery must show: (syscall number, arg 5's register offset, arg 5)
+    await_exit: bool = False
+    trap_fix: tuple[int, int, int] | None = None
     comm_cache: bytes | None = field(default=None, repr=False)
     memory_seen: tuple[int, bytes] | None = field(default=None, repr=False)
 

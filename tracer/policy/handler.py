@@ -20,6 +20,7 @@ from probes.policy.compiler import CompiledPolicy, compile_policy
 from probes.policy.models import Action
 from probes.policy.resolve import Verdict
 from probes.policy.runtime import outcome
+from probes.prefilter import Outcome
 from tracer.format import format_args
 from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.handler import Action as TraceAction
@@ -43,13 +44,17 @@ def decision_for(v: Verdict) -> Decision:
     match v.action:
         case Action.ERRNO:
             return Decision(TraceAction.DENY, -(v.errno or 0))
-        case Action.KILL | Action.KILL_THREAD | Action.KILL_PROCESS:
-            # A SIGKILL to one thread kills its whole process in Linux, so the two kills
-            # differ only in which helper the bytecode called.
-            return Decision.kill()
+        # Where the run has a prefilter the kernel's seccomp gives these outcomes
+        # (Decision.seccomp); elsewhere (-p) they are emulated: a SIGKILL (which kills
+        # the whole process, even for KILL_THREAD), or -ENOSYS and a SIGSYS from kill.
+        case Action.KILL_PROCESS:
+            return Decision(TraceAction.KILL, seccomp=Outcome.KILL_PROCESS)
+        case Action.KILL | Action.KILL_THREAD:
+            return Decision(TraceAction.KILL, seccomp=Outcome.KILL_THREAD)
         case Action.TRAP:
             return Decision(TraceAction.TRAP, -_errno.ENOSYS,
-                            (SignalRequest(int(signal.SIGSYS), thread=True),))
+                            (SignalRequest(int(signal.SIGSYS), thread=True),),
+                            seccomp=Outcome.TRAP)
         case Action.ALLOW | Action.LOG:
             return ALLOW   # the syscall runs (LOG: the line was written)
         case Action.TRACE | Action.NOTIFY:
@@ -122,8 +127,29 @@ class PolicyHandler:
             self.tally.add(call, verdict, tracee)
         return ALLOW if self.audit else decision_for(verdict)
 
+    wants_exit = False   # a policy decides at entry only
+
     def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
         return None
+
+    def allowed_outright(self) -> frozenset[int]:
+        """The x86_64 syscall numbers the profile allows whatever their arguments: the
+        ones a prefilter may let run without a stop.  A number is one when each rule
+        that could decide it allows it, and one of them (or the default) always does;
+        LOG is not among them (its line is written at the stop)."""
+        from probes.abi import syscalls
+        policy = self.compiled.policy
+        if Abi.X86_64 not in policy.abis:
+            return frozenset()
+        table = policy.rules.get(Abi.X86_64, {})
+        out = []
+        for nr in syscalls(Abi.X86_64):
+            rules = policy.ordered(Abi.X86_64, nr) if nr in table else []
+            if any(r.verdict.action is not Action.ALLOW for r in rules):
+                continue
+            if (rules and not rules[-1].conds) or policy.default.action is Action.ALLOW:
+                out.append(nr)
+        return frozenset(out)
 
     def close(self) -> None:
         self.probe.close()

@@ -1,0 +1,70 @@
+"""Which seccomp prefilter a run gets (:mod:`probes.prefilter`), from what it must see.
+
+* ``--seccomp-bpf`` (strace's option): the syscalls of ``-e trace=SET`` are traced, the
+  rest of the x86_64 ones run without a stop.  As in strace it implies ``-f``.
+* ``--policy`` (enforce or audit): always a prefilter, which also carries seccomp's own
+  outcomes (KILL_PROCESS, KILL_THREAD, TRAP given by the kernel).  It lets run only the
+  syscalls the profile allows whatever their arguments and that no requested output
+  (lines, ``--json``, ``-c`` of ``-e trace=SET``) or injection needs.
+* Neither: no prefilter; every syscall stops, as strace without ``--seccomp-bpf``.
+
+Some calls are always traced: clone and clone3 (CLONE_UNTRACED is cleared at their
+stop, :mod:`tracer.untraced`).  A run that attaches (``-p``) cannot install a filter
+in a process already running; it says so and stops at every syscall.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+
+from probes.abi import Abi, syscalls
+from probes.prefilter import Prefilter
+from tracer.qualify import Qualifiers, SyscallSet
+from tracer.untraced import CLONE_NRS
+
+__all__ = ["ALWAYS_TRACED", "choose", "choose_prefilter"]
+
+ALWAYS_TRACED: frozenset[int] = frozenset(CLONE_NRS & set(syscalls(Abi.X86_64)) - {120})
+"""x86_64 numbers every prefilter traces (120 is i386's clone, x86_64's getpgid)."""
+
+
+def output_needs(trace: SyscallSet) -> frozenset[int]:
+    """The x86_64 numbers ``-e trace=`` shows."""
+    return frozenset(nr for nr in syscalls(Abi.X86_64) if (Abi.X86_64, nr) in trace)
+
+
+def choose(*, seccomp_bpf: bool, policy_allowed: frozenset[int] | None, trace: SyscallSet,
+           outputs: bool, injections: bool, attaching: bool,
+           extra: Iterable[int] = ()) -> Prefilter | None:
+    """The prefilter of a run, or None.  ``policy_allowed``: what a policy allows
+    outright (None without a policy); ``outputs``: lines, JSON or a summary are asked
+    for; ``extra``: more numbers that must always be traced."""
+    if attaching or (policy_allowed is None and not seccomp_bpf):
+        return None
+    must = set(ALWAYS_TRACED) | set(extra)
+    if injections:
+        return _with(frozenset(), policy_allowed)   # every call: the injections decide
+    if outputs:
+        must |= output_needs(trace)
+    base = policy_allowed if policy_allowed is not None else frozenset(syscalls(Abi.X86_64))
+    return _with(frozenset(base - must), policy_allowed)
+
+
+def _with(allowed: frozenset[int], policy_allowed: frozenset[int] | None) -> Prefilter:
+    # a policy's prefilter carries the outcome numbers: a cookie the program cannot guess
+    cookie = secrets.randbits(32) if policy_allowed is not None else None
+    return Prefilter(allowed, cookie)
+
+
+def choose_prefilter(seccomp_bpf: bool, pids: Sequence[object], policy: object,
+                     q: Qualifiers, outputs: bool, say: Callable[[str], None]
+                     ) -> Prefilter | None:
+    """:func:`choose` for the CLI's run: ``policy`` is the enforcing handler (None
+    without one); says why ``--seccomp-bpf`` is off with ``-p``, as strace does."""
+    if seccomp_bpf and pids:
+        say("--seccomp-bpf is not enabled for processes attached with -p")
+    allowed = getattr(policy, "allowed_outright", None)
+    return choose(seccomp_bpf=seccomp_bpf, trace=q.trace,
+                  policy_allowed=allowed() if callable(allowed) else None, outputs=outputs,
+                  injections=bool(q.injections()), attaching=bool(pids))
