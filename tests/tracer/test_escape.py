@@ -23,9 +23,12 @@ killed and fails.  Per case:
 Under the kernel alone the attacks on the parent are skipped (ESCAPE_ORACLE): there is no
 trace-run to attack, and the parent there is the session's leader.
 
-Rows that fail until the loop calls tracer/guard.py (:func:`guard_wired`) or installs
-the seccomp prefilter (:func:`prefilter_wired`) are ``xfail(strict=True)`` with the
-reason, on the condition that the fix is not there yet: once it lands they must pass.
+Each case runs in two :data:`MODES`: every syscall stopping, and the tightest prefilter.
+Rows that fail until the loop calls tracer/guard.py (:func:`guard_wired`), until every
+prefilter traces what the guard must see (:func:`guard_always_traced`) or until the
+seccomp prefilter is installed (:func:`prefilter_wired`) are ``xfail(strict=True)`` with
+the reason, on the condition that the fix is not there yet (:func:`pending`): once it
+lands they must pass.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class Case:
     info: tuple[str, ...] = ()          # I lines trace-run's run must print
     warn: str | None = None             # text trace-run's stderr must hold
     needs: Callable[[], str | None] | None = None
-    xfail: tuple[Callable[[], bool], str] | None = None   # (fixed?, why it fails until)
+    xfail: tuple[str, str] | None = None   # (the fix it waits for, what fails until then)
 
 
 def guard_wired() -> bool:
@@ -104,12 +107,37 @@ def prefilter_wired() -> bool:
     return "prefilter" in inspect.signature(Loop).parameters
 
 
-def until_guard(why: str) -> tuple[Callable[[], bool], str]:
-    return guard_wired, "until the loop calls tracer/guard.py at syscall entry: " + why
+def guard_always_traced() -> bool:
+    """Whether every prefilter traces the calls tracer/guard.py must see."""
+    try:
+        from tracer.prefilter_choice import ALWAYS_TRACED
+    except ImportError:
+        return True     # no prefilter: every call stops
+    from probes.abi import Abi
+    from tracer.guard import GUARDED_NRS
+    return GUARDED_NRS[Abi.X86_64] <= ALWAYS_TRACED
 
 
-def until_prefilter(why: str) -> tuple[Callable[[], bool], str]:
-    return prefilter_wired, "until the seccomp prefilter is installed under --policy: " + why
+def until_guard(why: str) -> tuple[str, str]:
+    return "guard", why
+
+
+def until_prefilter(why: str) -> tuple[str, str]:
+    return "prefilter", why
+
+
+def pending(fix: str, mode: str) -> str | None:
+    """Why a row of ``fix`` fails in ``mode`` here, or None if the fix is in."""
+    if fix == "prefilter" and not prefilter_wired():
+        return "until the seccomp prefilter is installed under --policy: "
+    if fix == "guard":
+        if not guard_wired():
+            return "until the loop calls tracer/guard.py at syscall entry: "
+        if mode == "prefilter" and not guard_always_traced():
+            return ("until every prefilter traces tracer.guard.GUARDED_NRS (the profile "
+                    "allows them outright, so they make no stop): ")
+    return None
+
 
 CASES = [
     Case("threads", "procs", ("threads",)),
@@ -225,14 +253,23 @@ def run_session(where: Path, args: list[str]) -> Run:
                {p.name for p in where.iterdir()})
 
 
+#: How trace-run runs each case: with every syscall stopping (lines are written, if to
+#: /dev/null), and with the tightest prefilter (no output: only what the profile does not
+#: allow outright, and what trace-run always traces, makes a stop).
+MODES = {"full": ("-o", os.devnull), "prefilter": ("-o", os.devnull, "-e", "trace=none")}
+
+
 def _params() -> list[Any]:
     out = []
     for case in CASES:
-        marks = []
-        if case.xfail is not None:
-            fixed, why = case.xfail
-            marks.append(pytest.mark.xfail(condition=not fixed(), reason=why, strict=True))
-        out.append(pytest.param(case, id=case.id, marks=marks))
+        for mode in MODES:
+            marks = []
+            if case.xfail is not None:
+                fix, why = case.xfail
+                until = pending(fix, mode)
+                marks.append(pytest.mark.xfail(condition=until is not None,
+                                               reason=(until or "") + why, strict=True))
+            out.append(pytest.param(case, mode, id=f"{case.id}-{mode}", marks=marks))
     return out
 
 
@@ -253,8 +290,8 @@ def _escapes(kernel: Run, traced: Run) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("case", _params())
-def test_escape(case: Case, build: Callable[[str], Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("case", "mode"), _params())
+def test_escape(case: Case, mode: str, build: Callable[[str], Path], tmp_path: Path) -> None:
     for why in (kernel_seccomp.available(), case.needs() if case.needs else None):
         if why:
             pytest.skip(why)
@@ -270,7 +307,7 @@ def test_escape(case: Case, build: Callable[[str], Path], tmp_path: Path) -> Non
         f"the kernel run itself went wrong: {kernel}"
     traced = run_session(tmp_path / "traced",
                          ["--", sys.executable, "-m", "tracer.cli", "--policy", str(profile),
-                          "-o", os.devnull, *case.opts, str(exe), *args])
+                          *MODES[mode], *case.opts, str(exe), *args])
 
     assert not traced.timed_out, f"hang: no end within {TIMEOUT:.0f} s\n{traced.stderr}"
     assert not traced.stopped, f"hang: trace-run was stopped or traced\n{traced}"
