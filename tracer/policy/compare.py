@@ -3,8 +3,10 @@
 CMD runs twice, one run after the other, each with stdin from /dev/null and its stdout
 and stderr captured in files:
 
-* **emulated**: trace-run's enforcement of PROFILE (the handler of ``--policy``: the
-  profile compiled to BPF, run in the VM at every syscall-entry stop);
+* **emulated**: trace-run's enforcement of PROFILE as ``trace-run --policy PROFILE CMD``
+  does it when it writes its lines: the handler of ``--policy`` (the profile compiled to
+  BPF, run in the VM at every syscall-entry stop) and the prefilter that carries
+  seccomp's own outcomes back from the kernel (:mod:`tracer.prefilter_choice`);
 * **kernel**: the filter runc would load for PROFILE, built by libseccomp and installed
   with ``seccomp_load`` in the child just before its execve
   (:mod:`tracer.policy.kernel_filter`); the kernel's seccomp decides.
@@ -24,9 +26,9 @@ it: ``allow`` (also SCMP_ACT_LOG), ``errno NAME``, ``kill`` or ``trap``:
   tell an errno of the filter from the same errno of a syscall that ran.)
 
 The two runs agree when they end the same way (exit status, or killing signal and core
-flag), write the same stdout and stderr, and every (ABI, syscall) got the same set of
-outcome kinds, each kind other than ``allow`` as often; how often a call was allowed is
-shown but not compared (a ``futex`` retried once more is no policy difference).
+flag), write the same stdout and stderr, and every (ABI, syscall) got each kind other
+than ``allow`` as many times; how often a call was allowed is shown but not compared (a
+``futex`` that one run needed and the other did not is no policy difference).
 trace-run exits 0 when they agree and 1 when not.
 """
 
@@ -41,12 +43,15 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from probes.policy.resolve import Policy
 from tracer import regs
 from tracer.events import Killed, ProcessEvent, SignalDelivery
 from tracer.handler import Action, Decision, SyscallCall, SyscallHandler, Tracee
+
+if TYPE_CHECKING:
+    from probes.prefilter import Prefilter
 
 __all__ = ["Comparison", "Side", "compare", "render_json", "render_text"]
 
@@ -156,15 +161,28 @@ class _Log:
                                              " call the filter did not trap")
 
 
+def _enforcing_prefilter(handler: SyscallHandler) -> Prefilter | None:
+    """The prefilter ``trace-run --policy P CMD`` installs when its lines are written:
+    every call stops and is judged in the VM; seccomp's own outcomes (KILL, TRAP) come
+    back through the prefilter's reserved numbers (:mod:`tracer.prefilter_choice`)."""
+    from tracer.prefilter_choice import choose
+    from tracer.qualify import Qualifiers
+    allowed = getattr(handler, "allowed_outright", None)
+    return choose(seccomp_bpf=False, policy_allowed=allowed() if callable(allowed) else None,
+                  trace=Qualifiers().trace, outputs=True, injections=False, attaching=False)
+
+
 def _run(cmd: Sequence[str], side: Side, handler: SyscallHandler | None, log: _Log,
          pre_exec: Callable[[], None] | None, env: dict[str, str]) -> None:
     from tracer.loop import Loop
     from tracer.spawn import spawn
+    prefilter = _enforcing_prefilter(handler) if handler is not None else None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             open(os.devnull, "rb") as null:
         child = spawn(cmd, env=env, pre_exec=pre_exec,
-                      redirect={0: null.fileno(), 1: out.fileno(), 2: err.fileno()})
-        loop = Loop(handler, [log], say=None, judge_all=True)
+                      redirect={0: null.fileno(), 1: out.fileno(), 2: err.fileno()},
+                      prefilter=prefilter.bytes() if prefilter is not None else None)
+        loop = Loop(handler, [log], say=None, judge_all=True, prefilter=prefilter)
         loop.run(child)
         failure = child.exec_error()
         if failure is not None:   # the child's report of its failed execve, as the CLI's
@@ -202,15 +220,16 @@ class Comparison:
         return self.emulated.stderr == self.kernel.stderr
 
     def syscall_differences(self) -> list[tuple[str, str, Counter[str], Counter[str]]]:
-        """(ABI, name, emulated kinds, kernel kinds) where the kinds differ: another set
-        of kinds, or another count of a kind other than ``allow``."""
+        """(ABI, name, emulated kinds, kernel kinds) where a kind other than ``allow``
+        came up another number of times (a call allowed in one run and denied, killed or
+        trapped in the other is one of these)."""
         if self.kernel.error is not None:
             return []   # nothing ran under the kernel: its error says why
         e, k = self.emulated.kinds, self.kernel.kinds
         out = []
         for key in sorted(set(e) | set(k), key=lambda t: (t[1], t[0])):
             ce, ck = e.get(key, Counter()), k.get(key, Counter())
-            if set(ce) != set(ck) or any(ce[x] != ck[x] for x in ce if x != "allow"):
+            if any(ce[x] != ck[x] for x in set(ce) | set(ck) if x != "allow"):
                 out.append((key[0], key[1], ce, ck))
         return out
 
@@ -235,7 +254,9 @@ def compare(policy: Policy, cmd: Sequence[str], *, profile: str = "",
         _run(cmd, emulated, handler, _Log(emulated, lambda c, d: emulated_kind(d), False),
              None, environ)
     finally:
-        handler.close()
+        close = getattr(handler, "close", None)
+        if callable(close):
+            close()
     try:
         kf = build(policy)
     except KernelFilterError as exc:
