@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING, Any
 from probes.abi import ARG_REGS, PT_REGS_OFFSET, X32_SYSCALL_BIT, Abi, syscall_name, syscalls
 
 from .models import Action, Op
-from .resolve import BAD_ARCH, Cond, Policy, PolicyRule, Verdict, arg_bits, errno_name
+from .resolve import BAD_ARCH, Cond, Policy, PolicyRule, Verdict, arg_bits, describe, errno_name
+from .seccomp_db import NodeCond
 
 if TYPE_CHECKING:
     from bpf_vm import BpfObject, Program, Vm
@@ -175,8 +176,30 @@ _SKIP_IF_NOT = {   # the jump that leaves a rule when its comparison does not ho
 }
 
 
-def _cond(e: _Emitter, c: Cond, abi: Abi, skip: str) -> None:
+_SKIP_NODE = {  # a tree test (truth, op) -> the jump that leaves the path when it fails
+    (True, Op.EQ): "!=", (True, Op.MASKED_EQ): "!=", (True, Op.GT): "<=", (True, Op.GE): "<",
+    (False, Op.EQ): "==", (False, Op.MASKED_EQ): "==", (False, Op.GT): ">",
+    (False, Op.GE): ">=",
+}
+
+
+def _node_cond(e: _Emitter, c: NodeCond, abi: Abi, skip: str) -> None:
+    """Jump to ``skip`` unless the tree test ``c`` (a 32-bit word of an argument) has
+    its truth value: the load, mask and 32-bit compare libseccomp's BPF does."""
+    reg = ARG_REGS[abi][c.index]
+    off = PT_REGS_OFFSET[reg] + (4 if c.hi else 0)
+    e(f"r2 = *(u32 *)(r6 + {off:#x})", f"arg{c.index} ({reg}), {'high' if c.hi else 'low'}"
+      " 32 bits")
+    if c.mask != 0xFFFFFFFF:
+        e(f"w2 &= {c.mask:#x}")
+    e(f"if w2 {_SKIP_NODE[(c.truth, c.op)]} {c.datum:#x} goto {skip}", str(c))
+
+
+def _cond(e: _Emitter, c: Cond | NodeCond, abi: Abi, skip: str) -> None:
     """Jump to ``skip`` unless ``c`` holds.  r2, r3 are scratch."""
+    if isinstance(c, NodeCond):
+        _node_cond(e, c, abi, skip)
+        return
     reg = ARG_REGS[abi][c.index]
     off = PT_REGS_OFFSET[reg]
     jump = _SKIP_IF_NOT[c.op]
@@ -224,7 +247,7 @@ def _syscall_program(e: _Emitter, policy: Policy, abi: Abi, nr: int, prog: str,
         e.label(f"rule_{k}")
         if rule.conds:
             skip = f"rule_{k + 1}" if k + 1 < len(rules) else "default"
-            e.raw(f"    ; {where} if " + " && ".join(str(c) for c in rule.conds))
+            e.raw(f"    ; {where} if " + describe(rule.conds))
             for c in rule.conds:
                 _cond(e, c, abi, skip)
         else:
@@ -365,7 +388,7 @@ class CompiledPolicy:
                         f"{_prog_array(s.abi)}[{s.index}] = {s.abi.value} {s.name} (nr {s.nr})")
             out.append(f"{s.program}: {what}, {len(prog.insns)} insns")
             for rule in s.rules:
-                conds = " && ".join(str(c) for c in rule.conds)
+                conds = describe(rule.conds)
                 out.append(f"  ; syscalls[{rule.source}]: {rule.verdict}"
                            + (f" if {conds}" if conds else ", always"))
             lines = disassemble(prog.insns, map_name=self.obj.map_name, labels=True,

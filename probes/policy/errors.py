@@ -17,6 +17,20 @@ class ProfileError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        prefix = f"{self.source}: " if self.source else ""
-        return [f"{prefix}{path}: {msg}" if path else f"{prefix}{msg}"
+        """One line per problem, printable whatever the profile held (a control
+        character or a lone surrogate is escaped, never printed)."""
+        prefix = f"{_clean(self.source)}: " if self.source else ""
+        return [f"{prefix}{_clean(path)}: {_clean(msg)}" if path else f"{prefix}{_clean(msg)}"
                 for path, msg in self.problems]
+
+
+def _clean(text: str) -> str:
+    if text.isprintable() and text.isascii():
+        return text
+    try:
+        if text.isprintable():
+            text.encode("utf-8")
+            return text
+    except UnicodeEncodeError:
+        pass
+    return ascii(text)[1:-1]

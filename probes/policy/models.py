@@ -13,13 +13,25 @@ here, at load time, so a profile that a container runtime would refuse is refuse
 anything runs: ``errnoRet`` only with SCMP_ACT_ERRNO / SCMP_ACT_TRACE, ``name`` or
 ``names`` but not both, ``architectures`` or ``archMap`` but not both, arguments 0-5,
 ``listenerMetadata`` only with ``listenerPath``.
+
+containers-common's ``seccomp.json`` (Podman, CRI-O) is read too: its ``errno`` and
+``defaultErrno`` give the errno as a name (``"EPERM"``) or a decimal number (``"38"``),
+and, when not empty, take precedence over ``errnoRet`` / ``defaultErrnoRet`` exactly as in
+containers/common's ``getErrno``; an unknown name is an error, as there.
+
+A profile file is read as a regular file of at most :data:`MAX_PROFILE_BYTES`, nested at
+most :data:`MAX_DEPTH` levels deep; integers are JSON integers of any size, reported (not
+converted) when longer than Python's 4300-digit limit.
 """
 
 from __future__ import annotations
 
 import enum
+import errno as _errno
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +47,9 @@ from pydantic import (
 from .errors import ProfileError
 
 __all__ = [
+    "ERRNO_NAMES",
+    "MAX_DEPTH",
+    "MAX_PROFILE_BYTES",
     "U64_MAX",
     "Action",
     "Arch",
@@ -51,6 +66,52 @@ __all__ = [
 ]
 
 U64_MAX = (1 << 64) - 1
+MAX_PROFILE_BYTES = 16 << 20     # 16 MiB: Docker's default profile is 20 KiB
+MAX_DEPTH = 32                   # real profiles nest 5 levels (OCI config: 7)
+
+#: The errno names containers/common's ``errnoArch`` table knows (pkg/seccomp/
+#: errno_list.go), in its order; their values are this host's (Linux x86).
+ERRNO_NAMES: tuple[str, ...] = (
+    "EPERM", "ENOENT", "ESRCH", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
+    "EDEADLK", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
+    "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY",
+    "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EAGAIN",
+    "EINPROGRESS", "EALREADY", "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE",
+    "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT",
+    "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH", "ENETRESET",
+    "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN",
+    "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "ELOOP", "ENAMETOOLONG", "EHOSTDOWN",
+    "EHOSTUNREACH", "ENOTEMPTY", "EUSERS", "EDQUOT", "ESTALE", "EREMOTE", "ENOLCK",
+    "ENOSYS", "EILSEQ", "ENOMEDIUM", "EMEDIUMTYPE", "EOVERFLOW", "ECANCELED", "EIDRM",
+    "ENOMSG", "ENOTSUP", "EBADMSG", "ENOTRECOVERABLE", "EOWNERDEAD",
+)
+
+
+class HugeInt:
+    """A JSON integer longer than Python converts (4300 digits): kept as its digit count
+    so that validation can say what it was."""
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+
+def _parse_int(text: str) -> int | HugeInt:
+    return int(text) if len(text) <= 4000 else HugeInt(text)
+
+
+def parse_errno(text: str) -> int:
+    """containers/common's ``getErrno``: a decimal number (``strconv.ParseUint(s, 10,
+    32)``) or a name of its table.  Raises ValueError with its message."""
+    if re.fullmatch(r"[0-9]{1,10}", text) and int(text) <= 0xFFFFFFFF:
+        return int(text)
+    if text in ERRNO_NAMES:
+        return int(getattr(_errno, text))
+    raise ValueError(f"unknown errno {_show(text)} (expected a name like \"EPERM\" of"
+                     f" containers/common's table, or a decimal number)")
 
 
 class Action(enum.StrEnum):
@@ -126,6 +187,8 @@ class Flag(enum.StrEnum):
 def _strict_uint(v: Any) -> Any:
     """JSON numbers only (Go's ``uint``/``uint64`` refuse strings and floats): pydantic's
     lax mode would take ``"5"`` or ``5.0``."""
+    if isinstance(v, HugeInt):
+        raise ValueError(f"expected an unsigned integer, got {v!r}")
     if isinstance(v, bool) or not isinstance(v, int):
         # pydantic reports ValueError only (not TypeError)
         raise ValueError(f"expected an unsigned integer, got {_show(v)}")
@@ -137,7 +200,27 @@ UInt = Annotated[int, BeforeValidator(_strict_uint), Field(ge=0, le=0xFFFFFFFF)]
 
 
 def _show(v: Any) -> str:
-    return json.dumps(v) if not isinstance(v, str) else repr(v)
+    """A value for a one-line message: JSON (strings quoted as Python does), ASCII only,
+    at most 60 characters."""
+    if isinstance(v, HugeInt):
+        return repr(v)
+    try:
+        text = ascii(v) if isinstance(v, str) else json.dumps(v, default=repr)
+    except (ValueError, RecursionError):
+        text = type(v).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _errno_text(v: Any) -> Any:
+    """``errno`` / ``defaultErrno``: a JSON string (Go's ``string``)."""
+    if v is not None and not isinstance(v, str):
+        raise ValueError(f"expected a string (an errno name or number), got {_show(v)}")
+    if v:
+        parse_errno(v)
+    return v
+
+
+ErrnoText = Annotated[str | None, BeforeValidator(_errno_text)]
 
 
 def _none_to_list(v: Any) -> Any:
@@ -174,6 +257,7 @@ class Rule(_Model):
     name: str | None = None
     action: Action
     errno_ret: UInt | None = Field(None, alias="errnoRet")
+    errno: ErrnoText = None          # containers-common: a name, e.g. "EPERM"
     args: Annotated[list[Condition], BeforeValidator(_none_to_list)] = []
     comment: str | None = None
     includes: Filter | None = None
@@ -185,10 +269,22 @@ class Rule(_Model):
             raise ValueError("use either 'name' or 'names', not both (as moby requires)")
         if not self.syscall_names:
             raise ValueError("'names' must contain at least one syscall name")
-        if self.errno_ret is not None and not self.action.takes_errno:
-            raise ValueError(f"errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE,"
+        if self.errno_value is not None and not self.action.takes_errno:
+            which = "errno" if self.errno else "errnoRet"
+            raise ValueError(f"{which} is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE,"
                              f" not {self.action.value}")
         return self
+
+    @property
+    def errno_value(self) -> int | None:
+        """containers/common's ``getErrno(errno, errnoRet)``: ``errno`` when not empty,
+        else ``errnoRet``."""
+        return parse_errno(self.errno) if self.errno else self.errno_ret
+
+    @property
+    def errno_field(self) -> str:
+        """The field the errno came from, for messages."""
+        return "errno" if self.errno else "errnoRet"
 
     @property
     def syscall_names(self) -> list[str]:
@@ -207,6 +303,7 @@ class Profile(_Model):
     """A seccomp profile: OCI ``linux.seccomp`` or Docker's format."""
     default_action: Action = Field(alias="defaultAction")
     default_errno_ret: UInt | None = Field(None, alias="defaultErrnoRet")
+    default_errno: ErrnoText = Field(None, alias="defaultErrno")
     architectures: Annotated[list[Arch], BeforeValidator(_none_to_list)] = []
     arch_map: Annotated[list[ArchMapEntry], BeforeValidator(_none_to_list)] = Field(
         default_factory=list, alias="archMap")
@@ -220,13 +317,23 @@ class Profile(_Model):
         if self.architectures and self.arch_map:
             raise ValueError("use either 'architectures' or 'archMap', not both"
                              " (as moby requires)")
-        if self.default_errno_ret is not None and not self.default_action.takes_errno:
-            raise ValueError(f"defaultErrnoRet is only valid with a defaultAction of"
+        if self.default_errno_value is not None and not self.default_action.takes_errno:
+            which = "defaultErrno" if self.default_errno else "defaultErrnoRet"
+            raise ValueError(f"{which} is only valid with a defaultAction of"
                              f" SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not"
                              f" {self.default_action.value}")
         if self.listener_metadata and not self.listener_path:
             raise ValueError("listenerMetadata must not be set without listenerPath")
         return self
+
+    @property
+    def default_errno_value(self) -> int | None:
+        """``defaultErrno`` when not empty, else ``defaultErrnoRet`` (containers/common)."""
+        return parse_errno(self.default_errno) if self.default_errno else self.default_errno_ret
+
+    @property
+    def default_errno_field(self) -> str:
+        return "defaultErrno" if self.default_errno else "defaultErrnoRet"
 
     def to_json(self) -> str:
         """The profile as JSON with the spec's field names, defaults left out."""
@@ -242,8 +349,10 @@ def json_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", part):
             out += ("." if out else "") + part
+        else:   # a key that is no identifier: quoted, ASCII, one line
+            out += f"[{_show(part)}]"
     return out
 
 
@@ -313,26 +422,102 @@ def parse_profile(data: Any, source: str = "") -> Profile:
         data, base = seccomp, ("linux", "seccomp")
     if not isinstance(data, dict):
         raise ProfileError(source, [(json_path(base), (f"expected an object, got"
-                                     f" {type(data).__name__}"))])
+                                     f" {_type_name(data)}"))])
+    deep = _too_deep(data, len(base))
+    if deep is not None:
+        raise ProfileError(source, [(json_path(base + deep),
+                                     f"nested more than {MAX_DEPTH} levels deep")])
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
         raise ProfileError(source, _problems(exc, base)) from None
+    except RecursionError:   # not reached below MAX_DEPTH; kept as a last line
+        raise ProfileError(source, [("", "nested too deeply")]) from None
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(v), "a number")
+
+
+def _too_deep(data: Any, depth: int) -> tuple[int | str, ...] | None:
+    """The path of the first value nested deeper than MAX_DEPTH (iteratively: no
+    recursion for the validator to run out of)."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        v, path = stack.pop()
+        if depth + len(path) > MAX_DEPTH:
+            return path
+        if isinstance(v, dict):
+            stack += [(x, (*path, k)) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(x, (*path, i)) for i, x in enumerate(v)]
+    return None
+
+
+def read_profile_text(path: str | Path) -> str:
+    """The text of a profile file: a regular file (not a FIFO, device or directory, which
+    could block or never end) of at most MAX_PROFILE_BYTES, UTF-8.  Raises ProfileError."""
+    p = str(path)
+
+    def fail(msg: str) -> ProfileError:
+        return ProfileError(p, [("", msg)])
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise fail(exc.strerror or str(exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode) else
+                    "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                    "a character device" if stat.S_ISCHR(st.st_mode) else
+                    "a block device" if stat.S_ISBLK(st.st_mode) else
+                    "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+            raise fail(f"not a regular file ({kind}): a profile must be a regular file")
+        if st.st_size > MAX_PROFILE_BYTES:
+            raise fail(f"{st.st_size} bytes: larger than the {MAX_PROFILE_BYTES >> 20} MiB a"
+                       f" profile may have")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_PROFILE_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_PROFILE_BYTES:
+            raise fail(f"larger than the {MAX_PROFILE_BYTES >> 20} MiB a profile may have")
+    except OSError as exc:
+        raise fail(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def parse_profile_text(text: str, source: str = "") -> Profile:
+    """Decode JSON text and validate it (:func:`parse_profile`); every failure is a
+    :class:`ProfileError`."""
+    try:
+        data = json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise ProfileError(source, [("", (f"not valid JSON: {exc.msg} at line {exc.lineno}"
+                                     f" column {exc.colno}"))]) from None
+    except RecursionError:
+        raise ProfileError(source, [("", f"not a profile: nested more than {MAX_DEPTH}"
+                                     f" levels deep (far more)")]) from None
+    except ValueError as exc:   # what the decoder's hooks raise
+        raise ProfileError(source, [("", f"not valid JSON: {exc}")]) from None
+    return parse_profile(data, source)
 
 
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile file (JSON)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(str(p), [("", getattr(exc, "strerror", None) or str(exc))]) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(str(p), [("", (f"not valid JSON: {exc.msg} at line {exc.lineno}"
-                                     f" column {exc.colno}"))]) from None
-    return parse_profile(data, str(p))
+    return parse_profile_text(read_profile_text(path), str(path))
 
 
 _SYSCALL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -63,7 +63,8 @@ def test_print_programs(cli: Cli, tmp_path: Path) -> None:
     assert "; syscalls[0]: SCMP_ACT_ALLOW if arg0 == 0x1" in out
     for insn in ("r3 = *(u32 *)(r1 + 0x78)", "r2 = map[progs_x86_64] ll",
                  "call bpf_tail_call", "r2 = -0x1", "call bpf_override_return",
-                 "r2 = *(u64 *)(r6 + 0x70)", "r2 = *(u32 *)(r6 + 0x28)"):
+                 "r2 = *(u32 *)(r6 + 0x74)", "r2 = *(u32 *)(r6 + 0x70)",
+                 "r2 = *(u32 *)(r6 + 0x28)"):
         assert insn in out, insn
 
 

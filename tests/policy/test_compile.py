@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from probes.policy.compiler import max_entries, plan
-from probes.policy.models import Action, Op, parse_profile
+from probes.policy.models import Action, Op, ProfileError, parse_profile
 from probes.policy.resolve import BAD_ARCH, Environment, Verdict, decide, resolve
 from probes.policy.runtime import PolicyRunner, pt_regs
 from tests.hypothesis_profiles import examples
@@ -95,11 +95,12 @@ def test_log_writes_a_printk_line_and_allows() -> None:
     cp = compiled(make_policy({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["openat"], "action": "SCMP_ACT_LOG",
          "args": [{"index": 2, "value": 64, "valueTwo": 64, "op": "SCMP_CMP_MASKED_EQ"}]},
-        {"names": ["openat"], "action": "SCMP_ACT_ALLOW"}]}))
+        {"names": ["openat"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 2, "value": 64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]}))
     runner = PolicyRunner(cp)
     openat = number(Abi.X86_64, "openat")
     out = runner.run(Abi.X86_64, pt_regs(Abi.X86_64, openat, [0, 0, 0o101]))
-    assert out.verdict.action is Action.LOG     # LOG outranks ALLOW
+    assert out.verdict.action is Action.LOG     # O_CREAT
     assert len(out.printk) == 1 and out.printk[0].endswith("SCMP_ACT_LOG x86_64 openat")
     out = runner.run(Abi.X86_64, pt_regs(Abi.X86_64, openat, [0, 0, 0]))
     assert out.verdict.action is Action.ALLOW and out.printk == ()
@@ -155,7 +156,7 @@ def test_listing_names_every_slot() -> None:
     assert "x86_64_socket: progs_x86_64[41] = x86_64 socket (nr 41)" in text
     assert "call bpf_tail_call" in text and "call bpf_override_return" in text
     assert "dispatch_i386: entry program of the i386 ABI (not allowed: kills)" in text
-    assert "if r2 != 0x1 goto" in text
+    assert "if w2 != 0x1 goto" in text   # the low word; the high one is tested first
 
 
 def test_rules_after_an_unconditional_winner_are_not_compiled() -> None:
@@ -202,7 +203,11 @@ _profiles = st.builds(
 @settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(profile=_profiles, data=st.data())
 def test_compiled_policy_equals_direct_evaluation(profile: dict[str, Any], data: Any) -> None:
-    policy = resolve(parse_profile(profile), Environment())
+    try:
+        policy = resolve(parse_profile(profile), Environment())
+    except ProfileError:   # rules libseccomp refuses (EEXIST) or would loop on
+        assume(False)
+        return
     cp = compiled(policy)
     runner = PolicyRunner(cp)
     # per argument index, values at and next to the rules' own make matches likely

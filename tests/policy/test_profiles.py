@@ -12,7 +12,13 @@ import pytest
 
 from probes.abi import Abi, syscall_number
 from probes.policy.models import ProfileError, load_profile, parse_profile
-from probes.policy.resolve import Environment, effective_caps, kernel_version, resolve
+from probes.policy.resolve import (
+    DOCKER_DEFAULT_CAPS,
+    Environment,
+    effective_caps,
+    kernel_version,
+    resolve,
+)
 
 from .conftest import DATA, env_of, load_json, make_policy
 
@@ -89,18 +95,19 @@ def test_includes_and_excludes_follow_moby() -> None:
 
 def test_unknown_names_warn_or_fail_with_strict() -> None:
     prof = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
-        {"names": ["read", "no_such_call", "recv"], "action": "SCMP_ACT_ALLOW"}]}
+        {"names": ["read", "no_such_call", "recv", "bogus"], "action": "SCMP_ACT_ALLOW"}]}
     policy = make_policy(prof)
+    # recv has no x86 syscall of its own, but libseccomp knows it (i386 socketcall)
     assert policy.warnings == [
         ("syscalls[0].names[1]: unknown syscall 'no_such_call' (not an x86_64, i386 or x32"
         " syscall); ignored"),
-        ("syscalls[0].names[2]: unknown syscall 'recv' (not an x86_64, i386 or x32"
+        ("syscalls[0].names[3]: unknown syscall 'bogus' (not an x86_64, i386 or x32"
         " syscall); ignored")]
     assert syscall_number(Abi.X86_64, "read") in policy.rules[Abi.X86_64]
     with pytest.raises(ProfileError) as info:
         make_policy(prof, strict=True)
     assert [p for p, _ in info.value.problems] == ["syscalls[0].names[1]",
-                                                   "syscalls[0].names[2]"]
+                                                   "syscalls[0].names[3]"]
 
 
 def test_names_of_other_abis_are_not_unknown() -> None:
@@ -137,7 +144,14 @@ def test_errno_defaults_as_runc() -> None:
 def test_host_environment() -> None:
     assert kernel_version("6.18.44-fc-v782") == (6, 18)
     assert kernel_version("weird") == (0, 0)
-    caps = effective_caps()
+    assert "CAP_CHOWN" in effective_caps() or not effective_caps()
     env = Environment.from_host()
-    assert env.caps == caps and env.arch == "amd64" and env.kernel > (3, 0)
+    # Docker's default container capabilities, not trace-run's own (moby oci/caps)
+    assert env.caps == DOCKER_DEFAULT_CAPS and len(env.caps) == 14
+    assert env.arch == "amd64" and env.kernel > (3, 0)
     assert Environment.from_host(["CAP_CHOWN"]).caps == {"CAP_CHOWN"}
+    assert Environment.from_host(["chown", "sys_admin"]).caps == {"CAP_CHOWN", "CAP_SYS_ADMIN"}
+    assert Environment.from_host(["none"]).caps == frozenset()
+    assert Environment.from_host([]).caps == frozenset()
+    with pytest.raises(ValueError, match="unknown capability 'CAP_FOO'"):
+        Environment.from_host(["CAP_FOO"])
