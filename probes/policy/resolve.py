@@ -115,6 +115,7 @@ IPC: dict[str, int] = {"semop": 1, "semget": 2, "semctl": 3, "semtimedop": 4, "m
                        "msgrcv": 12, "msgget": 13, "msgctl": 14, "shmat": 21, "shmdt": 22,
                        "shmget": 23, "shmctl": 24}
 I386_SOCKETCALL, I386_IPC = 102, 117
+X32_BIT = 0x40000000
 
 
 def parse_caps(names: Iterable[str]) -> frozenset[str]:
@@ -390,8 +391,13 @@ def decide(policy: Policy, abi: Abi, nr: int, args: Sequence[int]) -> Verdict:
     the syscall's argument tree, written directly."""
     if abi not in policy.abis:
         return BAD_ARCH
+    nr &= 0xFFFFFFFF
+    if abi is Abi.X86_64 and X32_BIT <= nr != 0xFFFFFFFF:
+        # libseccomp's x86_64 section leaves numbers from __X32_SYSCALL_BIT up (but -1)
+        # to its x32 section, where no rule has them, or to the bad-arch action
+        return policy.default if Abi.X32 in policy.abis else BAD_ARCH
     db = policy.dbs.get(abi)
-    tree = db.syscalls.get(nr & 0xFFFFFFFF) if db is not None else None
+    tree = db.syscalls.get(nr) if db is not None else None
     if tree is None:
         return policy.default
     act = tree.decide(args)
@@ -479,7 +485,14 @@ def _adds(abi: Abi, name: str, conds: tuple[Cond, ...]) -> list[tuple[int, tuple
     nr = syscall_number(abi, name)
     if nr is not None:
         out.append((nr, conds))
+    else:
+        # a name libseccomp knows from another ABI (or i386's accept, send, recv, semop,
+        # semtimedop): a pseudo-syscall in this ABI's rule database, never in the filter
+        out.append((_PSEUDO.setdefault(name, -1000 - len(_PSEUDO)), conds))
     return out
+
+
+_PSEUDO: dict[str, int] = {}
 
 
 def _native(conds: Sequence[Cond]) -> list[tuple[int, Op, int, int]]:
