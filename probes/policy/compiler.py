@@ -278,6 +278,15 @@ def _dispatcher(e: _Emitter, policy: Policy, abi: Abi) -> None:
         _action(e, BAD_ARCH, abi, "")
         return
     e("r3 = *(u32 *)(r1 + 0x78)", "orig_ax: seccomp_data.nr is an int")
+    if abi is Abi.X86_64:
+        # libseccomp's x86_64 section hands numbers from __X32_SYSCALL_BIT up (but -1)
+        # to its x32 section (no rule there has them) or to the bad-arch action
+        e(f"if w3 < {X32_SYSCALL_BIT:#x} goto native")
+        e("if w3 == 0xffffffff goto native")
+        other = policy.default if Abi.X32 in policy.abis else BAD_ARCH
+        e.raw(f"    ; x32-range number on the x86_64 ABI: {other}")
+        _action(e, other, abi, "")
+        e.label("native")
     if abi is Abi.X32:
         e(f"w3 += {-X32_SYSCALL_BIT:#x}", "x32 slot = nr - __X32_SYSCALL_BIT")
     e(f"r2 = map[{_prog_array(abi)}] ll")

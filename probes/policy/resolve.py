@@ -562,11 +562,12 @@ def _add(policy: Policy, name: str, verdict: Verdict, conds: tuple[Cond, ...], i
          value: int, problems: list[tuple[str, str]]) -> None:
     for abi in policy.abis:
         for nr, cs in _adds(abi, name, conds):
-            policy.rules[abi].setdefault(nr, []).append(PolicyRule(verdict, cs, i))
+            if nr >= 0:   # pseudo-syscalls are in the database only
+                policy.rules[abi].setdefault(nr, []).append(PolicyRule(verdict, cs, i))
             try:
                 policy.dbs[abi].add(nr, value, (verdict, i), _native(cs))
             except Conflict:
-                earlier = sorted({r.source for r in policy.rules[abi][nr][:-1]})
+                earlier = sorted({r.source for r in policy.rules[abi].get(nr, [])[:-1]})
                 problems.append((f"syscalls[{i}]", (
                     f"libseccomp refuses this rule on {name} ({abi.value}): it ends where"
                     f" the rule of syscalls{earlier} ends, with the same comparisons and"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number
 from probes.policy.compiler import max_entries, plan
 from probes.policy.models import Action, Op, ProfileError, parse_profile
-from probes.policy.resolve import BAD_ARCH, Environment, Verdict, decide, resolve
+from probes.policy.resolve import BAD_ARCH, Environment, Kind, Verdict, decide, resolve
 from probes.policy.runtime import PolicyRunner, pt_regs
 from tests.hypothesis_profiles import examples
 
@@ -228,3 +228,20 @@ def test_compiled_policy_equals_direct_evaluation(profile: dict[str, Any], data:
         want = decide(policy, abi, nr, args)
         got = runner.run(abi, pt_regs(abi, nr, args)).verdict
         assert got.key == want.key, (abi, name, args, show(got), show(want))
+
+
+def test_x32_range_numbers_on_the_x86_64_abi() -> None:
+    """libseccomp's x86_64 section sends numbers from 0x40000000 up (but -1) to the x32
+    section or the bad-arch action: so do decide() and the dispatcher."""
+    for arches, want in (([], BAD_ARCH), (["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+                                          Verdict(Action.ERRNO, 38))):
+        policy = make_policy({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+                              "architectures": arches,
+                              "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]})
+        runner = PolicyRunner(compiled(policy))
+        for nr in (0x40000000, 0x80000000, 0xFFFFFFFE):
+            assert decide(policy, Abi.X86_64, nr, [0] * 6).key == want.key
+            assert runner.run(Abi.X86_64, pt_regs(Abi.X86_64, nr)).verdict.key == want.key
+        assert decide(policy, Abi.X86_64, 0xFFFFFFFF, [0] * 6).key == (Kind.ERRNO, 38)
+        assert runner.run(Abi.X86_64, pt_regs(Abi.X86_64, 0xFFFFFFFF)).verdict.key == \
+            (Kind.ERRNO, 38)
