@@ -16,14 +16,13 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from probes.abi import ARG_REGS, Abi, syscall_name
-from probes.prefilter import RESERVED, Outcome, Prefilter
+from probes.abi import Abi, syscall_name
+from probes.prefilter import Outcome, Prefilter
 from tracer import ptrace_api as pt
-from tracer import regs
+from tracer import regs, seccomp_outcomes
 from tracer.events import (
     Detached,
     Event,
@@ -41,6 +40,7 @@ from tracer.events import (
     decode,
     syscall_abi,
 )
+from tracer.guard import GUARDED_NRS, deliver, guard
 from tracer.handler import (
     Action,
     AllowAll,
@@ -62,9 +62,8 @@ Say = Callable[[str], None]
 
 _SYSCALL_STOP = (pt.SYSCALL_TRAP << 8) | 0x7F  # the waitpid status of a syscall stop
 _SECCOMP_STOP = ((signal.SIGTRAP | pt.EVENT_SECCOMP << 8) << 8) | 0x7F  # and a seccomp stop
+_STOPS = (_SYSCALL_STOP, _SECCOMP_STOP)
 _VSYSCALL_PAGE = 0xFFFFFFFFFF600000 >> 12   # x86_64's vsyscall page: no exit stop there
-_SYS_SECCOMP = 1                             # SIGSYS si_code of a seccomp TRAP
-_ARG5 = {abi: regs.OFFSET[names[5]] for abi, names in ARG_REGS.items()}
 _IP = regs.OFFSET["ip"]
 _EXECVE = {59, 322}  # x86_64 execve, execveat: where the spawned child becomes CMD
 _ORIG_AX = regs.OFFSET["orig_ax"]
@@ -162,8 +161,7 @@ class Loop:
                     break
                 # The stop of nearly every status: a syscall entry or exit of a known
                 # thread, while tracing goes on.  It skips the general decoding.
-                th = threads.get(tid) if status == _SYSCALL_STOP or status == _SECCOMP_STOP \
-                    else None
+                th = threads.get(tid) if status in _STOPS else None
                 if th is not None and self._mode is None:
                     syscall_stop(th)
                 else:
@@ -301,7 +299,7 @@ class Loop:
                     self._resume(th.tid)
                     return
                 if th.trap_fix is not None and sig == signal.SIGSYS:
-                    ev = self._fix_trap(th, ev)
+                    ev = seccomp_outcomes.fix_trap(th, ev)
                 if th.started:
                     self._report(ev)
                 self._resume(th.tid, sig)
@@ -333,10 +331,12 @@ class Loop:
         if nr in CLONE_NRS:
             keep_traced(th.tid, abi, nr, args)
         th.memory_seen = None  # read at a former stop
+        # calls aimed at trace-run itself: answered by the guard, never by the handler
+        verdict = guard(th.tid, th.tgid, abi, nr, args) if nr in GUARDED_NRS[abi] else None
         trace = self._trace
         if trace is not None:
             th.hidden = ((abi, nr) in trace[0]) is trace[1]
-            if th.hidden and not self._judge_all:
+            if th.hidden and not self._judge_all and verdict is None:
                 th.call = None
                 self._resume(th.tid)
                 return
@@ -347,7 +347,7 @@ class Loop:
         call = SyscallCall(th.tgid, th.tid, abi, nr, raw_nr, name, args,  # type: ignore[arg-type]
                            regs.read(th.tid), ts)
         th.call, th.decision = call, None
-        decision = self.handler.on_entry(call, th)
+        decision = verdict.decision if verdict is not None else self.handler.on_entry(call, th)
         th.decision = decision
         if not th.hidden:
             for rec in self.recorders:
@@ -369,15 +369,11 @@ class Loop:
                 pt.poke_user(th.tid, _AX, decision.return_value)
         if pending:
             self._send(th, pending)
-        if self._cont:
-            th.await_exit = not th.hidden or self._wants_exit
-            if th.await_exit and \
-                    int.from_bytes(call.regs[_IP:_IP + 8], "little") >> 12 == _VSYSCALL_PAGE:
-                # an emulated vsyscall: it has no exit stop; its result is not seen
-                th.await_exit = False
-                self._resume(th.tid)
-                self._unfinished(th)
-                return
+        if verdict is not None:
+            deliver(verdict)    # a redirected group signal: to the other members
+        if self._cont:   # an emulated vsyscall has no exit stop: its result is unseen
+            vsyscall = int.from_bytes(call.regs[_IP:_IP + 8], "little") >> 12 == _VSYSCALL_PAGE
+            th.await_exit = (not th.hidden or self._wants_exit) and not vsyscall
             if not th.await_exit:
                 self._resume(th.tid)
                 self._close(th, decision)
@@ -385,46 +381,26 @@ class Loop:
         self._resume(th.tid)
 
     def _close(self, th: TracedThread, decision: Decision) -> None:
-        """Prefilter, a hidden call whose exit is not waited for: forget it (the
-        handler's on_exit still hears of a skipped call's value)."""
+        """A call whose exit stop is not waited for (prefilter): forgotten, or (a
+        vsyscall) shown unfinished."""
+        if not th.hidden:
+            self._unfinished(th)
+            return
         call = th.call
         th.call = th.decision = None
         if call is not None and decision.return_value is not None:
             self.handler.on_exit(call, decision.return_value, th)
 
     def _ask_kernel(self, th: TracedThread, call: SyscallCall, outcome: Outcome) -> None:
-        """Have the kernel's seccomp give ``outcome`` to this call: the reserved number
-        and the run's cookie in its registers make the prefilter's second run return
-        it (:mod:`probes.prefilter`).  A TRAP's SIGSYS is put right when it is
-        delivered (:meth:`_fix_trap`); the call's line ends here, with the value the
-        thread will see (the syscall number, as seccomp leaves it)."""
+        """The kernel's seccomp gives ``outcome`` (:mod:`tracer.seccomp_outcomes`); a
+        TRAP's line ends here, with what the thread sees (its syscall's number)."""
         assert self._cookie is not None
-        arg5 = _ARG5[call.abi]
-        if outcome is Outcome.TRAP:
-            original = int.from_bytes(call.regs[arg5:arg5 + 8], "little")
-            th.trap_fix = (call.raw_nr, arg5, original)
-        pt.poke_user(th.tid, arg5, self._cookie)
-        pt.poke_user(th.tid, _ORIG_AX, RESERVED + outcome)
+        seccomp_outcomes.ask(th, call, outcome, self._cookie)
         th.await_exit = False
         if outcome is Outcome.TRAP and th.decision is not None:
             th.decision = dataclasses.replace(th.decision, return_value=None, signals=())
             self._exit(th, call.raw_nr, time.time())
         self._resume(th.tid)
-
-    def _fix_trap(self, th: TracedThread, ev: SignalDelivery) -> SignalDelivery:
-        """The SIGSYS of a TRAP asked of the kernel: its siginfo and registers as a
-        seccomp filter of the program's own would have left them (the syscall's own
-        number in ``si_syscall`` and rax, argument 5 restored)."""
-        nr, arg5, original = th.trap_fix or (0, 0, 0)
-        info = ev.siginfo
-        if info.get("si_code") != _SYS_SECCOMP or info.get("si_syscall") != RESERVED + Outcome.TRAP:
-            return ev
-        th.trap_fix = None
-        pt.set_siginfo_syscall(th.tid, nr)
-        pt.poke_user(th.tid, _AX, nr)
-        pt.poke_user(th.tid, _ORIG_AX, nr)
-        pt.poke_user(th.tid, arg5, original)
-        return dataclasses.replace(ev, siginfo={**info, "si_syscall": nr})
 
     def _exit(self, th: TracedThread, ret: int, ts: float) -> None:
         call, decision = th.call, th.decision or Decision()
@@ -606,21 +582,3 @@ def _kill(pid: int, sig: int) -> None:
     except OSError as exc:
         if exc.errno != errno.ESRCH:
             raise
-
-
-@contextlib.contextmanager
-def stop_on_signals(loop: Loop, detach: bool,
-                    signums: Sequence[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
-                    ) -> Iterator[None]:
-    """While inside, SIGINT/SIGTERM/SIGHUP to trace-run end the trace cleanly: tracees
-    killed (or detached) and every stop and exit still processed and reported."""
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        loop.request_stop(signum, detach)
-
-    old = {s: signal.signal(s, on_signal) for s in signums}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)

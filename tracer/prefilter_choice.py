@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 from probes.abi import Abi, syscalls
 from probes.prefilter import Prefilter
+from tracer.guard import GUARDED_NRS
 from tracer.qualify import Qualifiers, SyscallSet
 from tracer.untraced import CLONE_NRS
 
 __all__ = ["ALWAYS_TRACED", "choose", "choose_prefilter"]
 
-ALWAYS_TRACED: frozenset[int] = frozenset(CLONE_NRS & set(syscalls(Abi.X86_64)) - {120})
+ALWAYS_TRACED: frozenset[int] = (frozenset(CLONE_NRS & set(syscalls(Abi.X86_64)) - {120})
+                                 | GUARDED_NRS[Abi.X86_64])
 """x86_64 numbers every prefilter traces (120 is i386's clone, x86_64's getpgid)."""
 
 

@@ -291,12 +291,13 @@ def syscall_info(pid: int) -> SyscallInfo:
 def syscall_stop(pid: int) -> tuple[int, int, int, tuple[int, ...]]:
     """:func:`syscall_info` for the loop's hot path, as a plain tuple: ``(OP_ENTRY, arch,
     nr, args)`` at an entry stop (``OP_SECCOMP`` at a seccomp stop), ``(OP_EXIT, 0, rval,
-    ())`` at an exit stop, ``(op, arch, 0, ())`` otherwise.  (No object is built: this runs at every stop.)"""
+    ())`` at an exit stop, ``(op, arch, 0, ())`` otherwise.  (No object is built: this
+    runs at every stop.)"""
     if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _info_size_arg, _info_arg) == -1:
         _raise(ctypes.get_errno(), "PTRACE_GET_SYSCALL_INFO", pid)
     buf = _info_buf
     op = buf[0][0]
-    if op == OP_ENTRY or op == OP_SECCOMP:
+    if op in (OP_ENTRY, OP_SECCOMP):
         entry = _INFO_ENTRY.unpack_from(buf, _INFO_UNION)
         return op, _INFO_ARCH.unpack_from(buf, 4)[0], entry[0], entry[1:]
     if op == OP_EXIT:

@@ -66,7 +66,8 @@ class PolicyOptions:
 def wanted(opts: PolicyOptions) -> bool:
     """Whether any policy mode was asked for."""
     return bool(opts.policy or opts.record_profile or opts.sweep or opts.audit
-                or opts.print_programs or opts.merge or opts.report or opts.compare)
+                or opts.print_programs or opts.merge or opts.report or opts.compare
+                or opts.strict or opts.caps is not None)
 
 
 def _check(opts: PolicyOptions, cmd: Sequence[str]) -> None:
@@ -77,6 +78,12 @@ def _check(opts: PolicyOptions, cmd: Sequence[str]) -> None:
     need(not (opts.audit or opts.report or opts.print_programs or opts.strict or opts.caps)
          or opts.policy is not None,
          "--audit, --report, --print-programs, --strict and --cap need --policy PROFILE")
+    if opts.caps is not None:
+        from probes.policy.resolve import parse_caps
+        try:
+            parse_caps(opts.caps)
+        except ValueError as exc:
+            raise PolicyUsageError(str(exc)) from None
     need(opts.probe is None, "--probe does not go with --policy, --record-profile or --sweep"
          " (they run their own programs)")
     need(not (opts.policy and opts.sweep), "--policy and --sweep do not go together")
@@ -140,8 +147,21 @@ def print_programs_mode(opts: PolicyOptions) -> int:
     policy = load_policy(opts)
     compiled = compile_policy(policy)
     opts.stdout.write(compiled.listing())
+    opts.stdout.write("\n" + _prefilter_listing(policy))
     opts.stdout.flush()
     return 0
+
+
+def _prefilter_listing(policy: Policy) -> str:
+    """The seccomp prefilter a run of this policy installs when no output asks for
+    more (``-e trace=none``); its cookie is drawn at each run (shown as 0 here)."""
+    from probes.prefilter import Prefilter
+    from tracer.prefilter_choice import ALWAYS_TRACED
+
+    from .handler import allowed_outright
+    text = Prefilter(allowed_outright(policy) - ALWAYS_TRACED, cookie=0).listing()
+    return ("; the prefilter of a run whose outputs need no more syscalls (-e trace=none);"
+            " its cookie is drawn at each run\n" + text)
 
 
 def enforce_mode(opts: PolicyOptions, trace: Trace) -> int:

@@ -18,7 +18,7 @@ from typing import IO, Any, assert_never
 from probes.abi import Abi
 from probes.policy.compiler import CompiledPolicy, compile_policy
 from probes.policy.models import Action
-from probes.policy.resolve import Verdict
+from probes.policy.resolve import Policy, Verdict
 from probes.policy.runtime import outcome
 from probes.prefilter import Outcome
 from tracer.format import format_args
@@ -26,7 +26,8 @@ from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.handler import Action as TraceAction
 from tracer.probe_handler import ProbeHandler, TraceeHost
 
-__all__ = ["PolicyHandler", "PolicyHost", "Seen", "Tally", "decision_for", "make_handler"]
+__all__ = ["PolicyHandler", "PolicyHost", "Seen", "Tally", "allowed_outright", "decision_for",
+           "make_handler"]
 
 
 class PolicyHost(TraceeHost):
@@ -133,23 +134,26 @@ class PolicyHandler:
         return None
 
     def allowed_outright(self) -> frozenset[int]:
-        """The x86_64 syscall numbers the profile allows whatever their arguments: the
-        ones a prefilter may let run without a stop.  A number is one when each rule
-        that could decide it allows it, and one of them (or the default) always does;
-        LOG is not among them (its line is written at the stop)."""
-        from probes.abi import syscalls
-        policy = self.compiled.policy
-        if Abi.X86_64 not in policy.abis:
-            return frozenset()
-        table = policy.rules.get(Abi.X86_64, {})
-        out = []
-        for nr in syscalls(Abi.X86_64):
-            rules = policy.ordered(Abi.X86_64, nr) if nr in table else []
-            if any(r.verdict.action is not Action.ALLOW for r in rules):
-                continue
-            if (rules and not rules[-1].conds) or policy.default.action is Action.ALLOW:
-                out.append(nr)
-        return frozenset(out)
+        return allowed_outright(self.compiled.policy)
+
+
+def allowed_outright(policy: Policy) -> frozenset[int]:
+    """The x86_64 syscall numbers ``policy`` allows whatever their arguments: the ones
+    a prefilter may let run without a stop.  A number is one when each rule that could
+    decide it allows it, and one of them (or the default) always does; LOG is not among
+    them (its line is written at the stop)."""
+    from probes.abi import syscalls
+    if Abi.X86_64 not in policy.abis:
+        return frozenset()
+    table = policy.rules.get(Abi.X86_64, {})
+    out = []
+    for nr in syscalls(Abi.X86_64):
+        rules = policy.ordered(Abi.X86_64, nr) if nr in table else []
+        if any(r.verdict.action is not Action.ALLOW for r in rules):
+            continue
+        if (rules and not rules[-1].conds) or policy.default.action is Action.ALLOW:
+            out.append(nr)
+    return frozenset(out)
 
     def close(self) -> None:
         self.probe.close()
