@@ -242,6 +242,10 @@ def _syscall_program(e: _Emitter, policy: Policy, abi: Abi, nr: int, prog: str,
         uses[rule.verdict] = uses.get(rule.verdict, 0) + 1
     shared: dict[Verdict, str] = {}
     needs_default = True
+    # the shared actions follow every rule: past a 16-bit jump's reach, ``gotol`` (JMP32
+    # JA with a 32-bit offset) reaches them
+    far = sum(3 * len(r.conds) + 2 for r in rules) > 30_000
+    goto = "gotol" if far else "goto"
     for k, rule in enumerate(rules):
         where = f"syscalls[{rule.source}]: {rule.verdict}"
         e.label(f"rule_{k}")
@@ -256,7 +260,7 @@ def _syscall_program(e: _Emitter, policy: Policy, abi: Abi, nr: int, prog: str,
         if uses[rule.verdict] == 1:
             _action(e, rule.verdict, abi, name)
         else:
-            e(f"goto {shared.setdefault(rule.verdict, f'act_{len(shared)}')}")
+            e(f"{goto} {shared.setdefault(rule.verdict, f'act_{len(shared)}')}")
         if not rule.conds:
             break
     if needs_default:

@@ -428,11 +428,26 @@ def parse_profile(data: Any, source: str = "") -> Profile:
         raise ProfileError(source, [(json_path(base + deep),
                                      f"nested more than {MAX_DEPTH} levels deep")])
     try:
-        return Profile.model_validate(data)
+        return Profile.model_validate(_go_strings(data))
     except ValidationError as exc:
         raise ProfileError(source, _problems(exc, base)) from None
     except RecursionError:   # not reached below MAX_DEPTH; kept as a last line
         raise ProfileError(source, [("", "nested too deeply")]) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_strings(v: Any) -> Any:
+    """Lone surrogates (``"\\ud800"``) become U+FFFD, as Go's decoder makes them (called
+    below MAX_DEPTH)."""
+    if isinstance(v, str):
+        return _SURROGATE.sub("\ufffd", v)
+    if isinstance(v, dict):
+        return {_go_strings(k): _go_strings(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_go_strings(x) for x in v]
+    return v
 
 
 def _type_name(v: Any) -> str:
