@@ -146,7 +146,15 @@ class LineParser:
         if n.kind != "num":
             raise self.expected(what, n)
         written = n.text if n is t else t.text + n.text
-        return sign * int(n.text, 0), Tok("num", written, t.col)
+        return sign * self.to_int(n), Tok("num", written, t.col)
+
+    def to_int(self, n: Tok) -> int:
+        """A number token's value; one past Python's integer-string limit (4300 digits)
+        is a syntax error like any other too-large number, not a ValueError."""
+        if len(n.text) > 64:
+            raise self.error(n, f"a number of {len(n.text)} characters does not fit in"
+                                " 64 bits")
+        return int(n.text, 0)
 
     def int32(self, what: str = "an immediate") -> int:
         """A 32-bit field, written signed or unsigned; returned as stored (signed).
@@ -169,7 +177,7 @@ class LineParser:
             n = self.next()
             if n.kind != "num":
                 raise self.expected("an offset", n)
-            off = int(n.text, 0) * (-1 if t.text == "-" else 1)
+            off = self.to_int(n) * (-1 if t.text == "-" else 1)
             if not -(1 << 15) <= off < (1 << 15):
                 raise self.error(t, f"offset {t.text}{n.text} does not fit in 16 bits")
             return base, off
@@ -508,7 +516,7 @@ def _pseudo(p: LineParser, name: str, dst: int, wide: bool, dtok: Tok) -> Pendin
     value_off: int | None = None
     if p.accept("["):
         zt = p.next()
-        if zt.kind != "num" or int(zt.text, 0) != 0:
+        if zt.kind != "num" or p.to_int(zt) != 0:
             raise p.expected("[0] (the only value of a map's value form)", zt)
         p.expect("]")
         st = p.peek()

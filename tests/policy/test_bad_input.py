@@ -145,3 +145,13 @@ def test_rules_beyond_a_16_bit_jump_compile_and_run() -> None:
         want = decide(policy, Abi.X86_64, ioctl, args)
         assert want.errno == (1 + k % 2 if 0 <= k < 10_900 else None)
         assert runner.run(Abi.X86_64, pt_regs(Abi.X86_64, ioctl, args)).verdict == want
+
+
+@pytest.mark.parametrize("line", ["r0 = {n}", "r0 = *(u64 *)(r10 - {n})", "if r1 > {n} goto +0"])
+def test_asm_integers_of_any_size(line: str) -> None:
+    """bpf-vm's assembler (the policy compiler's too): a 5000-digit number is a syntax
+    error with its line and column, not Python's integer-string ValueError."""
+    from bpf_vm.asm import assemble
+    from bpf_vm.errors import AsmSyntaxError
+    with pytest.raises(AsmSyntaxError, match="5000 characters does not fit in 64 bits"):
+        assemble(line.format(n="9" * 5000) + "\nexit\n")
