@@ -294,3 +294,21 @@ def test_socketcall_multiplexing_as_libseccomp() -> None:
         want = kernel_verdict(prog, abi, nr, full)
         assert want == (0x50000 | err if err else 0x7FFF0000), (abi, nr, args, hex(want))
         assert ours(policy, abi, nr, full)[0] == want
+
+
+def test_podman_profile_agrees_with_libseccomp() -> None:
+    """containers-common's seccomp.json (errno names): every x86_64 syscall, with zero
+    and with sample arguments, decides as the filter libseccomp builds from it."""
+    from probes.abi import syscalls
+
+    from .conftest import load_json
+    policy = resolve(parse_profile(load_json("containers_common_seccomp.json")),
+                     Environment.from_host())
+    assert policy.default.errno == 38          # "defaultErrno": "ENOSYS"
+    prog = libseccomp_program(policy)
+    assert isinstance(prog, list)
+    r = random.Random(5)
+    for nr in syscalls(Abi.X86_64):
+        for args in ([0] * 6, [r.choice(VALUES) for _ in range(6)]):
+            want = kernel_verdict(prog, Abi.X86_64, nr, args)
+            assert ours(policy, Abi.X86_64, nr, args)[0] == want, (nr, args, hex(want))

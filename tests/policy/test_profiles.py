@@ -155,3 +155,30 @@ def test_host_environment() -> None:
     assert Environment.from_host([]).caps == frozenset()
     with pytest.raises(ValueError, match="unknown capability 'CAP_FOO'"):
         Environment.from_host(["CAP_FOO"])
+
+
+def test_containers_common_errno_names() -> None:
+    """containers/common's getErrno: ``errno`` (a name of its table, or a decimal
+    number), when not empty, wins over ``errnoRet``; an unknown name is an error."""
+    from probes.policy.models import Action
+    from probes.policy.resolve import Verdict, decide
+    prof = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "defaultErrno": "ENOSYS",
+            "syscalls": [
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "errno": "EACCES"},
+                {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO", "errno": "5"},
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW", "errno": ""}]}
+    policy = make_policy(prof)
+    mkdir, rmdir = syscall_number(Abi.X86_64, "mkdir"), syscall_number(Abi.X86_64, "rmdir")
+    assert mkdir is not None and rmdir is not None
+    assert policy.default == Verdict(Action.ERRNO, 38)
+    assert decide(policy, Abi.X86_64, mkdir, [0] * 6) == Verdict(Action.ERRNO, 13)
+    assert decide(policy, Abi.X86_64, rmdir, [0] * 6) == Verdict(Action.ERRNO, 5)
+    for bad, path in (({"defaultErrno": "EFOO"}, "defaultErrno"),
+                      ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                                      "errno": "-1"}]}, "syscalls[0].errno"),
+                      ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                                      "errno": "EPERM"}]}, "syscalls[0]"),
+                      ({"defaultErrno": 1}, "defaultErrno")):
+        with pytest.raises(ProfileError) as info:
+            parse_profile({"defaultAction": "SCMP_ACT_ERRNO", **bad}, "p.json")
+        assert [p for p, _ in info.value.problems] == [path], info.value.problems
