@@ -165,9 +165,9 @@ Policy experiments (trace-run's own):
   --merge BASE          with --record-profile: add to the profile BASE
   --sweep               deny each syscall CMD makes in turn and tabulate the outcomes
   --sweep-errno ERRNO   the errno of a denied syscall in a sweep (default EPERM)
-  --sweep-timeout SECONDS
-                        the time limit of each sweep run (default 60)
+  --sweep-timeout SECONDS  the time limit of each sweep run (default 60)
   --sweep-jobs N        sweep runs in parallel (default: the CPU count)
+  --force               with --sweep: write a profile that failed its verification
   --compare             with --policy: run CMD emulated and under the kernel's seccomp
 """
 
@@ -363,6 +363,7 @@ def _policy_options(opts: Options) -> PolicyOptions:
         sweep=opts.sweep, sweep_errno=opts.sweep_errno, compare=opts.compare,
         sweep_timeout=_float(opts.sweep_timeout, "--sweep-timeout"),
         sweep_jobs=_int(opts.sweep_jobs, "--sweep-jobs", 1) if opts.sweep_jobs else None,
+        force=opts.force,
         json=opts.json if opts.sweep or opts.compare else None, printk=opts.printk,
         dump_maps=opts.dump_maps, probe=Path(opts.probe) if opts.probe else None)
 

@@ -133,6 +133,7 @@ LONG: dict[str, _Spec] = {
     "sweep-errno": _Spec("sweep_errno", "value", _REQUIRED),
     "sweep-timeout": _Spec("sweep_timeout", "value", _REQUIRED),
     "sweep-jobs": _Spec("sweep_jobs", "value", _REQUIRED),
+    "force": _Spec("force", "flag"),
 }
 # --quiet takes an optional SET (strace's --quiet[=SET]); without one it is -q.
 LONG["quiet"] = _Spec("exprs", "list", _OPTIONAL, "quiet")
@@ -200,6 +201,7 @@ class Options:
     sweep_errno: str = "EPERM"
     sweep_timeout: str = "60"
     sweep_jobs: str | None = None
+    force: bool = False
     # miscellaneous
     help: bool = False
     version: bool = False

@@ -132,6 +132,8 @@ def test_trace_action_is_refused(cli: Cli, tmp_path: Path) -> None:
     (["--merge", "b.json", "true"], "--merge needs --record-profile"),
     (["--policy", "P", "--probe", "x.s", "true"], "--probe does not go with"),
     (["--sweep", "--sweep-errno", "EWHAT", "true"], "unknown errno 'EWHAT'"),
+    (["--sweep", "--sweep-errno", "0", "true"], "--sweep-errno: 0 is not an errno (1 to 4095)"),
+    (["--sweep", "--sweep-errno", "4096", "true"], "--sweep-errno: 4096 is not an errno"),
     ([], "must have CMD [ARGS] or -p PID"),
 ])
 def test_option_combinations(cli: Cli, tmp_path: Path, args: list[str],

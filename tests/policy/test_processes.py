@@ -264,12 +264,19 @@ def test_sweep_table_and_minimal_profile(tmp_path: Path, tiny: Path) -> None:
     assert set(table) == {"execve", "write", "getpid", "exit_group"}
     assert data["baseline"]["end"] == "exit 0" and data["verified"] is True
     minimal = json.loads(prof.read_text())
-    assert minimal["syscalls"] == [{"names": ["execve", "exit_group", "write"],
+    # exit and exit_group are always allowed: the command must be able to end
+    assert minimal["syscalls"] == [{"names": ["execve", "exit", "exit_group", "write"],
                                     "action": "SCMP_ACT_ALLOW"}]
     assert "exit_group" in r.stdout and "reproduces the baseline" in r.stdout
     # and the suggested profile does run the program
     r = trace_run("--policy", prof, "-o", os.devnull, tiny)
     assert (r.returncode, r.stdout) == (0, "hi\n")
+
+
+def test_sweep_of_a_missing_command_fails_first(tmp_path: Path) -> None:
+    r = trace_run("--sweep", tmp_path / "no-such-command")
+    assert r.returncode == 127 and "No such file or directory" in r.stderr
+    assert "baseline" not in r.stdout + r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.needs_gcc

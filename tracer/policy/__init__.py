@@ -18,11 +18,13 @@ them and exits 2.
 
 from __future__ import annotations
 
+import os
+import queue
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from probes.policy.errors import ProfileError
 from tracer.handler import SyscallHandler
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["PolicyOptions", "PolicyUsageError", "ProfileError", "run", "wanted"]
 
 Trace = Callable[[SyscallHandler], int]
+MAX_ERRNO = 4095
 
 
 class PolicyUsageError(Exception):
@@ -55,6 +58,7 @@ class PolicyOptions:
     sweep_errno: str = "EPERM"
     sweep_timeout: float = 60.0
     sweep_jobs: int | None = None
+    force: bool = False            # with --sweep: write a profile that failed verification
     json: str | None = None        # with --sweep or --compare: where the results go
     printk: str | None = None
     dump_maps: bool = False
@@ -222,19 +226,43 @@ def record_mode(opts: PolicyOptions, trace: Trace) -> int:
 
 
 def sweep_mode(opts: PolicyOptions, cmd: Sequence[str]) -> int:
+    from rich.console import Console
+
+    from tracer.spawn import resolve
+
+    from .sweep import parse_errno
+    from .zygote import Zygote
+
+    try:
+        err = parse_errno(opts.sweep_errno)
+    except ValueError as exc:
+        raise PolicyUsageError(str(exc)) from None
+    if not 1 <= err <= MAX_ERRNO:
+        raise PolicyUsageError(f"--sweep-errno: {opts.sweep_errno} is not an errno"
+                               f" (1 to {MAX_ERRNO})")
+    resolve(cmd[0])   # a command that cannot run is said before any baseline
+    # the workers are forked now, before the progress bar's thread and the pool's start
+    zygotes: queue.Queue[Zygote] = queue.Queue()
+    workers = [Zygote() for _ in range(opts.sweep_jobs or os.cpu_count() or 1)]
+    for z in workers:
+        zygotes.put(z)
+    try:
+        return _sweep_with(opts, cmd, err, Console(file=opts.stderr), zygotes)
+    finally:
+        for z in workers:
+            z.close()
+
+
+def _sweep_with(opts: PolicyOptions, cmd: Sequence[str], err: int, console: Any,
+                zygotes: Any) -> int:
     import json
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from .record import profile_json
-    from .sweep import parse_errno, render_table, sweep
+    from .sweep import render_table, sweep
 
-    try:
-        err = parse_errno(opts.sweep_errno)
-    except ValueError as exc:
-        raise PolicyUsageError(str(exc)) from None
-    console = Console(file=opts.stderr)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
                   console=console, transient=True) as bar:
@@ -249,23 +277,28 @@ def sweep_mode(opts: PolicyOptions, cmd: Sequence[str]) -> int:
 
         try:
             result = sweep(cmd, errno=err, timeout=opts.sweep_timeout, jobs=opts.sweep_jobs,
-                           progress=progress)
+                           progress=progress, zygotes=zygotes)
         except TimeoutError as exc:
             raise PolicyUsageError(str(exc)) from None
     Console(file=opts.stdout, width=max(100, Console(file=opts.stdout).width)).print(
         render_table(result))
     allowed = result.profile["syscalls"][0]["names"]
     needed = [t.name for t in result.trials if t.needed]
-    extra = len(allowed) - len(needed)
+    extra = len([n for n in allowed if n not in needed and n not in ("exit", "exit_group")])
     ended = result.verified.end if result.verified else "?"
     verdict = ("reproduces the baseline" if result.verified_same else
                f"does NOT reproduce the baseline (ended: {ended})")
     print(f"minimal profile: {len(needed)} of {len(result.trials)} syscalls needed"
           + (f", {extra} fallback(s) allowed" if extra else "")
+          + ", exit and exit_group always allowed"
           + f"; enforced on the command it {verdict}", file=opts.stdout)
     if opts.json:
         _write(opts.json, json.dumps(result.to_json(), indent=2) + "\n", opts)
     text = profile_json(result.profile)
+    if not result.verified_same and not opts.force:
+        _warn(opts, "the suggested profile is not written: it does not reproduce the"
+                    " baseline (--force writes it anyway)")
+        return 1
     if opts.record_profile:
         _write(opts.record_profile, text, opts)
         print(f"written to {opts.record_profile}", file=opts.stdout)

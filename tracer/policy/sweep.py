@@ -24,6 +24,7 @@ import contextlib
 import errno as _errno
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ from typing import Any
 
 from probes.abi import Abi, syscall_number
 from probes.policy.models import Action, Arch
+
+from .zygote import Zygote
 
 __all__ = ["RunResult", "SweepResult", "Trial", "parse_errno", "render_table", "sweep"]
 
@@ -77,11 +80,22 @@ class RunResult:
 
 
 def _trace_run(cmd: Sequence[str], args: Sequence[str], timeout: float, workdir: Path,
-               tag: str) -> RunResult:
-    """``trace-run ARGS -- CMD`` in a subprocess, its syscall JSON read back."""
+               tag: str, zygotes: queue.Queue[Zygote] | None = None) -> RunResult:
+    """``trace-run ARGS -- CMD`` in a fork of a zygote (or, without, a subprocess), its
+    syscall JSON read back."""
     jpath = workdir / f"{tag}.jsonl"
-    argv = [sys.executable, "-m", "tracer.cli", "-q", "-o", os.devnull, "--json", str(jpath),
-            *args, "--", *cmd]
+    args = ["-q", "-o", os.devnull, "--json", str(jpath), *args, "--", *cmd]
+    if zygotes is not None:
+        zygote = zygotes.get()
+        try:
+            out_path, err_path = workdir / f"{tag}.out", workdir / f"{tag}.err"
+            code, timed_out = zygote.run(args, str(out_path), str(err_path), timeout)
+        finally:
+            zygotes.put(zygote)
+        res = RunResult(code, out_path.read_bytes(), err_path.read_bytes(), timed_out)
+        _read_json(jpath, res)
+        return res
+    argv = [sys.executable, "-m", "tracer.cli", *args]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     timed_out = False
@@ -175,15 +189,22 @@ Progress = Callable[[str], None]
 
 def sweep(cmd: Sequence[str], *, errno: int = _errno.EPERM, timeout: float = 60.0,
           jobs: int | None = None, progress: Callable[[int], Progress] | None = None,
-          workdir: Path | None = None) -> SweepResult:
+          workdir: Path | None = None, zygotes: queue.Queue[Zygote] | None = None
+          ) -> SweepResult:
     """Run the whole sweep.  ``progress(total)`` returns a callback called once per
-    finished run with the syscall name (or "baseline")."""
+    finished run with the syscall name (or "baseline").  ``zygotes``: pre-forked
+    workers (:mod:`tracer.policy.zygote`) that the runs are forked from; without,
+    each run is a new trace-run process.
+
+    A trial traces only what it must see (its prefilter lets the rest run without a
+    stop): the denied syscall, and every syscall the baseline did not make, which is
+    where a fallback shows."""
     jobs = jobs or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="trace-run-sweep-") as tmp:
         wd = workdir or Path(tmp)
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, 2))) as pool:
-            b1 = pool.submit(_trace_run, cmd, [], timeout, wd, "baseline-1")
-            b2 = pool.submit(_trace_run, cmd, [], timeout, wd, "baseline-2")
+            b1 = pool.submit(_trace_run, cmd, [], timeout, wd, "baseline-1", zygotes)
+            b2 = pool.submit(_trace_run, cmd, [], timeout, wd, "baseline-2", zygotes)
             base, again = b1.result(), b2.result()
         if base.timed_out:
             raise TimeoutError(f"the baseline run took longer than {timeout:g} s"
@@ -204,8 +225,11 @@ def sweep(cmd: Sequence[str], *, errno: int = _errno.EPERM, timeout: float = 60.
             for name in names:
                 pfile = wd / f"deny-{name}.json"
                 pfile.write_text(json.dumps(_deny_one(name, errno)))
-                futures[pool.submit(_trace_run, cmd, ["--policy", str(pfile)], timeout, wd,
-                                    f"deny-{name}")] = name
+                # execve stays traced: the command's first call names its pid
+                others = ",".join(n for n in names if n not in (name, "execve"))
+                seen = ["-e", f"trace=!{others}"] if others else []
+                futures[pool.submit(_trace_run, cmd, ["--policy", str(pfile), *seen],
+                                    timeout, wd, f"deny-{name}", zygotes)] = name
             for fut in as_completed(futures):
                 name = futures[fut]
                 run = fut.result()
@@ -217,15 +241,19 @@ def sweep(cmd: Sequence[str], *, errno: int = _errno.EPERM, timeout: float = 60.
                                      fallbacks=new)
                 if tick:
                     tick(name)
+        # exit and exit_group are never dropped: the suggested profile must let the
+        # command end as it ends (glibc falls back from one to the other)
         needed = sorted({n for n, t in trials.items() if t.needed}
-                        | {f for t in trials.values() if not t.needed for f in t.fallbacks})
+                        | {f for t in trials.values() if not t.needed for f in t.fallbacks}
+                        | {"exit", "exit_group"})
         profile = {"defaultAction": Action.ERRNO.value, "defaultErrnoRet": errno,
                    "architectures": [_ARCH_OF[a].value for a in (Abi.X86_64, Abi.I386, Abi.X32)
                                      if a is Abi.X86_64 or a in abis],
                    "syscalls": [{"names": needed, "action": Action.ALLOW.value}]}
         pfile = wd / "suggested.json"
         pfile.write_text(json.dumps(profile))
-        verified = _trace_run(cmd, ["--policy", str(pfile)], timeout, wd, "verify")
+        verified = _trace_run(cmd, ["--policy", str(pfile), "-e", "trace=execve"], timeout,
+                              wd, "verify", zygotes)
         end, out, err = _differs(verified, base, stdout_stable, stderr_stable)
         if tick:
             tick("verification")
