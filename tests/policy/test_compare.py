@@ -184,7 +184,7 @@ CASES = [
     case("i386-socketcall", "socket-i386", SC, "socketcall32", xfail=SOCKETCALL,
          kernel="errno=EACCES"),
     case("i386-socket-x86_64", "socket-i386", SC, "41:1:1:0", kernel="41=-EACCES"),
-    case("actions-vsyscall", "actions", SC, "vsyscall", xfail=VSYSCALL,
+    case("actions-vsyscall", "actions", SC, "vsyscall",
          kernel="gettimeofday=EPERM"),
     case("no-execve", "no-execve", "true", kernel="end:execve failed: Permission denied"),
     # -- rules of one syscall that overlap
