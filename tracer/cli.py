@@ -159,7 +159,7 @@ Policy experiments (trace-run's own):
   --report FILE         with --policy: also write the report to FILE (.json: as JSON)
   --strict              with --policy: unknown syscall names are errors
   --cap CAP_NAME        a capability Docker's includes/excludes are matched against
-                        (repeatable; default: trace-run's effective capabilities)
+                        (repeatable; default: Docker's 14; 'none': no capability)
   --print-programs      with --policy or -e inject=, no CMD: print the programs
   --record-profile OUT  write a profile allowing exactly what CMD did ('-': stdout)
   --merge BASE          with --record-profile: add to the profile BASE

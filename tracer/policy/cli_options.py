@@ -41,7 +41,7 @@ Strict = Annotated[bool, typer.Option(
 Caps = Annotated[list[str] | None, typer.Option(
     "--cap", metavar="CAP_NAME", rich_help_panel=_P,
     help="The capabilities Docker includes/excludes are matched against (repeatable; "
-         "default: trace-run's effective capabilities).")]
+         "default: Docker's default container set; 'none': no capability).")]
 PrintPrograms = Annotated[bool, typer.Option(
     "--print-programs", rich_help_panel=_P,
     help="With --policy and no command: print the compiled programs, disassembled, with "
