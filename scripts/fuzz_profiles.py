@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from probes.policy.errors import ProfileError  # noqa: E402
 
 DATA = ROOT / "tests" / "policy" / "data"
 HUGE = "9" * 5000
+MAX_TEXT = 20 << 20     # a case is at most 20 MiB (trace-run's limit is 16 MiB)
 ACTIONS = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
            "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_NOTIFY", "SCMP_ACT_X"]
 OPS = ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT",
@@ -140,7 +142,7 @@ def mutate(r: random.Random, base: Any) -> Any:
                 parent.pop(path[-1])
         elif op == 1 and isinstance(target, dict):            # add a key
             target[r.choice(KEYS)] = _garbage_value(r)
-        elif op == 2 and isinstance(target, list) and target:  # duplicate elements
+        elif op == 2 and isinstance(target, list) and 0 < len(target) < 3000:  # duplicates
             target.extend(r.choice(target) for _ in range(r.choice([1, 10, 2000])))
         elif op == 3 and isinstance(target, int | float) and not isinstance(target, bool):
             v = _set(v, path, r.choice(NUMBERS))
@@ -160,9 +162,18 @@ def dumps(v: Any) -> str:
             return f"\0RAW{len(raws) - 1}\0"
         raise TypeError(type(o).__name__)
     text = json.dumps(v, default=default)
-    for i, raw in enumerate(raws):
-        text = text.replace(json.dumps(f"\0RAW{i}\0"), raw)
-    return text
+    if not raws:
+        return text
+    # one pass, and no case past MAX_TEXT (duplicated nesting grows fast)
+    out: list[str] = []
+    size = 0
+    for k, part in enumerate(re.split(r'"\\u0000RAW(\d+)\\u0000"', text)):
+        piece = raws[int(part)] if k % 2 else part
+        out.append(piece)
+        size += len(piece)
+        if size > MAX_TEXT:
+            break
+    return "".join(out)[:MAX_TEXT]
 
 
 def structural(r: random.Random) -> bytes:
