@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from . import pt_regs, toolchain
     from ._version import __version__
     from .asm import assemble
+    from .context import effects_of
     from .disasm import disassemble, disassemble_text, format_insn
     from .effects import Effects, PerfRecord, PrintkLine, RingbufRecord
     from .elf import load_object
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
         VmFault,
     )
     from .extension import Extension
-    from .helper_table import HelperFault, HelperTable
+    from .helper_table import ArgType, HelperFault, HelperProto, HelperTable, RetType
     from .helpers import default_helpers
     from .host import BaseHost, FakeHost, Host, ProcessHost, UserMemory
     from .maps import Map, MapSpec, MapType, create_map
@@ -83,6 +84,8 @@ _WHERE = {
     "Host": ".host", "BaseHost": ".host", "ProcessHost": ".host", "FakeHost": ".host",
     "UserMemory": ".host",
     "HelperTable": ".helper_table", "HelperFault": ".helper_table",
+    "HelperProto": ".helper_table", "ArgType": ".helper_table", "RetType": ".helper_table",
+    "effects_of": ".context",
     "default_helpers": ".helpers",
     "Map": ".maps", "MapSpec": ".maps", "MapType": ".maps", "create_map": ".maps",
     **dict.fromkeys(("BpfError", "AsmSyntaxError", "BudgetExceeded", "ElfLoadError",
@@ -93,6 +96,7 @@ _WHERE = {
 __all__ = [
     "DEFAULT_BUDGET",
     "ENGINES",
+    "ArgType",
     "AsmSyntaxError",
     "BaseHost",
     "BpfError",
@@ -103,6 +107,7 @@ __all__ = [
     "Extension",
     "FakeHost",
     "HelperFault",
+    "HelperProto",
     "HelperTable",
     "Host",
     "InternalError",
@@ -115,6 +120,7 @@ __all__ = [
     "PrintkLine",
     "ProcessHost",
     "Program",
+    "RetType",
     "RingbufRecord",
     "RunResult",
     "Step",
@@ -131,6 +137,7 @@ __all__ = [
     "disassemble",
     "disassemble_text",
     "dump_maps",
+    "effects_of",
     "format_insn",
     "load_any",
     "load_asm",

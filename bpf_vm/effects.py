@@ -46,14 +46,18 @@ class Effects:
     bpf_override_return value (signed), None without one.  ``output``: the printk lines
     (built only when the host's ``printk_enabled``), ring-buffer and perf records, in the
     order the program produced them, which is the order a sink that shows them together
-    must keep; :attr:`printk`, :attr:`ringbuf` and :attr:`perf` select one kind."""
+    must keep; :attr:`printk`, :attr:`ringbuf` and :attr:`perf` select one kind.
+    ``requests``: (name, value) of each call of a helper that a front end registered to
+    ask its caller for something the kernel's helpers cannot express (trace-run's
+    ``bpf_seccomp_return``), in order."""
 
-    __slots__ = ("output", "override", "signals")
+    __slots__ = ("output", "override", "requests", "signals")
 
     def __init__(self) -> None:
         self.signals: list[tuple[int, bool]] = []
         self.override: int | None = None
         self.output: list[Output] = []
+        self.requests: list[tuple[str, int]] = []
 
     @property
     def printk(self) -> list[str]:
@@ -68,19 +72,20 @@ class Effects:
         return [o for o in self.output if type(o) is PerfRecord]
 
     def __bool__(self) -> bool:
-        return bool(self.signals or self.override is not None or self.output)
+        return bool(self.signals or self.override is not None or self.output
+                    or self.requests)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Effects):
             return NotImplemented
-        return (self.signals, self.override, self.output) == (other.signals, other.override,
-                                                              other.output)
+        return ((self.signals, self.override, self.output, self.requests)
+                == (other.signals, other.override, other.output, other.requests))
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"Effects(signals={self.signals!r}, override={self.override!r},"
-                f" output={self.output!r})")
+                f" output={self.output!r}, requests={self.requests!r})")
 
 
 __all__ = ["Effects", "Output", "PerfRecord", "PrintkLine", "RingbufRecord"]

@@ -494,8 +494,8 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         recorders: list[Recorder] = [summary.clock] if summary and summary.clock else []
         recorders.append(recorder)
         quiet_attach = Quiet.ATTACH in q.quiet
-        prefilter = choose_prefilter(opts.seccomp_bpf, out.pids, handler if enforcing else None,
-                                     q, bool(writers), say=_error)
+        prefilter = choose_prefilter(opts.seccomp_bpf, out.pids, handler, q, bool(writers),
+                                     say=_error)
         loop = Loop(handler, recorders, detach_on_exec=out.detach_on_exec,
                     say=None if quiet_attach else _error,
                     trace=None if q.trace.is_all else (q.trace.members, q.trace.inverted),

@@ -37,36 +37,42 @@ def output_needs(trace: SyscallSet) -> frozenset[int]:
 
 
 def choose(*, seccomp_bpf: bool, policy_allowed: frozenset[int] | None, trace: SyscallSet,
-           outputs: bool, injections: bool, attaching: bool,
+           outputs: bool, injections: bool, attaching: bool, outcomes: bool = False,
            extra: Iterable[int] = ()) -> Prefilter | None:
     """The prefilter of a run, or None.  ``policy_allowed``: what a policy allows
     outright (None without a policy); ``outputs``: lines, JSON or a summary are asked
-    for; ``extra``: more numbers that must always be traced."""
-    if attaching or (policy_allowed is None and not seccomp_bpf):
+    for; ``outcomes``: a probe asks for seccomp's outcomes (bpf_seccomp_return), which
+    a prefilter carries; ``extra``: more numbers that must always be traced."""
+    outcomes = outcomes or policy_allowed is not None
+    if attaching or not (outcomes or seccomp_bpf):
         return None
+    # the outcome numbers need a cookie the program cannot guess
+    cookie = secrets.randbits(32) if outcomes else None
     must = set(ALWAYS_TRACED) | set(extra)
     if injections:
-        return _with(frozenset(), policy_allowed)   # every call: the injections decide
+        return Prefilter(frozenset(), cookie)   # every call: the injections decide
     if outputs:
         must |= output_needs(trace)
-    base = policy_allowed if policy_allowed is not None else frozenset(syscalls(Abi.X86_64))
-    return _with(frozenset(base - must), policy_allowed)
+    if policy_allowed is not None:
+        base = policy_allowed
+    elif seccomp_bpf:
+        base = frozenset(syscalls(Abi.X86_64))
+    else:
+        base = frozenset()   # a probe sees every call
+    return Prefilter(frozenset(base - must), cookie)
 
 
-def _with(allowed: frozenset[int], policy_allowed: frozenset[int] | None) -> Prefilter:
-    # a policy's prefilter carries the outcome numbers: a cookie the program cannot guess
-    cookie = secrets.randbits(32) if policy_allowed is not None else None
-    return Prefilter(allowed, cookie)
-
-
-def choose_prefilter(seccomp_bpf: bool, pids: Sequence[object], policy: object,
+def choose_prefilter(seccomp_bpf: bool, pids: Sequence[object], handler: object,
                      q: Qualifiers, outputs: bool, say: Callable[[str], None]
                      ) -> Prefilter | None:
-    """:func:`choose` for the CLI's run: ``policy`` is the enforcing handler (None
-    without one); says why ``--seccomp-bpf`` is off with ``-p``, as strace does."""
+    """:func:`choose` for the CLI's run: ``handler`` is the run's (a policy's tells
+    what it allows outright, a probe's whether it calls bpf_seccomp_return); says why
+    ``--seccomp-bpf`` is off with ``-p``, as strace does."""
     if seccomp_bpf and pids:
         say("--seccomp-bpf is not enabled for processes attached with -p")
-    allowed = getattr(policy, "allowed_outright", None)
+    inner = getattr(handler, "inner", handler)   # an injection wraps the run's handler
+    allowed = getattr(inner, "allowed_outright", None)
     return choose(seccomp_bpf=seccomp_bpf, trace=q.trace,
                   policy_allowed=allowed() if callable(allowed) else None, outputs=outputs,
-                  injections=bool(q.injections()), attaching=bool(pids))
+                  injections=bool(q.injections()), attaching=bool(pids),
+                  outcomes=bool(getattr(inner, "asks_seccomp", False)))

@@ -45,6 +45,10 @@ from bpf_vm import (
     section_info,
 )
 from probes import DEFAULT_PROBE
+from probes.prefilter import Outcome
+from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER
+from probes.seccomp_helper import install as install_seccomp_helper
+from probes.seccomp_helper import requested
 from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.regs import FIELDS, PT_REGS
 
@@ -131,6 +135,8 @@ def load_probe(path: Path, vm: Vm) -> BpfObject:
     obj.name = str(path)
     return obj
 
+_CALL = 0x85   # BPF_JMP | BPF_CALL
+
 
 class ProbeHandler:
     """Runs a probe object's programs at syscall entry (and exit) for the tracer."""
@@ -162,6 +168,9 @@ class ProbeHandler:
                 self.entry[abi] = prog
         self.returns = returns
         self.wants_exit = bool(returns)   # kretprobe programs run at the exit stop
+        # a program calls bpf_seccomp_return: the run needs a prefilter with outcomes
+        self.asks_seccomp = any(i.opcode == _CALL and i.src == 0 and i.imm == SECCOMP_HELPER
+                                for p in obj.programs.values() for i in p.insns if i)
         # Every program is compiled now, as BPF_PROG_LOAD verifies and JITs at load: one
         # the VM refuses is refused before the command starts, not at its first tail
         # call, and no syscall's time (-c) includes the compiler (~4 ms a program).
@@ -224,6 +233,13 @@ class ProbeHandler:
     # -- helpers ---------------------------------------------------------------------------
 
     def _decide(self, effects: Effects) -> Decision:
+        if effects.requests:
+            asked = requested(effects.requests)
+            if asked is not None:   # bpf_seccomp_return: seccomp's own outcome
+                return Decision(Action.TRAP, -_errno.ENOSYS,
+                                (SignalRequest(int(_signal.SIGSYS), thread=True),),
+                                seccomp=asked) if asked is Outcome.TRAP else \
+                    Decision(Action.KILL, seccomp=asked)
         if not effects.signals and effects.override is None:
             return ALLOW
         kill = any(sig == _signal.SIGKILL and not thread for sig, thread in effects.signals)
@@ -271,6 +287,7 @@ def make_handler(probe: Path | None = None, printk: str | None = None,
     elif printk:
         out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))  # noqa: SIM115  (closed by the stack)
     host = TraceeHost(out)
+    vm_options.setdefault("helpers", install_seccomp_helper())
     vm = Vm(host=host, **vm_options)
     obj = load_probe(probe if probe is not None else DEFAULT_PROBE, vm)
     handler = ProbeHandler(obj, printk=out, dump_maps=sys.stderr if dump_maps else None)

@@ -78,4 +78,9 @@ struct bpf_map_def {
 	bpf_trace_printk(____fmt, sizeof(____fmt), ##__VA_ARGS__);	\
 })
 
+/* trace-run's own helper (not the kernel's; probes/seccomp_helper.py): end this syscall as
+ * a seccomp filter returning RET would (SECCOMP_RET_KILL_PROCESS 0x80000000,
+ * SECCOMP_RET_KILL_THREAD 0, SECCOMP_RET_TRAP 0x00030000), given by the kernel's seccomp. */
+static long (* const bpf_seccomp_return)(__u32 ret) = (void *) 0x5ec0;
+
 #endif

@@ -22,9 +22,11 @@ Actions become helper calls on the traced thread:
 ==================  ======================================================================
 ALLOW               nothing
 ERRNO(n)            ``bpf_override_return(ctx, -n)``: the syscall is skipped, returns -n
-KILL_PROCESS        ``bpf_send_signal(SIGKILL)``
-KILL, KILL_THREAD   ``bpf_send_signal_thread(SIGKILL)`` (SCMP_ACT_KILL is KILL_THREAD)
-TRAP                ``bpf_send_signal_thread(SIGSYS)`` and ``bpf_override_return(-ENOSYS)``
+KILL_PROCESS        ``bpf_seccomp_return(SECCOMP_RET_KILL_PROCESS)`` (trace-run's helper,
+                    :mod:`probes.seccomp_helper`: the kernel's seccomp gives the outcome)
+KILL, KILL_THREAD   ``bpf_seccomp_return(SECCOMP_RET_KILL_THREAD)`` (SCMP_ACT_KILL is
+                    KILL_THREAD)
+TRAP                ``bpf_seccomp_return(SECCOMP_RET_TRAP)``
 LOG                 ``bpf_trace_printk("SCMP_ACT_LOG <abi> <name>\\n")``, then allow
 ==================  ======================================================================
 
@@ -37,11 +39,13 @@ r8, r9.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from probes.abi import ARG_REGS, PT_REGS_OFFSET, X32_SYSCALL_BIT, Abi, syscall_name, syscalls
+from probes.prefilter import SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP
+from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER_ID
+from probes.seccomp_helper import install as install_seccomp_helper
 
 from .models import Action, Op
 from .resolve import BAD_ARCH, Cond, Policy, PolicyRule, Verdict, arg_bits, describe, errno_name
@@ -63,9 +67,12 @@ __all__ = [
 #: bpf_override_return.  Slots are set by the compiler, not by a section convention.
 SECTION = "kprobe"
 
-SIGKILL = int(signal.SIGKILL)
-SIGSYS = int(signal.SIGSYS)
-ENOSYS = 38
+_SECCOMP_RET = {
+    Action.KILL_PROCESS: (SECCOMP_RET_KILL_PROCESS, "SECCOMP_RET_KILL_PROCESS"),
+    Action.KILL: (SECCOMP_RET_KILL_THREAD, "SECCOMP_RET_KILL_THREAD"),
+    Action.KILL_THREAD: (SECCOMP_RET_KILL_THREAD, "SECCOMP_RET_KILL_THREAD"),
+    Action.TRAP: (SECCOMP_RET_TRAP, "SECCOMP_RET_TRAP"),
+}
 MAX_IMM = 0x7FFFFFFF       # largest immediate that means the same as a 32- and 64-bit value
 
 
@@ -147,18 +154,10 @@ def _action(e: _Emitter, v: Verdict, abi: Abi, what: str, nr_reg: str | None = N
             e("r1 = r6")
             e(f"r2 = {-n:#x}" if n else "r2 = 0x0", f"-{errno_name(n)}" if n else "0")
             e("call bpf_override_return")
-        case Action.KILL_PROCESS:
-            e(f"r1 = {SIGKILL:#x}", "SIGKILL")
-            e("call bpf_send_signal")
-        case Action.KILL | Action.KILL_THREAD:
-            e(f"r1 = {SIGKILL:#x}", "SIGKILL")
-            e("call bpf_send_signal_thread")
-        case Action.TRAP:
-            e(f"r1 = {SIGSYS:#x}", "SIGSYS")
-            e("call bpf_send_signal_thread")
-            e("r1 = r6")
-            e(f"r2 = {-ENOSYS:#x}", "-ENOSYS")
-            e("call bpf_override_return")
+        case Action.KILL_PROCESS | Action.KILL | Action.KILL_THREAD | Action.TRAP:
+            ret, name = _SECCOMP_RET[v.action]
+            e(f"r1 = {ret:#x} ll", name)
+            e(f"call {SECCOMP_HELPER_ID:#x}", "bpf_seccomp_return (probes/seccomp_helper.py)")
         case Action.LOG:
             if nr_reg is None:
                 _printk(e, f"SCMP_ACT_LOG {abi.value} {what}\n")
@@ -405,10 +404,14 @@ class CompiledPolicy:
                 out.append(f"  ; syscalls[{rule.source}]: {rule.verdict}"
                            + (f" if {conds}" if conds else ", always"))
             lines = disassemble(prog.insns, map_name=self.obj.map_name, labels=True,
-                                pcs=True)
+                                pcs=True, helper_name=_helper_name)
             out += [f"  {line}" for line in lines]
             out.append("")
         return "\n".join(out)
+
+
+def _helper_name(func_id: int) -> str | None:
+    return "bpf_seccomp_return" if func_id == SECCOMP_HELPER_ID else None
 
 
 def compile_policy(policy: Policy, vm: Vm | None = None, *,
@@ -418,7 +421,9 @@ def compile_policy(policy: Policy, vm: Vm | None = None, *,
     from bpf_vm import Vm, load_asm, set_prog_slot
 
     if vm is None:
-        vm = Vm(helpers=helpers, host=host)
+        vm = Vm(helpers=install_seccomp_helper(helpers), host=host)
+    else:
+        install_seccomp_helper(vm.helpers)
     slots = plan(policy)
     text = generate_asm(policy, slots)
     obj = load_asm(text, vm, name="policy", populate=False)

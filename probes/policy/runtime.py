@@ -1,24 +1,25 @@
 """Running a compiled policy: one VM invocation per syscall, and what it decided.
 
 The programs say what they decide only through helpers, as a kprobe program in the
-kernel would: ``bpf_override_return`` (fail the syscall), ``bpf_send_signal`` /
-``bpf_send_signal_thread`` (kill, trap), ``bpf_trace_printk`` (log).  The run's effects
-(:class:`bpf_vm.effects.Effects`) record those calls; :func:`outcome` reads them back as
-a seccomp action, which the
-tracer then applies (enforce) or only records (audit).  Nothing here looks at the
+kernel would: ``bpf_override_return`` (fail the syscall), ``bpf_trace_printk`` (log),
+and trace-run's ``bpf_seccomp_return`` (kill, trap: :mod:`probes.seccomp_helper`).  The
+run's effects (:class:`bpf_vm.effects.Effects`) record those calls; :func:`outcome` reads
+them back as a seccomp action, which the tracer then applies (enforce) or only records
+(audit).  Nothing here looks at the
 profile: what a syscall gets is whatever the bytecode did.
 """
 
 from __future__ import annotations
 
 import errno as _errno
-import signal
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from probes.abi import ARG_REGS, PT_REGS_OFFSET, Abi
+from probes.prefilter import Outcome as SeccompOutcome
+from probes.seccomp_helper import requested
 
 from .compiler import CompiledPolicy
 from .models import Action
@@ -27,6 +28,8 @@ from .resolve import Verdict
 __all__ = ["Outcome", "PolicyRunner", "outcome", "pt_regs"]
 
 LOG_MARK = "SCMP_ACT_LOG "
+_ACTION = {SeccompOutcome.KILL_PROCESS: Action.KILL_PROCESS,
+           SeccompOutcome.KILL_THREAD: Action.KILL_THREAD, SeccompOutcome.TRAP: Action.TRAP}
 
 
 @dataclass(frozen=True)
@@ -39,19 +42,17 @@ class Outcome:
     tail_calls: int = 0
     signals: tuple[tuple[int, bool], ...] = field(default=())
     override: int | None = None
+    requests: tuple[tuple[str, int], ...] = field(default=())   # bpf_seccomp_return's
 
 
-def outcome(signals: Sequence[tuple[int, bool]], override: int | None,
+def outcome(requests: Sequence[tuple[str, int]], override: int | None,
             printk: Sequence[str]) -> Verdict:
     """The action a run's helper calls amount to (the inverse of the compiler's table):
-    its effects' signals, last override and printk lines."""
-    sigs = list(signals)
-    if (int(signal.SIGKILL), False) in sigs:
-        return Verdict(Action.KILL_PROCESS)
-    if (int(signal.SIGKILL), True) in sigs:
-        return Verdict(Action.KILL_THREAD)
-    if (int(signal.SIGSYS), True) in sigs:
-        return Verdict(Action.TRAP)
+    its last bpf_seccomp_return, last override and printk lines.  A bpf_send_signal is
+    not a seccomp action: it means what it means in the kernel, a signal."""
+    asked = requested(list(requests))
+    if asked is not None:
+        return Verdict(_ACTION[asked])
     if override is not None:
         return Verdict(Action.ERRNO, -override)
     if any(LOG_MARK in line for line in printk):
@@ -91,5 +92,5 @@ class PolicyRunner:
         eff = res.effects
         printk = tuple(eff.printk)
         signals = tuple(eff.signals)
-        return Outcome(outcome(signals, eff.override, printk), printk, res.insns,
-                       res.tail_calls, signals, eff.override)
+        return Outcome(outcome(eff.requests, eff.override, printk), printk, res.insns,
+                       res.tail_calls, signals, eff.override, tuple(eff.requests))

@@ -16,6 +16,7 @@ from probes.policy.compiler import max_entries, plan
 from probes.policy.models import Action, Op, ProfileError, parse_profile
 from probes.policy.resolve import BAD_ARCH, Environment, Kind, Verdict, decide, resolve
 from probes.policy.runtime import PolicyRunner, pt_regs
+from probes.prefilter import SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP
 from tests.hypothesis_profiles import examples
 
 from .conftest import compiled, env_of, load_json, make_policy, number, run_bpf, show, verdict
@@ -87,7 +88,7 @@ def test_not_allowed_abi_gets_a_killing_dispatcher() -> None:
     assert set(cp.obj.prog_arrays) == set()
     out = PolicyRunner(cp).run(Abi.I386, pt_regs(Abi.I386, 20))
     assert out.verdict.key == BAD_ARCH.key
-    assert out.signals == ((9, True),)
+    assert out.requests == (("seccomp_return", SECCOMP_RET_KILL_THREAD),) and not out.signals
     assert out.tail_calls == 0
 
 
@@ -116,12 +117,13 @@ def test_log_as_default_action_names_the_number() -> None:
     assert out.printk[0].endswith("SCMP_ACT_LOG x86_64 nr=39")
 
 
-def test_trap_signals_sigsys_and_skips_with_enosys() -> None:
+def test_trap_asks_for_seccomp_s_trap() -> None:
     cp = compiled(make_policy({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["uname"], "action": "SCMP_ACT_TRAP"}]}))
     out = PolicyRunner(cp).run(Abi.X86_64, pt_regs(Abi.X86_64, 63))
     assert out.verdict.action is Action.TRAP
-    assert out.signals == ((31, True),) and out.override == -38
+    assert out.requests == (("seccomp_return", SECCOMP_RET_TRAP),)
+    assert not out.signals and out.override is None
 
 
 def test_kill_process_and_kill_thread_helpers() -> None:
@@ -129,8 +131,12 @@ def test_kill_process_and_kill_thread_helpers() -> None:
         {"names": ["getpid"], "action": "SCMP_ACT_KILL_PROCESS"},
         {"names": ["gettid"], "action": "SCMP_ACT_KILL"}]}))
     r = PolicyRunner(cp)
-    assert r.run(Abi.X86_64, pt_regs(Abi.X86_64, 39)).signals == ((9, False),)
-    assert r.run(Abi.X86_64, pt_regs(Abi.X86_64, 186)).signals == ((9, True),)
+    # bpf_seccomp_return, not bpf_send_signal: the kernel's seccomp gives these (SIGSYS)
+    assert r.run(Abi.X86_64, pt_regs(Abi.X86_64, 39)).requests == (
+        ("seccomp_return", SECCOMP_RET_KILL_PROCESS),)
+    assert r.run(Abi.X86_64, pt_regs(Abi.X86_64, 186)).requests == (
+        ("seccomp_return", SECCOMP_RET_KILL_THREAD),)
+    assert "call bpf_seccomp_return" in cp.listing()
 
 
 def test_i386_arguments_come_from_bx_cx_dx() -> None:

@@ -18,6 +18,19 @@ def _json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def test_seccomp_return_kills_as_seccomp(tmp_path: Path) -> None:
+    """bpf_seccomp_return(SECCOMP_RET_KILL_PROCESS): the kernel's seccomp kills (SIGSYS),
+    where bpf_send_signal(SIGKILL) above is a SIGKILL."""
+    target = tmp_path / "d3"
+    log = tmp_path / "log.json"
+    res = run_cli("--probe", str(PROBES / "seccomp_kill_mkdir.s"), "--json", str(log),
+                  "-o", "/dev/null", "mkdir", str(target))
+    assert res.returncode in (-31, 128 + 31), res.stderr
+    assert not target.exists()
+    records = _json_lines(log)
+    assert any(r.get("event") == "exit" and r.get("signal") == "SIGSYS" for r in records)
+
+
 @pytest.mark.slow
 @pytest.mark.ptrace
 def test_default_probe_reports_through_printk_and_ringbuf(tmp_path: Path) -> None:

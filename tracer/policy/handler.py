@@ -122,7 +122,7 @@ class PolicyHandler:
                 self.tally.faults += 1
                 return ALLOW
             return ran
-        verdict = (outcome(ran.signals, ran.override, ran.printk) if ran is not None
+        verdict = (outcome(ran.requests, ran.override, ran.printk) if ran is not None
                    else Verdict(Action.ALLOW))
         if verdict.action is not Action.ALLOW:
             self.tally.add(call, verdict, tracee)
