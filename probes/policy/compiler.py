@@ -323,8 +323,17 @@ def plan(policy: Policy) -> list[Slot]:
 
 def generate_asm(policy: Policy, slots: list[Slot] | None = None) -> str:
     """The whole policy as one assembly file (``.map`` / ``.prog`` declarations)."""
-    slots = plan(policy) if slots is None else slots
+    return _generate(policy, plan(policy) if slots is None else slots)[0]
+
+
+def _generate(policy: Policy, slots: list[Slot]) -> tuple[str, dict[str, str]]:
+    """:func:`generate_asm`, and the programs left out because an earlier one has the
+    same instructions: ``{program: the program its slot holds}``.  One program in many
+    prog-array slots, as a loader may put one program fd in many (Docker's profile:
+    about 980 programs become a few dozen, and loading takes a fraction)."""
     e = _Emitter()
+    seen: dict[tuple[Abi, tuple[str, ...]], str] = {}
+    aliases: dict[str, str] = {}
     e.raw(f"; seccomp policy compiled by trace-run: default action {policy.default},"
           f" ABIs {', '.join(a.value for a in policy.abis)}")
     e.raw('.license "GPL"')
@@ -337,8 +346,17 @@ def generate_asm(policy: Policy, slots: list[Slot] | None = None) -> str:
             continue
         for s in slots:
             if s.abi is abi and not s.is_dispatcher:
-                _syscall_program(e, policy, abi, s.nr, s.program, list(s.rules))  # type: ignore[arg-type]
-    return "\n".join(_drop_jumps_to_next(e.lines)) + "\n"
+                one = _Emitter()
+                _syscall_program(one, policy, abi, s.nr, s.program, list(s.rules))  # type: ignore[arg-type]
+                body = _drop_jumps_to_next(one.lines)
+                key = (abi, tuple(ln.split(";")[0].rstrip() for ln in body
+                                  if ln.strip() and not ln.startswith((";", ".prog", "\n;"))))
+                if key in seen:
+                    aliases[s.program] = seen[key]
+                    continue
+                seen[key] = s.program
+                e.lines += body
+    return "\n".join(_drop_jumps_to_next(e.lines)) + "\n", aliases
 
 
 def _drop_jumps_to_next(lines: list[str]) -> list[str]:
@@ -370,6 +388,7 @@ class CompiledPolicy:
     obj: BpfObject
     slots: list[Slot]
     entries: dict[Abi, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)   # slot program -> the one run
 
     @property
     def vm(self) -> Vm:
@@ -390,7 +409,7 @@ class CompiledPolicy:
         from bpf_vm import disassemble
         out: list[str] = []
         for s in self.slots:
-            prog = self.obj.programs[s.program]
+            prog = self.obj.programs[self.aliases.get(s.program, s.program)]
             if s.is_dispatcher:
                 what = (f"entry program of the {s.abi.value} ABI" if s.abi in self.policy.abis
                         else f"entry program of the {s.abi.value} ABI (not allowed: kills)")
@@ -403,6 +422,9 @@ class CompiledPolicy:
                 conds = describe(rule.conds)
                 out.append(f"  ; syscalls[{rule.source}]: {rule.verdict}"
                            + (f" if {conds}" if conds else ", always"))
+            if s.program in self.aliases:   # one program in several slots
+                out += [f"  (the program {self.aliases[s.program]})", ""]
+                continue
             lines = disassemble(prog.insns, map_name=self.obj.map_name, labels=True,
                                 pcs=True, helper_name=_helper_name)
             out += [f"  {line}" for line in lines]
@@ -425,7 +447,7 @@ def compile_policy(policy: Policy, vm: Vm | None = None, *,
     else:
         install_seccomp_helper(vm.helpers)
     slots = plan(policy)
-    text = generate_asm(policy, slots)
+    text, aliases = _generate(policy, slots)
     obj = load_asm(text, vm, name="policy", populate=False)
     obj.prog_arrays = {}
     for s in slots:
@@ -433,6 +455,8 @@ def compile_policy(policy: Policy, vm: Vm | None = None, *,
             continue
         mname = _prog_array(s.abi)
         assert s.index is not None
-        set_prog_slot(obj.maps[mname], s.index, obj.programs[s.program])
-        obj.prog_arrays.setdefault(mname, {})[s.index] = s.program
-    return CompiledPolicy(policy, text, obj, slots, {abi: _entry(abi) for abi in Abi})
+        program = aliases.get(s.program, s.program)
+        set_prog_slot(obj.maps[mname], s.index, obj.programs[program])
+        obj.prog_arrays.setdefault(mname, {})[s.index] = program
+    return CompiledPolicy(policy, text, obj, slots, {abi: _entry(abi) for abi in Abi},
+                          aliases)

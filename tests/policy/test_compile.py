@@ -72,10 +72,14 @@ def test_prog_array_slots_are_syscall_numbers() -> None:
                           "syscalls": [{"names": ["mkdir", "read"], "action": "SCMP_ACT_ERRNO"}]})
     cp = compiled(policy)
     arrays = cp.obj.prog_arrays
-    assert arrays["progs_x86_64"] == {83: "x86_64_mkdir", 0: "x86_64_read"}
-    assert arrays["progs_i386"] == {39: "i386_mkdir", 3: "i386_read"}
+    # mkdir's program is read's (the same instructions): one program in both slots
+    assert arrays["progs_x86_64"] == {83: "x86_64_read", 0: "x86_64_read"}
+    assert arrays["progs_i386"] == {39: "i386_read", 3: "i386_read"}
     # x32 numbers carry __X32_SYSCALL_BIT; the slot is the number without it
-    assert arrays["progs_x32"] == {83: "x32_mkdir", 0: "x32_read"}
+    assert arrays["progs_x32"] == {83: "x32_read", 0: "x32_read"}
+    assert cp.aliases == {"x86_64_mkdir": "x86_64_read", "i386_mkdir": "i386_read",
+                          "x32_mkdir": "x32_read"}
+    assert "(the program x86_64_read)" in cp.listing()
     assert syscall_number(Abi.X32, "mkdir") == X32_SYSCALL_BIT + 83
     for m in ("progs_x86_64", "progs_i386", "progs_x32"):
         assert cp.obj.maps[m].max_entries >= 470
