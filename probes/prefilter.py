@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from probes import cbpf
 from probes.abi import AUDIT_ARCH_X86_64, X32_SYSCALL_BIT
 
 __all__ = [
@@ -265,24 +266,6 @@ def _text(pc: int, i: Insn) -> str:
 
 def run(program: Sequence[Insn], nr: int, arch: int, args: Sequence[int] = (0,) * 6,
         ip: int = 0) -> int:
-    """The filter's return value for one ``seccomp_data``: the instructions this module
-    emits, evaluated as the kernel's classic BPF does."""
-    data = struct.pack("<iIQ6Q", nr, arch, ip, *[a & 0xFFFFFFFFFFFFFFFF for a in args])
-    acc = x = 0
-    pc = 0
-    while True:
-        i = program[pc]
-        pc += 1
-        if i.code == _LD_W_ABS:
-            acc = struct.unpack_from("<I", data, i.k)[0]
-        elif i.code == _RET_K:
-            return i.k
-        elif i.code == _JA:
-            pc += i.k
-        elif i.code == _TAX:
-            x = acc
-        elif i.code == _TXA:
-            acc = x
-        else:
-            taken = {_JEQ_K: acc == i.k, _JGT_K: acc > i.k, _JGE_K: acc >= i.k}[i.code]
-            pc += i.jt if taken else i.jf
+    """The filter's return value for one ``seccomp_data``, as the kernel's classic BPF
+    computes it (:mod:`probes.cbpf`)."""
+    return cbpf.run(program, cbpf.seccomp_data(nr, arch, args, ip))

@@ -1,6 +1,6 @@
 """trace-run's reading of a profile against the host's libseccomp (Debian's libseccomp2,
 through probes/policy/libseccomp.py): the same rules, added as runc adds them, exported
-as classic BPF and evaluated here (tests/policy/cbpf.py) on seccomp_data for many
+as classic BPF and evaluated here (probes/cbpf.py) on seccomp_data for many
 (syscall, arguments) points, must decide what probes.policy.resolve.decide decides.
 
 libseccomp runs in a forked child with a time limit: some rule sets make libseccomp
@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 
+from probes import cbpf
 from probes.abi import Abi, syscall_number
 from probes.policy import libseccomp as ls
 from probes.policy.libseccomp import SockFilter
 from probes.policy.models import ProfileError, parse_profile
 from probes.policy.resolve import Environment, Policy, decide, resolve
-
-from . import cbpf
 
 pytestmark = pytest.mark.skipif(not ls.available(), reason="libseccomp.so.2 not installed")
 

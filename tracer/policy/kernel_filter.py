@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from probes import cbpf
 from probes.abi import Abi
 from probes.policy.models import Action, Op
 from probes.policy.resolve import Cond, Policy, effective_caps
@@ -172,77 +173,7 @@ class KernelFilter:
     def decide(self, abi: Abi, raw_nr: int, ip: int, args: Sequence[int]) -> int:
         """The filter's return value for one syscall (``struct seccomp_data`` built from an
         entry stop), as the kernel's classic-BPF interpreter computes it."""
-        m64 = (1 << 64) - 1
-        data = ((raw_nr & 0xFFFFFFFF).to_bytes(4, "little")
-                + _AUDIT_ARCH[abi].to_bytes(4, "little") + (ip & m64).to_bytes(8, "little")
-                + b"".join((a & m64).to_bytes(8, "little") for a in args[:6]))
-        return run_cbpf(self.program, data)
-
-
-def run_cbpf(program: Sequence[_Insn], data: bytes) -> int:
-    """Classic BPF as seccomp accepts it (net/core/filter.c's checks for seccomp: absolute
-    32-bit loads of ``data``, no packet access beyond it)."""
-    a = x = 0
-    mem = [0] * 16
-    pc = 0
-    m32 = 0xFFFFFFFF
-    while True:
-        ins = program[pc]
-        pc += 1
-        code, k = ins.code, ins.k
-        cls = code & 0x07
-        if cls == 0x00:      # LD
-            mode = code & 0xE0
-            a = (int.from_bytes(data[k:k + 4], "little") if mode == 0x20 else
-                 k if mode == 0x00 else mem[k & 15] if mode == 0x60 else len(data))
-        elif cls == 0x01:    # LDX
-            mode = code & 0xE0
-            x = k if mode == 0x00 else mem[k & 15] if mode == 0x60 else len(data)
-        elif cls == 0x02:
-            mem[k & 15] = a
-        elif cls == 0x03:
-            mem[k & 15] = x
-        elif cls == 0x04:    # ALU
-            a = _alu(code & 0xF0, a, x if code & 0x08 else k) & m32
-        elif cls == 0x05:    # JMP
-            op, src = code & 0xF0, (x if code & 0x08 else k)
-            if op == 0x00:
-                pc += k
-                continue
-            taken = (a == src if op == 0x10 else a > src if op == 0x20 else
-                     a >= src if op == 0x30 else bool(a & src))
-            pc += ins.jt if taken else ins.jf
-        elif cls == 0x06:    # RET
-            return (a if code & 0x18 == 0x10 else k) & m32
-        else:                # MISC: TAX / TXA
-            if code & 0xF8 == 0x80:
-                a = x
-            else:
-                x = a
-
-
-def _alu(op: int, a: int, src: int) -> int:
-    if op == 0x50:
-        return a & src
-    if op == 0x40:
-        return a | src
-    if op == 0x00:
-        return a + src
-    if op == 0x10:
-        return a - src
-    if op == 0x20:
-        return a * src
-    if op == 0x30:
-        return a // src if src else 0
-    if op == 0x60:
-        return a << (src & 31)
-    if op == 0x70:
-        return a >> (src & 31)
-    if op == 0x80:
-        return -a
-    if op == 0x90:
-        return a % src if src else 0
-    return a ^ src
+        return cbpf.run(self.program, cbpf.seccomp_data(raw_nr, _AUDIT_ARCH[abi], args, ip))
 
 
 def build(policy: Policy) -> KernelFilter:
