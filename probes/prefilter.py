@@ -86,8 +86,10 @@ class Outcome(enum.IntEnum):
     TRAP = 2
 
 
-RESERVED: Final = 0x3FFF_F000
-"""The first reserved syscall number; ``RESERVED + Outcome`` asks for that outcome."""
+RESERVED: Final = 0x7FFF_F000
+"""The first reserved syscall number; ``RESERVED + Outcome`` asks for that outcome.  Above
+__X32_SYSCALL_BIT, so that one test sends every number the fast path need not judge
+(x32, reserved, negative) to the slow path."""
 
 _RETURN_OF: Final = {Outcome.KILL_PROCESS: SECCOMP_RET_KILL_PROCESS,
                      Outcome.KILL_THREAD: SECCOMP_RET_KILL_THREAD,
@@ -199,27 +201,30 @@ class Prefilter:
 
     def _assemble(self) -> tuple[list[Insn], list[str]]:
         a = _Asm()
+        # the fast path, a syscall of the x86_64 ABI: 5 instructions, then the ranges
+        a.emit("ld", _NR, note="A = seccomp_data.nr")
+        a.emit("jge", X32_SYSCALL_BIT, 0, 1, note="x32, a reserved or a negative number?")
+        a.emit("ja", 0, "slow")
+        a.emit("ld", _ARCH, note="A = seccomp_data.arch")
+        a.emit("jeq", AUDIT_ARCH_X86_64, 1, 0, note="AUDIT_ARCH_X86_64?")
+        a.emit("ret", SECCOMP_RET_TRACE, note="i386: always traced")
+        a.emit("ld", _NR, note="A = seccomp_data.nr")
+        _tree(a, _ranges(n for n in self.allowed if 0 <= n < X32_SYSCALL_BIT),
+              "allow", "trace", [0])
+        a.label("slow")   # A = nr, from X32_SYSCALL_BIT up, any ABI
         if self.cookie is not None:
-            a.emit("ld", _NR, note="A = seccomp_data.nr")
-            a.emit("jge", RESERVED, 0, "arch", note="a reserved outcome number?")
-            a.emit("jgt", RESERVED + max(Outcome), "arch", 0)
+            a.emit("jge", RESERVED, 0, "trace", note="a reserved outcome number?")
+            a.emit("jgt", RESERVED + max(Outcome), "trace", 0)
             a.emit("tax")
             a.emit("ld", _ARG5_LO, note="A = low half of args[5]: the run's cookie?")
-            a.emit("jeq", self.cookie & 0xFFFFFFFF, 0, "arch")
+            a.emit("jeq", self.cookie & 0xFFFFFFFF, 0, "trace")
             a.emit("txa")
             for outcome in (Outcome.KILL_PROCESS, Outcome.KILL_THREAD):
                 a.emit("jeq", RESERVED + outcome, 0, 1)
                 a.emit("ret", _RETURN_OF[outcome], note=f"SECCOMP_RET_{outcome.name}")
             a.emit("ret", SECCOMP_RET_TRAP, note="SECCOMP_RET_TRAP")
-        a.label("arch")
-        a.emit("ld", _ARCH, note="A = seccomp_data.arch")
-        a.emit("jeq", AUDIT_ARCH_X86_64, 1, 0, note="AUDIT_ARCH_X86_64 (and x32)?")
-        a.emit("ret", SECCOMP_RET_TRACE, note="i386: always traced")
-        a.emit("ld", _NR, note="A = seccomp_data.nr")
-        a.emit("jge", X32_SYSCALL_BIT, 0, 1, note="x32 (or a negative number)?")
-        a.emit("ret", SECCOMP_RET_TRACE, note="x32: always traced")
-        _tree(a, _ranges(n for n in self.allowed if 0 <= n < X32_SYSCALL_BIT),
-              "allow", "trace", [0])
+        a.label("trace")
+        a.emit("ret", SECCOMP_RET_TRACE, note="x32, negative, unknown: traced")
         insns, notes = a.assemble()
         if len(insns) > _MAX_INSNS:
             raise AssertionError("prefilter longer than BPF_MAXINSNS")
