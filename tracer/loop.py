@@ -63,8 +63,6 @@ Say = Callable[[str], None]
 _SYSCALL_STOP = (pt.SYSCALL_TRAP << 8) | 0x7F  # the waitpid status of a syscall stop
 _SECCOMP_STOP = ((signal.SIGTRAP | pt.EVENT_SECCOMP << 8) << 8) | 0x7F  # and a seccomp stop
 _STOPS = (_SYSCALL_STOP, _SECCOMP_STOP)
-_VSYSCALL_PAGE = 0xFFFFFFFFFF600000 >> 12   # x86_64's vsyscall page: no exit stop there
-_IP = regs.OFFSET["ip"]
 _EXECVE = {59, 322}  # x86_64 execve, execveat: where the spawned child becomes CMD
 _ORIG_AX = regs.OFFSET["orig_ax"]
 _AX = regs.OFFSET["ax"]
@@ -257,10 +255,9 @@ class Loop:
                 th.await_exit = False
                 self._exit(th, nr, ts)
                 self._resume(th.tid)
+            elif op == pt.OP_ENTRY:
+                self._stray_entry(th)
             else:
-                if op == pt.OP_ENTRY:   # prefilter: a call whose exit stop never came
-                    th.await_exit = False
-                    self._unfinished(th)
                 self._resume(th.tid)
         except ProcessLookupError:
             pass  # SIGKILLed while we asked; its exit follows
@@ -268,10 +265,8 @@ class Loop:
     def _dispatch(self, th: TracedThread, ev: Event) -> None:
         match ev:
             case SyscallEntry(ts=ts, abi=abi, nr=nr, raw_nr=raw_nr, args=args, seccomp=sc):
-                if self._cont and not sc:   # see _syscall_stop
-                    th.await_exit = False
-                    self._unfinished(th)
-                    self._resume(th.tid)
+                if self._cont and not sc:
+                    self._stray_entry(th)
                     return
                 self._entry(th, ts, abi, nr, raw_nr, args)
             case SyscallExit(ret=ret, ts=ts):
@@ -372,12 +367,20 @@ class Loop:
         if verdict is not None:
             deliver(verdict)    # a redirected group signal: to the other members
         if self._cont:   # an emulated vsyscall has no exit stop: its result is unseen
-            vsyscall = int.from_bytes(call.regs[_IP:_IP + 8], "little") >> 12 == _VSYSCALL_PAGE
-            th.await_exit = (not th.hidden or self._wants_exit) and not vsyscall
+            th.await_exit = (not th.hidden or self._wants_exit) and \
+                not regs.in_vsyscall_page(call.regs)
             if not th.await_exit:
                 self._resume(th.tid)
                 self._close(th, decision)
                 return
+        self._resume(th.tid)
+
+    def _stray_entry(self, th: TracedThread) -> None:
+        """Prefilter: a syscall-entry stop, after PTRACE_SYSCALL asked for an exit stop
+        that never came (the call was a vsyscall): the call ends unfinished, and this
+        one is seen again at its seccomp stop if the filter traces it."""
+        th.await_exit = False
+        self._unfinished(th)
         self._resume(th.tid)
 
     def _close(self, th: TracedThread, decision: Decision) -> None:

@@ -59,3 +59,14 @@ def from_pt_regs(data: bytes, into: UserRegs | None = None) -> UserRegs:
 def field(data: bytes, name: str) -> int:
     """One u64 of pt_regs bytes by its kernel name (``orig_ax``, ``ax``...)."""
     return int.from_bytes(data[OFFSET[name]:OFFSET[name] + 8], "little")
+
+
+_IP: Final = OFFSET["ip"]
+_VSYSCALL_PAGE: Final = 0xFFFFFFFFFF600000 >> 12
+
+
+def in_vsyscall_page(data: bytes) -> bool:
+    """Whether pt_regs ``data`` was taken in x86_64's vsyscall page: a legacy
+    ``gettimeofday``/``time``/``getcpu`` that the kernel emulates, which seccomp judges
+    (a seccomp stop) but which has no syscall-exit stop."""
+    return int.from_bytes(data[_IP:_IP + 8], "little") >> 12 == _VSYSCALL_PAGE

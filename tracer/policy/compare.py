@@ -121,10 +121,6 @@ class Side:
                 "unconfirmed": self.unconfirmed}
 
 
-_IP = regs.OFFSET["ip"]
-_VSYSCALL_PAGE = 0xFFFFFFFFFF600000 >> 12
-
-
 class _Log:
     """The recorder of one run: each finished call's outcome kind, per (ABI, name)."""
 
@@ -140,7 +136,7 @@ class _Log:
 
     def record_exit(self, call: SyscallCall, ret: int | None, decision: Decision,
                     tracee: Tracee | None, ts: float) -> None:
-        if int.from_bytes(call.regs[_IP:_IP + 8], "little") >> 12 == _VSYSCALL_PAGE:
+        if regs.in_vsyscall_page(call.regs):
             # the kernel run cannot see a vsyscall (seccomp judges it without a ptrace
             # stop): it is compared by what the program printed and how it ended
             return
