@@ -16,7 +16,7 @@ in a process already running; it says so and stops at every syscall.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from probes.abi import Abi, syscalls
 from probes.prefilter import Prefilter
@@ -37,18 +37,18 @@ def output_needs(trace: SyscallSet) -> frozenset[int]:
 
 
 def choose(*, seccomp_bpf: bool, policy_allowed: frozenset[int] | None, trace: SyscallSet,
-           outputs: bool, injections: bool, attaching: bool, outcomes: bool = False,
-           extra: Iterable[int] = ()) -> Prefilter | None:
+           outputs: bool, injections: bool, attaching: bool, outcomes: bool = False
+           ) -> Prefilter | None:
     """The prefilter of a run, or None.  ``policy_allowed``: what a policy allows
     outright (None without a policy); ``outputs``: lines, JSON or a summary are asked
     for; ``outcomes``: a probe asks for seccomp's outcomes (bpf_seccomp_return), which
-    a prefilter carries; ``extra``: more numbers that must always be traced."""
+    a prefilter carries."""
     outcomes = outcomes or policy_allowed is not None
     if attaching or not (outcomes or seccomp_bpf):
         return None
     # the outcome numbers need a cookie the program cannot guess
     cookie = secrets.randbits(32) if outcomes else None
-    must = set(ALWAYS_TRACED) | set(extra)
+    must = set(ALWAYS_TRACED)
     if injections:
         return Prefilter(frozenset(), cookie)   # every call: the injections decide
     if outputs:
