@@ -214,3 +214,38 @@ def test_seccomp_bpf_lines_are_strace_s(expr: str, tmp_path: Path) -> None:
         return [re.sub(r"0x[0-9a-f]+ /\* \d+ vars \*/", "ENV", ln)
                 for ln in p.read_text().splitlines() if "copied" not in ln]
     assert lines(ours) == lines(theirs)
+
+
+# ---- what each run traces (tracer/prefilter_choice.py) ------------------------------
+
+def test_what_each_run_traces() -> None:
+    from probes.abi import Abi, syscall_number
+    from tracer.prefilter_choice import ALWAYS_TRACED, choose
+    from tracer.qualify import parse_syscall_set
+
+    openat, read, clone = (syscall_number(Abi.X86_64, n) for n in ("openat", "read", "clone"))
+    trace = parse_syscall_set("openat")
+    common = {"trace": trace, "outputs": True, "injections": False, "attaching": False}
+    # no --seccomp-bpf, no policy, no probe asking: no filter, as strace
+    assert choose(seccomp_bpf=False, policy_allowed=None, **common) is None
+    # --seccomp-bpf -e trace=openat: openat and the always-traced calls stop, read runs
+    pf = choose(seccomp_bpf=True, policy_allowed=None, **common)
+    assert pf is not None and pf.cookie is None
+    assert openat not in pf.allowed and read in pf.allowed and clone not in pf.allowed
+    assert not ALWAYS_TRACED & pf.allowed
+    # a policy allowing read and openat outright: openat is still traced for the lines,
+    # with -e trace=none neither; and the filter carries the outcomes (a cookie)
+    allowed = frozenset({read, openat})
+    pf = choose(seccomp_bpf=False, policy_allowed=allowed, **common)
+    assert pf is not None and pf.cookie is not None and pf.allowed == {read}
+    pf = choose(seccomp_bpf=False, policy_allowed=allowed,
+                **{**common, "trace": parse_syscall_set("none")})
+    assert pf is not None and pf.allowed == allowed
+    # injections see every call; -p cannot have a filter
+    pf = choose(seccomp_bpf=True, policy_allowed=allowed, **{**common, "injections": True})
+    assert pf is not None and pf.allowed == frozenset()
+    assert choose(seccomp_bpf=True, policy_allowed=allowed,
+                  **{**common, "attaching": True}) is None
+    # a probe calling bpf_seccomp_return: every call seen, with the outcomes
+    pf = choose(seccomp_bpf=False, policy_allowed=None, outcomes=True, **common)
+    assert pf is not None and pf.cookie is not None and pf.allowed == frozenset()
