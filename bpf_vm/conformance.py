@@ -9,13 +9,41 @@ Protocol (as ubpf's and rbpf's plugins implement it):
 * on success r0 is printed in hex on stdout and the exit status is 0; on failure the
   error is printed and the exit status is 1.
 
-Kept free of typer, pydantic and the helpers so that it starts quickly: the suite starts
-one process per test.
+Kept free of typer and pydantic so that it starts quickly: the suite starts one process
+per test.  The helpers registered are the kernel's that mean something without a traced
+task (:data:`HELPERS`: clocks, random numbers, the CPU, maps, printk, bpf_loop, kernel
+reads); a call of any other is the unknown helper it would be to a runtime without them.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .helper_table import HelperTable
+
+HELPERS = (
+    "ktime_get_ns", "ktime_get_boot_ns", "get_prandom_u32", "get_smp_processor_id",
+    "map_lookup_elem", "map_update_elem", "map_delete_elem", "ringbuf_output",
+    "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard", "trace_printk", "trace_vprintk",
+    "snprintf", "loop", "probe_read_kernel", "probe_read_kernel_str",
+)
+"""The helpers ``bpf-vm-conformance`` offers: none about a task (pid, uid, comm, signals,
+``bpf_override_return``, user memory, perf events)."""
+
+
+def helpers() -> HelperTable:
+    """:data:`HELPERS`, from the VM's built-in table."""
+    from .helper_table import HelperTable, helper_id
+    from .helpers import default_helpers
+    every = default_helpers()
+    table = HelperTable()
+    for name in HELPERS:
+        h = every.get(helper_id(name))
+        if h is not None:
+            table.register(h.proto, h.fn)
+    return table
 
 
 def parse_hex(text: str) -> bytes:
@@ -35,12 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bad input: {exc}")
         return 1
     from .errors import BpfError, InternalError
-    from .helper_table import HelperTable
     from .program import Program
     from .vm import Vm
     try:
         program = Program.from_bytes(code, name="conformance")
-        vm = Vm(helpers=HelperTable())
+        vm = Vm(helpers=helpers())
         result = vm.run(program, mem, regs={2: len(mem) if mem else 0})
     except (BpfError, InternalError) as exc:
         print(exc)

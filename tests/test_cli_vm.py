@@ -119,6 +119,17 @@ def test_conformance_protocol() -> None:
     assert "NULL" in res.stdout
 
 
+def test_conformance_offers_the_helpers_that_need_no_task() -> None:
+    # call 5 (bpf_ktime_get_ns); r0 = r0 != 0; exit
+    prog = "85 00 00 00 05 00 00 00 55 00 01 00 00 00 00 00 05 00 01 00 00 00 00 00" \
+           " b7 00 00 00 01 00 00 00 95 00 00 00 00 00 00 00"
+    res = _conformance([], prog)
+    assert (res.returncode, res.stdout.strip()) == (0, "1"), res.stdout
+    # call 14 (bpf_get_current_pid_tgid): there is no task here, no such helper
+    res = _conformance([], "85 00 00 00 0e 00 00 00 95 00 00 00 00 00 00 00")
+    assert res.returncode == 1 and "helper" in res.stdout
+
+
 def test_conformance_imports_neither_typer_nor_pydantic() -> None:
     """Start-up time is measured by scripts/bench_conformance_startup.py; here we only
     check that the heavy imports stay out of the plugin's path."""
