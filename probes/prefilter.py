@@ -191,14 +191,6 @@ class Prefilter:
     allowed: frozenset[int] = frozenset()
     cookie: int | None = None
 
-    @classmethod
-    def tracing(cls, traced: Iterable[int], cookie: int | None = None) -> Prefilter:
-        """The filter that traces the x86_64 numbers ``traced`` (and every number of
-        the table's range that is not a syscall, and every other ABI)."""
-        from probes.abi import Abi, syscalls
-        known = set(syscalls(Abi.X86_64))
-        return cls(frozenset(known - set(traced)), cookie)
-
     def _assemble(self) -> tuple[list[Insn], list[str]]:
         a = _Asm()
         # the fast path, a syscall of the x86_64 ABI: 5 instructions, then the ranges

@@ -18,6 +18,8 @@ from probes.abi import Abi
 from probes.prefilter import Outcome
 from tracer.events import ProcessEvent
 
+_SIGSYS = 31    # signal.SIGSYS on Linux
+
 
 class Action(StrEnum):
     """What became of one syscall at its entry: the one outcome type of the tracer.
@@ -119,6 +121,15 @@ class Decision:
     @classmethod
     def kill(cls) -> Decision:
         return cls(Action.KILL)
+
+    @classmethod
+    def seccomp_outcome(cls, outcome: Outcome) -> Decision:
+        """Seccomp's KILL_PROCESS, KILL_THREAD or TRAP; where the loop cannot ask the
+        kernel, a kill is a SIGKILL and a trap -ENOSYS with a SIGSYS to the thread."""
+        if outcome is Outcome.TRAP:
+            return cls(Action.TRAP, -_errno.ENOSYS,
+                       (SignalRequest(_SIGSYS, thread=True),), seccomp=outcome)
+        return cls(Action.KILL, seccomp=outcome)
 
     @property
     def errno(self) -> int | None:

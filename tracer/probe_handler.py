@@ -45,7 +45,6 @@ from bpf_vm import (
     section_info,
 )
 from probes import DEFAULT_PROBE
-from probes.prefilter import Outcome
 from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER
 from probes.seccomp_helper import install as install_seccomp_helper
 from probes.seccomp_helper import requested
@@ -236,10 +235,7 @@ class ProbeHandler:
         if effects.requests:
             asked = requested(effects.requests)
             if asked is not None:   # bpf_seccomp_return: seccomp's own outcome
-                return Decision(Action.TRAP, -_errno.ENOSYS,
-                                (SignalRequest(int(_signal.SIGSYS), thread=True),),
-                                seccomp=asked) if asked is Outcome.TRAP else \
-                    Decision(Action.KILL, seccomp=asked)
+                return Decision.seccomp_outcome(asked)
         if not effects.signals and effects.override is None:
             return ALLOW
         kill = any(sig == _signal.SIGKILL and not thread for sig, thread in effects.signals)

@@ -10,8 +10,6 @@ action, and then either applies it (enforce) or writes it down and lets the sysc
 
 from __future__ import annotations
 
-import errno as _errno
-import signal
 from dataclasses import dataclass, field
 from typing import IO, Any, assert_never
 
@@ -22,7 +20,7 @@ from probes.policy.resolve import Policy, Verdict
 from probes.policy.runtime import outcome
 from probes.prefilter import Outcome
 from tracer.format import format_args
-from tracer.handler import ALLOW, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.handler import ALLOW, Decision, SyscallCall, Tracee
 from tracer.handler import Action as TraceAction
 from tracer.probe_handler import ProbeHandler, TraceeHost
 
@@ -49,13 +47,11 @@ def decision_for(v: Verdict) -> Decision:
         # (Decision.seccomp); elsewhere (-p) they are emulated: a SIGKILL (which kills
         # the whole process, even for KILL_THREAD), or -ENOSYS and a SIGSYS from kill.
         case Action.KILL_PROCESS:
-            return Decision(TraceAction.KILL, seccomp=Outcome.KILL_PROCESS)
+            return Decision.seccomp_outcome(Outcome.KILL_PROCESS)
         case Action.KILL | Action.KILL_THREAD:
-            return Decision(TraceAction.KILL, seccomp=Outcome.KILL_THREAD)
+            return Decision.seccomp_outcome(Outcome.KILL_THREAD)
         case Action.TRAP:
-            return Decision(TraceAction.TRAP, -_errno.ENOSYS,
-                            (SignalRequest(int(signal.SIGSYS), thread=True),),
-                            seccomp=Outcome.TRAP)
+            return Decision.seccomp_outcome(Outcome.TRAP)
         case Action.ALLOW | Action.LOG:
             return ALLOW   # the syscall runs (LOG: the line was written)
         case Action.TRACE | Action.NOTIFY:

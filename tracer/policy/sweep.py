@@ -12,22 +12,19 @@ and allowed too.  The minimal profile allows the needed syscalls and the fallbac
 denies the rest with the same errno; a last run under it says whether it reproduces the
 baseline (denials one at a time can still miss interactions).
 
-Each run is ``trace-run`` itself in a subprocess (``python -m tracer.cli``) with its own
-session, so a run that hangs is killed with its whole process group.  Runs go in
+Each run is ``trace-run`` itself, forked from a pre-forked worker
+(:mod:`tracer.policy.zygote`) into its own session, so a run that hangs is killed with
+its whole process group.  Runs go in
 parallel, up to the CPU count; the command should not depend on being alone (runs share
 the working directory).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno as _errno
 import json
 import os
 import queue
-import signal
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -80,33 +77,18 @@ class RunResult:
 
 
 def _trace_run(cmd: Sequence[str], args: Sequence[str], timeout: float, workdir: Path,
-               tag: str, zygotes: queue.Queue[Zygote] | None = None) -> RunResult:
-    """``trace-run ARGS -- CMD`` in a fork of a zygote (or, without, a subprocess), its
-    syscall JSON read back."""
+               tag: str, zygotes: queue.Queue[Zygote]) -> RunResult:
+    """``trace-run ARGS -- CMD`` in a fork of one of the ``zygotes``, its syscall JSON
+    read back."""
     jpath = workdir / f"{tag}.jsonl"
-    args = ["-q", "-o", os.devnull, "--json", str(jpath), *args, "--", *cmd]
-    if zygotes is not None:
-        zygote = zygotes.get()
-        try:
-            out_path, err_path = workdir / f"{tag}.out", workdir / f"{tag}.err"
-            code, timed_out = zygote.run(args, str(out_path), str(err_path), timeout)
-        finally:
-            zygotes.put(zygote)
-        res = RunResult(code, out_path.read_bytes(), err_path.read_bytes(), timed_out)
-        _read_json(jpath, res)
-        return res
-    argv = [sys.executable, "-m", "tracer.cli", *args]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    timed_out = False
+    out_path, err_path = workdir / f"{tag}.out", workdir / f"{tag}.err"
+    argv = ["-q", "-o", os.devnull, "--json", str(jpath), *args, "--", *cmd]
+    zygote = zygotes.get()
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)   # the session we created for this run
-        out, err = proc.communicate()
-    res = RunResult(proc.returncode, out, err, timed_out)
+        code, timed_out = zygote.run(argv, str(out_path), str(err_path), timeout)
+    finally:
+        zygotes.put(zygote)
+    res = RunResult(code, out_path.read_bytes(), err_path.read_bytes(), timed_out)
     _read_json(jpath, res)
     return res
 
@@ -189,12 +171,10 @@ Progress = Callable[[str], None]
 
 def sweep(cmd: Sequence[str], *, errno: int = _errno.EPERM, timeout: float = 60.0,
           jobs: int | None = None, progress: Callable[[int], Progress] | None = None,
-          workdir: Path | None = None, zygotes: queue.Queue[Zygote] | None = None
-          ) -> SweepResult:
+          workdir: Path | None = None, zygotes: queue.Queue[Zygote]) -> SweepResult:
     """Run the whole sweep.  ``progress(total)`` returns a callback called once per
     finished run with the syscall name (or "baseline").  ``zygotes``: pre-forked
-    workers (:mod:`tracer.policy.zygote`) that the runs are forked from; without,
-    each run is a new trace-run process.
+    workers (:mod:`tracer.policy.zygote`) that the runs are forked from.
 
     A trial traces only what it must see (its prefilter lets the rest run without a
     stop): the denied syscall, and every syscall the baseline did not make, which is
