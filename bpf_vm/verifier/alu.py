@@ -1,0 +1,155 @@
+"""ALU instructions (check_alu_op): scalar arithmetic through the Scalar domain, pointer
+arithmetic with the kernel's rules (adjust_ptr_min_max_vals)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .. import syntax as S
+from ..insn import Insn
+from ..isa import AluOp, Kind, Source
+from .errors import Refuse
+from .mem import BPF_MAX_VAR_OFF
+from .regs import RT, Reg, type_name
+from .scalar import Scalar
+
+if TYPE_CHECKING:
+    from .core import Checker
+
+_NO_ARITH = (RT.MAP_PTR, RT.PACKET_END, RT.SOCK_COMMON, RT.FUNC)
+
+
+def _op_text(insn: Insn) -> str:
+    op = insn.spec.op
+    if op is AluOp.NEG:
+        return "neg"
+    if op is AluOp.END:
+        return "endian"
+    return S.ALU_OPS.get((op, insn.off), "?")  # type: ignore[arg-type]
+
+
+def check_alu(v: Checker, insn: Insn) -> None:
+    spec = insn.spec
+    wide = spec.wide
+    dst = insn.dst
+    op = spec.op
+    if spec.kind in (Kind.NEG, Kind.END):
+        r = v.read(dst)
+        v.check_writable(dst)
+        if r.is_pointer:
+            if not v.privileged:
+                raise Refuse(f"R{dst} pointer arithmetic prohibited")
+            v.write(dst, Reg.unknown())
+            return
+        if spec.kind is Kind.NEG:
+            v.write(dst, Reg.scalar(r.s.neg(wide=wide)))
+        else:
+            to_be = None if wide else spec.source is Source.X
+            v.write(dst, Reg.scalar(r.s.bswap(insn.imm, to_be=to_be, wide=wide)))
+        return
+    x = spec.source is Source.X
+    if x:
+        src = v.read(insn.src)
+    if op is AluOp.MOV:
+        v.check_writable(dst)
+        if not x:
+            imm = insn.imm & ((1 << 64) - 1) if wide else insn.imm & 0xFFFFFFFF
+            v.write(dst, Reg.const(imm))
+            return
+        if insn.off:  # movsx
+            if src.is_pointer:
+                if not v.privileged:
+                    raise Refuse(f"R{insn.src} sign-extension part of pointer")
+                v.write(dst, Reg.unknown())
+                return
+            v.write(dst, Reg.scalar(src.s.movsx(insn.off, wide=wide)))
+            return
+        if wide:
+            if src.is_scalar and not src.id and not src.s.is_const():
+                src = replace(src, id=v.new_id())
+                v.write(insn.src, src)
+            v.write(dst, src)
+            return
+        if src.is_pointer:
+            if not v.privileged:
+                raise Refuse(f"R{insn.src} partial copy of pointer")
+            v.write(dst, Reg.unknown())
+            return
+        if src.s.umax <= 0xFFFFFFFF and not src.s.is_const():
+            if not src.id:
+                src = replace(src, id=v.new_id())
+                v.write(insn.src, src)
+            v.write(dst, Reg.scalar(src.s.zext32(), src.id))
+        else:
+            v.write(dst, Reg.scalar(src.s.zext32()))
+        return
+    d = v.read(dst)
+    v.check_writable(dst)
+    srcr = src if x else Reg.const(insn.imm & ((1 << 64) - 1) if wide
+                                   else insn.imm & 0xFFFFFFFF)
+    if not x and op in (AluOp.DIV, AluOp.MOD) and insn.imm == 0:
+        raise Refuse("div by zero", errno=22)
+    if not x and op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
+        bits = 64 if wide else 32
+        if not 0 <= insn.imm < bits:
+            raise Refuse(f"invalid shift {insn.imm}", errno=22)
+    if d.is_pointer or srcr.is_pointer:
+        v.write(dst, _ptr_alu(v, insn, d, srcr, wide))
+        return
+    signed = bool(insn.off) and op in (AluOp.DIV, AluOp.MOD)
+    v.write(dst, Reg.scalar(d.s.alu(op, srcr.s, wide=wide, signed=signed)))
+
+
+def _ptr_alu(v: Checker, insn: Insn, d: Reg, s: Reg, wide: bool) -> Reg:
+    dst = insn.dst
+    op = insn.spec.op
+    if not wide:
+        if d.is_pointer:
+            raise Refuse(f"R{dst} 32-bit pointer arithmetic prohibited")
+        if v.privileged:
+            return Reg.unknown()
+        raise Refuse(f"R{insn.src} 32-bit pointer arithmetic prohibited")
+    if d.is_pointer and s.is_pointer:
+        if op is AluOp.SUB and v.privileged:
+            return Reg.unknown()
+        raise Refuse(f"R{dst} pointer {_op_text(insn)} pointer prohibited")
+    if s.is_pointer:  # scalar op pointer
+        if op is AluOp.ADD:
+            return _ptr_add(v, insn.src, s, d.s, +1, dst)
+        if op is AluOp.SUB:
+            raise Refuse(f"R{dst} tried to subtract pointer from scalar")
+        if v.privileged:
+            return Reg.unknown()
+        raise Refuse(f"R{dst} pointer arithmetic with {_op_text(insn)} operator prohibited")
+    if op not in (AluOp.ADD, AluOp.SUB):
+        raise Refuse(f"R{dst} pointer arithmetic with {_op_text(insn)} operator prohibited")
+    return _ptr_add(v, dst, d, s.s, +1 if op is AluOp.ADD else -1, dst)
+
+
+def _ptr_add(v: Checker, regno: int, p: Reg, k: Scalar, sign: int, dst: int) -> Reg:
+    if p.null:
+        raise Refuse(f"R{dst} pointer arithmetic on {type_name(p)} prohibited, null-check "
+                     f"it first")
+    if p.type in _NO_ARITH:
+        raise Refuse(f"R{dst} pointer arithmetic on {type_name(p)} prohibited")
+    if k.is_const():
+        val = k.value if k.value < (1 << 63) else k.value - (1 << 64)
+        val *= sign
+        off = p.off + val
+        if not -BPF_MAX_VAR_OFF < off < BPF_MAX_VAR_OFF:
+            raise Refuse(f"value {val} makes {type_name(p)} pointer be out of bounds")
+        return replace(p, off=off)
+    if k.smin == -(1 << 63) and sign > 0:
+        raise Refuse(f"math between {type_name(p)} pointer and register with unbounded "
+                     f"min value is not allowed")
+    if k.smin <= -BPF_MAX_VAR_OFF or k.smax >= BPF_MAX_VAR_OFF:
+        if k.smin <= -BPF_MAX_VAR_OFF:
+            raise Refuse(f"math between {type_name(p)} pointer and register with unbounded"
+                         f" min value is not allowed")
+        raise Refuse(f"math between {type_name(p)} pointer and register with unbounded "
+                     f"max value is not allowed")
+    if p.type is RT.CTX or p.type is RT.STACK and not v.privileged:
+        pass
+    var = p.s.alu(AluOp.ADD if sign > 0 else AluOp.SUB, k, wide=True)
+    return replace(p, s=var)

@@ -1,0 +1,591 @@
+"""The walk: every path of the program, one instruction at a time, from the entry
+state, with the kernel's exploration order (fall-through first, the branch saved),
+state pruning at its prune points, loop detection and the instruction limit
+(do_check and is_state_visited in kernel/bpf/verifier.c)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..helper_table import HelperTable
+from ..insn import Insn
+from ..isa import CallKind, Class, JmpOp, Kind, Pseudo, Source
+from . import alu, calls, mem
+from .cfg import Subprog
+from .ctx import ProgKind
+from .errors import Refuse
+from .kdisasm import MAY_GOTO, kernel_insn
+from .log import Log
+from .prune import covers, equal
+from .regs import NOT_INIT, RT, Reg, fmt_reg
+from .scalar import Scalar, negate
+from .state import Frame, State, fmt_state
+
+COMPLEXITY_LIMIT = 1_000_000
+MAX_CALL_FRAMES = 8
+E2BIG = 7
+EINVAL = 22
+
+
+@dataclass(slots=True)
+class Entry:
+    """A saved state at a prune point; ``done`` once every path from it is walked."""
+    state: State
+    done: bool = False
+
+
+@dataclass(slots=True)
+class Pending:
+    state: State
+    pc: int
+    prev: int
+    mark: int
+    path_len: int
+
+
+@dataclass
+class Facts:
+    """What the walk proved, per instruction, for the engines: the context offsets and
+    stack offsets a load or store touches on every path (None: not the same on all),
+    map-value accesses always in bounds."""
+    ctx: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+    stack: dict[int, int | None] = field(default_factory=dict)
+    map_value: set[int] = field(default_factory=set)
+
+
+class Checker:
+    def __init__(self, insns: list[Insn | None], subs: list[Subprog], kind: ProgKind,
+                 helpers: HelperTable, maps: Any, privileged: bool, log: Log,
+                 live: list[frozenset[int]], gpl: bool, record: bool) -> None:
+        self.insns = insns
+        self.subs = subs
+        self.sub_start = {sp.start: i for i, sp in enumerate(subs)}
+        self.kind = kind
+        self.helpers = helpers
+        self.maps = maps
+        self.privileged = privileged
+        self.log = log
+        self.live = live
+        self.gpl = gpl
+        self.record = record
+        self.id_gen = 0
+        self.processed = 0
+        self.jmps = 0
+        self.prev_insns = 0
+        self.prev_jmps = 0
+        self.total_states = 0
+        self.peak_states = 0
+        self.cur_states = 0
+        self.max_per_insn = 0
+        self.explored: dict[int, list[Entry]] = {}
+        self.path: list[Entry] = []
+        self.pending: list[Pending] = []
+        self.stack_depth = [0] * len(subs)
+        self.tail_call_subs: set[int] = set()
+        self.facts = Facts()
+        self.states: dict[int, list[dict[str, str]]] = {}
+        self.pc = 0
+        self._scr_regs: set[int] = set()
+        self._scr_slots: set[int] = set()
+        self.st = self._entry_state()
+        self.prune_points = _prune_points(insns)
+
+    # -- state access used by alu/mem/calls --------------------------------------------
+
+    def _entry_state(self) -> State:
+        regs = [NOT_INIT] * 11
+        regs[1] = Reg(RT.CTX)
+        regs[10] = Reg(RT.STACK)
+        return State([Frame(regs)])
+
+    def new_id(self) -> int:
+        self.id_gen += 1
+        return self.id_gen
+
+    def reg(self, i: int) -> Reg:
+        return self.st.cur.regs[i]
+
+    def read(self, i: int) -> Reg:
+        r = self.st.cur.regs[i]
+        self._scr_regs.add(i)
+        if r.type is RT.NOT_INIT:
+            raise Refuse(f"R{i} !read_ok")
+        return r
+
+    def check_writable(self, i: int) -> None:
+        if i == 10:
+            raise Refuse("frame pointer is read only")
+
+    def write(self, i: int, r: Reg, scratch: bool = True) -> None:
+        self.st.cur.regs[i] = r
+        if scratch:
+            self._scr_regs.add(i)
+
+    def scratch_slot(self, spi: int) -> None:
+        self._scr_slots.add(spi)
+
+    def note_stack_depth(self, frame: Frame, depth: int) -> None:
+        sub = frame.subprog
+        if depth > self.stack_depth[sub]:
+            self.stack_depth[sub] = depth
+
+    def note_tail_call(self) -> None:
+        self.tail_call_subs.add(self.st.cur.subprog)
+
+    def _fact(self, table: dict[int, Any], value: Any) -> None:
+        pc = self.pc
+        if pc in table and table[pc] != value:
+            table[pc] = None
+        else:
+            table.setdefault(pc, value)
+
+    def note_ctx(self, off: int, size: int) -> None:
+        self._fact(self.facts.ctx, (off, size))
+
+    def note_stack(self, off: int) -> None:
+        self._fact(self.facts.stack, off)
+
+    def note_map_value(self) -> None:
+        self.facts.map_value.add(self.pc)
+
+    # -- the walk ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        log = self.log
+        pc, prev = 0, -1
+        log.write(f"0:{fmt_state(self.st)}\n")
+        while True:
+            self.processed += 1
+            if self.processed > COMPLEXITY_LIMIT:
+                raise Refuse(f"BPF program is too large. Processed {self.processed} insn",
+                             errno=E2BIG)
+            self.pc = pc
+            if self._prune_point(pc) and self._visited(pc):
+                if log.level >= 2:
+                    log.write(f"{pc}: safe\n")
+                nxt = self._pop()
+                if nxt is None:
+                    return
+                pc, prev = nxt
+                continue
+            insn = self.insns[pc]
+            assert insn is not None
+            if self.record:
+                self._record(pc)
+            log.insn(pc, kernel_insn(insn, pc, self._ld_value(insn)))
+            self._scr_regs = set()
+            self._scr_slots = set()
+            try:
+                nxt_pc = self._step(pc, insn)
+            except Refuse as e:
+                if e.pc is None:
+                    e.pc = pc
+                raise
+            if nxt_pc is None:
+                nxt = self._pop()
+                if nxt is None:
+                    return
+                pc, prev = nxt
+                continue
+            prev, pc = pc, nxt_pc
+
+    def _record(self, pc: int) -> None:
+        f = self.st.cur
+        regs = {f"R{i}": fmt_reg(r, f.frameno) for i, r in enumerate(f.regs)
+                if r.type is not RT.NOT_INIT}
+        text = fmt_state(self.st)
+        regs["_state"] = text.strip()
+        regs["_frame"] = str(f.frameno)
+        self.states.setdefault(pc, []).append(regs)
+
+    def _ld_value(self, insn: Insn) -> int | None:
+        if insn.kind is Kind.LD_IMM64 and insn.src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
+            return 0xFFFF_8880_0000_0000 | (insn.imm & 0xFFFF) << 8
+        return None
+
+    def _pop(self) -> tuple[int, int] | None:
+        if not self.pending:
+            return None
+        p = self.pending.pop()
+        for e in self.path[p.path_len:]:
+            e.done = True
+            self.cur_states -= 0
+        del self.path[p.path_len:]
+        log = self.log
+        if log.level == 1:
+            log.reset(p.mark)
+            log.strip_newline()
+            log.write(f" {p.pc}:{fmt_state(p.state)}\n")
+        elif log.level >= 2:
+            log.write(f"\nfrom {p.prev} to {p.pc}:{fmt_state(p.state)}\n")
+        self.st = p.state
+        return p.pc, p.prev
+
+    def push(self, pc: int, state: State, prev: int) -> None:
+        self.pending.append(Pending(state, pc, prev, self.log.mark(), len(self.path)))
+        if len(self.pending) > 8192:
+            raise Refuse("The sequence of 8193 jumps is too complex.", errno=E2BIG)
+
+    # -- pruning -----------------------------------------------------------------------
+
+    def _prune_point(self, pc: int) -> bool:
+        return pc in self.prune_points
+
+    def _visited(self, pc: int) -> bool:
+        cur = self.st
+        live = self._live_sets()
+        entries = self.explored.get(pc, [])
+        for e in entries:
+            if e.done:
+                if covers(e.state, cur, live):
+                    return True
+            elif self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO:  # type: ignore[union-attr]
+                if e.state.may_goto_depth != cur.may_goto_depth and \
+                        covers(e.state, cur, live):
+                    return True
+            elif equal(e.state, cur, live):
+                raise Refuse(f"infinite loop detected at insn {pc}", errno=EINVAL,
+                             tail=("cur state:" + fmt_state(cur),
+                                   "old state:" + fmt_state(e.state)))
+        force = self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO  # type: ignore[union-attr]
+        if force or (self.jmps - self.prev_jmps >= 2 and self.processed - self.prev_insns >= 8):
+            entry = Entry(cur.copy())
+            self.explored.setdefault(pc, []).append(entry)
+            self.path.append(entry)
+            self.prev_jmps, self.prev_insns = self.jmps, self.processed
+            self.total_states += 1
+            self.cur_states += 1
+            self.peak_states = max(self.peak_states, self.cur_states)
+            self.max_per_insn = max(self.max_per_insn, len(self.explored[pc]) - 1)
+        return False
+
+    def _live_sets(self) -> list[frozenset[int]]:
+        out = []
+        frames = self.st.frames
+        for i, f in enumerate(frames):
+            if i == len(frames) - 1:
+                out.append(self.live[self.pc])
+            else:
+                ret = frames[i + 1].callsite + 1
+                out.append(self.live[ret] if 0 <= ret < len(self.live) else frozenset(range(10)))
+        return out
+
+    # -- one instruction ---------------------------------------------------------------
+
+    def _step(self, pc: int, insn: Insn) -> int | None:
+        """Execute ``insn`` abstractly; the next pc, or None when the path ends."""
+        if insn.opcode == MAY_GOTO:
+            self.jmps += 1
+            other = self.st.copy()
+            self.push(pc + 1 + insn.off, other, pc)
+            self.st.may_goto_depth += 1
+            return pc + 1
+        k = insn.kind
+        spec = insn.spec
+        if k in (Kind.ALU, Kind.NEG, Kind.END):
+            alu.check_alu(self, insn)
+            self._print_insn_state()
+            return pc + 1
+        if k is Kind.LD_IMM64:
+            self.check_writable(insn.dst)
+            self.write(insn.dst, self._ld_imm64(pc, insn))
+            self._print_insn_state()
+            return pc + 2
+        if k is Kind.LDX:
+            self.read(insn.src)
+            self.check_writable(insn.dst)
+            size = _size(insn)
+            val = mem.access(self, insn.src, insn.off, size, False, None,
+                             sign=spec.mode is not None and spec.mode.name == "MEMSX")
+            assert val is not None
+            self.write(insn.dst, val)
+            self._print_insn_state()
+            return pc + 1
+        if k is Kind.ST:
+            self.read(insn.dst)
+            mem.access(self, insn.dst, insn.off, _size(insn), True, None, st_imm=insn.imm)
+            self._print_insn_state()
+            return pc + 1
+        if k is Kind.STX:
+            value = self.read(insn.src)
+            self.read(insn.dst)
+            mem.access(self, insn.dst, insn.off, _size(insn), True, value)
+            self._print_insn_state()
+            return pc + 1
+        if k is Kind.ATOMIC:
+            self._atomic(insn)
+            self._print_insn_state()
+            return pc + 1
+        self.jmps += 1
+        if k is Kind.JA:
+            off = insn.imm if spec.cls is Class.JMP32 else insn.off
+            return pc + 1 + off
+        if k is Kind.JCOND:
+            return self._cond(pc, insn)
+        if k is Kind.CALL:
+            return self._call(pc, insn)
+        if k is Kind.EXIT:
+            return self._exit(pc)
+        raise Refuse(f"unknown opcode {insn.opcode:02x}", errno=EINVAL)
+
+    def _print_insn_state(self) -> None:
+        if self.log.level:
+            f = self.st.cur
+            self.log.insn_state(fmt_state(self.st, regs=self._scr_regs,
+                                          slots=self._scr_slots, frame=f))
+
+    def _ld_imm64(self, pc: int, insn: Insn) -> Reg:
+        src = insn.src
+        if src == Pseudo.IMM:
+            return Reg.const(insn.imm64)
+        if src in (Pseudo.MAP_FD, Pseudo.MAP_VALUE, Pseudo.MAP_IDX, Pseudo.MAP_IDX_VALUE):
+            m = self.maps(src, insn.imm)
+            if m is None:
+                if src in (Pseudo.MAP_FD, Pseudo.MAP_VALUE):
+                    raise Refuse(f"fd {insn.imm} is not pointing to valid bpf_map",
+                                 errno=9)
+                raise Refuse(f"fd_idx {insn.imm} is not pointing to valid bpf_map",
+                             errno=9)
+            if src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
+                return Reg(RT.MAP_PTR, map=m)
+            off = insn.imm_hi & 0xFFFFFFFF
+            if off >= m.value_size:
+                raise Refuse(f"invalid access to map value pointer, value_size="
+                             f"{m.value_size} off={off}", errno=EINVAL)
+            return Reg(RT.MAP_VALUE, map=m, off=off)
+        if src == Pseudo.FUNC:
+            target = pc + 1 + insn.imm
+            return Reg(RT.FUNC, subprog=target)
+        raise Refuse("unrecognized bpf_ld_imm64 insn", errno=EINVAL)
+
+    def _atomic(self, insn: Insn) -> None:
+        self.read(insn.src)
+        d = self.read(insn.dst)
+        size = _size(insn)
+        if insn.imm == 0xF1:
+            self.read(0)
+        if d.type is RT.CTX or d.type is RT.PACKET:
+            raise Refuse(f"BPF_ATOMIC stores into R{insn.dst} {d.type_name()} is not allowed")
+        value = self.reg(insn.src)
+        if value.is_pointer and not self.privileged:
+            raise Refuse(f"R{insn.src} leaks addr into mem")
+        if insn.imm & 1 and insn.src == 10 and insn.imm != 0xF1:
+            raise Refuse("frame pointer is read only")
+        mem.access(self, insn.dst, insn.off, size, False, None, atomic=True)
+        mem.access(self, insn.dst, insn.off, size, True, Reg.unknown(), atomic=True)
+        if insn.imm == 0xF1:
+            self.write(0, Reg.unknown())
+        elif insn.imm & 1:
+            self.write(insn.src, Reg.unknown())
+
+    # -- branches ----------------------------------------------------------------------
+
+    def _cond(self, pc: int, insn: Insn) -> int | None:
+        spec = insn.spec
+        wide = spec.wide
+        op = JmpOp(spec.op)
+        d = self.read(insn.dst)
+        x = spec.source is Source.X
+        s = self.read(insn.src) if x else Reg.const(
+            insn.imm & ((1 << 64) - 1) if wide else insn.imm & 0xFFFFFFFF)
+        target = pc + 1 + insn.off
+        taken = self._branch(d, s, op, wide)
+        if taken == 1:
+            self._print_insn_state()
+            return target
+        if taken == 0:
+            self._print_insn_state()
+            return pc + 1
+        other = self.st.copy()
+        # the taken path is saved, the fall-through walked first
+        self._refine(other, insn, op, True)
+        self._refine(self.st, insn, op, False)
+        self.push(target, other, pc)
+        self._print_insn_state()
+        return pc + 1
+
+    def _branch(self, d: Reg, s: Reg, op: JmpOp, wide: bool) -> int:
+        if d.is_scalar and s.is_scalar:
+            return d.s.branch(op, s.s, wide=wide)
+        ptr, other = (d, s) if d.is_pointer else (s, d)
+        if d.is_pointer and s.is_pointer:
+            if not self.privileged:
+                raise Refuse(f"R{0} pointer comparison prohibited")
+            return -1
+        if not ptr.null and other.is_const and other.s.value == 0 and wide and \
+                op in (JmpOp.JEQ, JmpOp.JNE):
+            return 0 if op is JmpOp.JEQ else 1
+        if not self.privileged:
+            raise Refuse("pointer comparison prohibited")
+        return -1
+
+    def _refine(self, st: State, insn: Insn, op: JmpOp, truth: bool) -> None:
+        f = st.cur
+        wide = insn.spec.wide
+        d = f.regs[insn.dst]
+        x = insn.spec.source is Source.X
+        s = f.regs[insn.src] if x else Reg.const(
+            insn.imm & ((1 << 64) - 1) if wide else insn.imm & 0xFFFFFFFF)
+        # a maybe-null pointer compared with 0: each path knows which it is
+        for ptr, val in ((d, s), (s, d)):
+            if ptr.null and val.is_const and val.s.value == 0 and wide and \
+                    op in (JmpOp.JEQ, JmpOp.JNE):
+                is_null = (op is JmpOp.JEQ) == truth
+                _mark_null(st, ptr.id, is_null, self.privileged)
+                return
+        if not (d.is_scalar and s.is_scalar):
+            return
+        cond = op if truth else negate(op)
+        if cond is None:  # JSET's false side
+            res = d.s.refine_jset_false(s.s, wide=wide) if hasattr(d.s, "refine_jset_false") \
+                else (d.s, s.s)
+        else:
+            res = d.s.refine(cond, s.s, wide=wide)
+        if res is None:
+            return
+        nd, ns = res
+        _set_scalar(st, d, nd, insn.dst)
+        if x:
+            _set_scalar(st, s, ns, insn.src)
+
+    # -- calls and exits ---------------------------------------------------------------
+
+    def _call(self, pc: int, insn: Insn) -> int | None:
+        if insn.src == CallKind.LOCAL:
+            return self._local_call(pc, pc + 1 + insn.imm, callback=False)
+        if insn.src == CallKind.KFUNC:
+            raise Refuse("calling kernel functions are not allowed in non-JITed programs"
+                         if False else "kernel function calls are not supported here",
+                         errno=EINVAL)
+        ctx_arg = self.reg(3)
+        cb = calls.check_helper_call(self, pc, insn)
+        self._print_insn_state()
+        if cb is not None:
+            return self._callback(pc, cb, ctx_arg)
+        return pc + 1
+
+    def _local_call(self, pc: int, target: int, *, callback: bool) -> int:
+        st = self.st
+        if len(st.frames) >= MAX_CALL_FRAMES:
+            raise Refuse(f"the call stack of {len(st.frames) + 1} frames is too deep !",
+                         errno=E2BIG)
+        caller = st.cur
+        regs = [NOT_INIT] * 11
+        for r in range(1, 6):
+            regs[r] = caller.regs[r]
+        fn = len(st.frames)
+        regs[10] = Reg(RT.STACK, frameno=fn)
+        sub = self.sub_start[target]
+        st.frames.append(Frame(regs, {}, pc, sub, fn, callback))
+        if self.log.level:
+            self.log.write(f"caller:{fmt_state(st, frame=caller)}\n"
+                           f"callee:{fmt_state(st, frame=st.cur)}\n")
+        return target
+
+    def _callback(self, pc: int, start: int, ctx_arg: Reg) -> int:
+        """bpf_loop: walk the callback as a call from the helper, with R1 = the index
+        and R2 = the callback context (once: the kernel walks it again until the
+        states converge, which matters only when a callback changes what the next
+        iteration sees)."""
+        st = self.st
+        ret = self._local_call(pc, start, callback=True)
+        callee = st.cur
+        callee.regs[1] = Reg.scalar(Scalar.load(4))
+        callee.regs[2] = ctx_arg
+        for r in range(3, 6):
+            callee.regs[r] = NOT_INIT
+        return ret
+
+    def _exit(self, pc: int) -> int | None:
+        st = self.st
+        f = st.cur
+        if len(st.frames) == 1:
+            if st.refs:
+                r = st.refs[0]
+                raise Refuse("BPF_EXIT instruction in main prog would lead to reference "
+                             "leak", lines=(f"Unreleased reference id={r.id} "
+                                            f"alloc_insn={r.insn}",))
+            self.read(0)
+            return None
+        r0 = f.regs[0]
+        if r0.type is RT.NOT_INIT:
+            raise Refuse("R0 !read_ok")
+        if r0.type is RT.STACK and r0.frameno == f.frameno:
+            raise Refuse("cannot return stack pointer to the caller frame", errno=EINVAL)
+        if f.callback:
+            if not r0.is_scalar or r0.s.smin < 0 or r0.s.smax > 1:
+                rng = (f"smin={r0.s.smin} smax={r0.s.smax}" if r0.is_scalar
+                       else f"type={r0.type_name()}")
+                raise Refuse(f"At callback return the register R0 has {rng} should have "
+                             f"been in [0, 1]", errno=EINVAL)
+        st.frames.pop()
+        caller = st.cur
+        if self.log.level:
+            self.log.write(f"returning from callee:\n{fmt_state(st, frame=f)}\n"
+                           f"to caller at {f.callsite + 1}:\n{fmt_state(st, frame=caller)}\n"
+                           if self.log.level >= 2 else "")
+        for r in range(1, 6):
+            caller.regs[r] = NOT_INIT
+        if f.callback:
+            caller.regs[0] = Reg.unknown()
+        else:
+            caller.regs[0] = r0
+        return f.callsite + 1
+
+
+def _size(insn: Insn) -> int:
+    from ..isa import SIZE_BYTES, Size
+    return SIZE_BYTES[insn.spec.size if insn.spec.size is not None else Size.DW]
+
+
+def _mark_null(st: State, ident: int, is_null: bool, privileged: bool) -> None:
+    for f in st.frames:
+        for i, r in enumerate(f.regs):
+            if r.id == ident and r.null:
+                f.regs[i] = Reg.const(0) if is_null else replace(r, null=False, id=0
+                                                                  if r.type is RT.MAP_VALUE
+                                                                  else r.id)
+        for spi, slot in list(f.stack.items()):
+            r = slot.spilled
+            if slot.is_spill and r.id == ident and r.null:
+                nr = Reg.const(0) if is_null else replace(r, null=False,
+                                                          id=0 if r.type is RT.MAP_VALUE
+                                                          else r.id)
+                f.stack[spi] = replace(slot, spilled=nr)
+    if is_null:
+        st.refs = tuple(r for r in st.refs if r.id != ident)
+
+
+def _set_scalar(st: State, old: Reg, s: Scalar, regno: int) -> None:
+    f = st.cur
+    f.regs[regno] = replace(old, s=s)
+    if old.id:
+        for fr in st.frames:
+            for i, r in enumerate(fr.regs):
+                if r.is_scalar and r.id == old.id:
+                    fr.regs[i] = replace(r, s=s)
+            for spi, slot in list(fr.stack.items()):
+                r = slot.spilled
+                if slot.is_spill and r.is_scalar and r.id == old.id:
+                    fr.stack[spi] = replace(slot, spilled=replace(r, s=s))
+
+
+def _prune_points(insns: list[Insn | None]) -> set[int]:
+    """Where the kernel may save and compare states: conditional jumps, jump targets,
+    calls and may_goto."""
+    out: set[int] = set()
+    for pc, insn in enumerate(insns):
+        if insn is None or insn.spec is None and insn.opcode != MAY_GOTO:
+            continue
+        if insn.opcode == MAY_GOTO:
+            out.add(pc)
+            out.add(pc + 1 + insn.off)
+        elif insn.kind is Kind.JCOND:
+            out.add(pc)
+            out.add(pc + 1 + insn.off)
+        elif insn.kind is Kind.JA:
+            out.add(pc + 1 + (insn.imm if insn.spec.cls is Class.JMP32 else insn.off))
+        elif insn.kind is Kind.CALL:
+            out.add(pc)
+    return out
