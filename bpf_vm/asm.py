@@ -13,7 +13,8 @@ It accepts every canonical form the disassembler prints, and also:
   one is defined, else a helper name; the verifier log's ``call bpf_map_lookup_elem#1``
   reads as a name and a comment;
 * jump targets ``+N``, ``-N``, ``pc+N`` (verifier log) or a label; ``goto`` is 16-bit and a
-  target out of its range is an error (write ``gotol``, 32-bit, to mean it);
+  target out of its range is an error (write ``gotol``, 32-bit, to mean it); the same
+  targets after ``may_goto`` (16-bit too: the verifier log's ``may_goto pc+3``);
 * labels ``name:`` (several per line, or before an instruction on the same line);
 * comments from ``;``, ``//`` or ``#`` to the end of the line;
 * the columns ``bpf-vm disasm``, ``llvm-objdump -d`` and the verifier log print: a leading

@@ -50,6 +50,7 @@ def _opcode(kind: Kind, cls: Class, op: AluOp | JmpOp | None = None,
 
 _ALU_BY_TEXT = {text: key for key, text in S.ALU_OPS.items()}
 _JMP_BY_TEXT = {text: op for op, text in S.JMP_OPS.items()}
+_JCOND_BY_TEXT = {text: src for src, text in S.JCOND_OPS.items()}
 _END_BY_TEXT = {text: key for key, text in S.END_OPS.items()}
 _MEM_BY_TEXT = {text: key for key, text in S.MEM_TYPES.items()}
 _LOCK_BY_TEXT = {text + "=": op for op, text in S.ATOMIC_LOCK_OPS.items()}
@@ -244,6 +245,8 @@ def parse_statement(p: LineParser) -> Pending:
             return _ready(p, Insn(_opcode(Kind.EXIT, Class.JMP, JmpOp.EXIT, Source.K)))
         if t.text in ("goto", "gotol"):
             return _goto(p)
+        if t.text in _JCOND_BY_TEXT:
+            return _jcond_pseudo(p)
         if t.text == "call":
             return _call(p)
         if t.text == "if":
@@ -269,6 +272,16 @@ def _goto(p: LineParser) -> Pending:
     op = _opcode(Kind.JA, Class.JMP, JmpOp.JA, Source.K)
     return Pending(lambda pc, env: Insn(
         op, off=_resolve(p, val, tok, pc, env, 16, "; use gotol")))
+
+
+def _jcond_pseudo(p: LineParser) -> Pending:
+    """``may_goto +N`` / ``may_goto pc+N`` / ``may_goto label``: BPF_JCOND, 16-bit off."""
+    src = _JCOND_BY_TEXT[p.next().text]
+    val, tok = p.target()
+    p.end()
+    op = _opcode(Kind.MAY_GOTO, Class.JMP, JmpOp.JCOND, Source.K)
+    return Pending(lambda pc, env: Insn(
+        op, src=int(src), off=_resolve(p, val, tok, pc, env, 16)))
 
 
 def _call(p: LineParser) -> Pending:

@@ -16,7 +16,7 @@ Forms (``r`` registers for 64-bit operands, ``w`` for 32-bit ones)::
     r1 = xchg_64(r10 - 0x8, r1)     w1 = xchg32_32(r10 - 0x8, w1)
     r0 = cmpxchg_64(r10 - 0x8, r0, r1)               w0 = cmpxchg32_32(r10 - 0x8, w0, w1)
     if r1 s> 0x10 goto +3           if w2 != w3 goto -2            if r1 & r2 goto +0
-    goto -1         gotol +70000    exit
+    goto -1         gotol +70000    may_goto +2     exit
     call bpf_tail_call   call 12345 (an id without a known name)   call pc+5   call pc-3
 
 Loads and stores name their value register ``r`` whatever the size (as the kernel log
@@ -54,7 +54,7 @@ from typing import Literal
 
 from . import syntax as S
 from .insn import Insn, decode, jump_target
-from .isa import AluOp, AtomicOp, CallKind, Class, Kind, Pseudo, Size, Source
+from .isa import AluOp, AtomicOp, CallKind, Class, CondPseudo, Kind, Pseudo, Size, Source
 
 #: ``helper_name(id)`` -> text after ``call`` (None: the default, ``bpf_<name>`` or the id).
 HelperNamer = Callable[[int], "str | None"]
@@ -174,6 +174,10 @@ def _jcond(i: Insn, pc: int, c: _Ctx) -> str:
     return f"if {S.reg(i.dst, wide)} {op} {rhs} goto {c.target(pc, i.off)}"
 
 
+def _may_goto(i: Insn, pc: int, c: _Ctx) -> str:
+    return f"{S.JCOND_OPS[CondPseudo(i.src)]} {c.target(pc, i.off)}"
+
+
 def _call(i: Insn, pc: int, c: _Ctx) -> str:
     if i.src == CallKind.LOCAL:
         return f"call {c.target(pc, i.imm, 'pc')}"
@@ -188,7 +192,8 @@ def _exit(i: Insn, pc: int, c: _Ctx) -> str:
 _FORMATTERS: dict[Kind, Callable[[Insn, int, _Ctx], str]] = {
     Kind.ALU: _alu, Kind.NEG: _neg, Kind.END: _end, Kind.LD_IMM64: _ld_imm64,
     Kind.LDX: _ldx, Kind.ST: _st, Kind.STX: _stx, Kind.ATOMIC: _atomic,
-    Kind.JA: _ja, Kind.JCOND: _jcond, Kind.CALL: _call, Kind.EXIT: _exit,
+    Kind.JA: _ja, Kind.JCOND: _jcond, Kind.MAY_GOTO: _may_goto, Kind.CALL: _call,
+    Kind.EXIT: _exit,
 }
 assert set(_FORMATTERS) == set(Kind)
 

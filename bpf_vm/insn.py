@@ -22,6 +22,7 @@ from .isa import (
     AluOp,
     CallKind,
     Class,
+    CondPseudo,
     Kind,
     Mode,
     OpSpec,
@@ -92,7 +93,8 @@ def _check(insn: Insn, pc: int, raw: bytes) -> None:
         raise bad(f"invalid opcode 0x{insn.opcode:02x}")
     if insn.dst >= REG_COUNT:
         raise bad(f"invalid destination register r{insn.dst}")
-    if insn.src >= REG_COUNT and spec.kind not in (Kind.LD_IMM64, Kind.CALL):
+    if insn.src >= REG_COUNT and spec.kind not in (Kind.LD_IMM64, Kind.CALL,
+                                                       Kind.MAY_GOTO):
         raise bad(f"invalid source register r{insn.src}")
     kind = spec.kind
     if kind is Kind.ALU:
@@ -148,6 +150,12 @@ def _check(insn: Insn, pc: int, raw: bytes) -> None:
             raise bad("reserved src field is not zero")
         if spec.source is Source.X and insn.imm != 0:
             raise bad("reserved imm field is not zero")
+    elif kind is Kind.MAY_GOTO:
+        # the verifier's words for all three: "invalid may_goto imm N"
+        if insn.src != CondPseudo.MAY_GOTO:
+            raise bad(f"invalid BPF_JCOND src_reg {insn.src} (only 0, may_goto)")
+        if insn.dst != 0 or insn.imm != 0:
+            raise bad("reserved field of may_goto is not zero")
     elif kind is Kind.CALL:
         if insn.dst != 0 or insn.off != 0:
             raise bad("reserved field of call is not zero")
@@ -214,7 +222,7 @@ def jump_target(insn: Insn, pc: int) -> int | None:
     kind = insn.kind
     if kind is Kind.JA:
         return pc + 1 + (insn.imm if insn.spec.cls is Class.JMP32 else insn.off)
-    if kind is Kind.JCOND:
+    if kind is Kind.JCOND or kind is Kind.MAY_GOTO:
         return pc + 1 + insn.off
     if kind is Kind.CALL and insn.src == CallKind.LOCAL:
         return pc + 1 + insn.imm

@@ -102,6 +102,7 @@ class JmpOp(enum.IntEnum):
     JLE = 0xB0
     JSLT = 0xC0
     JSLE = 0xD0
+    JCOND = 0xE0  # pseudo conditional jumps, JMP class, K form only: src_reg says which
 
 
 class AtomicOp(enum.IntEnum):
@@ -139,6 +140,34 @@ class CallKind(enum.IntEnum):
     KFUNC = 2   # BPF_PSEUDO_KFUNC_CALL: not supported by this VM
 
 
+class CondPseudo(enum.IntEnum):
+    """src_reg of a BPF_JCOND jump (enum bpf_cond_pseudo_jmp, include/uapi/linux/bpf.h).
+
+    ``may_goto +off`` (Linux 6.9+): opcode 0xe5, src_reg BPF_MAY_GOTO, dst_reg 0, imm 0.
+    Each call frame has a hidden counter that starts at :data:`BPF_MAX_LOOPS`; may_goto
+    takes the jump when the counter is 0, else decrements it and falls through.  The
+    frame's may_goto instructions share it: together they fall through at most
+    BPF_MAX_LOOPS times, so a loop through one ends without the verifier proving it.
+    ``off`` 0 is accepted (the verifier drops it as a no-op).
+
+    The verifier rewrites may_goto into a load, compare, subtract and store of an extra
+    8-byte slot below the frame's stack, and inserts at the first instruction of each
+    subprogram that has one (the entry included) a store of BPF_MAX_LOOPS into the slot
+    (kernel/bpf/verifier.c, do_misc_fixups): each invocation, BPF-to-BPF call and
+    callback starts with a full counter.  A tail call keeps the frame (the interpreter
+    jumps to the target's first instruction on the same stack, kernel/bpf/core.c), and
+    that first instruction is the target's own initialisation: the counter restarts.
+
+    The verifier refuses other src_reg, dst_reg or imm values with "invalid may_goto imm
+    N", the JMP32 and BPF_X forms with "unknown opcode e6" / "ed".  Where the JIT
+    supports timed may_goto (x86-64's does: on the host here a loop left by its counter
+    runs 0.25 s) the slot starts at 0xffff and each time it runs out it is refilled,
+    until 250 ms have passed since the first refill (bpf_check_timed_may_goto,
+    kernel/bpf/core.c): a time limit rather than a count.  This VM implements the
+    count, as the kernel's interpreter does."""
+    MAY_GOTO = 0
+
+
 class Kind(enum.Enum):
     """What an opcode does, the key the interpreter and disassembler dispatch on."""
     ALU = "alu"          # binary ALU op (incl. DIV/MOD/MOV with their off variants)
@@ -150,7 +179,8 @@ class Kind(enum.Enum):
     STX = "stx"
     ATOMIC = "atomic"
     JA = "ja"            # goto (JMP) and gotol (JMP32)
-    JCOND = "jcond"
+    JCOND = "jcond"      # conditional jumps (jeq ... jsle, JMP and JMP32)
+    MAY_GOTO = "may_goto"  # BPF_JCOND, src_reg BPF_MAY_GOTO (see CondPseudo)
     CALL = "call"
     EXIT = "exit"
 
@@ -197,6 +227,10 @@ def _build_table() -> dict[int, OpSpec]:
         for jop in JmpOp:
             if jop is JmpOp.JA:
                 add(OpSpec(jop | Source.K | cls, Kind.JA, cls, jop, Source.K, wide=wide))
+            elif jop is JmpOp.JCOND:
+                if cls is Class.JMP:
+                    add(OpSpec(jop | Source.K | cls, Kind.MAY_GOTO, cls, jop, Source.K,
+                               wide=True))
             elif jop in (JmpOp.CALL, JmpOp.EXIT):
                 if cls is Class.JMP:
                     kind = Kind.CALL if jop is JmpOp.CALL else Kind.EXIT
@@ -243,3 +277,5 @@ END_WIDTHS = (16, 32, 64)
 MAX_BPF_STACK = 512
 MAX_CALL_FRAMES = 8
 MAX_TAIL_CALL_CNT = 33
+#: may_goto's per-frame counter (enum in include/linux/bpf.h; also bpf_loop's limit).
+BPF_MAX_LOOPS = 8 * 1024 * 1024

@@ -9,7 +9,7 @@ The syntax itself (forms, number rule, pseudo forms) is described in
 from __future__ import annotations
 
 from ._generated_helper_ids import HELPER_IDS, HELPER_NAMES
-from .isa import AluOp, AtomicOp, Class, JmpOp, Mode, Size, Source
+from .isa import AluOp, AtomicOp, Class, CondPseudo, JmpOp, Mode, Size, Source
 
 #: Binary ALU operators by (op, off); off=1 selects the signed division forms (v4).
 #: MOV, NEG and END have their own shapes and are not here.
@@ -42,6 +42,13 @@ JMP_OPS: dict[JmpOp, str] = {
     JmpOp.JLE: "<=",
     JmpOp.JSLT: "s<",
     JmpOp.JSLE: "s<=",
+}
+
+#: Mnemonics of the BPF_JCOND pseudo jumps by src_reg: ``may_goto +3``.  The verifier log
+#: prints ``may_goto pc+3``, as it prints ``goto pc+3``; the relative target is spelled
+#: as ``goto``'s is.
+JCOND_OPS: dict[CondPseudo, str] = {
+    CondPseudo.MAY_GOTO: "may_goto",
 }
 
 #: Byte-swap mnemonics by (class, source): ALU's source bit picks the target byte order,

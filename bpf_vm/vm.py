@@ -20,7 +20,7 @@ from .engine.loops import StepHook, run_blocks, run_traced, run_translate
 from .errors import InternalError, VerifierReject
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
-from .isa import MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
+from .isa import BPF_MAX_LOOPS, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
 from .memory import (
     CODE_SLOT,
     CTX_SLOT,
@@ -122,6 +122,8 @@ class RunState:
         self.vm = vm
         self.space = vm.space
         self.frames: list[Frame] = []
+        #: may_goto's counter per frame depth (see EngineState); filled as frames start
+        self.loops: list[int] = [BPF_MAX_LOOPS] * MAX_CALL_FRAMES
         self.cur: Compiled | None = None
         self.tail_calls = 0
         self.remaining = 0
@@ -145,6 +147,7 @@ class RunState:
             assert self.cur is not None
             self.frames.append(Frame(self.cur, ret_pc, (r[6], r[7], r[8], r[9], r[10])))
             self.space.stacks[depth].buf[:] = ZERO_STACK
+            self.loops[depth] = BPF_MAX_LOOPS
             r[10] = stack_top(depth)
             return target
         return call
@@ -188,6 +191,9 @@ class RunState:
                 return None
             self.tail_calls += 1
         self.tail_event = "tail_call"
+        # the target runs in this frame, from its first instruction: in the kernel, the
+        # store that fills its may_goto counter
+        self.loops[len(self.frames)] = BPF_MAX_LOOPS
         compiled = vm._compiled.get(id(target))
         if compiled is None or compiled.program is not target:
             compiled = vm.compile(target)
@@ -342,6 +348,7 @@ class Vm:
         st.executed = 0
         st.remaining = self.budget if budget is None else budget
         st.effects = None
+        st.loops[0] = BPF_MAX_LOOPS
         self._stack0[:] = ZERO_STACK
         if ctx is None:
             self._ctx_buf = None
@@ -382,6 +389,7 @@ class Vm:
         caller = st.cur
         st.frames.append(Frame(caller, -1, (0, 0, 0, 0, stack_top(depth - 1))))
         self.space.stacks[depth].buf[:] = ZERO_STACK
+        st.loops[depth] = BPF_MAX_LOOPS
         regs[10] = stack_top(depth)
         try:
             if self.engine == "translate":

@@ -18,6 +18,7 @@ from bpf_vm.isa import (
     AtomicOp,
     CallKind,
     Class,
+    CondPseudo,
     Kind,
     OpSpec,
     Pseudo,
@@ -74,6 +75,8 @@ def insn_for(spec: OpSpec) -> st.SearchStrategy[Insn]:
         if spec.source is Source.X:
             return st.builds(lambda d, s, o: Insn(op, d, s, o, 0), regs, regs, off16)
         return st.builds(lambda d, o, i: Insn(op, d, 0, o, i), regs, off16, imm32)
+    if kind is Kind.MAY_GOTO:
+        return st.builds(lambda o: Insn(op, 0, int(CondPseudo.MAY_GOTO), o, 0), off16)
     if kind is Kind.CALL:
         return st.builds(lambda s, i: Insn(op, 0, int(s), 0, i),
                          st.sampled_from((CallKind.HELPER, CallKind.LOCAL)), imm32)

@@ -125,11 +125,16 @@ CASES: list[tuple[str, str]] = [
     ("call pc+5", "85 10 00 00 05 00 00 00"),
     ("call pc-3", "85 10 00 00 fd ff ff ff"),
     ("exit", "95 00 00 00 00 00 00 00"),
+    ("may_goto +2", "e5 00 02 00 00 00 00 00"),
+    ("may_goto pc+2", "e5 00 02 00 00 00 00 00"),                      # verifier log
+    ("may_goto -0x3", "e5 00 fd ff 00 00 00 00"),
+    ("may_goto pc-32768", "e5 00 00 80 00 00 00 00"),
     # columns and comments
     ("  12:\t85 00 00 00 0c 00 00 00\tcall bpf_tail_call", "85 00 00 00 0c 00 00 00"),
     ("12: exit", "95 00 00 00 00 00 00 00"),
     ("0: (85) call bpf_tail_call#12", "85 00 00 00 0c 00 00 00"),         # verifier log
     ("1: (61) r0 = *(u32 *)(r1 +8)", "61 10 08 00 00 00 00 00"),
+    ("1: (e5) may_goto pc+2", "e5 00 02 00 00 00 00 00"),
     ("  3:\t18 01 00 00 01 00 00 00 00 00 00 00 00 00 00 00\tr1 = 0x1 ll",
      "18 01 00 00 01 00 00 00 00 00 00 00 00 00 00 00"),
     ("exit ; done", "95 00 00 00 00 00 00 00"),
@@ -197,6 +202,14 @@ def test_label_at_end_and_several_per_line() -> None:
     r = assemble("goto end\na: b: exit\nend:")
     assert r.programs[0].labels == {"a": 1, "b": 1, "end": 2}
     assert decode(r.code)[0] == Insn(0x05, off=1)
+
+
+def test_may_goto_to_labels() -> None:
+    r = assemble("r0 = 0\nloop: may_goto done\nr0 += 1\ngoto loop\ndone: exit")
+    assert disassemble(r.insns) == ["r0 = 0x0", "may_goto +2", "r0 += 0x1", "goto -3", "exit"]
+    assert disassemble(r.insns, labels=True) == [
+        "r0 = 0x0", "LBB0_0:", "may_goto LBB0_1", "r0 += 0x1", "goto LBB0_0", "LBB0_1:",
+        "exit"]
 
 
 # --- directives -------------------------------------------------------------------------
@@ -273,6 +286,10 @@ ERRORS: list[tuple[str, int, int, str]] = [
      "out of range for a 16-bit jump; use gotol"),
     ("exit\n\n  goto foo", 3, 8, "undefined label 'foo'"),
     ("if r1 > 2 goto nowhere", 1, 16, "undefined label 'nowhere'"),
+    ("may_goto nowhere", 1, 10, "undefined label 'nowhere'"),
+    ("may_goto +32768", 1, 10, "offset 32768 out of range for a 16-bit jump"),
+    ("may_goto r1", 1, 10, "expected a jump target"),
+    ("may_goto +1 r0", 1, 13, "expected end of line, got 'r0'"),
     ("w1 = 0x1ffffffff", 1, 6, "immediate 0x1ffffffff does not fit in 32 bits"),
     ("r1 += -0x80000001", 1, 7, "immediate -0x80000001 does not fit in 32 bits"),
     ("r1 = 0x1ffffffff", 1, 6, "immediate 0x1ffffffff does not fit in 32 bits"),

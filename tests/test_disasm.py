@@ -52,6 +52,9 @@ FORMS: list[tuple[str, str]] = [
     ("c6 01 05 00 fb ff ff ff", "if w1 s< -0x5 goto +5"),
     ("05 00 ff ff 00 00 00 00", "goto -1"),
     ("06 00 00 00 70 11 01 00", "gotol +70000"),
+    ("e5 00 02 00 00 00 00 00", "may_goto +2"),
+    ("e5 00 fd ff 00 00 00 00", "may_goto -3"),
+    ("e5 00 00 00 00 00 00 00", "may_goto +0"),
     ("85 00 00 00 0c 00 00 00", "call bpf_tail_call"),
     ("85 00 00 00 01 00 00 00", "call bpf_map_lookup_elem"),
     ("85 00 00 00 39 30 00 00", "call 12345"),
@@ -143,6 +146,8 @@ def _variants(spec: OpSpec) -> list[dict[str, int]]:
             else [{"dst": 0, "src": 0, "off": -1}]
     if k is Kind.JCOND:
         return [{"off": 3}] if spec.source is Source.X else [{"src": 0, "off": 3, "imm": -5}]
+    if k is Kind.MAY_GOTO:
+        return [{"dst": 0, "src": 0, "off": o, "imm": 0} for o in (-8, 0, 3)]
     if k is Kind.CALL:
         return [{"dst": 0, "src": 0, "off": 0, "imm": 12},
                 {"dst": 0, "src": 1, "off": 0, "imm": -3},
@@ -278,6 +283,12 @@ BAD: list[tuple[str, int, str]] = [
     ("d3 1a f8 ff 00 00 00 00", 0, "d3 1a f8 ff 00 00 00 00"),          # atomic u8
     ("05 01 01 00 00 00 00 00", 0, "05 01 01 00 00 00 00 00"),          # goto with dst
     ("06 00 01 00 00 00 00 00", 0, "06 00 01 00 00 00 00 00"),          # gotol with off
+    ("e5 10 02 00 00 00 00 00", 0, "e5 10 02 00 00 00 00 00"),          # jcond src 1
+    ("e5 b0 02 00 00 00 00 00", 0, "e5 b0 02 00 00 00 00 00"),          # jcond src 11
+    ("e5 01 02 00 00 00 00 00", 0, "e5 01 02 00 00 00 00 00"),          # may_goto dst
+    ("e5 00 02 00 01 00 00 00", 0, "e5 00 02 00 01 00 00 00"),          # may_goto imm
+    ("e6 00 02 00 00 00 00 00", 0, "e6 00 02 00 00 00 00 00"),          # JMP32 jcond
+    ("ed 00 02 00 00 00 00 00", 0, "ed 00 02 00 00 00 00 00"),          # jcond X
     ("85 20 00 00 01 00 00 00", 0, "85 20 00 00 01 00 00 00"),          # kfunc call
     ("85 30 00 00 01 00 00 00", 0, "85 30 00 00 01 00 00 00"),          # call src 3
     ("95 00 00 00 01 00 00 00", 0, "95 00 00 00 01 00 00 00"),          # exit with imm

@@ -130,6 +130,8 @@ def test_any_instructions_agree(insns: list[Insn], data: bytes, budget: int) -> 
 
 STRAIGHT = "\n".join(f"r0 += {i}" for i in range(1, 11)) + "\nexit\n"
 LOOP = "r0 = 0\nr1 = 5\nloop:\nr0 += r1\nr1 -= 1\nif r1 != 0 goto loop\nexit\n"
+MAY_GOTO = ("r0 = 0\nr1 = 5\nloop:\nmay_goto out\nr0 += r1\nr1 -= 1\n"
+            "if r1 != 0 goto loop\nout:\nexit\n")
 CALLS = """
     r6 = 0
     r1 = 3
@@ -146,7 +148,8 @@ sub:
 """
 
 
-@pytest.mark.parametrize("text", [STRAIGHT, LOOP, CALLS], ids=["straight", "loop", "calls"])
+@pytest.mark.parametrize("text", [STRAIGHT, LOOP, MAY_GOTO, CALLS],
+                         ids=["straight", "loop", "may_goto", "calls"])
 def test_budget_stops_at_the_exact_instruction(text: str) -> None:
     """For every budget short of enough, both engines stop after exactly ``budget``
     instructions, naming the one the traced run executes next; with enough, the count

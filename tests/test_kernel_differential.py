@@ -2,10 +2,11 @@
 
 Each program initialises r0 and r2-r9 with random 64-bit constants, runs a random
 straight-line-or-forward-jumping body drawn from the opcode table (ALU64/ALU32 with imm
-and reg, v4 signed division, movsx, byte swaps, JMP/JMP32 forward jumps, stack and
-context loads and stores of every size, sign-extending loads, atomics on the stack), then
-stores every register into the context memory so that the full 64-bit state, not just
-the kernel's 32-bit retval, is compared.  r1 (the context pointer) is never an ALU
+and reg, v4 signed division, movsx, byte swaps, JMP/JMP32 forward jumps, forward
+may_goto (which falls through: no loop spends its counter), stack and context loads and
+stores of every size, sign-extending loads, atomics on the stack), then stores every
+register into the context memory so that the full 64-bit state, not just the kernel's
+32-bit retval, is compared.  r1 (the context pointer) is never an ALU
 operand: the verifier forbids pointer arithmetic of that kind.
 """
 
@@ -44,7 +45,7 @@ CTX_SIZE = CTX_DATA + 8 * len(DATA_REGS)
 
 ALU_SPECS = [s for s in OPCODES.values() if s.kind is Kind.ALU]
 END_SPECS = [s for s in OPCODES.values() if s.kind in (Kind.END, Kind.NEG)]
-JCOND_SPECS = [s for s in OPCODES.values() if s.kind is Kind.JCOND]
+JCOND_SPECS = [s for s in OPCODES.values() if s.kind in (Kind.JCOND, Kind.MAY_GOTO)]
 imm32 = st.one_of(st.integers(-(2**31), 2**31 - 1),
                   st.sampled_from([0, 1, -1, 2**31 - 1, -(2**31), 31, 32, 63, 64, 0x7fff]))
 u64 = st.one_of(st.integers(0, 2**64 - 1),
@@ -118,7 +119,9 @@ def programs(draw: st.DrawFn) -> list[Insn]:
         if insn is None:   # a forward conditional jump over some of what follows
             spec = draw(st.sampled_from(JCOND_SPECS))
             skip = draw(st.integers(0, max(0, sum(x.slots for x in body[i + 1:] if x))))
-            if spec.source is Source.X:
+            if spec.kind is Kind.MAY_GOTO:
+                insn = Insn(spec.opcode, 0, 0, skip, 0)
+            elif spec.source is Source.X:
                 insn = Insn(spec.opcode, draw(reg), draw(reg), skip, 0)
             else:
                 insn = Insn(spec.opcode, draw(reg), 0, skip, draw(imm32))

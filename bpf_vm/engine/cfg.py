@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..insn import Insn, jump_target
 from ..isa import AtomicOp, Kind
 
-ENDS_BLOCK = frozenset({Kind.JA, Kind.JCOND, Kind.CALL, Kind.EXIT})
+ENDS_BLOCK = frozenset({Kind.JA, Kind.JCOND, Kind.MAY_GOTO, Kind.CALL, Kind.EXIT})
 
 
 def written(insn: Insn) -> tuple[int, ...]:

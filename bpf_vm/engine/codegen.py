@@ -172,6 +172,8 @@ class CodeGen:
         self.globals: dict[str, Any] = dict(_BASE_GLOBALS)
         self.globals["tab"] = state.space.table
         self.globals["_st"] = state
+        self.globals["_frames"] = state.frames
+        self.globals["_loops"] = state.loops
 
     @staticmethod
     def R(n: int) -> str:
@@ -385,6 +387,8 @@ class CodeGen:
             return self.jump(pc, pc + 1 + off), True
         if kind is Kind.JCOND:
             return self.jcond(insn, pc, nxt), True
+        if kind is Kind.MAY_GOTO:
+            return self.may_goto(pc, pc + 1 + insn.off, nxt), True
         if kind is Kind.CALL:
             return self.call(insn, pc, nxt), True
         if kind is Kind.EXIT:
@@ -527,6 +531,15 @@ class CodeGen:
             bs = f"({b} ^ {_lit(sg)})"
         cond = _JCOND[JmpOp(spec.op or 0)].format(a=a, b=b, bs=bs, sg=_lit(sg))
         return self.branch(cond, pc, pc + 1 + insn.off, nxt)
+
+    def may_goto(self, pc: int, target: int, nxt: int) -> list[str]:
+        """may_goto: jump when the frame's counter is spent, else count one and fall
+        through (the kernel's rewrite: load the slot, jeq 0, subtract 1, store)."""
+        return ["_d = len(_frames)",
+                "_c = _loops[_d]",
+                "if _c:",
+                "    _loops[_d] = _c - 1",
+                *self.branch("not _c", pc, target, nxt)]
 
     def call(self, insn: Insn, pc: int, nxt: int) -> list[str]:
         if insn.src == CallKind.LOCAL:

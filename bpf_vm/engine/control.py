@@ -61,9 +61,15 @@ class Frame:
 
 class EngineState(RunContext, Protocol):
     """What generated code calls back into (:class:`bpf_vm.vm.RunState` implements it):
-    the frame stack and the rare operations (calls, exits, tail calls)."""
+    the frame stack and the rare operations (calls, exits, tail calls).
+
+    ``loops[d]`` is may_goto's counter of the frame at depth ``d`` (``len(frames)``):
+    whoever starts a frame (an invocation, a BPF-to-BPF call, a callback, a tail call,
+    which reuses its frame) sets it to BPF_MAX_LOOPS, as the kernel's prologue store does
+    (see :class:`bpf_vm.isa.CondPseudo`).  The list is made once and changed in place."""
 
     frames: list[Frame]
+    loops: list[int]
 
     def make_call(self, compiled: Any) -> Callable[[list[int], int, int], int]:
         """The block engine's BPF-to-BPF call from ``compiled``: (r, ret_pc, target)

@@ -40,10 +40,11 @@ How the function returns, as ``(how, obj, left, pc)``:
   helper's callback frame (``ret_pc < 0``).
 
 BPF-to-BPF calls within the program push a :class:`~bpf_vm.engine.control.Frame` on the
-invocation's frame stack, zero the next stack and continue at the callee; ``exit``
-pops it.  Faults raise as in the block engine; the function records the block it was
-in (``state.at``) and the budget left (``state.left``) on the way out, so the run loop
-can name the pc of a fault that does not carry its own (a helper's, a call's).
+invocation's frame stack, zero the next stack, fill the callee's may_goto counter and
+continue at the callee; ``exit`` pops it.  Faults raise as in the block engine; the
+function records the block it was in (``state.at``) and the budget left
+(``state.left``) on the way out, so the run loop can name the pc of a fault that does
+not carry its own (a helper's, a call's).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InternalError
-from ..isa import MAX_CALL_FRAMES
+from ..isa import BPF_MAX_LOOPS, MAX_CALL_FRAMES
 from ..memory import ZERO_STACK, stack_top
 from .cfg import block_layout, block_starts
 from .codegen import CodeGen, compile_source
@@ -131,6 +132,7 @@ class WholeGen(CodeGen):
                 f"_frames.append(_Frame(_me, {nxt}, (r6, r7, r8, r9, r10)))",
                 "_d = len(_frames)",
                 "_stacks[_d][:] = _ZERO_STACK",
+                f"_loops[_d] = {BPF_MAX_LOOPS}",
                 "r10 = _tops[_d]",
                 *self._goto(target)]
 

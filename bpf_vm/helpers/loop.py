@@ -12,13 +12,12 @@ import errno
 from typing import TYPE_CHECKING
 
 from ..helper_table import ArgType, RetType
+from ..isa import BPF_MAX_LOOPS
 from ._mem import M32, M64
 from ._registry import BUILTIN
 
 if TYPE_CHECKING:
     from ..context import RunContext
-
-BPF_MAX_LOOPS = 8 * 1024 * 1024
 
 
 @BUILTIN.helper("loop", RetType.INTEGER, ArgType.ANYTHING, ArgType.PTR_TO_FUNC,
