@@ -11,6 +11,12 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
   :class:`FakeHost`, :class:`UserMemory`;
 * helpers: :class:`HelperTable`, :func:`default_helpers`, :class:`HelperFault`;
 * maps: :class:`Map`, :class:`MapSpec`, :class:`MapType`, :func:`create_map`;
+* the verifier: :func:`verify` (the kernel's verdict on a program, with its log in the
+  kernel's format; ``record=True``: the state before each instruction on every path,
+  :attr:`Verdict.states`), :class:`Verdict`, :class:`VerifierRefused`; loading as
+  BPF_PROG_LOAD does: :func:`prog_load` (verify once per program, then compile),
+  :func:`load_programs`, :func:`prog_kind` (a section's program type),
+  :func:`refusal_lines` (what a front end prints under a refusal);
 * errors: :class:`BpfError` and its kinds, :class:`InternalError`;
 * effects' output kinds: :class:`PrintkLine`, :class:`RingbufRecord`, :class:`PerfRecord`;
 * objects' details: :func:`section_info` (what a section name means to libbpf),
@@ -54,11 +60,13 @@ if TYPE_CHECKING:
     from .helper_table import ArgType, HelperFault, HelperProto, HelperTable, RetType
     from .helpers import default_helpers
     from .host import BaseHost, FakeHost, Host, ProcessHost, UserMemory
+    from .load import load_programs, prog_kind, prog_load, refusal_lines
     from .maps import Map, MapSpec, MapType, create_map
     from .objfile import BpfObject, SyscallResolver, load_asm, set_prog_slot
     from .objrun import dump_maps, load_any
     from .program import Program
     from .sections import section_info
+    from .verifier import Verdict, VerifierRefused, verify
     from .vm import DEFAULT_BUDGET, ENGINES, RunResult, TailCallCounting, Vm
 
 #: the public submodules
@@ -76,6 +84,9 @@ _WHERE = {
     "__version__": "._version",
     "Step": ".engine.loops",
     "Program": ".program",
+    "verify": ".verifier", "Verdict": ".verifier", "VerifierRefused": ".verifier",
+    "prog_load": ".load", "load_programs": ".load", "prog_kind": ".load",
+    "refusal_lines": ".load",
     "BpfObject": ".objfile", "load_asm": ".objfile",
     "load_object": ".elf",
     "load_any": ".objrun",
@@ -127,6 +138,8 @@ __all__ = [
     "SyscallResolver",
     "TailCallCounting",
     "UserMemory",
+    "Verdict",
+    "VerifierRefused",
     "VerifierReject",
     "Vm",
     "VmFault",
@@ -142,10 +155,15 @@ __all__ = [
     "load_any",
     "load_asm",
     "load_object",
+    "load_programs",
+    "prog_kind",
+    "prog_load",
     "pt_regs",
+    "refusal_lines",
     "section_info",
     "set_prog_slot",
     "toolchain",
+    "verify",
 ]
 
 

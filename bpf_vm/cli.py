@@ -1,18 +1,25 @@
-"""``bpf-vm``: assemble, disassemble and run BPF programs.
+"""``bpf-vm``: assemble, disassemble, verify and run BPF programs.
 
 A thin layer: parsing options, reading files, printing.  It is the only place that
-catches the project's errors; each becomes one line on stderr and exit status 1.
+catches the project's errors; each becomes one line on stderr and exit status 1 (a
+program the verifier refused: that line, then the log's last lines).  ``bpf-vm verify``
+exits 1 for a refused program and 2 for bad input or usage.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeGuard
 
 import typer
 
-from .errors import BpfError, InternalError
+from .errors import BpfError, InternalError, VerifierReject
+
+if TYPE_CHECKING:
+    from .program import Program
+    from .verifier import Verdict, VerifierRefused
+    from .vm import Vm
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Assemble, disassemble and run eBPF programs in trace-run's VM.",
@@ -26,6 +33,12 @@ ProgOpt = Annotated[str | None, typer.Option("--prog", help="Object files: the p
                                             "(function name) to use.")]
 TraceOpt = Annotated[bool, typer.Option("--trace", help="Print every executed instruction "
                                         "with the registers it changed.")]
+NoVerifyOpt = Annotated[bool, typer.Option(
+    "--no-verify", help="Run without the verifier, on the VM's run-time checks alone (to "
+    "see what the verifier prevents).")]
+VerifierLogOpt = Annotated[bool, typer.Option(
+    "--verifier-log", help="Print the verifier's whole log on stderr: a refused program's "
+    "(level 1), and every accepted program's states (level 2, as bpftool -d prints).")]
 
 
 def _show_version(value: bool) -> None:
@@ -85,6 +98,31 @@ def is_elf(path: Path) -> bool:
         return False
 
 
+def _is_refusal(exc: Exception) -> TypeGuard[VerifierRefused]:
+    """The verifier's refusal (its package is imported only when a program was refused
+    or needs verifying: ``asm`` and ``disasm`` never load it)."""
+    if not isinstance(exc, VerifierReject):
+        return False
+    from .verifier import VerifierRefused
+    return isinstance(exc, VerifierRefused)
+
+
+def refused(exc: VerifierRefused, whole_log: bool = False) -> typer.Exit:
+    """A refused program: one error line naming it, then the log's last lines (the
+    whole log with ``whole_log``), on stderr; exit 1."""
+    from .load import refusal_lines
+    typer.echo(f"bpf-vm: error: {exc}", err=True)
+    for line in refusal_lines(exc, whole_log=whole_log):
+        typer.echo(line, err=True)
+    return typer.Exit(1)
+
+
+def show_log(program: Program, verdict: Verdict) -> None:
+    """``--verifier-log`` for an accepted program: its level-2 log on stderr."""
+    typer.echo(f"-- verifier log of prog '{program.name}': accepted --", err=True)
+    typer.echo(verdict.log.rstrip("\n"), err=True)
+
+
 def guarded(fn):  # type: ignore[no-untyped-def]
     """Run a command body, turning project errors into one line and exit 1."""
     import functools
@@ -94,6 +132,8 @@ def guarded(fn):  # type: ignore[no-untyped-def]
         try:
             return fn(*args, **kwargs)
         except (BpfError, CliError) as exc:
+            if _is_refusal(exc):
+                raise refused(exc) from None
             raise fail(str(exc)) from None
         except InternalError as exc:
             raise fail(f"internal error (a bug in trace-run): {exc}") from None
@@ -176,17 +216,24 @@ def run(program: InFile,
                                                 "every map's entries.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Object files: print one "
                                                "JSON object.")] = False,
+        no_verify: NoVerifyOpt = False,
+        verifier_log: VerifierLogOpt = False,
         ) -> None:
     """Run a program (.bin, .hex or .s) once and print r0 in hex.  An object file (.o, or
     a .s with .map/.prog declarations) runs one program (--prog, default the first) on a
-    pt_regs context built from --regs, with its maps and prog arrays set up."""
+    pt_regs context built from --regs, with its maps and prog arrays set up.
+
+    Each program is verified first, as BPF_PROG_LOAD does (an object's: all of them, as
+    kprobe programs unless their sections say otherwise; a raw program: as a
+    BPF_PROG_TYPE_SYSCALL program, after r2 = LEN with --mem, as --engine kernel loads
+    it); a refused one does not run."""
     if is_elf(program) or _declares_object(program) or prog or regs or user_mem \
             or dump_maps or json_out:
         if engine != "interp" or mem is not None or mem_file is not None or hex_text:
             raise CliError("--engine, --mem, --mem-file and --hex apply to raw programs,"
                            " not to object files")
         _run_object(program, prog, regs or [], user_mem or [], trace, budget, dump_maps,
-                    json_out)
+                    json_out, not no_verify, verifier_log)
         return
     if engine not in ("interp", "kernel"):
         raise CliError(f"--engine: expected interp or kernel, got {engine!r}")
@@ -206,10 +253,30 @@ def run(program: InFile,
     from .program import Program
     from .vm import Vm
     vm = Vm(budget=budget)
+    loaded = Program.from_bytes(code, name=program.stem)
+    if not no_verify:
+        _verify_raw(vm, loaded, data, verifier_log)
     hook = (lambda s: typer.echo(_format_step(s))) if trace else None
-    res = vm.run(Program.from_bytes(code, name=program.stem), data,
-                 regs={2: len(data) if data else 0}, trace=hook)
+    res = vm.run(loaded, data, regs={2: len(data) if data else 0}, trace=hook)
     typer.echo(f"{res.r0:#x}")
+
+
+def _verify_raw(vm: Vm, program: Program, data: bytes | None, whole_log: bool) -> None:
+    """A raw program's verdict, as ``--engine kernel`` loads it: a sleepable
+    BPF_PROG_TYPE_SYSCALL program, with ``r2 = len(data)`` first when there is memory
+    (so the log counts that instruction as insn 0)."""
+    from .insn import Insn
+    from .load import verify_program
+    from .program import Program
+    checked = program if data is None else Program(
+        [Insn(0xB7, 2, 0, 0, len(data)), *program.insns], name=program.name)
+    verdict = verify_program(checked, vm=vm, prog_type="syscall")
+    if not verdict.accepted:
+        from .verifier import VerifierRefused
+        raise refused(VerifierRefused(verdict, program.name), whole_log)
+    if whole_log:
+        show_log(program, verify_program(checked, vm=vm, prog_type="syscall",
+                                         log_level=2))
 
 
 def _declares_object(path: Path) -> bool:
@@ -222,25 +289,75 @@ def _declares_object(path: Path) -> bool:
 
 
 def _run_object(path: Path, prog: str | None, regs: list[str], user_mem: list[str],
-                trace: bool, budget: int, dump_maps: bool, json_out: bool) -> None:
+                trace: bool, budget: int, dump_maps: bool, json_out: bool, verify: bool,
+                verifier_log: bool) -> None:
     import json
 
     from .host import parse_user_mem
     from .objrun import format_run, parse_regs, run_object
+    from .verifier import VerifierRefused
     try:
         mem = parse_user_mem(user_mem)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     steps: list[str] = []
     hook = (lambda s: steps.append(_format_step(s))) if trace else None
-    res = run_object(path, prog, regs=parse_regs(regs), user_mem=mem, trace=hook,
-                     budget=budget)
+    try:
+        res = run_object(path, prog, regs=parse_regs(regs), user_mem=mem, trace=hook,
+                         budget=budget, verify=verify,
+                         verifier_log=show_log if verifier_log else None)
+    except VerifierRefused as exc:
+        raise refused(exc, verifier_log) from None
     if json_out:
         typer.echo(json.dumps(res.to_json()))
         return
     for line in steps:
         typer.echo(line)
     typer.echo(format_run(res, show_maps=dump_maps), nl=False)
+
+
+@app.command()
+def verify(program: InFile,
+           prog: Annotated[str | None, typer.Option(
+               "--prog", help="Object files: verify only this program (function name); "
+               "default: every program.")] = None,
+           prog_type: Annotated[str | None, typer.Option(
+               "--prog-type", help="kprobe, tracepoint, raw_tracepoint, syscall or "
+               "socket_filter, instead of what each section says (raw programs: "
+               "syscall).")] = None,
+           log_level: Annotated[int, typer.Option(
+               "--log-level", help="1: a refused program's failing path; 2: every "
+               "state.")] = 1,
+           kernel: Annotated[bool, typer.Option(
+               "--kernel", help="Also load the same bytes with bpf(2) and show the "
+               "kernel's verdict and log beside ours.")] = False,
+           hex_text: HexOpt = False) -> None:
+    """Verify each program of a file (.o, .s or .bin) as BPF_PROG_LOAD would and print
+    the verifier's log.  Exit status: 0 all accepted, 1 one refused, 2 bad input."""
+    import shutil
+
+    from .verify_cmd import VerifyUsage, targets, verify_targets
+
+    def bad(message: str) -> typer.Exit:
+        typer.echo(f"bpf-vm: error: {message}", err=True)
+        return typer.Exit(2)
+    if log_level not in (1, 2):
+        raise bad(f"--log-level: expected 1 or 2, got {log_level}")
+    try:
+        ts = targets(program, lambda: load_code(program, hex_text),
+                     is_object=is_elf(program) or _declares_object(program), prog=prog,
+                     prog_type=prog_type)
+        lines, ok = verify_targets(ts, log_level=log_level, kernel=kernel,
+                                   width=shutil.get_terminal_size().columns)
+    except (BpfError, CliError, VerifyUsage) as exc:
+        raise bad(str(exc)) from None
+    except InternalError as exc:
+        raise bad(f"internal error (a bug in trace-run): {exc}") from None
+    try:
+        typer.echo("\n".join(lines))
+    except BrokenPipeError:
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command()

@@ -22,9 +22,15 @@ from .pt_regs import SIZE as PT_REGS_SIZE
 from .pt_regs import STRUCT as PT_REGS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .engine.loops import StepHook
     from .objfile import BpfObject, SyscallResolver
+    from .program import Program
+    from .verifier import Verdict
     from .vm import RunResult, Vm
+
+    VerifierLogHook = Callable[[Program, Verdict], None]
 
 #: user_regs_struct / register names people also type
 _ALIASES = {"rbp": "bp", "rbx": "bx", "rax": "ax", "rcx": "cx", "rdx": "dx", "rsi": "si",
@@ -140,15 +146,27 @@ def run_program(obj: BpfObject, prog: str | None = None, *,
 def run_object(path: str | Path, prog: str | None = None, *,
                regs: dict[str, int] | None = None, user_mem: dict[int, bytes] | None = None,
                trace: StepHook | None = None, budget: int | None = None,
-               host: Any = None, tail_call_counting: str = "jit") -> ObjRun:
+               host: Any = None, tail_call_counting: str = "jit", verify: bool = True,
+               verifier_log: VerifierLogHook | None = None) -> ObjRun:
     """Load ``path`` into a fresh VM and run one program: ``bpf-vm run OBJECT.o``.
-    ``ksyscall/<name>`` sections are numbered by the installed extension's table."""
+    ``ksyscall/<name>`` sections are numbered by the installed extension's table.
+
+    Every program of the object is loaded as libbpf's bpf_object__load does, through
+    :func:`bpf_vm.load.prog_load`: verified (``verify=False``: not), the first
+    refused one raising :class:`~bpf_vm.verifier.VerifierRefused`.  ``verifier_log``
+    is given each accepted program with its level-2 verdict (every state), in load
+    order, before the run."""
     from .extension import syscall_number
     from .host import ProcessHost
+    from .load import prog_load, verify_program
     from .vm import DEFAULT_BUDGET, Vm
     vm = Vm(host=host if host is not None else ProcessHost(user_mem or {}),
             budget=budget or DEFAULT_BUDGET, tail_call_counting=tail_call_counting)
     obj = load_any(path, vm, syscall_number=syscall_number)
+    for program in obj.programs.values():
+        prog_load(vm, program, verify=verify)
+        if verify and verifier_log is not None:
+            verifier_log(program, verify_program(program, vm=vm, log_level=2))
     return run_program(obj, prog, regs=regs, trace=trace)
 
 

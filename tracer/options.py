@@ -116,6 +116,8 @@ LONG: dict[str, _Spec] = {
     "printk": _Spec("printk", "value", _REQUIRED),
     "probe": _Spec("probe", "value", _REQUIRED),
     "dump-maps": _Spec("dump_maps", "flag"),
+    "no-verify": _Spec("no_verify", "flag"),
+    "verifier-log": _Spec("verifier_log", "flag"),
     "detach-on-exit": _Spec("detach_on_exit", "flag"),
     "kill-on-exit": _Spec("kill_on_exit", "flag"),
     "force-detach": _Spec("force_detach", "flag"),
@@ -188,6 +190,8 @@ class Options:
     printk: str | None = None
     probe: str | None = None
     dump_maps: bool = False
+    no_verify: bool = False
+    verifier_log: bool = False
     policy: str | None = None
     audit: bool = False
     report: str | None = None

@@ -50,6 +50,7 @@ from probes.seccomp_helper import install as install_seccomp_helper
 from probes.seccomp_helper import requested
 from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.regs import FIELDS, PT_REGS
+from tracer.verification import load
 
 _AX = FIELDS.index("ax")
 
@@ -170,11 +171,11 @@ class ProbeHandler:
         # a program calls bpf_seccomp_return: the run needs a prefilter with outcomes
         self.asks_seccomp = any(i.opcode == _CALL and i.src == 0 and i.imm == SECCOMP_HELPER
                                 for p in obj.programs.values() for i in p.insns if i)
-        # Every program is compiled now, as BPF_PROG_LOAD verifies and JITs at load: one
-        # the VM refuses is refused before the command starts, not at its first tail
-        # call, and no syscall's time (-c) includes the compiler (~4 ms a program).
-        for prog in obj.programs.values():
-            self.vm.compile(prog)
+        # Every program is verified and compiled now, as BPF_PROG_LOAD verifies and JITs
+        # at load (tracer.verification): one the verifier refuses is refused before the
+        # command starts, not at its first tail call, and no syscall's time (-c)
+        # includes the compiler (~4 ms a program).
+        load(obj)
         self.faults = 0
         self._stack = ExitStack()
 

@@ -82,7 +82,9 @@ def test_send_signal_kills_before_the_syscall_runs(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.ptrace
 def test_probe_fault_is_reported_and_the_command_unharmed(tmp_path: Path) -> None:
-    res = run_cli("--probe", str(PROBES / "faulty.s"), "-o", "/dev/null",
+    # the verifier refuses this probe at load (tests/tracer/test_verify_at_load.py);
+    # --no-verify leaves it to the VM's run-time checks
+    res = run_cli("--no-verify", "--probe", str(PROBES / "faulty.s"), "-o", "/dev/null",
                   "sh", "-c", "echo unharmed")
     assert res.returncode == 0
     assert res.stdout == "unharmed\n"
