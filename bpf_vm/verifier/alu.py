@@ -98,7 +98,63 @@ def check_alu(v: Checker, insn: Insn) -> None:
         v.write(dst, _ptr_alu(v, insn, d, srcr, wide))
         return
     signed = bool(insn.off) and op in (AluOp.DIV, AluOp.MOD)
+    if d.s.is_const() and srcr.s.is_const():
+        v.write(dst, Reg.const(concrete(op, d.s.value, srcr.s.value, wide, signed)))
+        return
     v.write(dst, Reg.scalar(d.s.alu(op, srcr.s, wide=wide, signed=signed)))
+
+
+def _sx(x: int, bits: int) -> int:
+    x &= (1 << bits) - 1
+    return x - (1 << bits) if x >> (bits - 1) else x
+
+
+def concrete(op: AluOp, a: int, b: int, wide: bool, signed: bool) -> int:
+    """``a op b`` on known values, as the CPU computes it (the interpreter's rules:
+    x/0 = 0, x%0 = x, shift amounts masked)."""
+    bits = 64 if wide else 32
+    m = (1 << bits) - 1
+    a &= m
+    b &= m
+    if op is AluOp.ADD:
+        r = a + b
+    elif op is AluOp.SUB:
+        r = a - b
+    elif op is AluOp.MUL:
+        r = a * b
+    elif op is AluOp.OR:
+        r = a | b
+    elif op is AluOp.AND:
+        r = a & b
+    elif op is AluOp.XOR:
+        r = a ^ b
+    elif op is AluOp.LSH:
+        r = a << (b & (bits - 1))
+    elif op is AluOp.RSH:
+        r = a >> (b & (bits - 1))
+    elif op is AluOp.ARSH:
+        r = _sx(a, bits) >> (b & (bits - 1))
+    elif op is AluOp.DIV:
+        if b == 0:
+            r = 0
+        elif signed:
+            sa, sb = _sx(a, bits), _sx(b, bits)
+            q = abs(sa) // abs(sb)
+            r = q if (sa < 0) == (sb < 0) else -q
+        else:
+            r = a // b
+    elif op is AluOp.MOD:
+        if b == 0:
+            r = a
+        elif signed:
+            sa, sb = _sx(a, bits), _sx(b, bits)
+            rem = abs(sa) % abs(sb)
+            r = -rem if sa < 0 else rem
+        else:
+            r = a % b
+    else:
+        raise AssertionError(op)
+    return r & m
 
 
 def _ptr_alu(v: Checker, insn: Insn, d: Reg, s: Reg, wide: bool) -> Reg:

@@ -77,9 +77,9 @@ def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
     proto = proto_for(v, func_id)
     from .._generated_helper_ids import HELPER_NAMES
     name = HELPER_NAMES.get(func_id)
-    if name is None or func_id <= 0:
+    if func_id < 0 or func_id > max(HELPER_NAMES):
         raise Refuse(f"invalid func {helper_text(func_id)}", errno=22)
-    if not helper_allowed(v.kind, name) or proto is None:
+    if name is None or not helper_allowed(v.kind, name) or proto is None:
         raise Refuse(f"program of this type cannot use helper {helper_text(func_id)}",
                      errno=22)
     if proto.gpl_only and not v.gpl:

@@ -15,12 +15,12 @@ from . import alu, calls, mem
 from .cfg import Subprog
 from .ctx import ProgKind
 from .errors import Refuse
-from .kdisasm import MAY_GOTO, kernel_insn
+from .kdisasm import MAY_GOTO
 from .log import Log
 from .prune import covers, equal
 from .regs import NOT_INIT, RT, Reg, fmt_reg
 from .scalar import Scalar, negate
-from .state import Frame, State, fmt_state
+from .state import Frame, State, fmt_items, fmt_state
 
 COMPLEXITY_LIMIT = 1_000_000
 MAX_CALL_FRAMES = 8
@@ -33,6 +33,8 @@ class Entry:
     """A saved state at a prune point; ``done`` once every path from it is walked."""
     state: State
     done: bool = False
+    hit: int = 0
+    miss: int = 0
 
 
 @dataclass(slots=True)
@@ -173,7 +175,7 @@ class Checker:
             assert insn is not None
             if self.record:
                 self._record(pc)
-            log.insn(pc, kernel_insn(insn, pc, self._ld_value(insn)))
+            log.insn(pc, insn, self._ld_value(insn))
             self._scr_regs = set()
             self._scr_slots = set()
             try:
@@ -236,18 +238,30 @@ class Checker:
         cur = self.st
         live = self._live_sets()
         entries = self.explored.get(pc, [])
+        may_goto = self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO  # type: ignore[union-attr]
+        evict = False
         for e in entries:
             if e.done:
                 if covers(e.state, cur, live):
+                    e.hit += 1
                     return True
-            elif self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO:  # type: ignore[union-attr]
+            elif may_goto:
                 if e.state.may_goto_depth != cur.may_goto_depth and \
                         covers(e.state, cur, live):
+                    e.hit += 1
                     return True
             elif equal(e.state, cur, live):
                 raise Refuse(f"infinite loop detected at insn {pc}", errno=EINVAL,
                              tail=("cur state:" + fmt_state(cur),
                                    "old state:" + fmt_state(e.state)))
+            e.miss += 1
+            if e.miss > e.hit * 3 + 3:
+                evict = True
+        if evict:
+            # as the kernel does: a state that keeps missing is unlikely to help
+            kept = [e for e in entries if e.miss <= e.hit * 3 + 3]
+            self.explored[pc] = kept
+            self.cur_states -= len(entries) - len(kept)
         force = self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO  # type: ignore[union-attr]
         if force or (self.jmps - self.prev_jmps >= 2 and self.processed - self.prev_insns >= 8):
             entry = Entry(cur.copy())
@@ -332,8 +346,11 @@ class Checker:
     def _print_insn_state(self) -> None:
         if self.log.level:
             f = self.st.cur
-            self.log.insn_state(fmt_state(self.st, regs=self._scr_regs,
-                                          slots=self._scr_slots, frame=f))
+            regs = [(i, f.regs[i]) for i in self._scr_regs]
+            slots = [(k, f.stack[k]) for k in self._scr_slots if k in f.stack]
+            refs = self.st.refs
+            fn = f.frameno
+            self.log.insn_state(lambda: fmt_items(regs, slots, refs, fn))
 
     def _ld_imm64(self, pc: int, insn: Insn) -> Reg:
         src = insn.src
@@ -543,15 +560,11 @@ def _mark_null(st: State, ident: int, is_null: bool, privileged: bool) -> None:
     for f in st.frames:
         for i, r in enumerate(f.regs):
             if r.id == ident and r.null:
-                f.regs[i] = Reg.const(0) if is_null else replace(r, null=False, id=0
-                                                                  if r.type is RT.MAP_VALUE
-                                                                  else r.id)
+                f.regs[i] = Reg.const(0) if is_null else replace(r, null=False, id=0)
         for spi, slot in list(f.stack.items()):
             r = slot.spilled
             if slot.is_spill and r.id == ident and r.null:
-                nr = Reg.const(0) if is_null else replace(r, null=False,
-                                                          id=0 if r.type is RT.MAP_VALUE
-                                                          else r.id)
+                nr = Reg.const(0) if is_null else replace(r, null=False, id=0)
                 f.stack[spi] = replace(slot, spilled=nr)
     if is_null:
         st.refs = tuple(r for r in st.refs if r.id != ident)

@@ -4,9 +4,17 @@ At level 1 the kernel keeps only the path being walked: when it goes back to a b
 it saved, it cuts the log back to where it was when it saved it, so a refusal's log is
 the failing path and an acceptance's log is the statistics line alone.  Level 2 keeps
 everything and adds ``from X to Y:`` lines and ``safe`` for pruned paths.
+
+Instruction lines are kept as values and spelled only when the text is asked for:
+most of what the walk logs is cut again, and a long walk logs a million lines.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..insn import Insn
+from .kdisasm import kernel_insn
 
 
 def _align(length: int) -> int:
@@ -18,11 +26,30 @@ def _align(length: int) -> int:
     return col - pos - 1
 
 
+class _Line:
+    """``N: (op) text`` and, once the instruction is done, ``; R1=...``."""
+    __slots__ = ("insn", "ld", "newline", "pc", "state")
+
+    def __init__(self, pc: int, insn: Insn, ld: int | None) -> None:
+        self.pc = pc
+        self.insn = insn
+        self.ld = ld
+        self.state: Callable[[], str] | None = None
+        self.newline = True
+
+    def render(self) -> str:
+        text = f"{self.pc}: {kernel_insn(self.insn, self.pc, self.ld)}"
+        if self.state is not None:
+            st = self.state()
+            if st:
+                text += " " * _align(len(text)) + ";" + st
+        return text + ("\n" if self.newline else "")
+
+
 class Log:
     def __init__(self, level: int) -> None:
         self.level = level
-        self.parts: list[str] = []
-        self._line = 0  # length of the last instruction's text
+        self.parts: list[str | _Line] = []
 
     def mark(self) -> int:
         return len(self.parts)
@@ -34,23 +61,25 @@ class Log:
         if self.level:
             self.parts.append(text)
 
-    def insn(self, pc: int, text: str) -> None:
+    def insn(self, pc: int, insn: Insn, ld: int | None = None) -> None:
         if self.level:
-            line = f"{pc}: {text}"
-            self._line = len(line)
-            self.parts.append(line + "\n")
+            self.parts.append(_Line(pc, insn, ld))
 
-    def insn_state(self, state: str) -> None:
-        """``; R1=...`` after the instruction just printed (its newline removed)."""
-        if not self.level or not state or not self.parts:
-            return
-        last = self.parts[-1]
-        if last.endswith("\n"):
-            self.parts[-1] = last[:-1] + " " * _align(self._line) + ";" + state + "\n"
+    def insn_state(self, state: Callable[[], str]) -> None:
+        """``; R1=...`` after the instruction just logged."""
+        if self.level and self.parts:
+            last = self.parts[-1]
+            if isinstance(last, _Line):
+                last.state = state
 
     def strip_newline(self) -> None:
-        if self.parts and self.parts[-1].endswith("\n"):
-            self.parts[-1] = self.parts[-1][:-1]
+        if not self.parts:
+            return
+        last = self.parts[-1]
+        if isinstance(last, _Line):
+            last.newline = False
+        elif last.endswith("\n"):
+            self.parts[-1] = last[:-1]
 
     def text(self) -> str:
-        return "".join(self.parts)
+        return "".join(p if isinstance(p, str) else p.render() for p in self.parts)

@@ -58,7 +58,6 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
     immediate is ``st_imm``)."""
     reg = v.reg(regno)
     t = reg.type
-    rw = "write to" if write else "read from"
     if t is RT.NOT_INIT:
         raise Refuse(f"R{regno} !read_ok")
     if reg.null or t in (RT.SCALAR, RT.FUNC, RT.PACKET_END, RT.SOCK_COMMON):
@@ -104,7 +103,6 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
             raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
         return loaded(size, sign)
     raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
-    del rw  # pragma: no cover
 
 
 def _stack_off(v: Checker, regno: int, reg: Reg, off: int, size: int, write: bool) -> int:
@@ -115,18 +113,15 @@ def _stack_off(v: Checker, regno: int, reg: Reg, off: int, size: int, write: boo
         s = reg.s
         lo, hi = s.smin + total, s.smax + total
         if lo < -MAX_BPF_STACK or hi + size > 0:
-            raise Refuse(f"invalid variable-offset {rw.split()[0]} {'to' if write else 'from'}"
-                         f" stack R{regno} var_off={s.var_off} off={total} size={size}"
-                         if False else
-                         f"invalid variable-offset {'write to' if write else 'read from'} "
-                         f"stack R{regno} var_off={s.var_off} off={total} size={size}")
+            raise Refuse(f"invalid variable-offset {rw} stack R{regno} var_off={s.var_off} "
+                         f"off={total} size={size}")
         return lo
     total += reg.s.value if reg.s.value < (1 << 63) else reg.s.value - (1 << 64)
-    if total < -MAX_BPF_STACK or total + size > 0 or size == 0:
-        raise Refuse(f"invalid {rw} stack R{regno} off={total} size={size}")
     if total % size:
         raise Refuse(f"misaligned stack access off {_var_text(reg.s)}+{reg.off}+{off} "
                      f"size {size}")
+    if total < -MAX_BPF_STACK or total + size > 0 or size == 0:
+        raise Refuse(f"invalid {rw} stack R{regno} off={total} size={size}")
     return total
 
 
@@ -254,9 +249,7 @@ def helper_mem(v: Checker, regno: int, size_lo: int, size_hi: int, write: bool,
             slot = frame.stack.get(spi, Slot())
             ch = slot.types[(-a - 1) % SLOT]
             if not write and ch == "?" and not v.privileged:
-                raise Refuse(f"invalid read from stack R{regno} off {a}+0 size {size_hi}"
-                             if False else
-                             f"invalid indirect read from stack R{regno} off {total}+"
+                raise Refuse(f"invalid indirect read from stack R{regno} off {total}+"
                              f"{a - total} size {size_hi}")
         if write:
             for a in range(total, hi + size_hi):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .scalar import Scalar
+from .tnum import Tnum
 
 
 class RT(enum.Enum):
@@ -42,7 +43,19 @@ class RT(enum.Enum):
 POINTERS = frozenset({RT.CTX, RT.STACK, RT.MAP_VALUE, RT.MAP_KEY, RT.MEM, RT.PACKET,
                       RT.BTF_ID})
 
-_ZERO = Scalar.const(0)
+M64 = (1 << 64) - 1
+
+
+def const_scalar(v: int) -> Scalar:
+    """A known constant, built directly (the walk makes millions of them)."""
+    v &= M64
+    s64 = v - (1 << 64) if v >> 63 else v
+    lo = v & 0xFFFFFFFF
+    s32 = lo - (1 << 32) if lo >> 31 else lo
+    return Scalar(Tnum(v, 0), s64, s64, v, v, s32, s32, lo, lo)
+
+
+_ZERO = const_scalar(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +85,7 @@ class Reg:
 
     @staticmethod
     def const(v: int) -> Reg:
-        return Reg(RT.SCALAR, Scalar.const(v))
+        return Reg(RT.SCALAR, const_scalar(v))
 
     @staticmethod
     def unknown() -> Reg:

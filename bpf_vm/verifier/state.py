@@ -109,3 +109,18 @@ def fmt_state(st: State, *, regs: set[int] | None = None, slots: set[int] | None
     if st.refs:
         out.append(" refs=" + ",".join(str(r.id) for r in st.refs))
     return "".join(out)
+
+
+def fmt_items(regs: list[tuple[int, Reg]], slots: list[tuple[int, Slot]],
+              refs: tuple[Ref, ...], frameno: int) -> str:
+    """:func:`fmt_state` of chosen registers and slots (captured when the instruction
+    ran, spelled when the log is read)."""
+    out = [f" R{i}={fmt_reg(r, frameno)}" for i, r in sorted(regs, key=lambda x: x[0])
+           if r.type is not RT.NOT_INIT]
+    for spi, slot in sorted(slots, key=lambda x: x[0]):
+        text = fmt_slot(slot, frameno)
+        if text is not None:
+            out.append(f" fp{-(spi + 1) * SLOT}={text}")
+    if refs:
+        out.append(" refs=" + ",".join(str(r.id) for r in refs))
+    return "".join(out)
