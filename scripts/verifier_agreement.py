@@ -1,0 +1,390 @@
+"""How far bpf_vm.verifier decides as the host kernel's verifier does, on the corpus of
+tests/verifier/corpus/*.jsonl (built by scripts/build_verifier_corpus.py).
+
+Each record is loaded now into the host kernel (tests/verifier/kernel_load.py: real maps,
+the record's program type, root's privileges) and into our verifier
+(``bpf_vm.verifier.verify``, ``privileged=True``, the maps created in a VM and passed by
+their index, which is what the record's MAP_FD ld_imm64 carry).  Printed, as plain text a
+README can quote:
+
+* verdict agreement overall (target >= 97%) and per class (100% on the hand-written
+  classes), and whether the kernel still decides as recorded;
+* on programs both refuse, the same error line (target >= 90%);
+* programs of the hand-written classes we accept and the kernel refuses (target: none);
+* for programs both accept that can be run deterministically (syscall programs that call
+  no helper outside map operations, tail calls and bpf_loop), r0 and the context after
+  BPF_PROG_TEST_RUN in the kernel and after ``bpf_vm.Vm().run`` compared;
+* the disagreements grouped by class, with the kernel's and our message.
+
+    python3 scripts/verifier_agreement.py [--md /work/notes/verifier_disagreements.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import types
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.verifier import kernel_load as KL  # noqa: E402
+
+CORPUS = ROOT / "tests" / "verifier" / "corpus"
+TARGET_VERDICT, TARGET_MESSAGE = 0.97, 0.90
+RUN_HELPERS = frozenset({1, 2, 3, 12, 181})   # map ops, tail call, bpf_loop: deterministic
+CTX_SIZE = 512
+TIMEOUT = 5.0                                 # seconds of our verifier per program
+CTX_IN = bytes(range(256)) * (CTX_SIZE // 256)
+
+
+@dataclass
+class Outcome:
+    """One record judged by both sides now."""
+    rec: dict[str, Any]
+    k_accepted: bool
+    k_error: str | None
+    ours_accepted: bool | None       # None: our verifier raised
+    ours_error: str | None
+    run: str | None = None           # None: not run; "same"; or what differs
+    seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return str(self.rec["name"])
+
+    @property
+    def cls(self) -> str:
+        return str(self.rec["cls"])
+
+    @property
+    def hand(self) -> bool:
+        return self.name.startswith("hand/")
+
+    @property
+    def agree(self) -> bool:
+        return self.ours_accepted == self.k_accepted
+
+    @property
+    def stale(self) -> bool:
+        """The kernel decides otherwise than when the corpus was built."""
+        k = self.rec["kernel"]
+        return (k["accepted"], k["error"]) != (self.k_accepted, self.k_error)
+
+
+@dataclass
+class Evaluation:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def agreement(self, of: list[Outcome] | None = None) -> tuple[int, int]:
+        xs = self.outcomes if of is None else of
+        return sum(o.agree for o in xs), len(xs)
+
+    def by_class(self) -> dict[str, list[Outcome]]:
+        out: dict[str, list[Outcome]] = defaultdict(list)
+        for o in self.outcomes:
+            out[o.cls].append(o)
+        return dict(sorted(out.items()))
+
+    def hand_classes(self) -> set[str]:
+        return {o.cls for o in self.outcomes if o.hand}
+
+    def both_refuse(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.ours_accepted is False and not o.k_accepted]
+
+    def same_message(self) -> tuple[int, int]:
+        xs = self.both_refuse()
+        return sum(o.ours_error == o.k_error for o in xs), len(xs)
+
+    def unsound_hand(self) -> list[Outcome]:
+        """Hand-written programs we accept and the kernel refuses."""
+        return [o for o in self.outcomes if o.hand and o.ours_accepted and not o.k_accepted]
+
+    def runs(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.run is not None and not
+                o.run.startswith("skipped")]
+
+    def stale(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.stale]
+
+
+def load_corpus(directory: Path = CORPUS) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(directory.glob("*.jsonl"))
+            for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- our side -----------------------------------------------------------------------------
+
+def vm_maps(specs: list[dict[str, Any]], vm: Any) -> list[Any]:
+    """The record's maps in ``vm`` (with their initial value, frozen as asked); a type
+    the VM does not implement becomes a stand-in carrying the attributes the verifier
+    reads (type, sizes, max_entries, flags)."""
+    from bpf_vm.maps import MapType
+    from bpf_vm.objfile import MapDef, create_map
+    out = []
+    for i, s in enumerate(specs):
+        tid = KL.map_type_id(s["type"])
+        d = MapDef(f"m{i}", tid, s["key_size"], s["value_size"], s["max_entries"],
+                   s.get("flags", 0), initial=bytes.fromhex(s["init"]) if s.get("init")
+                   else None, readonly=bool(s.get("freeze")))
+        try:
+            out.append(create_map(d, vm))
+        except Exception:
+            out.append(types.SimpleNamespace(
+                name=d.name, type=MapType(tid), key_size=d.key_size,
+                value_size=d.value_size, max_entries=d.max_entries, flags=d.flags,
+                frozen=d.readonly, fd=-1, spec=None))
+    return out
+
+
+def by_index(code: bytes) -> bytes:
+    """MAP_FD/MAP_VALUE (imm = index) as the VM's MAP_IDX/MAP_IDX_VALUE, for running."""
+    out = bytearray(code)
+    pc = 0
+    while pc < len(out) // 8:
+        op, regs, off, imm = KL._INSN.unpack_from(out, pc * 8)
+        if op == KL.LD_IMM64:
+            if regs >> 4 in (KL.PSEUDO_MAP_FD, KL.PSEUDO_MAP_VALUE):
+                regs = (regs & 0xF) | (5 if regs >> 4 == KL.PSEUDO_MAP_FD else 6) << 4
+                KL._INSN.pack_into(out, pc * 8, op, regs, off, imm)
+            pc += 2
+        else:
+            pc += 1
+    return bytes(out)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(_sig: int, _frame: Any) -> None:
+    raise _Timeout
+
+
+def ours(rec: dict[str, Any], timeout: float = 0) -> tuple[bool | None, str | None]:
+    """Our verifier's (accepted, error); (None, 'crash: ...') when it raised, (None,
+    'timeout ...') when it took more than ``timeout`` seconds (0: no limit)."""
+    if timeout:
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return _ours(rec)
+        except _Timeout:
+            return None, f"timeout: our verifier took more than {timeout:g} s"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    return _ours(rec)
+
+
+def _ours(rec: dict[str, Any]) -> tuple[bool | None, str | None]:
+    from bpf_vm import Program, Vm
+    from bpf_vm.errors import InvalidInstruction
+    from bpf_vm.verifier import verify
+    code = bytes.fromhex(rec["insns"])
+    try:
+        prog = Program.from_bytes(code, name=rec["name"][-15:], license=rec["license"])
+    except InvalidInstruction as exc:
+        return False, exc.reason
+    try:
+        maps = vm_maps(rec.get("maps", []), Vm())
+        v = verify(prog, prog_type=rec["prog_type"], maps=dict(enumerate(maps)),
+                   log_level=1, privileged=True)
+    except _Timeout:
+        raise
+    except Exception as exc:
+        return None, f"crash: {type(exc).__name__}: {exc}"
+    return v.accepted, v.error
+
+
+def runnable(rec: dict[str, Any]) -> str | None:
+    """None if the record can be run deterministically in both, else why not."""
+    if rec["prog_type"] != "syscall":
+        return "skipped: only syscall programs run on plain memory in both"
+    code = bytes.fromhex(rec["insns"])
+    for pc in range(len(code) // 8):
+        op, regs, _off, imm = KL._INSN.unpack_from(code, pc * 8)
+        if op == 0x85 and regs >> 4 == 0 and imm not in RUN_HELPERS:
+            return f"skipped: calls helper {imm}"
+    return None
+
+
+def compare_run(rec: dict[str, Any], fd: int) -> str:
+    """Run the loaded program ``fd`` (its kernel maps fresh) and the VM on CTX_IN."""
+    from bpf_vm import Program, Vm
+    try:
+        r0, ctx = KL.test_run(fd, CTX_IN)
+    except OSError as exc:
+        return f"skipped: BPF_PROG_TEST_RUN refused ({exc})"
+    vm = Vm()
+    try:
+        prog = Program.from_bytes(by_index(bytes.fromhex(rec["insns"])), name="run",
+                                  license=rec["license"],
+                                  maps=vm_maps(rec.get("maps", []), vm))
+        res = vm.run(prog, CTX_IN)
+    except Exception as exc:
+        return f"VM: {type(exc).__name__}: {exc}"
+    diffs = []
+    if res.r0 & 0xFFFFFFFF != r0:
+        diffs.append(f"r0 kernel {r0:#x}, VM {res.r0 & 0xFFFFFFFF:#x}")
+    if res.ctx != ctx:
+        at = next(i for i in range(CTX_SIZE) if (res.ctx or b"")[i:i + 1] != ctx[i:i + 1])
+        diffs.append(f"ctx differs from byte {at}")
+    return "; ".join(diffs) or "same"
+
+
+def evaluate(records: list[dict[str, Any]], *, run: bool = True,
+             timeout: float = TIMEOUT) -> Evaluation:
+    """Both verdicts for every record (and the runs); our verifier gets ``timeout``
+    seconds per program.  Raises KL.BpfRefused when bpf(2) is refused here."""
+    ev = Evaluation()
+    for rec in records:
+        keep = run and runnable(rec) is None
+        v, kmaps = KL.load_record(rec, keep=keep)
+        try:
+            t0 = time.perf_counter()
+            acc, err = ours(rec, timeout)
+            o = Outcome(rec, v.accepted, v.error, acc, err,
+                        seconds=time.perf_counter() - t0)
+            if run and v.accepted and acc:
+                o.run = compare_run(rec, v.fd) if v.fd is not None else runnable(rec)
+        finally:
+            if v.fd is not None:
+                KL.K.close_fd(v.fd)
+            kmaps.close()
+        ev.outcomes.append(o)
+    return ev
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def pct(a: int, n: int) -> str:
+    return f"{a}/{n} ({100 * a / n:.1f}%)" if n else "0/0"
+
+
+def family(o: Outcome) -> str:
+    return o.name.split("/", 1)[0]
+
+
+def verdict_text(accepted: bool | None, error: str | None) -> str:
+    if accepted is None:
+        return error or "crash"
+    return "accepted" if accepted else f"refused: {error}"
+
+
+def report(ev: Evaluation) -> str:
+    hand = ev.hand_classes()
+    lines = [f"verifier agreement with the host kernel ({len(ev.outcomes)} programs, "
+             "root's verdicts)", ""]
+    fams = Counter(family(o) for o in ev.outcomes)
+    lines.append("corpus: " + ", ".join(f"{f} {n}" for f, n in sorted(fams.items())))
+    total = len(ev.outcomes)
+    lines.append(f"kernel decides as recorded: {pct(total - len(ev.stale()), total)}")
+    a, n = ev.agreement()
+    lines.append(f"verdict agreement: {pct(a, n)}  (target >= {TARGET_VERDICT:.0%})  "
+                 f"{'OK' if n and a / n >= TARGET_VERDICT else 'BELOW TARGET'}")
+    m, r = ev.same_message()
+    ok = "OK" if r and m / r >= TARGET_MESSAGE else "BELOW TARGET"
+    lines.append(f"same error line when both refuse: {pct(m, r)}  (target >= "
+                 f"{TARGET_MESSAGE:.0%})  {ok}")
+    bad = ev.unsound_hand()
+    lines.append(f"hand-written programs we accept and the kernel refuses: {len(bad)}  "
+                 f"(target 0)")
+    runs = ev.runs()
+    same = sum(o.run == "same" for o in runs)
+    lines.append("runs compared (r0 and ctx, kernel BPF_PROG_TEST_RUN vs VM): "
+                 f"{pct(same, len(runs))}")
+    crashes = [o for o in ev.outcomes if o.ours_accepted is None]
+    if crashes:
+        lines.append(f"our verifier raised on {len(crashes)} programs")
+    slow = sorted(ev.outcomes, key=lambda o: -o.seconds)[:3]
+    lines.append("slowest for our verifier: " + ", ".join(f"{o.name} {o.seconds:.1f}s"
+                                                           for o in slow))
+    lines += ["", "per class (* = hand-written; target 100%):"]
+    for cls, xs in ev.by_class().items():
+        a, n = ev.agreement(xs)
+        mark = "*" if cls in hand else " "
+        lines.append(f"  {mark} {cls:<24} {pct(a, n):>18}"
+                     + ("" if a == n else f"   {n - a} disagree"))
+    lines += ["", "disagreements by class (kernel / ours):"]
+    for cls, xs in ev.by_class().items():
+        dis = [o for o in xs if not o.agree or (o.ours_accepted is False and not o.k_accepted
+                                                 and o.ours_error != o.k_error)]
+        if not dis:
+            continue
+        lines.append(f"  [{cls}] {len(dis)}")
+        for o in dis:
+            lines.append(f"    {o.name}")
+            lines.append(f"      kernel: {verdict_text(o.k_accepted, o.k_error)}")
+            lines.append(f"      ours:   {verdict_text(o.ours_accepted, o.ours_error)}")
+    diff_runs = [o for o in runs if o.run != "same"]
+    if diff_runs:
+        lines += ["", "runs that differ:"]
+        lines += [f"  {o.name}: {o.run}" for o in diff_runs]
+    stale = ev.stale()
+    if stale:
+        lines += ["", "the kernel now decides otherwise than recorded (rebuild the corpus):"]
+        for o in stale:
+            was = verdict_text(o.rec["kernel"]["accepted"], o.rec["kernel"]["error"])
+            lines.append(f"  {o.name}: recorded {was}; now {verdict_text(o.k_accepted, o.k_error)}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(ev: Evaluation) -> str:
+    """The disagreements grouped by class, for the notes: both verdicts side by side,
+    most frequent (kernel line, our line) pairs first."""
+    text = report(ev).split("\n\nper class")[0]
+    out = ["# Verifier disagreements with the host kernel", "",
+           "Written by scripts/verifier_agreement.py (overwritten each run).", "",
+           "```", text, "```", ""]
+    groups: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    examples: dict[tuple[str, str, str], str] = {}
+    for o in ev.outcomes:
+        wrong_msg = o.ours_accepted is False and not o.k_accepted and o.ours_error != o.k_error
+        if o.agree and not wrong_msg:
+            continue
+        pair = (verdict_text(o.k_accepted, o.k_error), verdict_text(o.ours_accepted,
+                                                                     o.ours_error))
+        groups[o.cls][pair] += 1
+        examples.setdefault((o.cls, *pair), o.name)
+    for cls in sorted(groups, key=lambda c: -sum(groups[c].values())):
+        kind = "hand-written" if cls in ev.hand_classes() else "generated"
+        out += [f"## {cls} ({kind}: {sum(groups[cls].values())})", "",
+                "| n | kernel | ours | example |", "|---|---|---|---|"]
+        for (k, us), n in groups[cls].most_common():
+            cell = [x.replace("|", "\\|") for x in (k, us, examples[(cls, k, us)])]
+            out.append(f"| {n} | `{cell[0]}` | `{cell[1]}` | {cell[2]} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--md", type=Path, default=Path("/work/notes/verifier_disagreements.md"),
+                    help="where to write the disagreements (markdown); '-' for nowhere")
+    ap.add_argument("--no-run", action="store_true", help="skip the run comparisons")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT,
+                    help="seconds our verifier may take per program (0: no limit)")
+    args = ap.parse_args(argv)
+    reason = KL.unavailable_reason()
+    if reason:
+        print(f"cannot ask the kernel: {reason}", file=sys.stderr)
+        return 2
+    ev = evaluate(load_corpus(args.corpus), run=not args.no_run, timeout=args.timeout)
+    print(report(ev), end="")
+    if str(args.md) != "-":
+        args.md.parent.mkdir(parents=True, exist_ok=True)
+        args.md.write_text(markdown(ev))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
