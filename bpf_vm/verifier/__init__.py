@@ -24,19 +24,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidInstruction, VerifierReject
+from ..errors import VerifierReject
 from ..helper_table import HelperTable
 from ..insn import Insn
 from ..isa import CallKind, Kind, Pseudo
 from ..program import Program
 from .cfg import CfgError, check_cfg, check_subprogs, subprogs
+from .decode import decode_lenient, prechecks
 from .core import Checker, Facts
 from .ctx import KERNEL_NUMBER, ProgKind
 from .errors import Refuse
 from .liveness import fmt_live, live_regs
 from .log import Log
 
-__all__ = ["KERNEL_NUMBER", "ProgKind", "Verdict", "VerifierRefused", "check", "verify"]
+__all__ = ["KERNEL_NUMBER", "ProgKind", "Verdict", "VerifierRefused", "check", "verify",
+           "verify_bytes"]
 
 MAX_BPF_STACK = 512
 MAX_TAIL_CALL_STACK = 256
@@ -110,9 +112,18 @@ def verify(program: Program, *, prog_type: str | ProgKind = ProgKind.KPROBE,
     ld_imm64 BPF_PSEUDO_MAP_FD/MAP_VALUE by fd; BPF_PSEUDO_MAP_IDX forms use
     ``program.maps``.  ``privileged`` is a CAP_BPF/CAP_PERFMON loader (the kernel's
     verdict for root); False is an unprivileged one."""
+    return _verify(program.insns, program, prog_type=prog_type, maps=maps,
+                   log_level=log_level, privileged=privileged, helpers=helpers,
+                   record=record)
+
+
+def _verify(insns: list[Insn | None], program: Program, *, prog_type: str | ProgKind,
+            maps: Mapping[int, Any] | None, log_level: int, privileged: bool,
+            helpers: HelperTable | None, record: bool) -> Verdict:
     kind = ProgKind(prog_type)
-    insns = program.insns
     log = Log(log_level)
+    func_info = bool(program.meta.get("func_info", False))
+    resolve = _resolver(program, maps)
     if helpers is None:
         helpers = _default_helpers()
     from ..license import license_is_gpl_compatible
@@ -122,9 +133,12 @@ def verify(program: Program, *, prog_type: str | ProgKind = ProgKind.KPROBE,
     try:
         subs = subprogs(insns)
         check_subprogs(insns, subs)
+        prechecks(insns, resolve, func_info)
         check_cfg(insns, allow_loops=privileged)
     except CfgError as e:
         return _refused(log, None, Refuse(e.message, e.pc, errno=22), 0)
+    except Refuse as e:
+        return _refused(log, None, e, 0)
     nargs = {h.proto.func_id: len(h.proto.args) for h in helpers}
     nargs[12] = 3
     live = live_regs(insns, nargs)
@@ -136,8 +150,8 @@ def verify(program: Program, *, prog_type: str | ProgKind = ProgKind.KPROBE,
         for pc, insn in enumerate(insns):
             if insn is not None:
                 log.write(f"{pc:7d}: {fmt_live(live[pc])} {kernel_insn(insn, pc)}\n")
-    v = Checker(insns, subs, kind, helpers, _resolver(program, maps), privileged, log,
-                live, gpl, record)
+    v = Checker(insns, subs, kind, helpers, resolve, privileged, log, live, gpl, record,
+                func_info)
     try:
         v.run()
         _check_stack(v, insns)
@@ -213,12 +227,30 @@ def check(program: Program, *, prog_type: str | ProgKind = ProgKind.KPROBE,
     return verdict
 
 
-def verify_bytes(code: bytes, **kw: Any) -> Verdict:
-    """Verify raw bytecode; a malformed encoding is refused with the decoder's reason."""
-    try:
-        program = Program.from_bytes(code, name=kw.pop("name", "prog"),
-                                     license=kw.pop("license", "GPL"))
-    except InvalidInstruction as e:
+def verify_bytes(code: bytes, *, name: str = "prog", license: str = "GPL",
+                 func_info: bool = False, prog_type: str | ProgKind = ProgKind.KPROBE,
+                 maps: Mapping[int, Any] | None = None, log_level: int = 1,
+                 privileged: bool = True, helpers: HelperTable | None = None,
+                 record: bool = False) -> Verdict:
+    """Verify raw bytecode as BPF_PROG_LOAD receives it: a malformed instruction is
+    refused with the kernel's message, at the point where the kernel notices it.
+    ``func_info``: the load carries BTF function info (needed for callbacks)."""
+    if len(code) % 8 or not code:
         log = Log(1)
-        return _refused(log, None, Refuse(e.reason, e.pc, errno=22), 0)
-    return verify(program, **kw)
+        return _refused(log, None, Refuse(f"program length {len(code)} is not a positive "
+                                          f"multiple of 8", errno=22), 0)
+    insns = decode_lenient(code)
+    holder = _Holder(name, license, {"func_info": func_info})
+    return _verify(insns, holder, prog_type=prog_type, maps=maps,  # type: ignore[arg-type]
+                   log_level=log_level, privileged=privileged, helpers=helpers,
+                   record=record)
+
+
+class _Holder:
+    """What :func:`_verify` reads of a Program, for bytes that do not make one."""
+
+    def __init__(self, name: str, license: str, meta: dict[str, Any]) -> None:
+        self.name = name
+        self.license = license
+        self.meta = meta
+        self.maps: list[Any] = []

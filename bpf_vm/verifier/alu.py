@@ -158,54 +158,53 @@ def concrete(op: AluOp, a: int, b: int, wide: bool, signed: bool) -> int:
 
 
 def _ptr_alu(v: Checker, insn: Insn, d: Reg, s: Reg, wide: bool) -> Reg:
+    """adjust_reg_min_max_vals with a pointer operand, then adjust_ptr_min_max_vals."""
     dst = insn.dst
     op = insn.spec.op
-    if not wide:
-        if d.is_pointer:
-            raise Refuse(f"R{dst} 32-bit pointer arithmetic prohibited")
-        if v.privileged:
-            return Reg.unknown()
-        raise Refuse(f"R{insn.src} 32-bit pointer arithmetic prohibited")
     if d.is_pointer and s.is_pointer:
         if op is AluOp.SUB and v.privileged:
             return Reg.unknown()
         raise Refuse(f"R{dst} pointer {_op_text(insn)} pointer prohibited")
-    if s.is_pointer:  # scalar op pointer
-        if op is AluOp.ADD:
-            return _ptr_add(v, insn.src, s, d.s, +1, dst)
-        if op is AluOp.SUB:
-            raise Refuse(f"R{dst} tried to subtract pointer from scalar")
-        if v.privileged:
+    p, k = (d, s.s) if d.is_pointer else (s, d.s)
+    if not wide:
+        if op is AluOp.SUB and v.privileged:
             return Reg.unknown()
-        raise Refuse(f"R{dst} pointer arithmetic with {_op_text(insn)} operator prohibited")
-    if op not in (AluOp.ADD, AluOp.SUB):
-        raise Refuse(f"R{dst} pointer arithmetic with {_op_text(insn)} operator prohibited")
-    return _ptr_add(v, dst, d, s.s, +1 if op is AluOp.ADD else -1, dst)
-
-
-def _ptr_add(v: Checker, regno: int, p: Reg, k: Scalar, sign: int, dst: int) -> Reg:
+        raise Refuse(f"R{dst} 32-bit pointer arithmetic prohibited")
     if p.null:
         raise Refuse(f"R{dst} pointer arithmetic on {type_name(p)} prohibited, null-check "
                      f"it first")
-    if p.type in _NO_ARITH:
+    if p.type in _NO_ARITH and not (p.type is RT.MAP_PTR and k.is_const() and k.value == 0
+                                    and op is AluOp.ADD) and p.type is not RT.FUNC:
         raise Refuse(f"R{dst} pointer arithmetic on {type_name(p)} prohibited")
+    _sane(k, p)
+    if op is AluOp.SUB and not d.is_pointer:
+        raise Refuse(f"R{dst} tried to subtract pointer from scalar")
+    if op in (AluOp.AND, AluOp.OR, AluOp.XOR):
+        raise Refuse(f"R{dst} bitwise operator {_op_text(insn)} on pointer prohibited")
+    if op not in (AluOp.ADD, AluOp.SUB):
+        raise Refuse(f"R{dst} pointer arithmetic with {_op_text(insn)} operator prohibited")
+    return _ptr_add(p, k, +1 if op is AluOp.ADD else -1)
+
+
+def _sane(k: Scalar, p: Reg) -> None:
+    """check_reg_sane_offset for the scalar and the pointer's own offsets."""
     if k.is_const():
         val = k.value if k.value < (1 << 63) else k.value - (1 << 64)
-        val *= sign
-        off = p.off + val
+        if not -BPF_MAX_VAR_OFF < val < BPF_MAX_VAR_OFF:
+            raise Refuse(f"math between {type_name(p)} pointer and {val} is not allowed")
+    elif k.smin == -(1 << 63):
+        raise Refuse(f"math between {type_name(p)} pointer and register with unbounded "
+                     f"min value is not allowed")
+    if not -BPF_MAX_VAR_OFF < p.off < BPF_MAX_VAR_OFF:
+        raise Refuse(f"{type_name(p)} pointer offset {p.off} is not allowed")
+
+
+def _ptr_add(p: Reg, k: Scalar, sign: int) -> Reg:
+    if k.is_const():
+        val = k.value if k.value < (1 << 63) else k.value - (1 << 64)
+        off = p.off + sign * val
         if not -BPF_MAX_VAR_OFF < off < BPF_MAX_VAR_OFF:
             raise Refuse(f"value {val} makes {type_name(p)} pointer be out of bounds")
         return replace(p, off=off)
-    if k.smin == -(1 << 63) and sign > 0:
-        raise Refuse(f"math between {type_name(p)} pointer and register with unbounded "
-                     f"min value is not allowed")
-    if k.smin <= -BPF_MAX_VAR_OFF or k.smax >= BPF_MAX_VAR_OFF:
-        if k.smin <= -BPF_MAX_VAR_OFF:
-            raise Refuse(f"math between {type_name(p)} pointer and register with unbounded"
-                         f" min value is not allowed")
-        raise Refuse(f"math between {type_name(p)} pointer and register with unbounded "
-                     f"max value is not allowed")
-    if p.type is RT.CTX or p.type is RT.STACK and not v.privileged:
-        pass
     var = p.s.alu(AluOp.ADD if sign > 0 else AluOp.SUB, k, wide=True)
     return replace(p, s=var)

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from ..helper_table import TAIL_CALL_PROTO, ArgType, HelperProto, RetType
 from ..insn import Insn
 from ..maps.spec import MapType
-from .ctx import helper_allowed
+from ._helper_availability import AVAILABLE
+from .ctx import ProgKind
 from .errors import Refuse
 from .kdisasm import helper_text
-from .mem import helper_mem
+from .mem import check_ptr_off, helper_mem
+from .protos import KERNEL_PROTOS, MIGHT_SLEEP
 from .regs import NOT_INIT, RT, Reg, type_name
 from .scalar import Scalar
 from .state import SLOT, Ref, Slot
@@ -68,7 +70,9 @@ def proto_for(v: Checker, func_id: int) -> HelperProto | None:
     if func_id == TAIL_CALL:
         return TAIL_CALL_PROTO
     h = v.helpers.get(func_id)
-    return h.proto if h is not None else None
+    if h is not None:
+        return h.proto
+    return KERNEL_PROTOS.get(func_id)
 
 
 def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
@@ -79,13 +83,18 @@ def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
     name = HELPER_NAMES.get(func_id)
     if func_id < 0 or func_id > max(HELPER_NAMES):
         raise Refuse(f"invalid func {helper_text(func_id)}", errno=22)
-    if name is None or not helper_allowed(v.kind, name) or proto is None:
+    own = name == "seccomp_return" and v.helpers.get(func_id) is not None
+    if name is None or proto is None or not (own or func_id in AVAILABLE[v.kind.value]):
         raise Refuse(f"program of this type cannot use helper {helper_text(func_id)}",
                      errno=22)
     if proto.gpl_only and not v.gpl:
         raise Refuse("cannot call GPL-restricted function from non-GPL compatible program",
                      errno=22)
+    if func_id in MIGHT_SLEEP and v.kind is not ProgKind.SYSCALL:
+        raise Refuse("helper call might sleep in a non-sleepable prog", errno=22)
     meta = _Meta()
+    if func_id == TAIL_CALL:
+        check_tail_call(v)
     for i, arg in enumerate(proto.args):
         _check_arg(v, i + 1, arg, proto, meta, name)
     if meta.map is not None:
@@ -101,6 +110,14 @@ def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
     if func_id == TAIL_CALL:
         v.note_tail_call()
     return cb
+
+
+def check_tail_call(v: Checker) -> None:
+    """What the kernel checks of a tail call beyond its arguments."""
+    if v.st.refs:
+        raise Refuse("tail_call would lead to reference leak")
+    if v.st.cur.subprog and not v.func_info:
+        raise Refuse("tail_call is not allowed in subprogs without BTF", errno=22)
 
 
 def _check_arg(v: Checker, regno: int, arg: ArgType, proto: HelperProto, meta: _Meta,
@@ -122,8 +139,7 @@ def _check_arg(v: Checker, regno: int, arg: ArgType, proto: HelperProto, meta: _
     if arg is ArgType.PTR_TO_CTX:
         if reg.type is not RT.CTX or reg.null:
             raise Refuse(f"R{regno} type={type_name(reg)} expected=ctx")
-        if reg.off:
-            raise Refuse(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
+        check_ptr_off(regno, reg)
         return
     if arg in (ArgType.PTR_TO_MAP_KEY, ArgType.PTR_TO_MAP_VALUE):
         if meta.map is None:
@@ -164,7 +180,8 @@ def _check_arg(v: Checker, regno: int, arg: ArgType, proto: HelperProto, meta: _
         if reg.type is not RT.MEM or not reg.ringbuf or reg.null:
             raise Refuse(f"R{regno} type={type_name(reg)} expected=ringbuf_mem")
         if reg.off or not reg.s.is_const() or reg.s.value:
-            raise Refuse(f"R{regno} must have zero offset when passed to release func")
+            raise Refuse(f"R{regno} must have zero offset when passed to release func or "
+                         f"trusted arg to kfunc")
         if not reg.ref_obj_id:
             raise Refuse(f"R{regno} must be referenced when passed to release func")
         meta.release = reg.ref_obj_id

@@ -1,14 +1,18 @@
-"""The checks the kernel makes before it walks any path (check_subprogs, check_cfg):
-subprogram boundaries, jump ranges, the last instruction of each function, back-edges
-for unprivileged loaders, unreachable instructions."""
+"""The checks the kernel makes before it walks any path (add_subprog_and_kfunc,
+check_subprogs, check_cfg): subprogram boundaries, jump ranges, the last instruction
+of each function, back-edges for unprivileged loaders, unreachable instructions and
+jumps into the middle of an ld_imm64.  They read raw opcodes: an instruction bpf_vm
+cannot decode is still a slot here, as it is to the kernel."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..insn import Insn
-from ..isa import CallKind, Class, Kind, Pseudo
-from .kdisasm import MAY_GOTO
+from ..isa import Class
+
+CALL, EXIT, JA, JA32, LD_IMM64 = 0x85, 0x95, 0x05, 0x06, 0x18
+PSEUDO_CALL, PSEUDO_FUNC = 1, 4
 
 
 class CfgError(Exception):
@@ -24,14 +28,25 @@ class Subprog:
     end: int          # exclusive
 
 
-def _is_cond(insn: Insn) -> bool:
-    return insn.kind is Kind.JCOND or insn.opcode == MAY_GOTO
+def _code(insn: Insn | None) -> int:
+    return 0 if insn is None else insn.opcode
 
 
-def _jump_off(insn: Insn) -> int:
-    if insn.kind is Kind.JA and insn.spec.cls is Class.JMP32:
-        return insn.imm
-    return insn.off
+def _is_jmp_class(code: int) -> bool:
+    return code & 0x07 in (Class.JMP, Class.JMP32)
+
+
+def _target(insn: Insn, pc: int) -> int:
+    return pc + 1 + (insn.imm if insn.opcode == JA32 else insn.off)
+
+
+def _callee(insn: Insn | None, pc: int) -> int | None:
+    if insn is None:
+        return None
+    if (insn.opcode == CALL and insn.src == PSEUDO_CALL) or \
+            (insn.opcode == LD_IMM64 and insn.src == PSEUDO_FUNC):
+        return pc + 1 + insn.imm
+    return None
 
 
 def subprogs(insns: list[Insn | None]) -> list[Subprog]:
@@ -39,18 +54,12 @@ def subprogs(insns: list[Insn | None]) -> list[Subprog]:
     n = len(insns)
     starts = {0}
     for pc, insn in enumerate(insns):
-        if insn is None:
+        t = _callee(insn, pc)
+        if t is None:
             continue
-        if insn.kind is Kind.CALL and insn.src == CallKind.LOCAL:
-            t = pc + 1 + insn.imm
-            if not 0 <= t < n or insns[t] is None:
-                raise CfgError(f"call to invalid destination", pc)
-            starts.add(t)
-        elif insn.kind is Kind.LD_IMM64 and insn.src == Pseudo.FUNC:
-            t = pc + 1 + insn.imm
-            if not 0 <= t < n or insns[t] is None:
-                raise CfgError("invalid func unknown#0", pc)
-            starts.add(t)
+        if not 0 <= t < n:
+            raise CfgError("call to invalid destination", pc)
+        starts.add(t)
     order = sorted(starts)
     return [Subprog(s, order[i + 1] if i + 1 < len(order) else n)
             for i, s in enumerate(order)]
@@ -61,66 +70,72 @@ def check_subprogs(insns: list[Insn | None], subs: list[Subprog]) -> None:
     for sp in subs:
         for pc in range(sp.start, sp.end):
             insn = insns[pc]
-            if insn is None:
-                continue
-            if insn.kind in (Kind.JA, Kind.JCOND) or insn.opcode == MAY_GOTO:
-                t = pc + 1 + _jump_off(insn)
+            code = _code(insn)
+            if insn is not None and _is_jmp_class(code) and code & 0xF0 not in (0x80, 0x90):
+                t = _target(insn, pc)
                 if not sp.start <= t < sp.end:
                     raise CfgError(f"jump out of range from insn {pc} to {t}", pc)
-        last_pc = sp.end - 1
-        last = insns[last_pc]
-        if last is None:
-            last_pc -= 1
-            last = insns[last_pc]
-        if last is None or not (last.kind in (Kind.EXIT, Kind.JA)):
-            raise CfgError("last insn is not an exit or jmp", last_pc)
+            if pc == sp.end - 1 and code not in (EXIT, JA, JA32):
+                raise CfgError("last insn is not an exit or jmp", pc)
+
+
+def successors(insns: list[Insn | None], pc: int) -> list[int]:
+    """Where control goes after ``pc`` (a local call: after it, and into the callee)."""
+    insn = insns[pc]
+    if insn is None:
+        return [pc + 1]
+    code = insn.opcode
+    if not _is_jmp_class(code):
+        return [pc + (2 if code == LD_IMM64 else 1)]
+    op = code & 0xF0
+    if op == 0x90:
+        return []
+    if op == 0x80:
+        t = _callee(insn, pc)
+        return [pc + 1] if t is None else [pc + 1, t]
+    if op == 0x00:
+        return [_target(insn, pc)]
+    return [pc + 1, _target(insn, pc)]
 
 
 def check_cfg(insns: list[Insn | None], *, allow_loops: bool) -> None:
-    """Depth-first walk from each function's entry: every instruction must be
-    reachable, and without CAP_BPF no edge may go back to an instruction on the stack."""
+    """Depth-first walk from instruction 0: every instruction must be reached, none in
+    the middle of an ld_imm64, and without CAP_BPF no edge may go back to an
+    instruction still on the walk's stack."""
     n = len(insns)
     state = [0] * n        # 0 unseen, 1 on the stack, 2 done
-    entries = [0]
-    for pc, insn in enumerate(insns):
-        if insn is None:
+    stack: list[tuple[int, list[int]]] = [(0, successors(insns, 0))]
+    state[0] = 1
+    while stack:
+        pc, succ = stack[-1]
+        if not succ:
+            state[pc] = 2
+            stack.pop()
             continue
-        if (insn.kind is Kind.CALL and insn.src == CallKind.LOCAL) or \
-                (insn.kind is Kind.LD_IMM64 and insn.src == Pseudo.FUNC):
-            entries.append(pc + 1 + insn.imm)
-    for entry in entries:
-        if state[entry]:
+        t = succ.pop(0)
+        if not 0 <= t < n:
+            raise CfgError(f"jump out of range from insn {pc} to {t}", pc)
+        # a ld_imm64 referring to a callback: its function is reached from here too
+        if insns[pc] is not None and insns[pc].opcode == LD_IMM64:  # type: ignore[union-attr]
+            cb = _callee(insns[pc], pc)
+            if cb is not None and 0 <= cb < n and state[cb] == 0:
+                succ.append(cb)
+        if state[t] == 1:
+            if not allow_loops:
+                raise CfgError(f"back-edge from insn {pc} to {t}", pc)
             continue
-        stack: list[tuple[int, list[int]]] = [(entry, _succ(insns, entry))]
-        state[entry] = 1
-        while stack:
-            pc, succ = stack[-1]
-            if not succ:
-                state[pc] = 2
-                stack.pop()
-                continue
-            t = succ.pop(0)
-            if state[t] == 1:
-                if not allow_loops:
-                    raise CfgError(f"back-edge from insn {pc} to {t}", pc)
-                continue
-            if state[t] == 2:
-                continue
-            state[t] = 1
-            stack.append((t, _succ(insns, t)))
-    for pc in range(n):
-        if insns[pc] is not None and state[pc] == 0:
+        if state[t] == 2:
+            continue
+        state[t] = 1
+        stack.append((t, successors(insns, t)))
+    pc = 0
+    while pc < n:
+        insn = insns[pc]
+        if state[pc] == 0:
             raise CfgError(f"unreachable insn {pc}", pc)
-
-
-def _succ(insns: list[Insn | None], pc: int) -> list[int]:
-    insn = insns[pc]
-    assert insn is not None
-    nxt = pc + insn.slots
-    if insn.kind is Kind.EXIT:
-        return []
-    if insn.kind is Kind.JA:
-        return [pc + 1 + _jump_off(insn)]
-    if _is_cond(insn):
-        return [nxt, pc + 1 + insn.off]
-    return [nxt]
+        if insn is not None and insn.opcode == LD_IMM64 and pc + 1 < n:
+            if state[pc + 1] != 0:
+                raise CfgError(f"jump into the middle of ldimm64 insn {pc}", pc)
+            pc += 2
+            continue
+        pc += 1

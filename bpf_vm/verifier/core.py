@@ -15,6 +15,7 @@ from . import alu, calls, mem
 from .cfg import Subprog
 from .ctx import ProgKind
 from .errors import Refuse
+from .decode import reserved
 from .kdisasm import MAY_GOTO
 from .log import Log
 from .prune import covers, equal
@@ -23,6 +24,9 @@ from .scalar import Scalar, negate
 from .state import Frame, State, fmt_items, fmt_state
 
 COMPLEXITY_LIMIT = 1_000_000
+#: pointer types the kernel knows are never NULL (reg_not_null): a comparison of one with
+#: 0 is decided; a ctx or stack pointer is not on the list
+_NOT_NULL = frozenset({RT.MAP_VALUE, RT.MAP_KEY, RT.MEM, RT.SOCK_COMMON})
 MAX_CALL_FRAMES = 8
 E2BIG = 7
 EINVAL = 22
@@ -59,7 +63,8 @@ class Facts:
 class Checker:
     def __init__(self, insns: list[Insn | None], subs: list[Subprog], kind: ProgKind,
                  helpers: HelperTable, maps: Any, privileged: bool, log: Log,
-                 live: list[frozenset[int]], gpl: bool, record: bool) -> None:
+                 live: list[frozenset[int]], gpl: bool, record: bool,
+                 func_info: bool = False) -> None:
         self.insns = insns
         self.subs = subs
         self.sub_start = {sp.start: i for i, sp in enumerate(subs)}
@@ -70,6 +75,7 @@ class Checker:
         self.log = log
         self.live = live
         self.gpl = gpl
+        self.func_info = func_info
         self.record = record
         self.id_gen = 0
         self.processed = 0
@@ -109,6 +115,8 @@ class Checker:
         return self.st.cur.regs[i]
 
     def read(self, i: int) -> Reg:
+        if i > 10:
+            raise Refuse(f"R{i} is invalid", errno=EINVAL)
         r = self.st.cur.regs[i]
         self._scr_regs.add(i)
         if r.type is RT.NOT_INIT:
@@ -116,6 +124,8 @@ class Checker:
         return r
 
     def check_writable(self, i: int) -> None:
+        if i > 10:
+            raise Refuse(f"R{i} is invalid", errno=EINVAL)
         if i == 10:
             raise Refuse("frame pointer is read only")
 
@@ -202,7 +212,7 @@ class Checker:
         self.states.setdefault(pc, []).append(regs)
 
     def _ld_value(self, insn: Insn) -> int | None:
-        if insn.kind is Kind.LD_IMM64 and insn.src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
+        if insn.opcode == 0x18 and insn.src in (Pseudo.MAP_FD, Pseudo.MAP_IDX):
             return 0xFFFF_8880_0000_0000 | (insn.imm & 0xFFFF) << 8
         return None
 
@@ -289,6 +299,17 @@ class Checker:
 
     def _step(self, pc: int, insn: Insn) -> int | None:
         """Execute ``insn`` abstractly; the next pc, or None when the path ends."""
+        bad = reserved(insn)
+        if bad is not None:
+            raise Refuse(bad, errno=EINVAL)
+        if insn.spec is None:
+            if insn.opcode & 0x07 == Class.LD:
+                self._ld_abs(insn)
+                self._print_insn_state()
+                return pc + 1
+            if insn.opcode & 0x07 == Class.LDX:
+                raise Refuse("BPF_LDX uses reserved fields", errno=EINVAL)
+            raise Refuse(f"unknown opcode {insn.opcode:02x}", errno=EINVAL)
         if insn.opcode == MAY_GOTO:
             self.jmps += 1
             other = self.st.copy()
@@ -342,6 +363,30 @@ class Checker:
         if k is Kind.EXIT:
             return self._exit(pc)
         raise Refuse(f"unknown opcode {insn.opcode:02x}", errno=EINVAL)
+
+    def _ld_abs(self, insn: Insn) -> None:
+        """Legacy packet loads (BPF_LD | BPF_ABS/IND): socket filters only, with the
+        skb in R6; they clobber R1-R5 and load into R0."""
+        if self.kind is not ProgKind.SOCKET_FILTER:
+            raise Refuse("BPF_LD_[ABS|IND] instructions not allowed for this program type",
+                         errno=EINVAL)
+        mode = insn.opcode & 0xE0
+        size = insn.opcode & 0x18
+        if insn.dst or insn.off or size == 0x18 or \
+                (mode == 0x20 and insn.src) or mode not in (0x20, 0x40):
+            raise Refuse("BPF_LD_[ABS|IND] uses reserved fields", errno=EINVAL)
+        r6 = self.read(6)
+        if mode == 0x40:
+            self.read(insn.src)
+        if r6.type is not RT.CTX:
+            raise Refuse("at the time of BPF_LD_ABS|IND R6 != pointer to skb", errno=EINVAL)
+        if self.st.refs:
+            raise Refuse("BPF_LD_[ABS|IND] cannot be mixed with socket references",
+                         errno=EINVAL)
+        for r in range(1, 6):
+            self.write(r, NOT_INIT, scratch=False)
+        bytes_ = {0x00: 4, 0x08: 2, 0x10: 1}[size]
+        self.write(0, mem.loaded(bytes_, False))
 
     def _print_insn_state(self) -> None:
         if self.log.level:
@@ -430,8 +475,8 @@ class Checker:
             if not self.privileged:
                 raise Refuse(f"R{0} pointer comparison prohibited")
             return -1
-        if not ptr.null and other.is_const and other.s.value == 0 and wide and \
-                op in (JmpOp.JEQ, JmpOp.JNE):
+        if not ptr.null and ptr.type in _NOT_NULL and other.is_const and \
+                other.s.value == 0 and wide and op in (JmpOp.JEQ, JmpOp.JNE):
             return 0 if op is JmpOp.JEQ else 1
         if not self.privileged:
             raise Refuse("pointer comparison prohibited")
@@ -485,7 +530,7 @@ class Checker:
     def _local_call(self, pc: int, target: int, *, callback: bool) -> int:
         st = self.st
         if len(st.frames) >= MAX_CALL_FRAMES:
-            raise Refuse(f"the call stack of {len(st.frames) + 1} frames is too deep !",
+            raise Refuse(f"the call stack of {len(st.frames) + 1} frames is too deep",
                          errno=E2BIG)
         caller = st.cur
         regs = [NOT_INIT] * 11
@@ -526,12 +571,14 @@ class Checker:
             self.read(0)
             return None
         r0 = f.regs[0]
-        if r0.type is RT.NOT_INIT:
+        if r0.type is RT.NOT_INIT and not f.callback:
             raise Refuse("R0 !read_ok")
         if r0.type is RT.STACK and r0.frameno == f.frameno:
-            raise Refuse("cannot return stack pointer to the caller frame", errno=EINVAL)
+            raise Refuse("cannot return stack pointer to the caller", errno=EINVAL)
         if f.callback:
-            if not r0.is_scalar or r0.s.smin < 0 or r0.s.smax > 1:
+            if not r0.is_scalar:
+                raise Refuse("R0 not a scalar value", errno=EINVAL)
+            if r0.s.smin < 0 or r0.s.smax > 1:
                 rng = (f"smin={r0.s.smin} smax={r0.s.smax}" if r0.is_scalar
                        else f"type={r0.type_name()}")
                 raise Refuse(f"At callback return the register R0 has {rng} should have "

@@ -13,7 +13,9 @@ CALLER_SAVED = frozenset({0, 1, 2, 3, 4, 5})
 
 
 def _use_def(insn: Insn, nargs: int) -> tuple[set[int], set[int]]:
-    k = insn.kind if insn.spec is not None else None
+    if insn.spec is None:
+        return set(range(10)), set()
+    k = insn.kind
     if insn.opcode == MAY_GOTO:
         return set(), set()
     if k in (Kind.ALU, Kind.NEG, Kind.END):
@@ -57,11 +59,12 @@ def live_regs(insns: list[Insn | None], nargs: dict[int, int]) -> list[frozenset
         if insn is None:
             continue
         nxt = pc + insn.slots
-        if insn.kind is Kind.CALL and insn.src == CallKind.HELPER:
+        if insn.spec is not None and insn.kind is Kind.CALL and insn.src == CallKind.HELPER:
             ud[pc] = _use_def(insn, nargs.get(insn.imm, 5))
         else:
             ud[pc] = _use_def(insn, 5)
         if insn.spec is None:
+            succ[pc] = [nxt]
             continue
         if insn.kind is Kind.EXIT:
             continue

@@ -46,6 +46,29 @@ def _mem_bounds(v: Checker, regno: int, reg: Reg, off: int, size: int, limit: in
                             f"size={size}",))
 
 
+def check_ptr_off(regno: int, reg: Reg) -> None:
+    """__check_ptr_off_reg: a ctx pointer must not have moved."""
+    name = type_name(reg)
+    if reg.off < 0:
+        raise Refuse(f"negative offset {name} ptr R{regno} off={reg.off} disallowed")
+    if reg.off:
+        raise Refuse(f"dereference of modified {name} ptr R{regno} off={reg.off} disallowed")
+    if not reg.s.is_const() or reg.s.value:
+        raise Refuse(f"variable {name} access var_off={reg.s.var_off} disallowed")
+
+
+_ALIGN_DESC = {RT.STACK: "stack ", RT.MAP_VALUE: "value ", RT.MAP_KEY: "key ",
+               RT.CTX: "context "}
+
+
+def check_alignment(regno: int, reg: Reg, off: int, size: int) -> None:
+    """check_ptr_alignment with strict alignment (atomics, and always for the stack)."""
+    total = reg.s.var_off.value + reg.off + off
+    if reg.s.var_off.mask & (size - 1) or total % size:
+        raise Refuse(f"misaligned {_ALIGN_DESC.get(reg.type, '')}access off "
+                     f"{_var_text(reg.s)}+{reg.off}+{off} size {size}")
+
+
 def loaded(size: int, sign: bool) -> Reg:
     return Reg.scalar(Scalar.load(size, sign_extend=sign))
 
@@ -62,18 +85,16 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
         raise Refuse(f"R{regno} !read_ok")
     if reg.null or t in (RT.SCALAR, RT.FUNC, RT.PACKET_END, RT.SOCK_COMMON):
         raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
+    if atomic and t is not RT.CTX:
+        check_alignment(regno, reg, off, size)
     if t is RT.MAP_PTR:
         if write:
-            raise Refuse(f"R{regno} invalid mem access 'map_ptr'")
+            raise Refuse(f"only read from {_map_struct(reg.map)} is supported")
         return Reg.unknown()
     if t is RT.CTX:
         if atomic:
             raise Refuse(f"BPF_ATOMIC stores into R{regno} ctx is not allowed")
-        if not reg.s.is_const():
-            raise Refuse(f"variable ctx access var_off={reg.s.var_off} disallowed")
-        if reg.off:
-            raise Refuse(f"dereference of modified ctx ptr R{regno} off={reg.off} "
-                         f"disallowed")
+        check_ptr_off(regno, reg)
         verdict = ctx_access(v.kind, off, size, write)
         if not verdict.ok:
             raise Refuse(f"invalid bpf_context access off={off} size={size}")
@@ -103,6 +124,20 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
             raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
         return loaded(size, sign)
     raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
+
+
+def _map_struct(m: object) -> str:
+    """The kernel struct behind a map pointer, as the log names it."""
+    from ..maps.spec import MapType
+    t = int(getattr(m, "type", 0))
+    if t in (MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+             MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY):
+        return "bpf_array"
+    if t in (MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH):
+        return "bpf_htab"
+    if t == MapType.RINGBUF:
+        return "bpf_ringbuf_map"
+    return "bpf_map"
 
 
 def _stack_off(v: Checker, regno: int, reg: Reg, off: int, size: int, write: bool) -> int:

@@ -136,8 +136,8 @@ class _R:
         # a non-negative low half within a 64-bit range inside the s32 one: the upper
         # half cannot be all ones, the value is that non-negative s32
         if self.s32_min >= 0 and self.smin >= S32_MIN and self.smax <= S32_MAX:
-            self.smin = self.umin = self.s32_min
-            self.smax = self.umax = self.s32_max
+            self.smin, self.umin = self.s32_min, self.s32_min & M64
+            self.smax, self.umax = self.s32_max, self.s32_max
             self.var_off = self.var_off.intersect(Tnum.range(self.smin, self.smax))
 
     def sync(self) -> None:
@@ -367,8 +367,8 @@ def _refine(r1: _R, r2: _R, op: int, wide: bool) -> None:
         if op == JmpOp.JNE:   # a constant at an end of a range moves that end by one
             smin, smax, umin, umax = _view(r1, w)
             sval = sext(val, w)
-            _put(r1, w, (smin + (smin == sval), smax - (smax == sval),
-                         umin + (umin == val), umax - (umax == val)))
+            _put(r1, w, (sext(smin + (smin == sval), w), sext(smax - (smax == sval), w),
+                         (umin + (umin == val)) & top, (umax - (umax == val)) & top))
             return
         if op == JmpOp.JSET:
             if val & (val - 1) or not val:
