@@ -137,7 +137,7 @@ class _R:
         # half cannot be all ones, the value is that non-negative s32
         if self.s32_min >= 0 and self.smin >= S32_MIN and self.smax <= S32_MAX:
             self.smin, self.umin = self.s32_min, self.s32_min & M64
-            self.smax, self.umax = self.s32_max, self.s32_max
+            self.smax, self.umax = self.s32_max, self.s32_max & M64
             self.var_off = self.var_off.intersect(Tnum.range(self.smin, self.smax))
 
     def sync(self) -> None:

@@ -78,6 +78,16 @@ def concrete_jmp(op: JmpOp | int, x: int, y: int, *, wide: bool) -> bool:
             JSET_FALSE: not x & y}[op]
 
 
+def well_formed(s: Scalar) -> bool:
+    """Every field within its C type (even in a self-contradictory state)."""
+    return (0 <= s.umin <= M64 and 0 <= s.umax <= M64 and 0 <= s.u32_min <= M32
+            and 0 <= s.u32_max <= M32 and all(-(1 << 63) <= v < 1 << 63 for v in
+                                              (s.smin, s.smax))
+            and all(-(1 << 31) <= v < 1 << 31 for v in (s.s32_min, s.s32_max))
+            and 0 <= s.var_off.value <= M64 and 0 <= s.var_off.mask <= M64
+            and s.var_off.value & s.var_off.mask == 0)
+
+
 def member(s: Scalar, x: int) -> bool:
     return (s.umin <= x <= s.umax and s.smin <= s64(x) <= s.smax
             and s.u32_min <= x & M32 <= s.u32_max and s.s32_min <= s32(x) <= s.s32_max
@@ -167,6 +177,7 @@ UNARY = {
 
 
 def _assert_members(result: Scalar, values: list[int], context: str) -> None:
+    assert well_formed(result), f"{context}: {result}"
     missing = [hex(v) for v in values if not member(result, v)]
     assert not missing, f"{context}: {result.fmt()} lacks {missing}"
 
@@ -229,6 +240,9 @@ def test_branch_and_refine_agree_with_concrete_pairs(a: Abstract, b: Abstract, o
                                                      wide: bool) -> None:
     (s, xs), (o, ys) = a, b
     taken = s.branch(op, o, wide=wide)
+    for refined in (*s.refine_states(op, o, wide=wide), *s.refine_states(
+            negate(op) or JSET_FALSE, o, wide=wide)):
+        assert well_formed(refined), refined
     true_side, false_side = s.refine(op, o, wide=wide), s.refine_false(op, o, wide=wide)
     for x, y in itertools.product(xs, ys):
         holds = concrete_jmp(op, x, y, wide=wide)
@@ -396,3 +410,27 @@ def test_spelling_of_refined_states_and_idents() -> None:
         assert nxt is not None
         w = nxt[0]
     assert (w.s32_min, w.s32_max, w.u32_min, w.u32_max) == (5, 10, 5, 10)
+
+
+@st.composite
+def any_state(draw: st.DrawFn) -> Scalar:
+    """Any fields at all, self-contradictory ones included (the states of dead paths)."""
+    value, mask = draw(u64s), draw(u64s)
+    s64s, s32s = st.integers(-(1 << 63), (1 << 63) - 1), st.integers(-(1 << 31), (1 << 31) - 1)
+    return Scalar(Tnum(value & ~mask & M64, mask), draw(s64s), draw(s64s), draw(u64s),
+                  draw(u64s), draw(s32s), draw(s32s), draw(u64s) & M32, draw(u64s) & M32)
+
+
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None)
+@given(any_state(), any_state(), st.sampled_from(ALU_OPS), st.sampled_from(JMP_OPS),
+       st.booleans())
+def test_every_result_is_well_formed(s: Scalar, o: Scalar, alu: AluOp, jmp: JmpOp,
+                                     wide: bool) -> None:
+    results = [s.sync(), s.alu(alu, o, wide=wide), s.neg(wide=wide), s.zext32(),
+               s.movsx(8, wide=wide), s.bswap(16, to_be=True, wide=wide), s.cast_to(2),
+               *s.refine_states(jmp, o, wide=wide), *s.refine_states(JSET_FALSE, o, wide=wide)]
+    for r in results:
+        assert well_formed(r), (s, o, r)
+    s.branch(jmp, o, wide=wide)
+    s.fmt()
