@@ -179,25 +179,18 @@ def _refused(log: Log, v: Checker | None, e: Refuse, processed: int) -> Verdict:
 
 
 def _callees(insns: list[Insn | None], start: int, end: int) -> list[int]:
-    out = []
-    for pc in range(start, end):
-        insn = insns[pc]
-        if insn is None:
-            continue
-        if (insn.kind is Kind.CALL and insn.src == CallKind.LOCAL) or \
-                (insn.kind is Kind.LD_IMM64 and insn.src == Pseudo.FUNC):
-            out.append(pc + 1 + insn.imm)
-    return out
+    from .cfg import _callee
+    return [t for pc in range(start, end) if (t := _callee(insns[pc], pc)) is not None]
 
 
 def _check_stack(v: Checker, insns: list[Insn | None]) -> None:
     """check_max_stack_depth: along every chain of calls, the frames' stacks (each
-    rounded up to 32 bytes) add up to at most 512; a subprogram that tail-calls may
+    rounded up to 16 bytes, as with the JIT) add up to at most 512; a subprogram that tail-calls may
     have at most 256 bytes of stack in the frames above it."""
     subs = v.subs
 
-    def rounded(i: int) -> int:
-        return (max(v.stack_depth[i], 1) + 31) // 32 * 32
+    def rounded(i: int) -> int:  # the x86-64 JIT's granularity (round_up_stack_depth)
+        return (v.stack_depth[i] + 15) // 16 * 16
 
     def walk(i: int, above: int, frames: int, seen: tuple[int, ...]) -> None:
         total = above + rounded(i)

@@ -99,9 +99,10 @@ def check_alu(v: Checker, insn: Insn) -> None:
         return
     signed = bool(insn.off) and op in (AluOp.DIV, AluOp.MOD)
     if d.s.is_const() and srcr.s.is_const():
-        v.write(dst, Reg.const(concrete(op, d.s.value, srcr.s.value, wide, signed)))
-        return
-    v.write(dst, Reg.scalar(d.s.alu(op, srcr.s, wide=wide, signed=signed)))
+        res = Reg.const(concrete(op, d.s.value, srcr.s.value, wide, signed))
+    else:
+        res = Reg.scalar(d.s.alu(op, srcr.s, wide=wide, signed=signed))
+    v.write(dst, replace(res, precise=True) if d.precise else res)
 
 
 def _sx(x: int, bits: int) -> int:

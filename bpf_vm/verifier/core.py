@@ -36,6 +36,7 @@ EINVAL = 22
 class Entry:
     """A saved state at a prune point; ``done`` once every path from it is walked."""
     state: State
+    pc: int = -1
     done: bool = False
     hit: int = 0
     miss: int = 0
@@ -94,6 +95,7 @@ class Checker:
         self.facts = Facts()
         self.states: dict[int, list[dict[str, str]]] = {}
         self.pc = 0
+        self._added: Entry | None = None
         self._scr_regs: set[int] = set()
         self._scr_slots: set[int] = set()
         self.st = self._entry_state()
@@ -246,6 +248,7 @@ class Checker:
 
     def _visited(self, pc: int) -> bool:
         cur = self.st
+        self._added = None
         live = self._live_sets()
         entries = self.explored.get(pc, [])
         may_goto = self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO  # type: ignore[union-attr]
@@ -274,7 +277,7 @@ class Checker:
             self.cur_states -= len(entries) - len(kept)
         force = self.insns[pc] is not None and self.insns[pc].opcode == MAY_GOTO  # type: ignore[union-attr]
         if force or (self.jmps - self.prev_jmps >= 2 and self.processed - self.prev_insns >= 8):
-            entry = Entry(cur.copy())
+            entry = self._added = Entry(cur.copy(), pc)
             self.explored.setdefault(pc, []).append(entry)
             self.path.append(entry)
             self.prev_jmps, self.prev_insns = self.jmps, self.processed
@@ -301,6 +304,8 @@ class Checker:
         """Execute ``insn`` abstractly; the next pc, or None when the path ends."""
         bad = reserved(insn)
         if bad is not None:
+            if insn.spec is not None and insn.kind is Kind.JCOND:
+                self.read(insn.dst)  # the kernel reads the first operand first
             raise Refuse(bad, errno=EINVAL)
         if insn.spec is None:
             if insn.opcode & 0x07 == Class.LD:
@@ -311,11 +316,17 @@ class Checker:
                 raise Refuse("BPF_LDX uses reserved fields", errno=EINVAL)
             raise Refuse(f"unknown opcode {insn.opcode:02x}", errno=EINVAL)
         if insn.opcode == MAY_GOTO:
+            # the kernel saves the loop body (one more may_goto deep, its imprecise
+            # scalars widened against the last pass) and goes on at the target first
             self.jmps += 1
-            other = self.st.copy()
-            self.push(pc + 1 + insn.off, other, pc)
-            self.st.may_goto_depth += 1
-            return pc + 1
+            body = self.st.copy()
+            body.may_goto_depth += 1
+            prev = next((e.state for e in reversed(self.path)
+                         if e.pc == pc and not e.done and e is not self._added), None)
+            if prev is not None:
+                _widen(prev, body)
+            self.push(pc + 1, body, pc)
+            return pc + 1 + insn.off
         k = insn.kind
         spec = insn.spec
         if k in (Kind.ALU, Kind.NEG, Kind.END):
@@ -453,12 +464,12 @@ class Checker:
             insn.imm & ((1 << 64) - 1) if wide else insn.imm & 0xFFFFFFFF)
         target = pc + 1 + insn.off
         taken = self._branch(d, s, op, wide)
-        if taken == 1:
+        if taken >= 0:
+            for r, reg in ((insn.dst, d), (insn.src, s)):
+                if reg.is_scalar and (r == insn.dst or x) and not reg.precise:
+                    self.st.cur.regs[r] = replace(reg, precise=True)
             self._print_insn_state()
-            return target
-        if taken == 0:
-            self._print_insn_state()
-            return pc + 1
+            return target if taken else pc + 1
         other = self.st.copy()
         # the taken path is saved, the fall-through walked first
         self._refine(other, insn, op, True)
@@ -649,3 +660,21 @@ def _prune_points(insns: list[Insn | None]) -> set[int]:
         elif insn.kind is Kind.CALL:
             out.add(pc)
     return out
+
+
+def _widen(old: State, cur: State) -> None:
+    """widen_imprecise_scalars: a scalar that changed since the last pass through a
+    may_goto, and decided nothing, becomes unknown, so the loop converges."""
+    for fo, fc in zip(old.frames, cur.frames, strict=False):
+        for i, (ro, rc) in enumerate(zip(fo.regs, fc.regs, strict=True)):
+            if ro.is_scalar and rc.is_scalar and not (ro.precise or rc.precise) and \
+                    ro.s != rc.s:
+                fc.regs[i] = Reg.unknown()
+        for spi, so in fo.stack.items():
+            sc = fc.stack.get(spi)
+            if sc is None or not (so.is_spill and sc.is_spill):
+                continue
+            ro, rc = so.spilled, sc.spilled
+            if ro.is_scalar and rc.is_scalar and not (ro.precise or rc.precise) and \
+                    ro.s != rc.s:
+                fc.stack[spi] = replace(sc, spilled=Reg.unknown())

@@ -97,6 +97,8 @@ def prechecks(insns: list[Insn | None], maps: Callable[[int, int], Any],
             if src not in (Pseudo.MAP_FD, Pseudo.MAP_VALUE, Pseudo.MAP_IDX,
                            Pseudo.MAP_IDX_VALUE):
                 raise Refuse("unrecognized bpf_ld_imm64 insn", pc, errno=EINVAL)
+            if src in (Pseudo.MAP_FD, Pseudo.MAP_IDX) and insn.imm_hi:
+                raise Refuse("unrecognized bpf_ld_imm64 insn", pc, errno=EINVAL)
             m = maps(src, insn.imm)
             if m is None:
                 if src in (Pseudo.MAP_FD, Pseudo.MAP_VALUE):

@@ -197,8 +197,7 @@ def stack_access(v: Checker, regno: int, reg: Reg, off: int, size: int, write: b
             return None
         spi = (-start - 1) // SLOT
         aligned = start % SLOT == 0
-        if value is not None and value.type is not RT.NOT_INIT and aligned and \
-                (value.is_pointer or value.is_scalar):
+        if value is not None and (value.is_pointer or (aligned and value.is_scalar)):
             if value.is_pointer and size != SLOT:
                 raise Refuse("invalid size of register spill")
             if value.is_pointer and reg.frameno != v.st.cur.frameno and \

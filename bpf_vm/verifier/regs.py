@@ -63,7 +63,10 @@ class Reg:
     """One register's abstract value.  ``s`` is the value of a scalar or the variable
     offset of a pointer.  ``null`` marks the ``_or_null`` form of a pointer type.
     ``ringbuf`` marks MEM from bpf_ringbuf_reserve (the log's ``ringbuf_mem``);
-    ``rdonly`` a read-only map value (``.rodata`` frozen) or memory."""
+    ``rdonly`` a read-only map value (``.rodata`` frozen) or memory.  ``precise``
+    marks a scalar whose exact value decided something (a branch, an offset): a
+    may_goto loop does not widen it (the kernel's precision marks, approximated at the
+    point of use; not printed)."""
     type: RT
     s: Scalar = _ZERO
     off: int = 0
@@ -134,7 +137,7 @@ def fmt_reg(r: Reg, cur_frame: int = 0) -> str:
     if t is RT.SCALAR:
         ident = f"id={r.id}" if r.id else ""
         text = r.s.fmt(ident)
-        return ("P" + text) if r.precise else text
+        return text
     if t is RT.STACK and r.s.is_const() and r.s.value == 0 and not r.id:
         frame = "" if r.frameno == cur_frame else f"[{r.frameno}]"
         return f"fp{frame}{r.off:+d}".replace("+0", "0") if r.off >= 0 else \

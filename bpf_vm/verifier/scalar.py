@@ -1,12 +1,9 @@
 """The scalar abstract domain of the verifier: what the Linux kernel's verifier knows of
-a register holding a number.  A :class:`Scalar` is five views of one 64-bit value: a
-tristate number (``var_off``, the known bits) and four intervals, signed and unsigned,
-of the register and of its low 32 bits (``umin umax u32_min u32_max`` unsigned ints,
-``smin smax s32_min s32_max`` signed).  Every operation gives what the kernel's does
-(Linux 6.18 as it runs on the host, whose log is the oracle of test_scalar_kernel.py):
-ALU results, branch decisions (is_branch_taken) and refinements (reg_set_min_max), the
-reduction between the views (reg_bounds_sync), the log's spelling.  Written here from
-those algorithms, not copied.
+a register holding a number.  A :class:`Scalar` is five views of one 64-bit value: the
+known bits (``var_off``, a tnum) and four intervals, signed and unsigned, of the register
+and of its low 32 bits (``umin umax u32_min u32_max`` unsigned, ``smin smax s32_min
+s32_max`` signed ints).  Every operation gives what the kernel's does (Linux 6.18 as it
+runs on the host: the oracle of test_scalar_kernel.py), from its algorithms, not code.
 
 Jumps: ``refine(op, src)``: (dst, src) where ``dst op src`` holds; ``refine_false``:
 ``refine(negate(op), src)``, or JSET's false side, which has no op (``negate(JSET)`` is
