@@ -27,12 +27,12 @@ from typing import Any
 from ..errors import VerifierReject
 from ..helper_table import HelperTable
 from ..insn import Insn
-from ..isa import CallKind, Kind, Pseudo
+from ..isa import Pseudo
 from ..program import Program
 from .cfg import CfgError, check_cfg, check_subprogs, subprogs
-from .decode import decode_lenient, prechecks
 from .core import Checker, Facts
 from .ctx import KERNEL_NUMBER, ProgKind
+from .decode import decode_lenient, prechecks
 from .errors import Refuse
 from .liveness import fmt_live, live_regs
 from .log import Log
@@ -165,7 +165,7 @@ def _verify(insns: list[Insn | None], program: Program, *, prog_type: str | Prog
 
 
 def _refused(log: Log, v: Checker | None, e: Refuse, processed: int) -> Verdict:
-    lines = list(e.lines) + [e.message]
+    lines = [*list(e.lines), e.message]
     text = "".join(ln + "\n" for ln in lines)
     if not e.newline:
         text = text[:-1]
@@ -204,7 +204,7 @@ def _check_stack(v: Checker, insns: list[Insn | None]) -> None:
             j = v.sub_start[t]
             if j in seen:
                 continue
-            walk(j, total, frames + 1, seen + (j,))
+            walk(j, total, frames + 1, (*seen, j))
 
     walk(0, 0, 1, (0,))
 

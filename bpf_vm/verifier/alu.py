@@ -33,7 +33,7 @@ def check_alu(v: Checker, insn: Insn) -> None:
     spec = insn.spec
     wide = spec.wide
     dst = insn.dst
-    op = spec.op
+    op = AluOp(spec.op)  # type: ignore[arg-type]
     if spec.kind in (Kind.NEG, Kind.END):
         r = v.read(dst)
         v.check_writable(dst)

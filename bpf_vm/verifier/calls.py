@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 _MEM_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 BPF_MAX_VAR_SIZ = 1 << 29
 LOOP = 181
+FOR_EACH = 164
 TAIL_CALL = 12
 
 #: map types a helper needs (check_map_func_compatibility, the helper side)
@@ -102,7 +103,7 @@ def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
     if meta.release:
         _release(v, meta.release)
     cb = None
-    if func_id == LOOP and meta.func is not None:
+    if func_id in (LOOP, FOR_EACH) and meta.func is not None:
         cb = meta.func.subprog
     for r in range(1, 6):
         v.write(r, NOT_INIT, scratch=False)
@@ -143,7 +144,8 @@ def _check_arg(v: Checker, regno: int, arg: ArgType, proto: HelperProto, meta: _
         return
     if arg in (ArgType.PTR_TO_MAP_KEY, ArgType.PTR_TO_MAP_VALUE):
         if meta.map is None:
-            raise Refuse(f"invalid map_ptr to access map->{'key' if arg is ArgType.PTR_TO_MAP_KEY else 'value'}")
+            part = "key" if arg is ArgType.PTR_TO_MAP_KEY else "value"
+            raise Refuse(f"invalid map_ptr to access map->{part}")
         _mem_arg(v, regno, reg)
         size = meta.map.key_size if arg is ArgType.PTR_TO_MAP_KEY else meta.map.value_size
         helper_mem(v, regno, size, size, False)
@@ -272,7 +274,7 @@ def _ret(v: Checker, pc: int, proto: HelperProto, meta: _Meta) -> Reg:
     if ret is RetType.PTR_TO_ALLOC_MEM_OR_NULL:
         v.new_id()  # the _or_null id, replaced by the reference's (as the kernel does)
         ref = v.new_id()
-        v.st.refs = v.st.refs + (Ref(ref, pc),)
+        v.st.refs = (*v.st.refs, Ref(ref, pc))
         size = meta.mem_size if isinstance(meta.mem_size, int) and meta.mem_size >= 0 else 0
         return Reg(RT.MEM, ringbuf=True, null=True, id=ref, ref_obj_id=ref, mem_size=size)
     return Reg.unknown()

@@ -14,8 +14,8 @@ from ..isa import CallKind, Class, JmpOp, Kind, Pseudo, Source
 from . import alu, calls, mem
 from .cfg import Subprog
 from .ctx import ProgKind
-from .errors import Refuse
 from .decode import reserved
+from .errors import Refuse
 from .kdisasm import MAY_GOTO
 from .log import Log
 from .prune import covers, equal
@@ -167,7 +167,7 @@ class Checker:
 
     def run(self) -> None:
         log = self.log
-        pc, prev = 0, -1
+        pc = 0
         log.write(f"0:{fmt_state(self.st)}\n")
         while True:
             self.processed += 1
@@ -181,7 +181,7 @@ class Checker:
                 nxt = self._pop()
                 if nxt is None:
                     return
-                pc, prev = nxt
+                pc = nxt[0]
                 continue
             insn = self.insns[pc]
             assert insn is not None
@@ -200,9 +200,9 @@ class Checker:
                 nxt = self._pop()
                 if nxt is None:
                     return
-                pc, prev = nxt
+                pc = nxt[0]
                 continue
-            prev, pc = pc, nxt_pc
+            pc = nxt_pc
 
     def _record(self, pc: int) -> None:
         f = self.st.cur
@@ -290,7 +290,7 @@ class Checker:
     def _live_sets(self) -> list[frozenset[int]]:
         out = []
         frames = self.st.frames
-        for i, f in enumerate(frames):
+        for i in range(len(frames)):
             if i == len(frames) - 1:
                 out.append(self.live[self.pc])
             else:
@@ -457,7 +457,7 @@ class Checker:
     def _cond(self, pc: int, insn: Insn) -> int | None:
         spec = insn.spec
         wide = spec.wide
-        op = JmpOp(spec.op)
+        op = JmpOp(spec.op)  # type: ignore[arg-type]
         d = self.read(insn.dst)
         x = spec.source is Source.X
         s = self.read(insn.src) if x else Reg.const(
@@ -465,8 +465,8 @@ class Checker:
         target = pc + 1 + insn.off
         taken = self._branch(d, s, op, wide)
         if taken >= 0:
-            for r, reg in ((insn.dst, d), (insn.src, s)):
-                if reg.is_scalar and (r == insn.dst or x) and not reg.precise:
+            for r, reg in ((insn.dst, d), (insn.src, s)) if x else ((insn.dst, d),):
+                if reg.is_scalar and not reg.precise:
                     self.st.cur.regs[r] = replace(reg, precise=True)
             self._print_insn_state()
             return target if taken else pc + 1
@@ -532,10 +532,11 @@ class Checker:
                          if False else "kernel function calls are not supported here",
                          errno=EINVAL)
         ctx_arg = self.reg(3)
+        cb_map = self.reg(1)
         cb = calls.check_helper_call(self, pc, insn)
         self._print_insn_state()
         if cb is not None:
-            return self._callback(pc, cb, ctx_arg)
+            return self._callback(pc, cb, ctx_arg, insn.imm, cb_map)
         return pc + 1
 
     def _local_call(self, pc: int, target: int, *, callback: bool) -> int:
@@ -547,16 +548,23 @@ class Checker:
         regs = [NOT_INIT] * 11
         for r in range(1, 6):
             regs[r] = caller.regs[r]
+            caller.regs[r] = NOT_INIT
         fn = len(st.frames)
         regs[10] = Reg(RT.STACK, frameno=fn)
         sub = self.sub_start[target]
         st.frames.append(Frame(regs, {}, pc, sub, fn, callback))
-        if self.log.level:
-            self.log.write(f"caller:{fmt_state(st, frame=caller)}\n"
-                           f"callee:{fmt_state(st, frame=st.cur)}\n")
+        if self.log.level and not callback:
+            self._log_call(target)
         return target
 
-    def _callback(self, pc: int, start: int, ctx_arg: Reg) -> int:
+    def _log_call(self, target: int) -> None:
+        st = self.st
+        self.log.write(f"caller:\n{fmt_state(st, frame=st.frames[-2])}\n"
+                       f"callee:\n{fmt_state(st, frame=st.cur)}\n"
+                       f"{target}:{fmt_state(st)}\n")
+
+    def _callback(self, pc: int, start: int, ctx_arg: Reg, func_id: int,
+                  cb_map: Reg | None) -> int:
         """bpf_loop: walk the callback as a call from the helper, with R1 = the index
         and R2 = the callback context (once: the kernel walks it again until the
         states converge, which matters only when a callback changes what the next
@@ -564,10 +572,19 @@ class Checker:
         st = self.st
         ret = self._local_call(pc, start, callback=True)
         callee = st.cur
-        callee.regs[1] = Reg.scalar(Scalar.load(4))
-        callee.regs[2] = ctx_arg
-        for r in range(3, 6):
+        for r in range(1, 6):
             callee.regs[r] = NOT_INIT
+        if func_id == calls.LOOP:
+            callee.regs[1] = Reg.scalar(Scalar.load(4))
+            callee.regs[2] = ctx_arg
+        else:  # bpf_for_each_map_elem(map, cb, ctx, flags): cb(map, key, value, ctx)
+            m = cb_map.map if cb_map is not None else None
+            callee.regs[1] = Reg(RT.MAP_PTR, map=m)
+            callee.regs[2] = Reg(RT.MAP_KEY, map=m)
+            callee.regs[3] = Reg(RT.MAP_VALUE, map=m)
+            callee.regs[4] = ctx_arg
+        if self.log.level:
+            self._log_call(start)
         return ret
 
     def _exit(self, pc: int) -> int | None:
@@ -575,10 +592,10 @@ class Checker:
         f = st.cur
         if len(st.frames) == 1:
             if st.refs:
-                r = st.refs[0]
+                ref = st.refs[0]
                 raise Refuse("BPF_EXIT instruction in main prog would lead to reference "
-                             "leak", lines=(f"Unreleased reference id={r.id} "
-                                            f"alloc_insn={r.insn}",))
+                             "leak", lines=(f"Unreleased reference id={ref.id} "
+                                            f"alloc_insn={ref.insn}",))
             self.read(0)
             return None
         r0 = f.regs[0]
@@ -596,16 +613,15 @@ class Checker:
                              f"been in [0, 1]", errno=EINVAL)
         st.frames.pop()
         caller = st.cur
-        if self.log.level:
-            self.log.write(f"returning from callee:\n{fmt_state(st, frame=f)}\n"
-                           f"to caller at {f.callsite + 1}:\n{fmt_state(st, frame=caller)}\n"
-                           if self.log.level >= 2 else "")
         for r in range(1, 6):
             caller.regs[r] = NOT_INIT
         if f.callback:
             caller.regs[0] = Reg.unknown()
         else:
             caller.regs[0] = r0
+        if self.log.level:
+            self.log.write(f"returning from callee:\n{fmt_state(st, frame=f)}\n"
+                           f"to caller at {f.callsite + 1}:\n{fmt_state(st, frame=caller)}\n")
         return f.callsite + 1
 
 
@@ -616,16 +632,16 @@ def _size(insn: Insn) -> int:
 
 def _mark_null(st: State, ident: int, is_null: bool, privileged: bool) -> None:
     for f in st.frames:
-        for i, r in enumerate(f.regs):
-            if r.id == ident and r.null:
-                f.regs[i] = Reg.const(0) if is_null else replace(r, null=False, id=0)
+        for i, reg in enumerate(f.regs):
+            if reg.id == ident and reg.null:
+                f.regs[i] = Reg.const(0) if is_null else replace(reg, null=False, id=0)
         for spi, slot in list(f.stack.items()):
-            r = slot.spilled
-            if slot.is_spill and r.id == ident and r.null:
-                nr = Reg.const(0) if is_null else replace(r, null=False, id=0)
+            sp = slot.spilled
+            if slot.is_spill and sp.id == ident and sp.null:
+                nr = Reg.const(0) if is_null else replace(sp, null=False, id=0)
                 f.stack[spi] = replace(slot, spilled=nr)
     if is_null:
-        st.refs = tuple(r for r in st.refs if r.id != ident)
+        st.refs = tuple(ref for ref in st.refs if ref.id != ident)
 
 
 def _set_scalar(st: State, old: Reg, s: Scalar, regno: int) -> None:
@@ -647,12 +663,9 @@ def _prune_points(insns: list[Insn | None]) -> set[int]:
     calls and may_goto."""
     out: set[int] = set()
     for pc, insn in enumerate(insns):
-        if insn is None or insn.spec is None and insn.opcode != MAY_GOTO:
+        if insn is None or (insn.spec is None and insn.opcode != MAY_GOTO):
             continue
-        if insn.opcode == MAY_GOTO:
-            out.add(pc)
-            out.add(pc + 1 + insn.off)
-        elif insn.kind is Kind.JCOND:
+        if insn.opcode == MAY_GOTO or insn.kind is Kind.JCOND:
             out.add(pc)
             out.add(pc + 1 + insn.off)
         elif insn.kind is Kind.JA:

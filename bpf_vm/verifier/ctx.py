@@ -1,4 +1,5 @@
-"""Program types: their context's access rules and the helpers they may call.
+"""Program types and their context's access rules (which helpers each may call is
+measured on the host: :mod:`bpf_vm.verifier._helper_availability`).
 
 Each rule is the kernel's ``is_valid_access`` callback of the type's verifier ops
 (kernel/trace/bpf_trace.c for kprobe, tracepoint and raw tracepoint programs,
@@ -107,59 +108,6 @@ def _skb_access(off: int, size: int, write: bool) -> CtxAccess:
     if size > 4:
         return _NO
     return _YES
-
-
-# Helpers each type may call (by kernel name without ``bpf_``).  The tracing set is
-# bpf_tracing_func_proto's, the socket filter's sk_filter_func_proto's plus the base set.
-_BASE = frozenset({
-    "map_lookup_elem", "map_update_elem", "map_delete_elem", "map_push_elem",
-    "map_pop_elem", "map_peek_elem", "get_prandom_u32", "get_smp_processor_id",
-    "get_numa_node_id", "tail_call", "ktime_get_ns", "ktime_get_boot_ns",
-    "ktime_get_coarse_ns", "ktime_get_tai_ns", "ringbuf_output", "ringbuf_reserve",
-    "ringbuf_submit", "ringbuf_discard", "ringbuf_query", "for_each_map_elem", "loop",
-    "strncmp", "trace_printk", "trace_vprintk", "snprintf", "probe_read_kernel",
-    "probe_read_kernel_str", "probe_read_user", "probe_read_user_str", "jiffies64",
-    "this_cpu_ptr", "per_cpu_ptr", "snprintf_btf", "get_current_task",
-    "get_current_task_btf", "user_ringbuf_drain", "kptr_xchg", "dynptr_from_mem",
-    "dynptr_read", "dynptr_write", "dynptr_data", "ringbuf_reserve_dynptr",
-    "ringbuf_submit_dynptr", "ringbuf_discard_dynptr", "spin_lock", "spin_unlock",
-    "timer_init", "timer_set_callback", "timer_start", "timer_cancel",
-})
-_TRACING = _BASE | frozenset({
-    "probe_read", "probe_read_str", "get_current_pid_tgid", "get_current_uid_gid",
-    "get_current_comm", "perf_event_output", "get_stackid", "get_stack",
-    "perf_event_read", "perf_event_read_value", "send_signal", "send_signal_thread",
-    "override_return", "get_current_cgroup_id", "get_current_ancestor_cgroup_id",
-    "current_task_under_cgroup", "get_ns_current_pid_tgid", "get_func_ip",
-    "get_attach_cookie", "probe_write_user", "get_task_stack", "find_vma",
-    "get_branch_snapshot", "copy_from_user", "copy_from_user_task", "get_func_arg",
-    "get_func_ret", "get_func_arg_cnt", "task_pt_regs", "get_current_cgroup_id",
-    "get_cgroup_classid", "get_numa_node_id", "get_smp_processor_id", "d_path",
-    "read_branch_records", "get_task_stack", "sys_bpf", "btf_find_by_name_kind",
-    "sys_close", "kallsyms_lookup_name", "seccomp_return",
-})
-_SKB_HELPERS = _BASE | frozenset({
-    "skb_load_bytes", "skb_load_bytes_relative", "get_socket_cookie", "get_socket_uid",
-    "perf_event_output", "get_current_pid_tgid", "get_current_uid_gid",
-    "get_current_comm", "get_current_cgroup_id",
-}) - frozenset({"probe_read_kernel", "probe_read_kernel_str", "probe_read_user",
-                 "probe_read_user_str", "get_current_task", "get_current_task_btf"})
-_SYSCALL_HELPERS = _BASE | frozenset({"sys_bpf", "btf_find_by_name_kind", "sys_close",
-                                      "kallsyms_lookup_name", "copy_from_user"})
-
-_ALLOWED = {ProgKind.KPROBE: _TRACING, ProgKind.TRACEPOINT: _TRACING,
-            ProgKind.RAW_TRACEPOINT: _TRACING, ProgKind.SOCKET_FILTER: _SKB_HELPERS,
-            ProgKind.SYSCALL: _SYSCALL_HELPERS}
-
-
-def helper_allowed(kind: ProgKind, name: str) -> bool:
-    allowed = _ALLOWED[kind]
-    if name == "override_return":
-        return kind is ProgKind.KPROBE
-    if name in ("get_stackid", "get_stack", "perf_event_output") and kind is \
-            ProgKind.SYSCALL:
-        return False
-    return name in allowed
 
 
 def ctx_name(kind: ProgKind) -> str:

@@ -25,13 +25,14 @@ EBADF = 9
 
 #: The opcodes the kernel 6.18 knows (bpf_opcode_in_insntable), measured on the host by
 #: loading each of the 256 codes: anything else is "unknown opcode XX".
-KERNEL_OPCODES = frozenset(int(x, 16) for x in """
+_KERNEL_OPCODES_HEX = """
 01 04 05 06 07 09 0c 0f 11 14 15 16 17 18 19 1c 1d 1e 1f 20 21 24 25 26 27 28 29 2c 2d
 2e 2f 30 31 34 35 36 37 39 3c 3d 3e 3f 40 41 44 45 46 47 48 49 4c 4d 4e 4f 50 51 54 55
 56 57 59 5c 5d 5e 5f 61 62 63 64 65 66 67 69 6a 6b 6c 6d 6e 6f 71 72 73 74 75 76 77 79
 7a 7b 7c 7d 7e 7f 81 84 85 87 89 91 94 95 97 9c 9f a1 a4 a5 a6 a7 a9 ac ad ae af b1 b4
 b5 b6 b7 b9 bc bd be bf c1 c3 c4 c5 c6 c7 c9 cb cc cd ce cf d1 d3 d4 d5 d6 d7 d9 db dc
-dd de e1 e5 e9 f1 f9""".split())
+dd de e1 e5 e9 f1 f9"""
+KERNEL_OPCODES = frozenset(int(x, 16) for x in _KERNEL_OPCODES_HEX.split())
 
 _SLOT = struct.Struct("<BBhi")
 LD_IMM64 = 0x18
@@ -208,7 +209,7 @@ def reserved(insn: Insn) -> str | None:
 
 def is_valid_for_vm(insn: Insn) -> bool:
     """bpf_vm's decoder would have accepted this slot (its spec is known)."""
-    return insn.spec is not None and insn.kind is not Kind.LD_IMM64 or \
+    return (insn.spec is not None and insn.kind is not Kind.LD_IMM64) or \
         insn.opcode == LD_IMM64
 
 

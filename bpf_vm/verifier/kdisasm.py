@@ -70,15 +70,16 @@ def kernel_insn(insn: Insn, pc: int, ld_value: int | None = None) -> str:
     if kind is Kind.STX:
         return f"{code} *({ty} *)(r{insn.dst} {insn.off:+d}) = r{insn.src}"
     if kind is Kind.ATOMIC:
-        op = insn.imm
+        aop = insn.imm
         w = "64" if size is Size.DW else ""
         addr = f"(r{insn.dst} {insn.off:+d})"
-        if op in S.ATOMIC_LOCK_OPS:
-            return f"{code} lock *({ty} *){addr} {S.ATOMIC_LOCK_OPS[AtomicOp(op)]}= r{insn.src}"
-        if op in _FETCH_NAMES:
-            return (f"{code} r{insn.src} = atomic{w}_fetch_{_FETCH_NAMES[AtomicOp(op)]}"
+        if aop in S.ATOMIC_LOCK_OPS:
+            return (f"{code} lock *({ty} *){addr} {S.ATOMIC_LOCK_OPS[AtomicOp(aop)]}= "
+                    f"r{insn.src}")
+        if aop in _FETCH_NAMES:
+            return (f"{code} r{insn.src} = atomic{w}_fetch_{_FETCH_NAMES[AtomicOp(aop)]}"
                     f"(({ty} *){addr}, r{insn.src})")
-        if op == AtomicOp.XCHG:
+        if aop == AtomicOp.XCHG:
             return f"{code} r{insn.src} = atomic{w}_xchg(({ty} *){addr}, r{insn.src})"
         return f"{code} r0 = atomic{w}_cmpxchg(({ty} *){addr}, r0, r{insn.src})"
     if kind is Kind.JA:
@@ -94,8 +95,8 @@ def kernel_insn(insn: Insn, pc: int, ld_value: int | None = None) -> str:
     if kind is Kind.EXIT:
         return f"{code} exit"
     if kind is Kind.JCOND:
-        op = S.JMP_OPS[spec.op]  # type: ignore[index]
+        jop = S.JMP_OPS[spec.op]  # type: ignore[index]
         d = _r(insn.dst, wide)
         rhs = _r(insn.src, wide) if spec.source is Source.X else f"{insn.imm & 0xFFFFFFFF:#x}"
-        return f"{code} if {d} {op} {rhs} goto pc{insn.off:+d}"
+        return f"{code} if {d} {jop} {rhs} goto pc{insn.off:+d}"
     return f"{code} (unknown)"

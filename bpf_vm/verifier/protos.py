@@ -46,6 +46,8 @@ KERNEL_PROTOS: dict[int, HelperProto] = {p.func_id: p for p in (
     _p(134, "ringbuf_query", A.CONST_MAP_PTR, A.ANYTHING),
     _p(148, "copy_from_user", A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING),
     _p(160, "ktime_get_coarse_ns"),
+    _p(164, "for_each_map_elem", A.CONST_MAP_PTR, A.PTR_TO_FUNC, A.PTR_TO_STACK_OR_NULL,
+       A.ANYTHING),
     _p(173, "get_func_ip", A.PTR_TO_CTX, gpl=True),
     _p(174, "get_attach_cookie", A.PTR_TO_CTX),
     _p(176, "get_branch_snapshot", A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING,

@@ -99,6 +99,8 @@ def _compare(old: State, cur: State, live: list[frozenset[int]], exact: bool) ->
         return False
     if len(old.refs) != len(cur.refs):
         return False
+    if exact and old.may_goto_depth != cur.may_goto_depth:
+        return False
     ids = _Ids()
     for of, cf, lv in zip(old.frames, cur.frames, live, strict=True):
         if of.callsite != cf.callsite:
@@ -110,10 +112,7 @@ def _compare(old: State, cur: State, live: list[frozenset[int]], exact: bool) ->
                 return False
         if not _stack_covers(of, cf, ids, exact):
             return False
-    for a, b in zip(old.refs, cur.refs, strict=True):
-        if not ids.same(a.id, b.id):
-            return False
-    return True
+    return all(ids.same(a.id, b.id) for a, b in zip(old.refs, cur.refs, strict=True))
 
 
 def covers(old: State, cur: State, live: list[frozenset[int]]) -> bool:

@@ -93,9 +93,7 @@ def fmt_state(st: State, *, regs: set[int] | None = None, slots: set[int] | None
     """The kernel's state line: `` R1=ctx() R10=fp0 fp-8=mmmmmmmm refs=2`` (each item
     preceded by a space).  With ``regs``/``slots`` only those (the scratched ones)."""
     f = frame if frame is not None else st.cur
-    out: list[str] = []
-    if len(st.frames) > 1 and frame is None and regs is None:
-        out.append(f" frame{f.frameno}:")
+    out: list[str] = [f" frame{f.frameno}:"] if f.frameno else []
     for i, r in enumerate(f.regs):
         if r.type is RT.NOT_INIT or (regs is not None and i not in regs):
             continue
@@ -115,8 +113,9 @@ def fmt_items(regs: list[tuple[int, Reg]], slots: list[tuple[int, Slot]],
               refs: tuple[Ref, ...], frameno: int) -> str:
     """:func:`fmt_state` of chosen registers and slots (captured when the instruction
     ran, spelled when the log is read)."""
-    out = [f" R{i}={fmt_reg(r, frameno)}" for i, r in sorted(regs, key=lambda x: x[0])
-           if r.type is not RT.NOT_INIT]
+    out = [f" frame{frameno}:"] if frameno else []
+    out += [f" R{i}={fmt_reg(r, frameno)}" for i, r in sorted(regs, key=lambda x: x[0])
+            if r.type is not RT.NOT_INIT]
     for spi, slot in sorted(slots, key=lambda x: x[0]):
         text = fmt_slot(slot, frameno)
         if text is not None:
