@@ -98,6 +98,14 @@ def check_alu(v: Checker, insn: Insn) -> None:
         v.write(dst, _ptr_alu(v, insn, d, srcr, wide))
         return
     signed = bool(insn.off) and op in (AluOp.DIV, AluOp.MOD)
+    forked = d.s.fork(op, srcr.s)
+    if forked is not None:
+        # maybe_fork_scalars: go on with dst = -1, walk the instruction again with 0
+        minus1, zero = forked
+        other = v.st.copy()
+        other.cur.regs[dst] = replace(d, s=zero, id=0)
+        v.push(v.pc, other, v.pc)
+        d = replace(d, s=minus1, id=0)
     if d.s.is_const() and srcr.s.is_const():
         res = Reg.const(concrete(op, d.s.value, srcr.s.value, wide, signed))
     else:

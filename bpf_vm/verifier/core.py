@@ -20,7 +20,7 @@ from .kdisasm import MAY_GOTO
 from .log import Log
 from .prune import covers, equal
 from .regs import NOT_INIT, RT, Reg, fmt_reg
-from .scalar import Scalar, negate
+from .scalar import JSET_FALSE, Scalar, negate
 from .state import Frame, State, fmt_items, fmt_state
 
 COMPLEXITY_LIMIT = 1_000_000
@@ -509,15 +509,15 @@ class Checker:
                 return
         if not (d.is_scalar and s.is_scalar):
             return
-        cond = op if truth else negate(op)
+        cond: JmpOp | int | None = op if truth else negate(op)
         if cond is None:  # JSET's false side
-            res = d.s.refine_jset_false(s.s, wide=wide) if hasattr(d.s, "refine_jset_false") \
-                else (d.s, s.s)
-        else:
-            res = d.s.refine(cond, s.s, wide=wide)
-        if res is None:
-            return
-        nd, ns = res
+            cond = JSET_FALSE
+        nd, ns = d.s.refine_states(cond, s.s, wide=wide)
+        # an impossible refinement: the kernel logs a verifier bug and forgets the ranges
+        if nd.violation() is not None:
+            nd = nd.unbounded()
+        if ns.violation() is not None:
+            ns = ns.unbounded()
         _set_scalar(st, d, nd, insn.dst)
         if x:
             _set_scalar(st, s, ns, insn.src)
