@@ -53,12 +53,24 @@ class Pending:
 
 @dataclass
 class Facts:
-    """What the walk proved, per instruction, for the engines: the context offsets and
-    stack offsets a load or store touches on every path (None: not the same on all),
-    map-value accesses always in bounds."""
-    ctx: dict[int, tuple[int, int] | None] = field(default_factory=dict)
-    stack: dict[int, int | None] = field(default_factory=dict)
-    map_value: set[int] = field(default_factory=set)
+    """What the walk proved of each load, store and atomic, on every path that reaches
+    it, for the engines (:attr:`access`: pc -> fact; a pc missing was never reached):
+
+    * ``("ctx", off)``: the context at the fixed offset ``off``, in bounds;
+    * ``("stack", off)``: the running frame's own stack at ``off`` from its top
+      (-512 <= off, off + size <= 0), in bounds;
+    * ``("map_value", None)``: some map value, non-NULL and in bounds;
+    * ``("mixed", None)``: different kinds of memory on different paths (no fact).
+
+    An instruction with a fact cannot fault; the engine may drop its runtime check."""
+    access: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+
+    def note(self, pc: int, fact: tuple[str, int | None]) -> None:
+        old = self.access.get(pc)
+        if old is None:
+            self.access[pc] = fact
+        elif old != fact:
+            self.access[pc] = ("mixed", None)
 
 
 class Checker:
@@ -147,21 +159,8 @@ class Checker:
     def note_tail_call(self) -> None:
         self.tail_call_subs.add(self.st.cur.subprog)
 
-    def _fact(self, table: dict[int, Any], value: Any) -> None:
-        pc = self.pc
-        if pc in table and table[pc] != value:
-            table[pc] = None
-        else:
-            table.setdefault(pc, value)
-
-    def note_ctx(self, off: int, size: int) -> None:
-        self._fact(self.facts.ctx, (off, size))
-
-    def note_stack(self, off: int) -> None:
-        self._fact(self.facts.stack, off)
-
-    def note_map_value(self) -> None:
-        self.facts.map_value.add(self.pc)
+    def note_access(self, kind: str, off: int | None = None) -> None:
+        self.facts.note(self.pc, (kind, off))
 
     # -- the walk ----------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
         verdict = ctx_access(v.kind, off, size, write)
         if not verdict.ok:
             raise Refuse(f"invalid bpf_context access off={off} size={size}")
-        v.note_ctx(off, size)
+        v.note_access("ctx", off)
         return None if write else loaded(size, sign)
     if t is RT.STACK:
         return stack_access(v, regno, reg, off, size, write, value, sign=sign,
@@ -112,8 +112,10 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
             raise Refuse(f"R{regno} min value is negative, either use unsigned index or "
                          f"do a if (index >=0) check.")
         _mem_bounds(v, regno, reg, off, size, m.value_size, "map value", "value_size")
-        v.note_map_value()
+        v.note_access("map_value")
         return None if write else loaded(size, sign)
+    if t is not RT.STACK:
+        v.note_access("mixed")
     if t is RT.MEM:
         if write and reg.map == "rdonly":
             raise Refuse(f"R{regno} cannot write into {type_name(reg)}")
@@ -188,8 +190,10 @@ def stack_access(v: Checker, regno: int, reg: Reg, off: int, size: int, write: b
     start = _stack_off(v, regno, reg, off, size, write)
     span = (reg.s.smax - reg.s.smin) if variable else 0
     v.note_stack_depth(frame, -(start))
-    if not variable:
-        v.note_stack(off)
+    own = frame is v.st.cur
+    v.note_access("stack", start if own and not variable else None)
+    if not own or variable:
+        v.facts.note(v.pc, ("mixed", None))
     if write:
         if variable:
             for a in range(start, start + span + size):
