@@ -114,8 +114,7 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
         _mem_bounds(v, regno, reg, off, size, m.value_size, "map value", "value_size")
         v.note_access("map_value")
         return None if write else loaded(size, sign)
-    if t is not RT.STACK:
-        v.note_access("mixed")
+    v.note_access("mixed")
     if t is RT.MEM:
         if write and reg.map == "rdonly":
             raise Refuse(f"R{regno} cannot write into {type_name(reg)}")
