@@ -122,14 +122,14 @@ def refusal_lines(exc: VerifierRefused, *, whole_log: bool = False,
     log = exc.verdict.log
     if whole_log:
         return log.rstrip("\n").splitlines()
-    lines = exc.verdict.last_lines(tail)
-    before = len([ln for ln in log.splitlines() if ln.strip()]) - len(lines)
-    if log.rstrip().splitlines()[-1:] and log.rstrip().splitlines()[-1].startswith(
-            "processed "):
-        before -= 1
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    if lines and lines[-1].startswith("processed "):
+        lines.pop()     # the statistics: the error is the line before them
+    shown = lines[-tail:] if tail > 0 else []
+    before = len(lines) - len(shown)
     head = [f"... ({before} earlier line{'s' if before != 1 else ''} of the verifier log;"
-            f" {hint})"] if before > 0 else []
-    return head + lines
+            f" {hint})"] if before else []
+    return head + shown
 
 
 __all__ = [

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn, TextIO, cast
 
-from bpf_vm import BpfError, VerifierRefused
+from bpf_vm import BpfError
 from tracer.attach import AttachError, parse_pids
 from tracer.format_options import XLAT_STYLES, FormatOptions
 from tracer.handler import Recorder, SyscallHandler
@@ -34,7 +34,7 @@ from tracer.policy import run as run_policy
 from tracer.policy import wanted as policy_wanted
 from tracer.qualify import Qualifiers, QualifyError, Quiet, failed_only, finish, successful_only
 from tracer.spawn import SpawnError, UserError, spawn
-from tracer.verification import configure, report_refusal
+from tracer.verification import configure, is_refusal, report_refusal
 
 STRACE_COLUMNS = "time-percent,total-time,avg-time,calls,errors,name"  # strace -c's
 
@@ -443,9 +443,6 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) ->
     configure(verify=not opts.no_verify, whole_log=opts.verifier_log)
     try:
         code = _run(opts, out)
-    except VerifierRefused as exc:  # a probe's, a policy's, an injection's: bad input
-        report_refusal(exc, PROG)
-        sys.exit(2)
     except (UsageError, QualifyError) as exc:
         _fail(str(exc), 2)
     except (ProfileError, PolicyUsageError) as exc:
@@ -459,6 +456,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) ->
     except OSError as exc:
         _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
     except BpfError as exc:  # the probe side: VM, loader, build, maps
+        if is_refusal(exc):  # a probe's, a policy's, an injection's program: bad input
+            report_refusal(exc, PROG)
+            sys.exit(2)
         _fail(str(exc), 1)
     # As strace's terminate(): die of the signal that killed CMD (or interrupted us).
     sys.exit(exit_like(out.termination[0], code))

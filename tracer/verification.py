@@ -18,13 +18,15 @@ without each passing it on.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING, TypeGuard
 
-from bpf_vm import BpfObject, Program, VerifierRefused, Vm, prog_load, refusal_lines
+from bpf_vm import BpfObject, VerifierReject
 
-__all__ = ["CHECKS", "Checks", "configure", "load", "report_refusal"]
+if TYPE_CHECKING:
+    from bpf_vm import VerifierRefused
+
+__all__ = ["CHECKS", "Checks", "configure", "is_refusal", "load", "report_refusal"]
 
 
 @dataclass
@@ -44,24 +46,33 @@ def configure(*, verify: bool = True, whole_log: bool = False) -> None:
     CHECKS.whole_log = whole_log
 
 
-def load(obj: BpfObject, programs: Iterable[Program] | None = None,
-         vm: Vm | None = None) -> None:
-    """Load ``programs`` (default: every program of ``obj``) into ``vm`` (default:
-    the object's): verified unless ``--no-verify``, then compiled.  A refused program
-    raises :class:`bpf_vm.VerifierRefused` naming the object and the program."""
-    vm = vm if vm is not None else obj.vm
-    for program in (programs if programs is not None else obj.programs.values()):
+def load(obj: BpfObject) -> None:
+    """Load every program of ``obj`` into its VM: verified unless ``--no-verify``, then
+    compiled.  A refused program raises :class:`bpf_vm.VerifierRefused` naming the
+    object and the program."""
+    from bpf_vm import VerifierRefused, prog_load
+    for program in obj.programs.values():
         try:
-            prog_load(vm, program, verify=CHECKS.verify)
+            prog_load(obj.vm, program, verify=CHECKS.verify)
         except VerifierRefused as exc:
             raise VerifierRefused(exc.verdict, f"{obj.name}: prog '{program.name}'"
                                   ) from None
+
+
+def is_refusal(exc: BaseException) -> TypeGuard[VerifierRefused]:
+    """``exc`` is the verifier's refusal (checked without importing the verifier for
+    other errors: ``trace-run -h`` and ``--no-verify`` never load it)."""
+    if not isinstance(exc, VerifierReject):
+        return False
+    from bpf_vm import VerifierRefused
+    return isinstance(exc, VerifierRefused)
 
 
 def report_refusal(exc: VerifierRefused, prog: str = "trace-run",
                    err: IO[str] | None = None) -> None:
     """One error line naming the program, then the log's last lines (the whole log
     with ``--verifier-log``)."""
+    from bpf_vm import refusal_lines
     out = err if err is not None else sys.stderr
     print(f"{prog}: {exc}", file=out)
     hint = "--verifier-log prints the whole log; --no-verify runs it unverified"

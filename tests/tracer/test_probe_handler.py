@@ -155,9 +155,10 @@ def test_printk_lines_are_built_only_for_a_consumer() -> None:
 @pytest.mark.slow
 @pytest.mark.ptrace
 def test_a_refused_tail_call_target_stops_trace_run_before_the_command(tmp_path: Path) -> None:
-    """Every program is compiled at load, as BPF_PROG_LOAD verifies each: a per-syscall
-    program the VM refuses (a GPL-only helper from a non-GPL object) is a one-line error
-    before CMD runs, not a surprise at its first tail call."""
+    """Every program is verified at load, as BPF_PROG_LOAD verifies each: a per-syscall
+    program the verifier refuses (a GPL-only helper from a non-GPL object) is one error
+    naming it (then the verifier log's end) before CMD runs, not a surprise at its first
+    tail call."""
     probe = tmp_path / "proprietary.s"
     probe.write_text(
         '.license "Proprietary"\n'
@@ -174,9 +175,12 @@ def test_a_refused_tail_call_target_stops_trace_run_before_the_command(tmp_path:
         "        exit\n")
     marker = tmp_path / "ran"
     res = run_cli("--probe", str(probe), "-o", "/dev/null", "touch", str(marker))
-    assert res.returncode != 0
+    assert res.returncode == 2
     assert not marker.exists()
-    assert "GPL" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    first = res.stderr.splitlines()[0]
+    assert first == ("trace-run: proprietary: prog 'sys_getpid': verifier refused the "
+                     "program: cannot call GPL-restricted function from non-GPL compatible"
+                     " program"), res.stderr
     assert "Traceback" not in res.stderr
 
 

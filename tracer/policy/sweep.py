@@ -82,7 +82,9 @@ def _trace_run(cmd: Sequence[str], args: Sequence[str], timeout: float, workdir:
     read back."""
     jpath = workdir / f"{tag}.jsonl"
     out_path, err_path = workdir / f"{tag}.out", workdir / f"{tag}.err"
-    argv = ["-q", "-o", os.devnull, "--json", str(jpath), *args, "--", *cmd]
+    from tracer.verification import CHECKS
+    unverified = [] if CHECKS.verify else ["--no-verify"]   # the sweep's own, passed on
+    argv = ["-q", "-o", os.devnull, "--json", str(jpath), *unverified, *args, "--", *cmd]
     zygote = zygotes.get()
     try:
         code, timed_out = zygote.run(argv, str(out_path), str(err_path), timeout)
