@@ -265,7 +265,7 @@ class Checker:
             elif equal(e.state, cur, live):
                 raise Refuse(f"infinite loop detected at insn {pc}", errno=EINVAL,
                              tail=("cur state:" + fmt_state(cur),
-                                   "old state:" + fmt_state(e.state)))
+                                   "old state:" + fmt_state(e.state, precise=True)))
             e.miss += 1
             if e.miss > e.hit * 3 + 3:
                 evict = True

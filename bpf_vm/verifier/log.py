@@ -55,7 +55,11 @@ class Log:
         return len(self.parts)
 
     def reset(self, mark: int) -> None:
+        """Cut back to ``mark``.  Marks are taken while an instruction is walked, before
+        its ``; R1=...`` is known, so the line left last loses that part too."""
         del self.parts[mark:]
+        if self.parts and isinstance(self.parts[-1], _Line):
+            self.parts[-1].state = None
 
     def write(self, text: str) -> None:
         if self.level:

@@ -131,13 +131,14 @@ def _num(v: int) -> str:
     return f"{v:#x}" if v > 0xFFFFFFFF else str(v)
 
 
-def fmt_reg(r: Reg, cur_frame: int = 0) -> str:
-    """The kernel's spelling of one register value (what follows ``R1=``)."""
+def fmt_reg(r: Reg, cur_frame: int = 0, precise: bool = False) -> str:
+    """The kernel's spelling of one register value (what follows ``R1=``); with
+    ``precise``, a precise scalar is marked ``P``, as a saved state prints."""
     t = r.type
     if t is RT.SCALAR:
         ident = f"id={r.id}" if r.id else ""
         text = r.s.fmt(ident)
-        return text
+        return "P" + text if precise and r.precise else text
     if t is RT.STACK and r.s.is_const() and r.s.value == 0 and not r.id:
         frame = "" if r.frameno == cur_frame else f"[{r.frameno}]"
         return f"fp{frame}{r.off:+d}".replace("+0", "0") if r.off >= 0 else \

@@ -89,7 +89,7 @@ def fmt_slot(slot: Slot, cur_frame: int) -> str | None:
 
 
 def fmt_state(st: State, *, regs: set[int] | None = None, slots: set[int] | None = None,
-              frame: Frame | None = None) -> str:
+              frame: Frame | None = None, precise: bool = False) -> str:
     """The kernel's state line: `` R1=ctx() R10=fp0 fp-8=mmmmmmmm refs=2`` (each item
     preceded by a space).  With ``regs``/``slots`` only those (the scratched ones)."""
     f = frame if frame is not None else st.cur
@@ -97,7 +97,7 @@ def fmt_state(st: State, *, regs: set[int] | None = None, slots: set[int] | None
     for i, r in enumerate(f.regs):
         if r.type is RT.NOT_INIT or (regs is not None and i not in regs):
             continue
-        out.append(f" R{i}={fmt_reg(r, f.frameno)}")
+        out.append(f" R{i}={fmt_reg(r, f.frameno, precise)}")
     for spi in sorted(f.stack):
         if slots is not None and spi not in slots:
             continue
