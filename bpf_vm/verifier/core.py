@@ -380,6 +380,8 @@ class Checker:
         if self.kind is not ProgKind.SOCKET_FILTER:
             raise Refuse("BPF_LD_[ABS|IND] instructions not allowed for this program type",
                          errno=EINVAL)
+        if self.st.cur.subprog and not self.func_info:
+            raise Refuse("LD_ABS is not allowed in subprogs without BTF", errno=EINVAL)
         mode = insn.opcode & 0xE0
         size = insn.opcode & 0x18
         if insn.dst or insn.off or size == 0x18 or \
