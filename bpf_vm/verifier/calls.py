@@ -67,6 +67,20 @@ class _Meta:
     func: Reg | None = None
 
 
+#: bpf_override_return: kprobes may call it in a kernel built with
+#: CONFIG_BPF_KPROBE_OVERRIDE (Debian's, Ubuntu's, Fedora's); the host the table was
+#: measured on lacks the option, and trace-run's policies and injections need it.
+OVERRIDE_RETURN = 58
+
+
+def available(kind: ProgKind, func_id: int) -> bool:
+    """May a program of ``kind`` call helper ``func_id``?  The host's measured answer,
+    with the one kernel option trace-run depends on turned on."""
+    if func_id == OVERRIDE_RETURN:
+        return kind is ProgKind.KPROBE
+    return func_id in AVAILABLE[kind.value]
+
+
 def proto_for(v: Checker, func_id: int) -> HelperProto | None:
     if func_id == TAIL_CALL:
         return TAIL_CALL_PROTO
@@ -82,10 +96,12 @@ def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
     proto = proto_for(v, func_id)
     from .._generated_helper_ids import HELPER_NAMES
     name = HELPER_NAMES.get(func_id)
-    if func_id < 0 or func_id > max(HELPER_NAMES):
+    own = func_id not in HELPER_NAMES and v.helpers.get(func_id) is not None
+    if own:   # the front end's own helper (trace-run's bpf_seccomp_return)
+        name = v.helpers.get(func_id).proto.name  # type: ignore[union-attr]
+    elif func_id < 0 or func_id > max(HELPER_NAMES):
         raise Refuse(f"invalid func {helper_text(func_id)}", errno=22)
-    own = name == "seccomp_return" and v.helpers.get(func_id) is not None
-    if name is None or proto is None or not (own or func_id in AVAILABLE[v.kind.value]):
+    if name is None or proto is None or not (own or available(v.kind, func_id)):
         raise Refuse(f"program of this type cannot use helper {helper_text(func_id)}",
                      errno=22)
     if proto.gpl_only and not v.gpl:

@@ -5,13 +5,13 @@ state pruning at its prune points, loop detection and the instruction limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..helper_table import HelperTable
 from ..insn import Insn
-from ..isa import CallKind, Class, JmpOp, Kind, Pseudo, Source
-from . import alu, calls, mem
+from ..isa import CallKind, Class, Kind, Pseudo
+from . import alu, calls, jumps, mem
 from .cfg import Subprog
 from .ctx import ProgKind
 from .decode import reserved
@@ -20,13 +20,10 @@ from .kdisasm import MAY_GOTO
 from .log import Log
 from .prune import covers, equal
 from .regs import NOT_INIT, RT, Reg, fmt_reg
-from .scalar import JSET_FALSE, Scalar, negate
+from .scalar import Scalar
 from .state import Frame, State, fmt_items, fmt_state
 
 COMPLEXITY_LIMIT = 1_000_000
-#: pointer types the kernel knows are never NULL (reg_not_null): a comparison of one with
-#: 0 is decided; a ctx or stack pointer is not on the list
-_NOT_NULL = frozenset({RT.MAP_VALUE, RT.MAP_KEY, RT.MEM, RT.SOCK_COMMON})
 MAX_CALL_FRAMES = 8
 E2BIG = 7
 EINVAL = 22
@@ -323,7 +320,7 @@ class Checker:
             prev = next((e.state for e in reversed(self.path)
                          if e.pc == pc and not e.done and e is not self._added), None)
             if prev is not None:
-                _widen(prev, body)
+                jumps.widen(prev, body)
             self.push(pc + 1, body, pc)
             return pc + 1 + insn.off
         k = insn.kind
@@ -455,73 +452,7 @@ class Checker:
 
     # -- branches ----------------------------------------------------------------------
 
-    def _cond(self, pc: int, insn: Insn) -> int | None:
-        spec = insn.spec
-        wide = spec.wide
-        op = JmpOp(spec.op)  # type: ignore[arg-type]
-        d = self.read(insn.dst)
-        x = spec.source is Source.X
-        s = self.read(insn.src) if x else Reg.const(
-            insn.imm & ((1 << 64) - 1) if wide else insn.imm & 0xFFFFFFFF)
-        target = pc + 1 + insn.off
-        taken = self._branch(d, s, op, wide)
-        if taken >= 0:
-            for r, reg in ((insn.dst, d), (insn.src, s)) if x else ((insn.dst, d),):
-                if reg.is_scalar and not reg.precise:
-                    self.st.cur.regs[r] = replace(reg, precise=True)
-            self._print_insn_state()
-            return target if taken else pc + 1
-        other = self.st.copy()
-        # the taken path is saved, the fall-through walked first
-        self._refine(other, insn, op, True)
-        self._refine(self.st, insn, op, False)
-        self.push(target, other, pc)
-        self._print_insn_state()
-        return pc + 1
-
-    def _branch(self, d: Reg, s: Reg, op: JmpOp, wide: bool) -> int:
-        if d.is_scalar and s.is_scalar:
-            return d.s.branch(op, s.s, wide=wide)
-        ptr, other = (d, s) if d.is_pointer else (s, d)
-        if d.is_pointer and s.is_pointer:
-            if not self.privileged:
-                raise Refuse(f"R{0} pointer comparison prohibited")
-            return -1
-        if not ptr.null and ptr.type in _NOT_NULL and other.is_const and \
-                other.s.value == 0 and wide and op in (JmpOp.JEQ, JmpOp.JNE):
-            return 0 if op is JmpOp.JEQ else 1
-        if not self.privileged:
-            raise Refuse("pointer comparison prohibited")
-        return -1
-
-    def _refine(self, st: State, insn: Insn, op: JmpOp, truth: bool) -> None:
-        f = st.cur
-        wide = insn.spec.wide
-        d = f.regs[insn.dst]
-        x = insn.spec.source is Source.X
-        s = f.regs[insn.src] if x else Reg.const(
-            insn.imm & ((1 << 64) - 1) if wide else insn.imm & 0xFFFFFFFF)
-        # a maybe-null pointer compared with 0: each path knows which it is
-        for ptr, val in ((d, s), (s, d)):
-            if ptr.null and val.is_const and val.s.value == 0 and wide and \
-                    op in (JmpOp.JEQ, JmpOp.JNE):
-                is_null = (op is JmpOp.JEQ) == truth
-                _mark_null(st, ptr.id, is_null, self.privileged)
-                return
-        if not (d.is_scalar and s.is_scalar):
-            return
-        cond: JmpOp | int | None = op if truth else negate(op)
-        if cond is None:  # JSET's false side
-            cond = JSET_FALSE
-        nd, ns = d.s.refine_states(cond, s.s, wide=wide)
-        # an impossible refinement: the kernel logs a verifier bug and forgets the ranges
-        if nd.violation() is not None:
-            nd = nd.unbounded()
-        if ns.violation() is not None:
-            ns = ns.unbounded()
-        _set_scalar(st, d, nd, insn.dst)
-        if x:
-            _set_scalar(st, s, ns, insn.src)
+    _cond = jumps.cond
 
     # -- calls and exits ---------------------------------------------------------------
 
@@ -631,34 +562,6 @@ def _size(insn: Insn) -> int:
     return SIZE_BYTES[insn.spec.size if insn.spec.size is not None else Size.DW]
 
 
-def _mark_null(st: State, ident: int, is_null: bool, privileged: bool) -> None:
-    for f in st.frames:
-        for i, reg in enumerate(f.regs):
-            if reg.id == ident and reg.null:
-                f.regs[i] = Reg.const(0) if is_null else replace(reg, null=False, id=0)
-        for spi, slot in list(f.stack.items()):
-            sp = slot.spilled
-            if slot.is_spill and sp.id == ident and sp.null:
-                nr = Reg.const(0) if is_null else replace(sp, null=False, id=0)
-                f.stack[spi] = replace(slot, spilled=nr)
-    if is_null:
-        st.refs = tuple(ref for ref in st.refs if ref.id != ident)
-
-
-def _set_scalar(st: State, old: Reg, s: Scalar, regno: int) -> None:
-    f = st.cur
-    f.regs[regno] = replace(old, s=s)
-    if old.id:
-        for fr in st.frames:
-            for i, r in enumerate(fr.regs):
-                if r.is_scalar and r.id == old.id:
-                    fr.regs[i] = replace(r, s=s)
-            for spi, slot in list(fr.stack.items()):
-                r = slot.spilled
-                if slot.is_spill and r.is_scalar and r.id == old.id:
-                    fr.stack[spi] = replace(slot, spilled=replace(r, s=s))
-
-
 def _prune_points(insns: list[Insn | None]) -> set[int]:
     """Where the kernel may save and compare states: conditional jumps, jump targets,
     calls and may_goto."""
@@ -674,21 +577,3 @@ def _prune_points(insns: list[Insn | None]) -> set[int]:
         elif insn.kind is Kind.CALL:
             out.add(pc)
     return out
-
-
-def _widen(old: State, cur: State) -> None:
-    """widen_imprecise_scalars: a scalar that changed since the last pass through a
-    may_goto, and decided nothing, becomes unknown, so the loop converges."""
-    for fo, fc in zip(old.frames, cur.frames, strict=False):
-        for i, (ro, rc) in enumerate(zip(fo.regs, fc.regs, strict=True)):
-            if ro.is_scalar and rc.is_scalar and not (ro.precise or rc.precise) and \
-                    ro.s != rc.s:
-                fc.regs[i] = Reg.unknown()
-        for spi, so in fo.stack.items():
-            sc = fc.stack.get(spi)
-            if sc is None or not (so.is_spill and sc.is_spill):
-                continue
-            ro, rc = so.spilled, sc.spilled
-            if ro.is_scalar and rc.is_scalar and not (ro.precise or rc.precise) and \
-                    ro.s != rc.s:
-                fc.stack[spi] = replace(sc, spilled=Reg.unknown())
