@@ -392,8 +392,9 @@ def markdown(ev: Evaluation) -> str:
                                                                      o.ours_error))
         groups[o.cls][pair] += 1
         examples.setdefault((o.cls, *pair), o.name)
-    for cls in sorted(groups, key=lambda c: -sum(groups[c].values())):
-        kind = "hand-written" if cls in ev.hand_classes() else "generated"
+    hand = ev.hand_classes()
+    for cls in sorted(groups, key=lambda c: (c not in hand, -sum(groups[c].values()))):
+        kind = "hand-written" if cls in hand else "generated"
         out += [f"## {cls} ({kind}: {sum(groups[cls].values())})", "",
                 "| n | kernel | ours | example |", "|---|---|---|---|"]
         for (k, us), n in groups[cls].most_common():
