@@ -213,7 +213,8 @@ def _ours(rec: dict[str, Any]) -> tuple[bool | None, str | None]:
         raise
     except Exception as exc:
         return None, f"crash: {type(exc).__name__}: {exc}"
-    return v.accepted, v.error
+    # the error line by the kernel's rule: the log's last line before the statistics
+    return v.accepted, None if v.accepted else (KL.error_line(v.log) or v.error)
 
 
 def runnable(rec: dict[str, Any]) -> str | None:

@@ -226,7 +226,8 @@ class Checker:
         if log.level == 1:
             log.reset(p.mark)
             log.strip_newline()
-            log.write(f" {p.pc}:{fmt_state(p.state)}\n")
+            st, target = p.state.copy(), p.pc
+            log.write_lazy(lambda: f" {target}:{fmt_state(st)}\n")
         elif log.level >= 2:
             log.write(f"\nfrom {p.prev} to {p.pc}:{fmt_state(p.state)}\n")
         self.st = p.state

@@ -46,10 +46,20 @@ class _Line:
         return text + ("\n" if self.newline else "")
 
 
+class _Lazy:
+    __slots__ = ("text",)
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        self.text = text
+
+    def render(self) -> str:
+        return self.text()
+
+
 class Log:
     def __init__(self, level: int) -> None:
         self.level = level
-        self.parts: list[str | _Line] = []
+        self.parts: list[str | _Line | _Lazy] = []
 
     def mark(self) -> int:
         return len(self.parts)
@@ -64,6 +74,11 @@ class Log:
     def write(self, text: str) -> None:
         if self.level:
             self.parts.append(text)
+
+    def write_lazy(self, text: Callable[[], str]) -> None:
+        """A line spelled only if the log is read and the line is still in it."""
+        if self.level:
+            self.parts.append(_Lazy(text))
 
     def insn(self, pc: int, insn: Insn, ld: int | None = None) -> None:
         if self.level:
@@ -82,6 +97,8 @@ class Log:
         last = self.parts[-1]
         if isinstance(last, _Line):
             last.newline = False
+        elif isinstance(last, _Lazy):
+            self.parts[-1] = last.render()[:-1]
         elif last.endswith("\n"):
             self.parts[-1] = last[:-1]
 

@@ -109,6 +109,13 @@ class Reg:
     def with_off(self, off: int) -> Reg:
         return replace(self, off=off)
 
+    def with_scalar(self, s: Scalar) -> Reg:
+        """This register with ``s`` as its value (dataclasses.replace, without its cost
+        on the walk's hottest path)."""
+        return Reg(self.type, s, self.off, self.id, self.ref_obj_id, self.map,
+                   self.mem_size, self.frameno, self.null, self.ringbuf, self.subprog,
+                   self.precise)
+
     def type_name(self) -> str:
         """The type as the log prints it in messages (``map_value_or_null``)."""
         return type_name(self)

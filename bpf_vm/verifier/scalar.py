@@ -137,10 +137,25 @@ class _R:
             self.smax, self.umax = self.s32_max, self.s32_max & M64
             self.var_off = self.var_off.intersect(Tnum.range(self.smin, self.smax))
 
+    def _key(self) -> tuple[int, ...]:
+        return (self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max,
+                self.u32_min, self.u32_max, self.var_off.value, self.var_off.mask)
+
     def sync(self) -> None:
+        t = self.var_off
+        if not t.mask:   # a constant whose views all say so: nothing to deduce
+            v = t.value
+            lo = v & M32
+            if self.umin == self.umax == v and self.u32_min == self.u32_max == lo and \
+                    self.smin == self.smax == _s64(v) and self.s32_min == self.s32_max == \
+                    _s32(lo):
+                return
         self.update()
-        for _ in range(3):
+        for _ in range(3):   # the kernel's three rounds; one that changes nothing ends them
+            before = self._key()
             self.deduce()
+            if self._key() == before:
+                break
         # the known bits from the unsigned ranges
         t64 = self.var_off.intersect(Tnum.range(self.umin, self.umax))
         t32 = t64.subreg().intersect(Tnum.range(self.u32_min, self.u32_max))
@@ -525,6 +540,14 @@ class Scalar:
         r1.sync()
         r2.sync()
         return r1.freeze(), r2.freeze()
+
+    def refine_dst(self, op: JmpOp | int, src: Scalar, *, wide: bool) -> Scalar:
+        """``refine_states(...)[0]``, without syncing a source that is dropped (a
+        BPF_K comparison's immediate)."""
+        r1, r2 = _R(self), _R(src)
+        _refine(r1, r2, op, wide)
+        r1.sync()
+        return r1.freeze()
 
     def refine(self, op: JmpOp | int, src: Scalar, *, wide: bool
                ) -> tuple[Scalar, Scalar] | None:
