@@ -23,14 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
-from bpf_vm import Vm  # noqa: E402
-from bpf_vm import kernel as K  # noqa: E402
-from bpf_vm.kernel_verify import kernel_code, kernel_verify  # noqa: E402
-from bpf_vm.load import prog_kind  # noqa: E402
-from bpf_vm.verifier import KERNEL_NUMBER, verify  # noqa: E402
-from probes import DEFAULT_PROBE  # noqa: E402
-from tracer.probe_handler import load_probe  # noqa: E402
-from probes.seccomp_helper import install as install_seccomp_helper  # noqa: E402
+from bpf_vm import Vm
+from bpf_vm import kernel as K
+from bpf_vm.kernel_verify import kernel_code, kernel_verify
+from bpf_vm.load import prog_kind
+from bpf_vm.verifier import KERNEL_NUMBER, verify
+from probes import DEFAULT_PROBE
+from probes.seccomp_helper import install as install_seccomp_helper
+from tracer.probe_handler import load_probe
 
 
 def _processed(log: str) -> int | None:
