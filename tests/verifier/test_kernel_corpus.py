@@ -23,7 +23,7 @@ import pytest
 from scripts import verifier_agreement as A
 from tests.verifier import kernel_load as KL
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]   # two programs walk a million insns
 
 RECORDS = A.load_corpus()
 HAND_CLASSES = sorted({r["cls"] for r in RECORDS if r["name"].startswith("hand/")})
