@@ -40,13 +40,6 @@ def negate(op: JmpOp) -> JmpOp | None:
     return _NEGATE.get(op)
 
 
-def _num(v: int, signed: bool = True) -> str:
-    """As the log prints a number: decimal up to 0xffff (a signed one, and a constant,
-    from -32768), else the hex of its u64 pattern."""
-    v = _s64(v) if signed else v
-    return str(v) if -32768 * signed <= v <= (32767 if signed else 0xFFFF) else f"{v & M64:#x}"
-
-
 def _view(r: _R | Scalar, w: int) -> Bounds:
     if w == 64:
         return r.smin, r.smax, r.umin, r.umax
@@ -137,9 +130,8 @@ class _R:
             self.smax, self.umax = self.s32_max, self.s32_max & M64
             self.var_off = self.var_off.intersect(Tnum.range(self.smin, self.smax))
 
-    def _key(self) -> tuple[int, ...]:
-        return (self.smin, self.smax, self.umin, self.umax, self.s32_min, self.s32_max,
-                self.u32_min, self.u32_max, self.var_off.value, self.var_off.mask)
+    def _key(self) -> tuple[int | Tnum, ...]:
+        return (*_view(self, 64), *_view(self, 32), self.var_off)
 
     def sync(self) -> None:
         t = self.var_off
@@ -560,9 +552,6 @@ class Scalar:
         """(dst, src) where ``dst op src`` does not hold, JSET included."""
         return self.refine(_NEGATE.get(op, JSET_FALSE), src, wide=wide)
 
-    def refine_jset_false(self, src: Scalar, *, wide: bool) -> tuple[Scalar, Scalar] | None:
-        return self.refine(JSET_FALSE, src, wide=wide)
-
     def violation(self) -> str | None:
         """Why the kernel's reg_bounds_sanity_check rejects this state, or None."""
         if self.umin > self.umax or self.smin > self.smax or \
@@ -587,32 +576,9 @@ class Scalar:
             and self.var_off.contains(other.var_off)
 
     def fmt(self, ident: str = "") -> str:
-        """As the log prints it: a constant as a number (``-5``, ``0xffffffffffff``), else
-        ``scalar(...)``: ``ident`` (``id=1``) first, the bounds that say something (one
-        of a later view merged when equal and of the same sign: ``smin=smin32=0``),
-        ``var_off`` unless unknown."""
-        if self.is_const():
-            return _num(self.value)
-        names = ("smin", "smax", "umin", "umax", "smin32", "smax32", "umin32", "umax32")
-        values = [self.smin & M64, self.smax & M64, self.umin, self.umax,
-                  *(v & (M64 if -32768 <= v <= 32767 else M32)   # the kernel's (s64)/(u32)
-                    for v in (self.s32_min, self.s32_max)), self.u32_min, self.u32_max]
-        omit = [a == b for a, b in zip(_view(self, 64) + _view(self, 32),
-                                       _view(_UNKNOWN, 64) + _view(_UNKNOWN, 32), strict=True)]
-        items = [ident] if ident else []
-        for i, (name, val) in enumerate(zip(names, values, strict=True)):
-            if omit[i]:
-                continue
-            neg, merged = name[0] == "s" and _s64(val) < 0, [name]
-            for j in range(i + 2, len(names), 2):   # min with min, max with max
-                if not omit[j] and values[j] == val and \
-                        (names[j][0] == "s" and _s64(values[j]) < 0) == neg:
-                    omit[j] = True
-                    merged.append(names[j])
-            items.append("=".join(merged) + "=" + _num(val, name[0] == "s"))
-        if not self.var_off.is_unknown():
-            items.append(f"var_off={self.var_off}")
-        return f"scalar({','.join(items)})"
+        """As the log prints it (:func:`bpf_vm.verifier.scalar_fmt.fmt_scalar`)."""
+        from .scalar_fmt import fmt_scalar
+        return fmt_scalar(self, ident)
 
     __str__ = fmt
 
