@@ -14,9 +14,12 @@ Markers (registered here; ``--strict-markers`` refuses any other):
 * ``needs_bpf_cc``: compiles BPF C (``probes.build``: ziglang's clang, or ``$BPF_CC``).
 * ``needs_llvm(tool, ...)``: runs LLVM binutils (``llvm-objdump``, ``llvm-objcopy``).
 * ``needs_uapi_headers(path, ...)``: reads the kernel's uapi headers (linux-libc-dev).
+* ``needs_browser``: drives headless Chromium through selenium (the distribution's
+  ``chromium`` and ``chromium-driver``; nothing is downloaded: tests/explain/browser.py).
 
-Tests that use the ``cc`` fixture are ``needs_bpf_cc``, ``cprog`` ``needs_gcc`` and
-``traced`` ``ptrace`` without saying so: the marker is added at collection.
+Tests that use the ``cc`` fixture are ``needs_bpf_cc``, ``cprog`` ``needs_gcc``,
+``traced`` ``ptrace`` and ``browser`` ``needs_browser`` without saying so: the marker is
+added at collection.
 
 A marked test whose lane cannot run here is skipped at setup with the reason (what is
 missing, or what the kernel answered); each lane is probed once, and only when a test
@@ -50,10 +53,12 @@ MARKERS = {
     "needs_bpf_cc": "compiles BPF C (ziglang's clang or $BPF_CC)",
     "needs_llvm(tool, ...)": "runs the named LLVM tools (llvm-objdump, llvm-objcopy)",
     "needs_uapi_headers(path, ...)": "reads these kernel uapi headers (linux-libc-dev)",
+    "needs_browser": "drives headless Chromium (chromium, chromium-driver) through selenium",
 }
 
 # a test using one of these fixtures needs the lane without saying so
-FIXTURE_LANES = {"cc": "needs_bpf_cc", "cprog": "needs_gcc", "traced": "ptrace"}
+FIXTURE_LANES = {"cc": "needs_bpf_cc", "cprog": "needs_gcc", "traced": "ptrace",
+                 "browser": "needs_browser"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -138,6 +143,12 @@ def _paths_reason(paths: tuple[object, ...]) -> str | None:
     return f"uapi headers not installed: {', '.join(missing)}" if missing else None
 
 
+@functools.cache
+def browser_reason() -> str | None:
+    from tests.explain.browser import browser_unavailable_reason
+    return browser_unavailable_reason()
+
+
 def lane_reasons(item: pytest.Item) -> list[str]:
     reasons: list[str | None] = []
     if item.get_closest_marker("kernel"):
@@ -154,6 +165,8 @@ def lane_reasons(item: pytest.Item) -> list[str]:
         reasons += [_tool(tool) for tool in mark.args]
     for mark in item.iter_markers("needs_uapi_headers"):
         reasons.append(_paths_reason(mark.args))
+    if item.get_closest_marker("needs_browser"):
+        reasons.append(browser_reason())
     return [r for r in reasons if r is not None]
 
 

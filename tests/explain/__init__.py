@@ -1,0 +1,1 @@
+"""The explorer page (issue 14) in a real browser: headless Chromium through selenium."""
