@@ -22,7 +22,8 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
 * objects' details: :func:`section_info` (what a section name means to libbpf),
   :func:`dump_maps`, :func:`set_prog_slot`, :data:`SyscallResolver` (the ``ksyscall``
   numbering a loader takes from its caller), :class:`Extension` (what a front end lends
-  the ``bpf-vm`` CLI);
+  the ``bpf-vm`` CLI), :class:`DemoChapter` and :class:`Demo` (a front end's chapters of
+  ``bpf-vm demo``, and the printer they are given);
 * modules: :mod:`pt_regs` (the x86_64 kprobe context layout), :mod:`toolchain` (the
   C -> BPF compiler driver);
 * ``__version__``.
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from ._version import __version__
     from .asm import assemble
     from .context import effects_of
+    from .demo import Demo, DemoChapter
     from .disasm import disassemble, disassemble_text, format_insn
     from .effects import Effects, PerfRecord, PrintkLine, RingbufRecord
     from .elf import load_object
@@ -77,7 +79,7 @@ _WHERE = {
     "DEFAULT_BUDGET": ".vm",
     "Effects": ".effects", "PrintkLine": ".effects", "RingbufRecord": ".effects",
     "PerfRecord": ".effects",
-    "Extension": ".extension",
+    "Extension": ".extension", "Demo": ".demo", "DemoChapter": ".demo",
     "SyscallResolver": ".objfile", "set_prog_slot": ".objfile",
     "dump_maps": ".objrun",
     "section_info": ".sections",
@@ -113,6 +115,8 @@ __all__ = [
     "BpfError",
     "BpfObject",
     "BudgetExceeded",
+    "Demo",
+    "DemoChapter",
     "Effects",
     "ElfLoadError",
     "Extension",

@@ -381,6 +381,30 @@ def build(source: InFile,
     typer.echo(str(out))
 
 
+@app.command()
+def demo(no_pause: Annotated[bool, typer.Option(
+            "--no-pause", help="Run every chapter without waiting for Enter (also when "
+            "stdin is not a terminal).")] = False,
+         html: Annotated[Path | None, typer.Option(
+             "--html", help="Also write each chapter's explorer page into this "
+             "directory.")] = None,
+         chapter: Annotated[list[int] | None, typer.Option(
+             "--chapter", help="Only this chapter (1-6; repeatable).")] = None) -> None:
+    """A guided tour of tail calls (about ten minutes when read): the tracex5
+    dispatcher, one syscall of a real command stepped through, the 33-call limit, a
+    refusal by the verifier, a seccomp profile enforced, a sweep.  Every chapter runs
+    real code.  Exit status 1 when a chapter's real step failed."""
+    from .demo import run_demo
+    from .extension import installed
+    try:
+        code = run_demo(installed(), pause=not no_pause, html=html, only=chapter or ())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except BrokenPipeError:
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     try:
         app()

@@ -8,8 +8,9 @@ compiled into BPF.
 * :mod:`probes.policy`: profile models, resolution and the BPF compiler.
 
 :func:`build` compiles probe C with these headers through the VM's toolchain driver;
-:func:`bpf_vm_extension` lends the headers and the x86_64 syscall table to the
-``bpf-vm`` CLI (entry point ``bpf_vm.extensions``).
+:func:`bpf_vm_extension` lends the headers, the x86_64 syscall table and the default
+probe's sources (for ``bpf-vm demo``) to the ``bpf-vm`` CLI (entry point
+``bpf_vm.extensions``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 DEFAULT_PROBE = Path(__file__).resolve().parent / "syscalls.bpf.c"
 """The probe ``trace-run CMD`` runs when no ``--probe`` is given."""
 
+DISPATCH_ASM = Path(__file__).resolve().parent / "dispatch.s"
+"""The default probe's dispatcher written by hand in assembly."""
+
 
 def build(source: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,
           include_dirs: list[Path] | None = None, extra_flags: list[str] | None = None,
@@ -36,9 +40,12 @@ def build(source: str | os.PathLike[str], output: str | os.PathLike[str] | None 
 
 
 def bpf_vm_extension() -> Extension:
-    """What ``bpf-vm`` borrows from trace-run: the x86_64 syscall table and the headers."""
+    """What ``bpf-vm`` borrows from trace-run: the x86_64 syscall table, the headers and
+    the default probe's sources (C, then its dispatcher in assembly)."""
     from probes.abi import x86_64_syscall_number
-    return Extension(syscall_number=x86_64_syscall_number, include_dirs=(INCLUDE_DIR,))
+    return Extension(syscall_number=x86_64_syscall_number, include_dirs=(INCLUDE_DIR,),
+                     probe_sources=(DEFAULT_PROBE, DISPATCH_ASM))
 
 
-__all__ = ["DEFAULT_PROBE", "INCLUDE_DIR", "__version__", "bpf_vm_extension", "build"]
+__all__ = ["DEFAULT_PROBE", "DISPATCH_ASM", "INCLUDE_DIR", "__version__", "bpf_vm_extension",
+           "build"]
