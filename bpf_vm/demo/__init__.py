@@ -53,8 +53,9 @@ one small program per syscall, reached through a table.  trace-run is built arou
 pattern, and so is this tour.
 """
 
-HTML_UNAVAILABLE = ("bpf-vm demo: --html: the explorer page is not available in this "
-                    "build (no bpf_vm.explain); no pages are written")
+HTML_UNAVAILABLE = ("bpf-vm demo: --html: the explorer page is not available to the demo "
+                    "yet; no pages are written")
+"""What ``--html DIR`` prints: the chapters' explorer pages are not written yet."""
 
 
 def own_chapters(ext: Extension) -> list[DemoChapter]:
@@ -89,27 +90,20 @@ def _wait(demo: Demo, nxt: DemoChapter, stdin: TextIO) -> bool:
         return False
 
 
-def _explorer_available() -> bool:
-    from importlib.util import find_spec
-    try:
-        return find_spec("bpf_vm.explain") is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def run_demo(ext: Extension, *, pause: bool = True, html: Path | None = None,
              only: Sequence[int] = (), out: TextIO | None = None,
              stdin: TextIO | None = None) -> int:
     """Run the tour (``only``: those chapter numbers); returns the exit status: 0, or
     1 when a chapter's real step failed.  ``pause`` waits for Enter between chapters
-    when stdin is a terminal."""
+    when stdin is a terminal.  ``html``: the directory for the chapters' explorer
+    pages, which are not written yet (one line says so)."""
     out = out if out is not None else sys.stdout
-    if getattr(out, "encoding", "utf-8").lower().replace("-", "") != "utf8":
+    if (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "") != "utf8":
         reconfigure = getattr(out, "reconfigure", None)
         if reconfigure is not None:   # box drawing and arrows on an ASCII terminal
             reconfigure(errors="replace")
     stdin = stdin if stdin is not None else sys.stdin
-    demo = Demo(out, html=html)
+    demo = Demo(out)
     if pause:
         try:
             pause = stdin.isatty()
@@ -127,9 +121,8 @@ def run_demo(ext: Extension, *, pause: bool = True, html: Path | None = None,
     demo.line(demo.strong("bpf-vm demo: tail calls, from a syscall to a policy"))
     if not only:
         demo.say(INTRO)
-    if html is not None and not _explorer_available():
-        demo.line()
-        demo.line(HTML_UNAVAILABLE)
+    if html is not None:
+        print(HTML_UNAVAILABLE, file=sys.stderr, flush=True)
     for n in missing:
         demo.line()
         demo.line(f"(chapter {n}, {TITLES[n]}: needs a front end that traces processes; "

@@ -13,7 +13,6 @@ import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
@@ -37,8 +36,8 @@ class Demo:
     """The printer the chapters share.  ``failures`` collects the one-line reports of
     steps that failed; the demo's exit status is non-zero when there are any."""
 
-    def __init__(self, out: TextIO, *, color: bool | None = None, width: int | None = None,
-                 html: Path | None = None) -> None:
+    def __init__(self, out: TextIO, *, color: bool | None = None,
+                 width: int | None = None) -> None:
         self.out = out
         if color is None:
             color = _isatty(out) and "NO_COLOR" not in os.environ
@@ -46,7 +45,6 @@ class Demo:
         if width is None:
             width = shutil.get_terminal_size((100, 24)).columns
         self.width = max(60, min(width, 110))
-        self.html = html
         self.failures: list[str] = []
         self.chapter = 0
 
@@ -125,10 +123,12 @@ class Demo:
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror}"
     text = " ".join(str(exc).split()) or type(exc).__name__
     if len(text) > 300:
         text = text[:297] + "..."
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, OSError) else text
+    return f"{type(exc).__name__}: {text}"
 
 
 def _isatty(out: TextIO) -> bool:
