@@ -24,6 +24,9 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
   numbering a loader takes from its caller), :class:`Extension` (what a front end lends
   the ``bpf-vm`` CLI), :class:`DemoChapter` and :class:`Demo` (a front end's chapters of
   ``bpf-vm demo``, and the printer they are given);
+* the explorer page: :class:`Explorer` (record runs step by step with its ``record``
+  hook and write one self-contained HTML page to step through them, as
+  ``bpf-vm explain`` and ``trace-run --explain`` do);
 * modules: :mod:`pt_regs` (the x86_64 kprobe context layout), :mod:`toolchain` (the
   C -> BPF compiler driver);
 * ``__version__``.
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
         VerifierReject,
         VmFault,
     )
+    from .explain import Explorer
     from .extension import Extension
     from .helper_table import ArgType, HelperFault, HelperProto, HelperTable, RetType
     from .helpers import default_helpers
@@ -80,6 +84,7 @@ _WHERE = {
     "Effects": ".effects", "PrintkLine": ".effects", "RingbufRecord": ".effects",
     "PerfRecord": ".effects",
     "Extension": ".extension", "Demo": ".demo", "DemoChapter": ".demo",
+    "Explorer": ".explain",
     "SyscallResolver": ".objfile", "set_prog_slot": ".objfile",
     "dump_maps": ".objrun",
     "section_info": ".sections",
@@ -119,6 +124,7 @@ __all__ = [
     "DemoChapter",
     "Effects",
     "ElfLoadError",
+    "Explorer",
     "Extension",
     "FakeHost",
     "HelperFault",

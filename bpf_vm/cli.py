@@ -317,6 +317,48 @@ def _run_object(path: Path, prog: str | None, regs: list[str], user_mem: list[st
 
 
 @app.command()
+@guarded  # type: ignore[untyped-decorator]  # typer's app.command() is untyped
+def explain(program: InFile,
+            output: Annotated[Path | None, typer.Option(
+                "-o", "--output", help="The page (default: PROGRAM with .html).")] = None,
+            prog: ProgOpt = None,
+            regs: Annotated[list[str] | None, typer.Option(
+                "--regs", help="pt_regs fields, e.g. orig_ax=257,di=0x1000 (repeatable).")
+            ] = None,
+            user_mem: Annotated[list[str] | None, typer.Option(
+                "--user-mem", help="The tracee's memory, ADDR=HEX (repeatable).")] = None,
+            budget: Annotated[int, typer.Option("--budget", help="Instruction budget.")
+                              ] = 1_000_000,
+            no_verify: NoVerifyOpt = False,
+            no_kernel: Annotated[bool, typer.Option(
+                "--no-kernel", help="Leave out the host kernel's verifier log (asked "
+                "with bpf(2) when it is allowed).")] = False,
+            hex_text: HexOpt = False) -> None:
+    """Run a program (.o, .c, .s or .bin) once, recording every step, and write the
+    explorer page: one self-contained HTML file (source, instructions, registers, stack,
+    maps, tail calls, CFG, the verifiers' view) to step through in a browser."""
+    from .explain.command import explain as explain_file
+    from .host import parse_user_mem
+    from .objrun import parse_regs
+    try:
+        mem = parse_user_mem(user_mem or [])
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    out = output if output is not None else program.with_suffix(".html")
+    done = explain_file(program, out, prog=prog, regs=parse_regs(regs or []), user_mem=mem,
+                        budget=budget, verify=not no_verify, kernel=not no_kernel,
+                        hex_text=hex_text)
+    if done.refused is not None:
+        typer.echo(f"bpf-vm: error: {done.refused}", err=True)
+        typer.echo(f"bpf-vm: {out}: {done.size} bytes, the program not run: the page shows"
+                   " the verifier's log", err=True)
+        raise typer.Exit(1)
+    note = f", the run faulted: {done.error}" if done.error else ""
+    typer.echo(f"{out}: {done.size} bytes, {done.steps} steps, {done.tail_calls} tail calls"
+               f"{note}")
+
+
+@app.command()
 def verify(program: InFile,
            prog: Annotated[str | None, typer.Option(
                "--prog", help="Object files: verify only this program (function name); "
