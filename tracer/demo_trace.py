@@ -240,7 +240,7 @@ def chapter(demo: Demo) -> None:
                       "submitted")
         else:
             demo.line(f"  printk: {line.split('bpf_trace_printk: ')[-1]}")
-    demo.say("""
+    demo.say(f"""
         Look at the banner.  The call did not return: the instruction after it in the
         dispatcher never ran, and the next step is pc 0 of sys_openat.  The target got
         the same context in r1 and the same stack frame (r10 did not change), and the
@@ -249,11 +249,12 @@ def chapter(demo: Demo) -> None:
         program's start, so sys_openat reads nothing the dispatcher left behind.
 
         Then sys_openat does the work tracex5's per-syscall programs do: it reserves a
-        ring-buffer record, copies the arguments out of pt_regs (di, si, dx: the
-        syscall's first three arguments), reads the path out of the traced process with
-        bpf_probe_read_user_str, prints it with bpf_trace_printk and submits the
-        record.  The printk line above is what the program printed, in the traced
-        process, just now.""")
+        ring-buffer record, copies the six argument registers out of pt_regs (di, si,
+        dx, r10, r8, r9, at offsets 0x70 down to 0x38), clears the record's string,
+        reads the path out of the traced process with bpf_probe_read_user_str
+        (r0 = {len(path) + 1:#x}: {len(path)} characters and the NUL), prints it with
+        bpf_trace_printk and submits the record.  The printk line above is what the
+        program printed, in the traced process, just now.""")
 
 
 __all__ = ["COMMAND", "Recorded", "RecordingHandler", "chapter", "fold", "format_step",
