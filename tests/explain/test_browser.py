@@ -169,9 +169,18 @@ def test_tail_call_banners_and_count(browser: Any, probe_page: Path,
     got = snap(browser)
     sub_exit = first(vm_steps, lambda s: s.event == "exit")
     assert got["state"]["step"] == sub_exit and vm_steps[sub_exit].depth == 1
-    press(browser, "m")
     lookup = first(vm_steps, lambda s: "bpf_map_lookup_elem" in s.text)
-    assert snap(browser)["state"]["step"] >= lookup
+    press(browser, "m")                  # the lookup of counts[1]
+    assert snap(browser)["state"]["step"] == lookup
+    press(browser, "m")                  # the load through the pointer it returned
+    assert snap(browser)["state"]["step"] == first(
+        vm_steps, lambda s: s.text == "r1 = *(u64 *)(r0 + 0x0)")
+    # helper calls, not the BPF-to-BPF call: bpf_tail_call, then bpf_map_lookup_elem
+    browser.execute_script("window.explorer.go(0)")
+    press(browser, "c")
+    assert snap(browser)["state"]["step"] == tails[0]
+    press(browser, "c")
+    assert snap(browser)["state"]["step"] == lookup
     no_console_errors(browser)
 
 
