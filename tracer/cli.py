@@ -317,6 +317,11 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
     enforcing = handler is not None  # a policy's
     if handler is None:
         handler = make_handler(probe=probe, printk=opts.printk, dump_maps=opts.dump_maps)
+    explain = None
+    if opts.explain is not None:   # the explorer page: tracer.explain
+        from tracer.explain import start as start_explain
+        explain = start_explain(opts, handler, out.fmt, cmd)
+        handler = explain.handler
     q = out.qualifiers
     handler = make_inject_handler(q.injections(), handler)
     with contextlib.ExitStack() as stack:
@@ -360,6 +365,8 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
         recorder = OutputRecorder(fanout, out.fmt)
         recorders: list[Recorder] = [summary.clock] if summary and summary.clock else []
         recorders.append(recorder)
+        if explain is not None:
+            recorders.append(explain.recorder)
         quiet_attach = Quiet.ATTACH in q.quiet
         prefilter = choose_prefilter(opts.seccomp_bpf, out.pids, handler, q, bool(writers),
                                      say=_error)
@@ -391,6 +398,8 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
             if callable(close):
                 close()
             fanout.close()  # the summary is written here, after the last exit
+            if explain is not None:
+                explain.write()
         failure = child.exec_error() if child is not None else None
         if failure is not None:
             raise failure
@@ -408,8 +417,11 @@ def _run(opts: Options, into: Outputs) -> int:
         raise UsageError("must have CMD [ARGS] or -p PID")
     if cmd and cmd[0] == "":
         raise _Failed("Can't stat '': No such file or directory", 127)
+    if opts.explain is not None or opts.explain_syscalls or opts.explain_limit:
+        from tracer.explain import check as check_explain
+        check_explain(opts)
     _check_writable([p for p in (out.lines if not out.separate else None, out.json,
-                                 opts.report, opts.record_profile, opts.printk)
+                                 opts.report, opts.record_profile, opts.printk, opts.explain)
                      if p is not None])
 
     def trace(handler: SyscallHandler | None = None) -> int:

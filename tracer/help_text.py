@@ -124,6 +124,13 @@ Probes (trace-run's own):
   --no-verify    run the programs (probe, policy, injections) without the verifier,
                  on the VM's run-time checks alone
   --verifier-log a program the verifier refuses: print its whole log, not the end
+  --explain PAGE.html
+                 record the probe's runs step by step and write the explorer page
+                 (one HTML file: source, instructions, state, tail calls, CFG)
+  --explain-syscalls SET
+                 with --explain: the syscalls to record (as -e trace=SET)
+  --explain-limit N
+                 with --explain: record the first N of them (default 200)
 
 Policy experiments (trace-run's own):
   --policy PROFILE      enforce a seccomp profile (OCI or Docker JSON), compiled to BPF

@@ -136,6 +136,9 @@ LONG: dict[str, _Spec] = {
     "sweep-timeout": _Spec("sweep_timeout", "value", _REQUIRED),
     "sweep-jobs": _Spec("sweep_jobs", "value", _REQUIRED),
     "force": _Spec("force", "flag"),
+    "explain": _Spec("explain", "value", _REQUIRED),
+    "explain-syscalls": _Spec("explain_syscalls", "value", _REQUIRED),
+    "explain-limit": _Spec("explain_limit", "value", _REQUIRED),
 }
 # --quiet takes an optional SET (strace's --quiet[=SET]); without one it is -q.
 LONG["quiet"] = _Spec("exprs", "list", _OPTIONAL, "quiet")
@@ -206,6 +209,10 @@ class Options:
     sweep_timeout: str = "60"
     sweep_jobs: str | None = None
     force: bool = False
+    # the explorer page
+    explain: str | None = None
+    explain_syscalls: str | None = None
+    explain_limit: str | None = None
     # miscellaneous
     help: bool = False
     version: bool = False

@@ -29,6 +29,7 @@ import errno as _errno
 import signal as _signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +42,7 @@ from bpf_vm import (
     PrintkLine,
     Program,
     RingbufRecord,
+    Step,
     Vm,
     section_info,
 )
@@ -68,6 +70,7 @@ class TraceeHost(BaseHost):
         super().__init__()
         self.tracee: Tracee | None = None
         self.out = printk
+        self.keep_printk = False   # build the lines without a sink (trace-run --explain)
 
     def bind(self, tracee: Tracee) -> None:
         self.tracee = tracee
@@ -101,7 +104,7 @@ class TraceeHost(BaseHost):
     def printk_enabled(self) -> bool:
         """Lines are wanted with a ``--printk`` sink (a subclass that reads them says
         so too); otherwise helpers skip building them."""
-        return self.out is not None
+        return self.out is not None or self.keep_printk
 
     def write(self, effects: Effects) -> None:
         """A run's output to the ``--printk`` sink: printk lines, ring-buffer and perf
@@ -177,6 +180,10 @@ class ProbeHandler:
         # includes the compiler (~4 ms a program).
         load(obj)
         self.faults = 0
+        self.last_fault: BpfError | None = None
+        #: a step hook for the entry program's next runs (trace-run --explain): those
+        #: run one instruction at a time, reporting each step
+        self.step_hook: Callable[[Step], None] | None = None
         self._stack = ExitStack()
 
     # -- SyscallHandler -----------------------------------------------------------------
@@ -202,7 +209,10 @@ class ProbeHandler:
         host.bind(tracee)
         state = self.vm.state
         try:
-            self.vm.run_r0(prog, call.regs, ctx_writable=False)
+            if self.step_hook is None:
+                self.vm.run_r0(prog, call.regs, ctx_writable=False)
+            else:
+                self.vm.run(prog, call.regs, ctx_writable=False, trace=self.step_hook)
         except BpfError as exc:
             if state.effects is not None:   # what it wrote before the fault
                 host.write(state.effects)
@@ -256,6 +266,7 @@ class ProbeHandler:
         """A probe fault never crashes the tracee: the syscall runs, the fault is reported
         (the first time in full, then counted)."""
         self.faults += 1
+        self.last_fault = exc
         if self.faults == 1:
             print(f"trace-run: probe fault at {call.name} (pid {call.tid}): {exc}",
                   file=self.errors, flush=True)

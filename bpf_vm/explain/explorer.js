@@ -649,7 +649,10 @@
   }
   const isTail = (s) => s.e === "tail";
   const isCall = (s) => helperCall(s) !== null;
-  const isMap = (s) => !!s.k;
+  // a map access: a keyed map's entry (lookup, update, delete, a load or store through a
+  // looked-up pointer) or a ring buffer's helper (reserve, submit, discard, output)
+  const RINGBUF_HELPERS = new Set([130, 131, 132, 133]);
+  const isMap = (s) => !!s.k || RINGBUF_HELPERS.has(helperCall(s));
   const isExit = (s) => { const row = insnAt(s.p, s.pc); return !!row && /\) exit$/.test(row[1]); };
   function selectRun(i) {
     i = Math.max(0, Math.min(runs.length - 1, Number(i) | 0));

@@ -43,7 +43,9 @@ DOM contract (the browser tests depend on it; keep it):
 * Keys: ArrowRight / ArrowLeft step; ``t`` next tail call (one that happened), ``c``
   next helper call, ``m`` next map access, ``e`` next exit.  Buttons ``#prev``,
   ``#next``, ``#next-tailcall``, ``#next-call``, ``#next-map``, ``#next-exit``.  A jump
-  with nothing ahead stays where it is.
+  with nothing ahead stays where it is.  A map access is a step with map-entry
+  accesses (``k``: a lookup, update or delete, a load or store through a looked-up
+  pointer) or a ring-buffer helper call (reserve, submit, discard, output).
 * Instruction pane: ``#insns .insn[data-pc]``, the rows of the current step's program;
   the current one has class ``current``; those executed in this program at any step up
   to and including the current one have ``executed``.

@@ -81,6 +81,7 @@ class RunRecorder:
         self._bufs: dict[int, bytearray] = {}       # slot -> the region's buffer then
         self._ptrs: dict[int, list[tuple[int, int, int]]] = {}  # slot -> (off, size, entry)
         self.tail_calls = 0
+        self.last_regs: list[int] | None = None
         self.result: dict[str, Any] = {}
 
     # -- the hook ------------------------------------------------------------------------
@@ -124,6 +125,12 @@ class RunRecorder:
             if before[i] != after[i]:
                 self._seen(after[i])
         self.steps.append(rec)
+        self.last_regs = after
+
+    @property
+    def last_r0(self) -> int | None:
+        """r0 after the last recorded step (the run's result when it ended with exit)."""
+        return self.last_regs[0] if self.last_regs is not None else None
 
     def _start(self, step: Step) -> None:
         self.regs0 = list(step.before)
