@@ -153,8 +153,9 @@
       return "stack fp" + (frame === depth ? "" : "[" + frame + "]") + (rel > 0 ? "+" + rel : String(rel));
     }
     if (slot === 9) {
+      if (off === 0) return "ctx";
       const f = DATA.ctx_fields;
-      const name = f && off % 8 === 0 && off / 8 < f.length ? " (" + f[off / 8] + ")" : "";
+      const name = f && off % 8 === 0 && off / 8 < f.length ? " (&" + f[off / 8] + ")" : "";
       return "ctx+" + off + name;
     }
     if (slot === 14) return "func pc " + off;
@@ -164,8 +165,15 @@
     }
     const region = run && run.d.regions[String(slot)];
     if (!region) return "pointer?";
-    const m = /^map '(.*)' value/.exec(region);
-    if (m) return "map_value(" + m[1] + ")+" + off;
+    const arr = /^map '(.*)' values$/.exec(region);   // an array: all its values
+    if (arr) {
+      const spec = DATA.maps.find((x) => x.name === arr[1]);
+      const size = spec && spec.value_size ? spec.value_size : 0;
+      if (size) return "map_value(" + arr[1] + "[" + Math.floor(off / size) + "])" + (off % size ? "+" + (off % size) : "");
+      return "map_value(" + arr[1] + ")+" + off;
+    }
+    const m = /^map '(.*)' value/.exec(region);         // a hash map's element
+    if (m) return "map_value(" + m[1] + ")" + (off ? "+" + off : "");
     if (/^ring buffer/.test(region)) return "ringbuf_mem+" + off;
     return region + "+" + off;
   }
@@ -559,6 +567,7 @@
       const a = now.get(e);
       const ops = { l: "lookup", u: "update", d: "delete", r: "read", w: "write" };
       tr.appendChild(el("td", "", a ? ops[a[1]] + (a[1] === "l" && a[2] === null ? " → NULL" : "") : ""));
+      tr.appendChild(el("td", "prev", a && a[3] ? a[3] : ""));
       if (a) tr.classList.add(a[1] === "l" || a[1] === "r" ? "read" : "written");
       mbody.appendChild(tr);
     }

@@ -21,7 +21,8 @@ A step record is a dict with short keys, omitted when empty (the page's data for
 (``call``, ``exit``, ``tail``, ``tailx`` for a tail call that fell through), ``r``
 changed registers ``[reg, hex, ...]`` (values after), ``m`` memory accesses ``[["r"|"w",
 addr hex, bytes hex, old bytes hex (writes)], ...]``, ``k`` map-entry accesses
-``[[entry, "l"|"u"|"d"|"r"|"w", value hex or null], ...]``, ``x`` a tail call
+``[[entry, "l"|"u"|"d"|"r"|"w", value hex or null, value before (a write through a
+pointer)], ...]``, ``x`` a tail call
 ``[prog array, index, target or null, count]``.
 """
 
@@ -217,8 +218,14 @@ class RunRecorder:
             for start, vsize, entry in self._ptrs[slot]:
                 if start <= off < start + vsize:
                     value = self.vm.space.read((slot << 44) + start, vsize)
-                    rec["k"] = [[entry, "w" if writes else "r",
-                                 value.hex() if value is not None else None]]
+                    access: list[Any] = [entry, "w" if writes else "r",
+                                         value.hex() if value is not None else None]
+                    if writes and old is not None and value is not None:
+                        before = bytearray(value)    # the entry as it was: old bytes back
+                        at = off - start
+                        before[at:at + len(old)] = old[:len(before) - at]
+                        access.append(bytes(before).hex())
+                    rec["k"] = [access]
                     break
 
     def _entry(self, name: str, key: bytes) -> int:
