@@ -221,10 +221,10 @@ class RunRecorder:
                     access: list[Any] = [entry, "w" if writes else "r",
                                          value.hex() if value is not None else None]
                     if writes and old is not None and value is not None:
-                        before = bytearray(value)    # the entry as it was: old bytes back
+                        prior = bytearray(value)    # the entry as it was: old bytes back
                         at = off - start
-                        before[at:at + len(old)] = old[:len(before) - at]
-                        access.append(bytes(before).hex())
+                        prior[at:at + len(old)] = old[:len(prior) - at]
+                        access.append(bytes(prior).hex())
                     rec["k"] = [access]
                     break
 
