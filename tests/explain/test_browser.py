@@ -38,7 +38,7 @@ from tests.explain.browser import (
     snap,
 )
 
-pytestmark = pytest.mark.needs_browser
+pytestmark = [pytest.mark.needs_browser, pytest.mark.slow]   # a browser: seconds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
