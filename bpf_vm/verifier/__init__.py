@@ -133,7 +133,7 @@ def _verify(insns: list[Insn | None], program: Program, *, prog_type: str | Prog
     try:
         subs = subprogs(insns)
         check_subprogs(insns, subs)
-        prechecks(insns, resolve, func_info)
+        prechecks(insns, resolve, func_info, sleepable=kind is ProgKind.SYSCALL)
         check_cfg(insns, allow_loops=privileged)
     except CfgError as e:
         return _refused(log, None, Refuse(e.message, e.pc, errno=22), 0)

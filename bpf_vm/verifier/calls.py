@@ -56,6 +56,8 @@ _ONLY = {
     MapType.BLOOM_FILTER: {"map_peek_elem", "map_push_elem"},
 }
 _ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
+#: helpers that write a map (refused on a map read-only for programs)
+_WRITES_MAP = frozenset({2, 3, 87, 88})
 
 
 @dataclass
@@ -110,17 +112,23 @@ def check_helper_call(v: Checker, pc: int, insn: Insn) -> int | None:
     if func_id in MIGHT_SLEEP and v.kind is not ProgKind.SYSCALL:
         raise Refuse("helper call might sleep in a non-sleepable prog", errno=22)
     meta = _Meta()
+    r1 = v.reg(1)
+    loops_zero = r1.is_const and r1.s.value & 0xFFFFFFFF == 0
     if func_id == TAIL_CALL:
         check_tail_call(v)
     for i, arg in enumerate(proto.args):
         _check_arg(v, i + 1, arg, proto, meta, name)
     if meta.map is not None:
         _compat(meta.map, name, func_id)
+        if func_id in _WRITES_MAP and not getattr(meta.map, "prog_writable", True):
+            raise Refuse("write into map forbidden")
     if meta.release:
         _release(v, meta.release)
     cb = None
     if func_id in (LOOP, FOR_EACH) and meta.func is not None:
         cb = meta.func.subprog
+        if func_id == LOOP and loops_zero:   # bpf_loop(0, ...) never calls back
+            cb = None
     for r in range(1, 6):
         v.write(r, NOT_INIT, scratch=False)
     v.write(0, _ret(v, pc, proto, meta))
@@ -246,7 +254,7 @@ def _const_key(v: Checker, reg: Reg, size: int) -> int | None:
     frame = v.st.frames[reg.frameno] if reg.frameno < len(v.st.frames) else v.st.cur
     spi = (-start - 1) // SLOT
     slot = frame.stack.get(spi, Slot())
-    if start % SLOT == 0 and slot.is_spill and slot.spill_size() >= size and \
+    if start % SLOT == 0 and slot.is_spill and slot.spill_size() == size and \
             slot.spilled.is_const:
         return slot.spilled.s.value & ((1 << (8 * size)) - 1)
     idxs = [(-a - 1) % SLOT for a in range(start, start + size)]

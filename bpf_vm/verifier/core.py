@@ -444,12 +444,14 @@ class Checker:
             raise Refuse(f"R{insn.src} leaks addr into mem")
         if insn.imm & 1 and insn.src == 10 and insn.imm != 0xF1:
             raise Refuse("frame pointer is read only")
+        # as check_atomic_rmw: read (into the fetch register), then write through dst,
+        # which the fetch may just have overwritten
         mem.access(self, insn.dst, insn.off, size, False, None, atomic=True)
-        mem.access(self, insn.dst, insn.off, size, True, Reg.unknown(), atomic=True)
         if insn.imm == 0xF1:
             self.write(0, Reg.unknown())
         elif insn.imm & 1:
             self.write(insn.src, Reg.unknown())
+        mem.access(self, insn.dst, insn.off, size, True, Reg.unknown(), atomic=True)
 
     # -- branches ----------------------------------------------------------------------
 
@@ -531,9 +533,7 @@ class Checker:
                                             f"alloc_insn={ref.insn}",))
             self.read(0)
             return None
-        r0 = f.regs[0]
-        if r0.type is RT.NOT_INIT and not f.callback:
-            raise Refuse("R0 !read_ok")
+        r0 = f.regs[0]   # a subprogram may leave R0 unset: the caller may not read it
         if r0.type is RT.STACK and r0.frameno == f.frameno:
             raise Refuse("cannot return stack pointer to the caller", errno=EINVAL)
         if f.callback:

@@ -97,7 +97,8 @@ def _skb_access(off: int, size: int, write: bool) -> CtxAccess:
         return _NO
     name, start, fsize = found
     if name in ("data", "data_end", "data_meta", "flow_keys", "tc_classid", "tstamp",
-                "wire_len", "hwtstamp", "sk", "tstamp_type"):
+                "wire_len", "hwtstamp", "sk", "tstamp_type", "family", "remote_ip4",
+                "local_ip4", "remote_ip6", "local_ip6", "remote_port", "local_port"):
         return _NO
     if write:
         return _YES if name == "cb" and off + size <= start + fsize else _NO

@@ -70,8 +70,14 @@ def _cls(insn: Insn) -> int:
     return insn.opcode & 0x07
 
 
+#: the map types a sleepable program (BPF_PROG_TYPE_SYSCALL) may refer to
+#: (check_map_prog_compatibility): hashes, arrays, maps of maps, queue/stack, ring
+#: buffers, local storage
+_SLEEPABLE_MAPS = frozenset({1, 2, 5, 6, 9, 10, 12, 13, 22, 23, 24, 27, 28, 29, 31, 32})
+
+
 def prechecks(insns: list[Insn | None], maps: Callable[[int, int], Any],
-              func_info: bool) -> None:
+              func_info: bool, sleepable: bool = False) -> None:
     """resolve_pseudo_ldimm64's pass over every instruction, in order."""
     n = len(insns)
     for pc, insn in enumerate(insns):
@@ -107,6 +113,9 @@ def prechecks(insns: list[Insn | None], maps: Callable[[int, int], Any],
                                  errno=EBADF)
                 raise Refuse(f"fd_idx {insn.imm} is not pointing to valid bpf_map", pc,
                              errno=EINVAL)
+            if sleepable and int(m.type) not in _SLEEPABLE_MAPS:
+                raise Refuse("Sleepable programs can only use array, hash, ringbuf and local "
+                             "storage maps", pc, errno=EINVAL)
             if src in (Pseudo.MAP_VALUE, Pseudo.MAP_IDX_VALUE):
                 from ..maps.spec import MapType
                 off = insn.imm_hi & 0xFFFFFFFF

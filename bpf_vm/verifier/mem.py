@@ -83,10 +83,10 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
     t = reg.type
     if t is RT.NOT_INIT:
         raise Refuse(f"R{regno} !read_ok")
+    if atomic and t is not RT.CTX:   # check_ptr_alignment comes first, strict for atomics
+        check_alignment(regno, reg, off, size)
     if reg.null or t in (RT.SCALAR, RT.FUNC, RT.PACKET_END, RT.SOCK_COMMON):
         raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
-    if atomic and t is not RT.CTX:
-        check_alignment(regno, reg, off, size)
     if t is RT.MAP_PTR:
         if write:
             raise Refuse(f"only read from {_map_struct(reg.map)} is supported")
