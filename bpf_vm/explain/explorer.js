@@ -32,6 +32,14 @@
   const MAPS_BY_HANDLE = {};
   for (const m of DATA.maps) MAPS_BY_HANDLE[m.handle] = m;
 
+  const MEM_CP = 4096;   // memory checkpoints every MEM_CP steps
+  function copyMem(m) {
+    const bytes = new Map(), touched = new Map();
+    for (const [slot, b] of m.bytes) bytes.set(slot, new Map(b));
+    for (const [slot, t] of m.touched) touched.set(slot, new Set(t));
+    return { bytes, touched, entries: new Map(m.entries) };
+  }
+
   // ---- a recorded run ----------------------------------------------------------------
   class Run {
     constructor(d, index) {
@@ -69,14 +77,24 @@
       }
       return regs;
     }
-    // memory known after step k: slot -> Map(offset -> byte); also touched stack bytes
+    // memory known after step k: slot -> Map(offset -> byte); also touched stack bytes.
+    // Forward from the last state asked for; backward from a copy kept every MEM_CP steps.
     memAt(k) {
       if (this.mem === null || k < this.memK) {
-        this.mem = { bytes: new Map(), touched: new Map(), entries: new Map() };
-        if (this.d.ctx) this.put(9, 0, this.d.ctx, false);
-        this.memK = -1;
+        const c = Math.floor((k + 1) / MEM_CP);
+        let i = Math.min(c, this.memCp ? this.memCp.length - 1 : -1);
+        if (i >= 0) { this.mem = copyMem(this.memCp[i]); this.memK = i * MEM_CP - 1; }
+        else {
+          this.mem = { bytes: new Map(), touched: new Map(), entries: new Map() };
+          if (this.d.ctx) this.put(9, 0, this.d.ctx, false);
+          this.memK = -1;
+          this.memCp = [copyMem(this.mem)];
+        }
       }
-      for (let j = this.memK + 1; j <= k; j++) this.apply(this.steps[j]);
+      for (let j = this.memK + 1; j <= k; j++) {
+        this.apply(this.steps[j]);
+        if ((j + 1) % MEM_CP === 0 && this.memCp.length === (j + 1) / MEM_CP) this.memCp.push(copyMem(this.mem));
+      }
       this.memK = k;
       return this.mem;
     }
@@ -602,7 +620,11 @@
     const states = v && v.states[String(s.pc)];
     if (!v) list.appendChild(el("li", "", "(not verified)"));
     else if (!states) list.appendChild(el("li", "", "no path of the verifier reaches pc " + s.pc));
-    else for (const [frame, line] of states) list.appendChild(el("li", "", "frame " + frame + ": " + s.pc + ": " + line));
+    else {
+      for (const [frame, line] of states) list.appendChild(el("li", "", "frame " + frame + ": " + s.pc + ": " + line));
+      const all = v.paths && v.paths[String(s.pc)];
+      if (all) list.appendChild(el("li", "", "… and " + (all - states.length) + " more paths (" + all + " in all)"));
+    }
     const det = $("#kernel-log");
     if (det.open && P.kernel && P.kernel.log) renderKernelLog(P, s.pc);
   }

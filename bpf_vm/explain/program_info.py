@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 MAX_KERNEL_LOG = 256 * 1024
 #: a source file longer than this is not embedded (its lines from line info are)
 MAX_SOURCE = 512 * 1024
+#: the verifier's states kept per instruction (a loop the verifier walks 60,000 times
+#: reaches its instructions on as many paths); the page says how many there were
+MAX_STATES = 16
 
 
 def uses_defs(insn: Insn, nargs: int = 5) -> tuple[list[int], list[int]]:
@@ -153,13 +156,17 @@ def _map_of(program: Program, vm: Vm, insn: Insn) -> str | None:
 def verifier_data(program: Program, vm: Vm, kind: str) -> dict[str, Any]:
     """Our verifier's verdict and, per pc, the state on each path reaching it:
     ``{"accepted", "error", "processed", "log" (refused: the failing path),
-    "states": {pc: [[frame, state line], ...]}}``."""
+    "states": {pc: [[frame, state line], ...]}, "paths": {pc: count}}`` (``paths``: the
+    pcs reached on more than :data:`MAX_STATES` paths, whose first ones are kept)."""
     from ..verifier import verify
     v = verify(program, prog_type=kind, maps=vm._maps_by_fd, helpers=vm.helpers, record=True)
     out: dict[str, Any] = {"accepted": v.accepted, "processed": v.processed,
                            "states": {str(pc): [[s.get("_frame", "0"), s.get("_state", "")]
-                                                for s in states]
+                                                for s in states[:MAX_STATES]]
                                       for pc, states in sorted(v.states.items())}}
+    more = {str(pc): len(states) for pc, states in v.states.items() if len(states) > MAX_STATES}
+    if more:
+        out["paths"] = more     # how many paths reached those pcs (the first are kept)
     if not v.accepted:
         out["error"] = v.error
         out["pc"] = v.pc

@@ -314,3 +314,17 @@ def test_bpf_vm_explain_cli(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     data = page_data(raw.read_text())
     assert data["runs"][0]["r0"] == format(2 * 55, "x")
+
+
+def test_a_loops_verifier_states_are_capped(tmp_path: Path) -> None:
+    """The verifier walks a bounded loop once per iteration: the page keeps the first
+    states of each instruction and says how many paths there were."""
+    from bpf_vm.explain.program_info import MAX_STATES
+    src = tmp_path / "loop.s"
+    src.write_text("  r0 = 0\n  r1 = 40\nloop:\n  r0 += r1\n  r1 -= 1\n"
+                   "  if r1 != 0 goto loop\n  exit\n")
+    done = explain(src, tmp_path / "loop.html", kernel=False)
+    assert done.steps == 2 + 3 * 40 + 1
+    v = page_data((tmp_path / "loop.html").read_text())["programs"][0]["verifier"]
+    assert len(v["states"]["2"]) == MAX_STATES
+    assert v["paths"]["2"] >= 40
