@@ -22,12 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import BpfError
 from .page import Explorer
 
 if TYPE_CHECKING:
     from ..objfile import BpfObject
     from ..verifier import VerifierRefused
     from ..vm import Vm
+
+
+class ExplainError(BpfError):
+    """An input or output file ``bpf-vm explain`` cannot use (one line)."""
+
+
+def _io(path: Path, exc: OSError) -> ExplainError:
+    return ExplainError(f"{path}: {exc.strerror or exc}")
 
 
 @dataclass
@@ -69,7 +78,6 @@ def explain(path: str | Path, output: str | Path, *, prog: str | None = None,
             budget: int | None = None, verify: bool = True, kernel: bool = True,
             hex_text: bool = False) -> Explained:
     """Run one program of ``path`` once, recorded, and write the page to ``output``."""
-    from ..errors import BpfError
     from ..host import ProcessHost
     from ..load import prog_load
     from ..objrun import pt_regs
@@ -78,7 +86,10 @@ def explain(path: str | Path, output: str | Path, *, prog: str | None = None,
     from ..vm import DEFAULT_BUDGET, Vm
     p = Path(path)
     vm = Vm(host=ProcessHost(user_mem or {}), budget=budget or DEFAULT_BUDGET)
-    obj, source = _load(p, vm, hex_text)
+    try:
+        obj, source = _load(p, vm, hex_text)
+    except OSError as exc:
+        raise _io(p, exc) from None
     if obj is not None:
         programs = dict(obj.programs)
         entry = obj.program(prog)
@@ -88,12 +99,18 @@ def explain(path: str | Path, output: str | Path, *, prog: str | None = None,
             raise BpfError("--prog applies to object files (.o, .c, or .s with .map/.prog "
                            "declarations)")
         from ..asm import assemble
-        data = p.read_bytes()
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise _io(p, exc) from None
         if p.suffix in (".s", ".asm"):
             code = assemble(data.decode(errors="replace"), source=str(p)).code
         elif hex_text or p.suffix == ".hex":
-            code = bytes.fromhex("".join(data.decode(errors="replace").split())
-                                 .removeprefix("0x"))
+            try:
+                code = bytes.fromhex("".join(data.decode(errors="replace").split())
+                                     .removeprefix("0x"))
+            except ValueError:
+                raise ExplainError(f"{p}: not hex bytes") from None
         else:
             code = data
         entry = Program.from_bytes(code, name=p.stem, section="kprobe/")
@@ -116,9 +133,12 @@ def explain(path: str | Path, output: str | Path, *, prog: str | None = None,
     else:
         rec = ex.record(entry, info)
         rec.finish(error=f"not run: {refused}")
-    size = ex.write(output)
+    try:
+        size = ex.write(output)
+    except OSError as exc:
+        raise _io(Path(output), exc) from None
     rec = ex.runs[-1]
     return Explained(size, len(rec.steps), rec.tail_calls, refused, error)
 
 
-__all__ = ["Explained", "explain"]
+__all__ = ["ExplainError", "Explained", "explain"]

@@ -328,3 +328,18 @@ def test_a_loops_verifier_states_are_capped(tmp_path: Path) -> None:
     v = page_data((tmp_path / "loop.html").read_text())["programs"][0]["verifier"]
     assert len(v["states"]["2"]) == MAX_STATES
     assert v["paths"]["2"] >= 40
+
+
+def test_bad_files_are_one_line_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bpf_vm.cli import app
+    bad_hex = tmp_path / "bad.hex"
+    bad_hex.write_text("zz\n")
+    for args, message in ((["nonexistent.o"], "nonexistent.o: No such file or directory"),
+                          ([str(bad_hex)], "bad.hex: not hex bytes"),
+                          ([str(TAILCALLS), "-o", str(tmp_path / "no" / "p.html")],
+                           "p.html: No such file or directory")):
+        res = CliRunner().invoke(app, ["explain", *args, "--no-kernel"])
+        assert res.exit_code == 1
+        assert message in res.output and "Traceback" not in res.output
