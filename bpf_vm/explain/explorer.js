@@ -675,6 +675,7 @@
   }
   function step(delta) { go(k + (delta < 0 ? -1 : 1)); }
   function jump(pred) {
+    if (!run) return false;
     for (let j = k + 1; j < run.n; j++) if (pred(run.steps[j])) { go(j); return true; }
     return false;
   }
@@ -686,6 +687,7 @@
   const isMap = (s) => !!s.k || RINGBUF_HELPERS.has(helperCall(s));
   const isExit = (s) => { const row = insnAt(s.p, s.pc); return !!row && /\) exit$/.test(row[1]); };
   function selectRun(i) {
+    if (!runs.length) return;
     i = Math.max(0, Math.min(runs.length - 1, Number(i) | 0));
     run = runs[i];
     for (const li of document.querySelectorAll("#runs li")) li.classList.toggle("selected", Number(li.dataset.run) === i);
@@ -752,7 +754,7 @@
     $("#prev").addEventListener("click", () => step(-1));
     $("#next").addEventListener("click", () => step(1));
     $("#first").addEventListener("click", () => go(0));
-    $("#last").addEventListener("click", () => go(run.n - 1));
+    $("#last").addEventListener("click", () => { if (run) go(run.n - 1); });
     $("#next-tailcall").addEventListener("click", () => jump(isTail));
     $("#next-call").addEventListener("click", () => jump(isCall));
     $("#next-map").addEventListener("click", () => jump(isMap));
@@ -801,6 +803,7 @@
       for (let j = k; j >= 0; j--) if (run.steps[j].p === p && run.steps[j].pc === start) { go(j); return; }
     });
     if (runs.length) selectRun(0);
+    else $("#insns").textContent = "(no run was recorded)";
   }
 
   window.explorer = {

@@ -25,8 +25,9 @@ Data format (``format: "trace-run-explorer/1"``)::
                                 "states": {"<pc>": [[frame, state line], ...]},
                                 "paths"?: {"<pc>": count beyond the states kept}},
                    "kernel": {"accepted", "error", "log"} | {"unavailable": why}}],
-     "runs": [{"label", "pid"?, "call"?, "outcome"?, "r0"?, "error"?, "printk"?,
-               "ringbuf"?: [[map, hex]], "entry": program index,
+     "runs": [{"label", "pid"?, "tid"?, "nr"?, "abi"?, "call"?, "outcome"?, "r0"?,
+               "error"?, "printk"?, "ringbuf"?: [[map, hex]], "truncated"?,
+               "entry": program index,
                "regs0": [hex x 11], "ctx": hex | null, "regions": {"<slot>": name},
                "entries": [[map, key hex]], "tail_calls",
                "steps": [{"p", "pc", "d"?, "e"?, "r"?, "m"?, "k"?, "x"?}, ...]}]}

@@ -111,3 +111,13 @@ def test_ls_makes_a_page_of_a_few_megabytes_at_most(tmp_path: Path) -> None:
     # each program once, however many runs reach it
     names = [p["name"] for p in data["programs"]]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.ptrace
+def test_no_call_of_the_set_still_writes_a_page(tmp_path: Path) -> None:
+    page = tmp_path / "p.html"
+    res = run_cli("--explain", str(page), "--explain-syscalls", "mkdir", "-o", "/dev/null",
+                  "true")
+    assert res.returncode == 0, res.stderr
+    assert page_data(page)["runs"] == []
+    assert "(no run was recorded)" in page.read_text()
