@@ -16,7 +16,9 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
   :attr:`Verdict.states`), :class:`Verdict`, :class:`VerifierRefused`; loading as
   BPF_PROG_LOAD does: :func:`prog_load` (verify once per program, then compile),
   :func:`load_programs`, :func:`prog_kind` (a section's program type),
-  :func:`refusal_lines` (what a front end prints under a refusal);
+  :func:`refusal_lines` (what a front end prints under a refusal); :func:`mark_verified`
+  (a verified program carries its verdict's facts, which let the translating engine drop
+  the checks they prove unnecessary; :func:`prog_load` marks);
 * errors: :class:`BpfError` and its kinds, :class:`InternalError`;
 * effects' output kinds: :class:`PrintkLine`, :class:`RingbufRecord`, :class:`PerfRecord`;
 * objects' details: :func:`section_info` (what a section name means to libbpf),
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from .objrun import dump_maps, load_any
     from .program import Program
     from .sections import section_info
+    from .verified import mark_verified
     from .verifier import Verdict, VerifierRefused, verify
     from .vm import DEFAULT_BUDGET, ENGINES, RunResult, TailCallCounting, Vm
 
@@ -93,7 +96,7 @@ _WHERE = {
     "Program": ".program",
     "verify": ".verifier", "Verdict": ".verifier", "VerifierRefused": ".verifier",
     "prog_load": ".load", "load_programs": ".load", "prog_kind": ".load",
-    "refusal_lines": ".load",
+    "refusal_lines": ".load", "mark_verified": ".verified",
     "BpfObject": ".objfile", "load_asm": ".objfile",
     "load_object": ".elf",
     "load_any": ".objrun",
@@ -166,6 +169,7 @@ __all__ = [
     "load_asm",
     "load_object",
     "load_programs",
+    "mark_verified",
     "prog_kind",
     "prog_load",
     "pt_regs",

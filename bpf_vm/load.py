@@ -93,14 +93,20 @@ def prog_load(vm: Vm, program: Program, *, verify: bool = True,
               prog_type: str | None = None) -> Verdict | None:
     """Load ``program`` into ``vm`` as BPF_PROG_LOAD does: verify it (once; see
     :func:`verify_program`), raise :class:`~bpf_vm.verifier.VerifierRefused` if it is
-    refused, then compile it.  ``verify=False``: compile only (the run-time checks
-    alone); returns the verdict, or None when not verified."""
+    refused, then compile it with the verdict's facts (:func:`bpf_vm.verified.mark_verified`:
+    the translating engine drops the checks they prove unnecessary).  ``verify=False``:
+    compile only, every run-time check kept (facts from an earlier load are dropped);
+    returns the verdict, or None when not verified."""
+    from .verified import clear_verified, mark_verified
     verdict = None
     if verify:
         verdict = verify_program(program, vm=vm, prog_type=prog_type)
         if not verdict.accepted:
             from .verifier import VerifierRefused
             raise VerifierRefused(verdict, program.name)
+        mark_verified(program, verdict)
+    else:
+        clear_verified(program)
     vm.compile(program)
     return verdict
 

@@ -32,6 +32,7 @@ from .memory import (
     stack_top,
 )
 from .program import MapLike, Program
+from .verified import verifier_facts
 
 if TYPE_CHECKING:
     from .maps import Map
@@ -130,6 +131,11 @@ class RunState:
         self.executed = 0
         self.tail_event = ""
         self.ctx_addr = 0
+        #: the run's context buffer (None without one, or when r1 was preset), and the
+        #: same when it is writable: what code compiled with ctx facts reads and writes
+        #: directly (bpf_vm.engine.facts)
+        self.cx: bytearray | None = None
+        self.cxw: bytearray | None = None
         #: what the run did outside the VM; None until a helper records an effect
         self.effects: Effects | None = None
         self.at = 0      # translated code: the block it was in when it raised
@@ -285,8 +291,10 @@ class Vm:
     # -- programs ----------------------------------------------------------------------
 
     def compile(self, program: Program) -> Compiled:
+        """Bind ``program`` to this VM (once; again when the verifier's facts it carries
+        changed since, see :mod:`bpf_vm.verified`) and render its code."""
         c = self._compiled.get(id(program))
-        if c is None or c.program is not program:
+        if c is None or c.program is not program or c.verified is not verifier_facts(program):
             def text(pc: int, _p: Program = program) -> str:
                 from .disasm import format_insn
                 if pc >= len(_p.insns):
@@ -351,17 +359,20 @@ class Vm:
         st.loops[0] = BPF_MAX_LOOPS
         self._stack0[:] = ZERO_STACK
         if ctx is None:
-            self._ctx_buf = None
+            self._ctx_buf = st.cx = st.cxw = None
             st.ctx_addr = 0
             r = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
         else:
-            ctx_buf = self._ctx_buf = bytearray(ctx)
+            ctx_buf = self._ctx_buf = st.cx = bytearray(ctx)
+            st.cxw = ctx_buf if ctx_writable else None
             self.space.set_context(ctx_buf, ctx_writable)
             st.ctx_addr = _CTX_BASE
             r = [0, _CTX_BASE, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
         if regs:
             for k, v in regs.items():
                 r[k] = v & M64
+            if 1 in regs:
+                st.cx = st.cxw = None
         try:
             if trace is not None:
                 return run_traced(st, 0, r, trace)
@@ -373,6 +384,7 @@ class Vm:
                 st.frames.clear()
             if ctx is not None:
                 self.space.clear_context()
+                st.cx = st.cxw = None
 
     def call_function(self, func_addr: int, args: tuple[int, ...]) -> int:
         """Run the subprogram at a BPF_PSEUDO_FUNC address as a callback (bpf_loop):

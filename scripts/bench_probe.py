@@ -11,6 +11,12 @@ map).  Rounds interleave the engines; it prints the median of the rounds in µs 
 time (``time.process_time``: the figures of a shared machine vary less than wall-clock
 ones) per run, and for the translating engine also ``vm.run_r0`` (the same run without
 a RunResult).
+
+The probe's programs are loaded unverified (``prog_load(verify=False)``: every run-time
+check), and once more verified (``prog_load``: marked with the verifier's facts, which
+let the translating engine drop the checks they prove unnecessary, see
+``bpf_vm.engine.facts``), for a last column, ``verified run_r0``, and the ratio of the
+two ``run_r0`` columns.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
 
+from bpf_vm import load_programs
 from bpf_vm.vm import ENGINES
 from tracer.probe_handler import ProbeHandler, make_handler
 from tracer.regs import FIELDS, PT_REGS
@@ -82,10 +89,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     handlers = {engine: make_handler(engine=engine) for engine in ENGINES}
+    for h in handlers.values():
+        load_programs(h.vm, h.obj.programs.values(), verify=False)
+    verified = make_handler(engine="translate")
+    load_programs(verified.vm, verified.obj.programs.values())
     columns = [(f"{e} run", handlers[e], False) for e in reversed(ENGINES)]
     columns.append(("translate run_r0", handlers["translate"], True))
+    columns.append(("verified run_r0", verified, True))
     print(f"default probe, µs per run (median of {args.rounds} rounds of {args.n} runs)")
-    print(f"{'syscall':<10}" + "".join(f"{name:>18}" for name, _, _ in columns))
+    print(f"{'syscall':<10}" + "".join(f"{name:>18}" for name, _, _ in columns)
+          + f"{'ratio':>8}")
     for name, nr in SYSCALLS:
         regs = pt_regs(nr)
         timers = [timer(h, regs, r0_only) for _, h, r0_only in columns]
@@ -95,8 +108,9 @@ def main() -> None:
         for _ in range(args.rounds):
             for i, go in enumerate(timers):
                 samples[i].append(go(args.n))
-        print(f"{name + f' ({nr})':<10}"
-              + "".join(f"{statistics.median(s):>18.2f}" for s in samples))
+        medians = [statistics.median(s) for s in samples]
+        print(f"{name + f' ({nr})':<10}" + "".join(f"{m:>18.2f}" for m in medians)
+              + f"{medians[-2] / medians[-1]:>7.2f}x")
 
 
 if __name__ == "__main__":

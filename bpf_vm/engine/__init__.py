@@ -2,6 +2,9 @@
 
 * :mod:`.cfg`: the basic blocks of a program (where they start, how long they are);
 * :mod:`.codegen`: the per-opcode templates, rendered into Python statements;
+* :mod:`.runtime`: what the generated statements call at run time;
+* :mod:`.facts`: the verifier's facts of a verified program, which let the translating
+  engine drop the checks of the loads and stores they prove safe;
 * :mod:`.block`: the block engine's code (one function per basic block, and one per
   instruction for stepping);
 * :mod:`.translate`: the translating engine's code (one function per program);

@@ -39,7 +39,8 @@ from ..isa import (
 )
 from ..memory import CODE_SLOT, slot_base
 from .cfg import ENDS_BLOCK, written
-from .control import M32, M64, EngineState, _Fault
+from .control import M32, M64, EngineState
+from .runtime import BASE_GLOBALS, STRUCT_CODE
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -89,63 +90,6 @@ _ATOMIC: dict[int, str] = {
 }
 
 
-def _sdiv(a: int, b: int, sg: int, m: int) -> int:
-    if not b:
-        return 0
-    sa, sb = (a ^ sg) - sg, (b ^ sg) - sg
-    q = abs(sa) // abs(sb)
-    return (-q if (sa < 0) != (sb < 0) else q) & m
-
-
-def _smod(a: int, b: int, sg: int, m: int) -> int:
-    if not b:
-        return a
-    sa, sb = (a ^ sg) - sg, (b ^ sg) - sg
-    rem = abs(sa) % abs(sb)
-    return (-rem if sa < 0 else rem) & m
-
-
-def _bswap16(v: int) -> int:
-    return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
-
-
-def _bswap32(v: int) -> int:
-    return int.from_bytes((v & M32).to_bytes(4, "little"), "big")
-
-
-def _bswap64(v: int) -> int:
-    return int.from_bytes(v.to_bytes(8, "little"), "big")
-
-
-_UNPACK = {1: None, 2: struct.Struct("<H").unpack_from, 4: struct.Struct("<I").unpack_from,
-           8: struct.Struct("<Q").unpack_from}
-_UNPACK_S = {1: None, 2: struct.Struct("<h").unpack_from, 4: struct.Struct("<i").unpack_from}
-_PACK = {2: struct.Struct("<H").pack_into, 4: struct.Struct("<I").pack_into,
-         8: struct.Struct("<Q").pack_into}
-
-_STRUCT_CODE = {1: "B", 2: "H", 4: "I", 8: "Q"}
-
-_BASE_GLOBALS: dict[str, Any] = {
-    "_sdiv": _sdiv, "_smod": _smod, "_bswap16": _bswap16, "_bswap32": _bswap32,
-    "_bswap64": _bswap64, "_Fault": _Fault,
-    "_u16": _UNPACK[2], "_u32": _UNPACK[4], "_u64": _UNPACK[8],
-    "_s16": _UNPACK_S[2], "_s32": _UNPACK_S[4],
-    "_p16": _PACK[2], "_p32": _PACK[4], "_p64": _PACK[8],
-}
-
-
-def _rfault(addr: int, size: int, pc: int) -> None:
-    raise _Fault("read", addr, size, pc)
-
-
-def _wfault(addr: int, size: int, pc: int) -> None:
-    raise _Fault("write", addr, size, pc)
-
-
-_BASE_GLOBALS["_rfault"] = _rfault
-_BASE_GLOBALS["_wfault"] = _wfault
-
-
 def _lit(v: int) -> str:
     return hex(v) if v > 9 else str(v)
 
@@ -169,7 +113,7 @@ class CodeGen:
     def __init__(self, program: Program, state: EngineState) -> None:
         self.program = program
         self.state = state
-        self.globals: dict[str, Any] = dict(_BASE_GLOBALS)
+        self.globals: dict[str, Any] = dict(BASE_GLOBALS)
         self.globals["tab"] = state.space.table
         self.globals["_st"] = state
         self.globals["_frames"] = state.frames
@@ -202,11 +146,15 @@ class CodeGen:
         groups = self.groups(start, starts)
         while True:
             group = groups.get(pc)
-            run = self.store_run(pc, groups) if group is not None else []
+            run = (self.store_run(pc, groups) if group is not None
+                   else self.fact_run(pc, starts))
             if len(run) > 1:
-                assert group is not None
-                checked = [stmts[p][0] if stmts is not None else self.slot(p)[0] for p in run]
-                body += self.merged_stores(run, checked, *group)
+                if group is None:
+                    body += self.fact_stores(run)
+                else:
+                    checked = [stmts[p][0] if stmts is not None else self.slot(p)[0]
+                               for p in run]
+                    body += self.merged_stores(run, checked, *group)
                 pc = run[-1] + 1
                 ends = False
             else:
@@ -239,7 +187,9 @@ class CodeGen:
             insn = insns[pc]
             if insn is None:
                 break
-            if insn.kind in (Kind.ST, Kind.STX):
+            if self.unchecked(pc):
+                pass
+            elif insn.kind in (Kind.ST, Kind.STX):
                 open_.setdefault(insn.dst, []).append(pc)
             elif insn.kind is Kind.LDX and insn.dst != FRAME_POINTER:   # (else: a fault)
                 open_.setdefault(insn.src, []).append(pc)
@@ -325,34 +275,61 @@ class CodeGen:
         g, o = f"g{gid}", f"o{gid}"
         lines = self.group_check(self.R(members[0].dst), gid, low, end, stores) if first else []
         lines.append(f"if {g} is not None:")
-        chunks: list[list[Insn]] = []
-        for insn in sorted(members, key=lambda m: m.off):
-            if chunks and chunks[-1][-1].off + _size_of(chunks[-1][-1]) == insn.off:
-                chunks[-1].append(insn)
-            else:
-                chunks.append([insn])
-        for chunk in chunks:
-            at = f"{o} + {chunk[0].off}"
-            if len(chunk) == 1:
-                lines.append(f"    {self.access(chunk[0], g, at)}")
-            elif all(m.kind is Kind.ST for m in chunk):
-                data = b"".join((m.imm & ((1 << (8 * _size_of(m))) - 1)).to_bytes(
-                    _size_of(m), "little") for m in chunk)
-                name = f"_k{run[0]}_{chunk[0].off & M64:x}"
-                self.globals[name] = bytearray(data)   # never written: copied from
-                lines.append(f"    {g}[{at}:{o} + {chunk[0].off + len(data)}] = {name}")
-            else:
-                codes = [_STRUCT_CODE[_size_of(m)] for m in chunk]
-                counts = [(code, len(list(same))) for code, same in itertools.groupby(codes)]
-                fmt = "<" + "".join(f"{n}{code}" if n > 1 else code for code, n in counts)
-                name = f"_pk_{fmt[1:]}"
-                self.globals[name] = struct.Struct(fmt).pack_into
-                values = ", ".join(self.stored_value(m) for m in chunk)
-                lines.append(f"    {name}({g}, {at}, {values})")
+        lines += [f"    {line}" for line in self.store_chunks(
+            [(m.off, m) for m in members], g, f"{o} + ", run[0])]
         lines.append("else:")
         for stmt in checked:
             lines += [f"    {line}" for line in stmt]
         return lines
+
+    def store_chunks(self, members: list[tuple[int, Insn]], buf: str, base: str,
+                     tag: int) -> list[str]:
+        """Stores that write disjoint bytes of ``buf``, each at ``base`` + its offset
+        (the first of each pair), as one statement per run of them contiguous in memory:
+        a slice assignment of constant bytes when all are immediates, else one
+        ``pack_into`` of a struct of their sizes.  ``tag`` names the constants."""
+        chunks: list[list[tuple[int, Insn]]] = []
+        for off, insn in sorted(members, key=lambda m: m[0]):
+            if chunks and chunks[-1][-1][0] + _size_of(chunks[-1][-1][1]) == off:
+                chunks[-1].append((off, insn))
+            else:
+                chunks.append([(off, insn)])
+        lines = []
+        for chunk in chunks:
+            at = f"{base}{chunk[0][0]}"
+            insns = [m for _, m in chunk]
+            if len(insns) == 1:
+                lines.append(self.access(insns[0], buf, at))
+            elif all(m.kind is Kind.ST for m in insns):
+                data = b"".join((m.imm & ((1 << (8 * _size_of(m))) - 1)).to_bytes(
+                    _size_of(m), "little") for m in insns)
+                name = f"_k{tag}_{chunk[0][0] & M64:x}"
+                self.globals[name] = bytearray(data)   # never written: copied from
+                lines.append(f"{buf}[{at}:{base}{chunk[0][0] + len(data)}] = {name}")
+            else:
+                codes = [STRUCT_CODE[_size_of(m)] for m in insns]
+                counts = [(code, len(list(same))) for code, same in itertools.groupby(codes)]
+                fmt = "<" + "".join(f"{n}{code}" if n > 1 else code for code, n in counts)
+                name = f"_pk_{fmt[1:]}"
+                self.globals[name] = struct.Struct(fmt).pack_into
+                values = ", ".join(self.stored_value(m) for m in insns)
+                lines.append(f"{name}({buf}, {at}, {values})")
+        return lines
+
+    def fact_run(self, pc: int, starts: set[int]) -> list[int]:
+        """The pcs of consecutive stores of one block (``starts``: where blocks start)
+        from ``pc`` on that need no check and may be written together
+        (:mod:`bpf_vm.engine.facts`); none here: every access is checked."""
+        return []
+
+    def fact_stores(self, run: list[int]) -> list[str]:
+        """The stores of a :meth:`fact_run`, merged."""
+        raise NotImplementedError
+
+    def unchecked(self, pc: int) -> bool:
+        """Whether the access at ``pc`` needs no run-time check (then it joins no group
+        of checked accesses); never here."""
+        return False
 
     # -- per-kind renderers ------------------------------------------------------------
     # Each returns (statements, ends): a statement list that either falls through to the
@@ -500,23 +477,27 @@ class CodeGen:
         return [*self._writable(insn, pc), self.access(insn, "t[0]", "o")]
 
     def atomic(self, insn: Insn, pc: int) -> list[str]:
+        return [*self._writable(insn, pc), *self.atomic_op(insn, "t[0]", "o")]
+
+    def atomic_op(self, insn: Insn, buf: str, off: str) -> list[str]:
+        """An atomic read-modify-write at ``buf[off]`` (already checked)."""
         size = _size_of(insn)
         bits = size * 8
         m = _lit((1 << bits) - 1)
         op = insn.imm
         s = insn.src
-        body = [f"old = _u{bits}(t[0], o)[0]"]
+        body = [f"old = _u{bits}({buf}, {off})[0]"]
         if op == AtomicOp.XCHG:
-            body += [f"_p{bits}(t[0], o, {self.R(s)} & {m})", f"{self.R(s)} = old"]
+            body += [f"_p{bits}({buf}, {off}, {self.R(s)} & {m})", f"{self.R(s)} = old"]
         elif op == AtomicOp.CMPXCHG:
-            body += [f"if old == {self.R(0)} & {m}:", f"    _p{bits}(t[0], o, {self.R(s)} & {m})",
-                     f"{self.R(0)} = old"]
+            body += [f"if old == {self.R(0)} & {m}:",
+                     f"    _p{bits}({buf}, {off}, {self.R(s)} & {m})", f"{self.R(0)} = old"]
         else:
             expr = _ATOMIC[op & ~1].format(m=m)
-            body += [f"v = {self.R(s)} & {m}", f"_p{bits}(t[0], o, {expr})"]
+            body += [f"v = {self.R(s)} & {m}", f"_p{bits}({buf}, {off}, {expr})"]
             if op & 1:   # BPF_FETCH: src receives the old value (zero-extended)
                 body.append(f"{self.R(s)} = old")
-        return [*self._writable(insn, pc), *body]
+        return body
 
     def jcond(self, insn: Insn, pc: int, nxt: int) -> list[str]:
         spec = insn.spec

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..verified import verifier_facts
 from .block import Op, build_blocks, build_ops
 from .cfg import block_layout
 from .control import EngineState
+from .facts import access_plan
 from .translate import WholeFn, translate
 
 if TYPE_CHECKING:
@@ -32,10 +34,15 @@ class Compiled:
     The block engine: ``blocks[pc]`` runs the block at ``pc`` in one call and returns
     the next pc; ``ops[pc]`` runs the one instruction at ``pc`` (for the traced loop,
     and the last steps before the budget runs out).  The translating engine:
-    ``whole`` is the whole program as one function (:mod:`bpf_vm.engine.translate`)."""
+    ``whole`` is the whole program as one function (:mod:`bpf_vm.engine.translate`),
+    without the checks the verifier's facts make unnecessary when the program carries
+    them (``plan``, :mod:`bpf_vm.engine.facts`; ``verified`` is the facts object it was
+    compiled with); ``checked_whole`` keeps every check (the same function when there
+    is no plan)."""
 
-    __slots__ = ("_blocks", "_globals", "_ops", "_ops_source", "_state", "_whole",
-                 "block_last", "layout", "program", "sizes", "text")
+    __slots__ = ("_blocks", "_checked", "_globals", "_ops", "_ops_source", "_state",
+                 "_whole", "block_last", "layout", "plan", "program", "sizes", "text",
+                 "verified")
 
     def __init__(self, program: Program, text: Callable[[int], str],
                  state: EngineState) -> None:
@@ -47,6 +54,9 @@ class Compiled:
         self._ops: list[Op] | None = None
         self._blocks: list[Op | None] | None = None
         self._whole: WholeFn | None = None
+        self._checked: WholeFn | None = None
+        self.verified = verifier_facts(program)
+        self.plan = access_plan(program)
         n = len(program.insns) + 1
         self.layout = block_layout(program.insns)
         self.sizes = [NO_BLOCK] * n
@@ -75,8 +85,22 @@ class Compiled:
     def whole(self) -> WholeFn:
         """The translating engine's function for the whole program."""
         if self._whole is None:
-            self._whole = translate(self.program, self._state, self)
+            self._whole = translate(self.program, self._state, self, self.plan)
         return self._whole
+
+    @property
+    def checked_whole(self) -> WholeFn:
+        """The whole program as one function with every check."""
+        if self.plan is None:
+            return self.whole
+        if self._checked is None:
+            self._checked = translate(self.program, self._state, self)
+        return self._checked
+
+    def run_checked(self, r: list[int], pc: int, left: int) -> tuple[int, Any, int, int]:
+        """:attr:`checked_whole` called: where ``whole`` hands over when the run's
+        context is not one the facts hold for."""
+        return self.checked_whole(r, pc, left)
 
 
 def compile_program(program: Program, state: EngineState, text: Callable[[int], str],

@@ -39,6 +39,14 @@ How the function returns, as ``(how, obj, left, pc)``:
   this program: into another program (after a tail call in a subprogram), or out of a
   helper's callback frame (``ret_pc < 0``).
 
+A verified program's function leaves out the checks of the loads and stores its
+verifier facts prove safe (:mod:`bpf_vm.engine.facts`): the context and the running
+frame's stack are read and written at constant offsets of their buffers (``cx`` and
+``sk``, locals set at entry and, for ``sk``, at each call and return), map values without
+their NULL and bounds tests.  Its entry checks that the run's context is one the facts
+hold for, and otherwise hands over to the program's fully checked function
+(``Compiled.checked_whole``; a program without facts has only that one).
+
 BPF-to-BPF calls within the program push a :class:`~bpf_vm.engine.control.Frame` on the
 invocation's frame stack, zero the next stack, fill the callee's may_goto counter and
 continue at the callee; ``exit`` pops it.  Faults raise as in the block engine; the
@@ -49,6 +57,7 @@ not carry its own (a helper's, a call's).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +65,9 @@ from ..errors import InternalError
 from ..isa import BPF_MAX_LOOPS, MAX_CALL_FRAMES
 from ..memory import ZERO_STACK, stack_top
 from .cfg import block_layout, block_starts
-from .codegen import CodeGen, compile_source
-from .control import EngineState, Frame
+from .codegen import compile_source
+from .control import EngineState, Frame, _Fault
+from .facts import AccessPlan, FactGen
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -74,12 +84,17 @@ WholeFn = Callable[[list[int], int, int], tuple[int, Any, int, int]]
 _REGS = ", ".join(f"r{n}" for n in range(11))
 
 
-class WholeGen(CodeGen):
-    """Renders a program as one function with the registers as locals."""
+class WholeGen(FactGen):
+    """Renders a program as one function with the registers as locals; with a ``plan``
+    (:mod:`bpf_vm.engine.facts`), without the checks the verifier's facts drop."""
 
-    def __init__(self, program: Program, state: EngineState) -> None:
-        super().__init__(program, state)
+    def __init__(self, program: Program, state: EngineState,
+                 plan: AccessPlan | None = None) -> None:
+        super().__init__(program, state, plan)
         self.start = 0   # the block being rendered (jumps to it or before it loop back)
+        #: source line -> (read or write, size, pc, base register, offset) of the map
+        #: value accesses with facts (see FactGen.stale_handler)
+        self.stale_lines: dict[int, tuple[str, int, int, str, int]] = {}
 
     @staticmethod
     def R(n: int) -> str:
@@ -89,8 +104,8 @@ class WholeGen(CodeGen):
         insns = self.program.insns
         n = len(insns)
         starts = block_starts(insns)
-        out = ["def _run(r, pc, left):", f"    {_REGS} = r", "    try:",
-               "        while True:"]
+        out = ["def _run(r, pc, left):", f"    {_REGS} = r",
+               *("    " + line for line in self.prologue()), "    try:", "        while True:"]
         ind = " " * 16
         for start, size, _ in block_layout(insns):
             self.start = start
@@ -98,7 +113,9 @@ class WholeGen(CodeGen):
             out += [f"            if pc == {start}:",
                     f"{ind}if left < {size}:", f"{ind}    break", f"{ind}left -= {size}",
                     *(ind + line for line in body)]
-        out += ["            raise _NoBlock(f'no basic block starts at pc {pc}')",
+        out.append("            raise _NoBlock(f'no basic block starts at pc {pc}')")
+        handler, self.stale_lines = self.stale_handler("\n".join(out))
+        out += [*handler,
                 "    except BaseException:",
                 "        _st.at = pc",
                 "        _st.left = left",
@@ -134,6 +151,7 @@ class WholeGen(CodeGen):
                 "_stacks[_d][:] = _ZERO_STACK",
                 f"_loops[_d] = {BPF_MAX_LOOPS}",
                 "r10 = _tops[_d]",
+                *self.frame_changed("_d"),
                 *self._goto(target)]
 
     def tail_call(self, pc: int, nxt: int) -> list[str]:
@@ -149,6 +167,7 @@ class WholeGen(CodeGen):
                 "    r6, r7, r8, r9, r10 = _fr.saved",
                 "    if _fr.compiled is _me and _fr.ret_pc >= 0:",
                 "        pc = _fr.ret_pc",
+                *("        " + line for line in self.frame_changed("len(_frames)")),
                 "        continue",
                 f"    r[:] = {_REGS}",
                 f"    return {RETURN}, _fr, left, {pc}",
@@ -160,16 +179,23 @@ class _NoBlock(InternalError):
     """The generated code was entered at a pc where no block starts (a bug of ours)."""
 
 
-def translate(program: Program, state: EngineState, me: object) -> WholeFn:
+def translate(program: Program, state: EngineState, me: Any,
+              plan: AccessPlan | None = None) -> WholeFn:
     """Render and compile ``program`` as one function for the VM of ``state`` (see the
-    module doc).  ``me`` is the program's Compiled, which frames of its calls name."""
-    gen = WholeGen(program, state)
+    module doc).  ``me`` is the program's Compiled, which frames of its calls name;
+    with a ``plan``, the checks the verifier's facts make unnecessary are left out, and
+    the function hands over to ``me.run_checked`` when the run's context is not one
+    the facts hold for (:mod:`bpf_vm.engine.facts`)."""
+    gen = WholeGen(program, state, plan)
     source = gen.source()
     g = gen.globals
     g.update(_frames=state.frames, _Frame=Frame, _me=me, _tail=state.tail_target,
              _stacks=[region.buf for region in state.space.stacks],
              _tops=[stack_top(d) for d in range(MAX_CALL_FRAMES)],
              _ZERO_STACK=ZERO_STACK, _NoBlock=_NoBlock)
+    if plan is not None:
+        g.update(_checked=me.run_checked, _stale=gen.stale_lines, _Fault=_Fault,
+                 _StaleErrors=(KeyError, IndexError, struct.error))
     exec(compile_source(source, program.name), g)
     fn: WholeFn = g["_run"]
     return fn
