@@ -20,6 +20,7 @@ failing path; level 2: every state), the processed-instruction count and, with
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,7 +154,15 @@ def _verify(insns: list[Insn | None], program: Program, *, prog_type: str | Prog
     v = Checker(insns, subs, kind, helpers, resolve, privileged, log, live, gpl, record,
                 func_info)
     try:
-        v.run()
+        # the walk makes millions of short-lived objects and no cycles: the cyclic
+        # collector would only rescan the ones that live (the states kept for pruning)
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            v.run()
+        finally:
+            if gc_was:
+                gc.enable()
         _check_stack(v, insns)
     except Refuse as e:
         return _refused(log, v, e, v.processed)

@@ -110,7 +110,7 @@ def check_alu(v: Checker, insn: Insn) -> None:
         res = Reg.const(concrete(op, d.s.value, srcr.s.value, wide, signed))
     else:
         res = Reg.scalar(d.s.alu(op, srcr.s, wide=wide, signed=signed))
-    v.write(dst, replace(res, precise=True) if d.precise else res)
+    v.write(dst, Reg(RT.SCALAR, res.s, precise=True) if d.precise else res)
 
 
 def _sx(x: int, bits: int) -> int:

@@ -35,7 +35,7 @@ def cond(self: Checker, pc: int, insn: Insn) -> int | None:
     if taken >= 0:
         for r, reg in ((insn.dst, d), (insn.src, s)) if x else ((insn.dst, d),):
             if reg.is_scalar and not reg.precise:
-                self.st.cur.regs[r] = replace(reg, precise=True)
+                self.st.cur.regs[r] = Reg(RT.SCALAR, reg.s, id=reg.id, precise=True)
         self._print_insn_state()
         return target if taken else pc + 1
     other = self.st.copy()
@@ -48,7 +48,10 @@ def cond(self: Checker, pc: int, insn: Insn) -> int | None:
 
 def _branch(self: Checker, d: Reg, s: Reg, op: JmpOp, wide: bool) -> int:
     if d.is_scalar and s.is_scalar:
-        return d.s.branch(op, s.s, wide=wide)
+        a, b = d.s, s.s
+        if a.is_const() and b.is_const():   # two constants: the comparison itself
+            return int(_compare(op, a.value, b.value, wide))
+        return a.branch(op, b, wide=wide)
     ptr, other = (d, s) if d.is_pointer else (s, d)
     if d.is_pointer and s.is_pointer:
         if not self.privileged:
@@ -60,6 +63,18 @@ def _branch(self: Checker, d: Reg, s: Reg, op: JmpOp, wide: bool) -> int:
     if not self.privileged:
         raise Refuse("pointer comparison prohibited")
     return -1
+
+def _compare(op: JmpOp, a: int, b: int, wide: bool) -> bool:
+    bits = 64 if wide else 32
+    m = (1 << bits) - 1
+    a &= m
+    b &= m
+    sa = a - (1 << bits) if a >> (bits - 1) else a
+    sb = b - (1 << bits) if b >> (bits - 1) else b
+    return {JmpOp.JEQ: a == b, JmpOp.JNE: a != b, JmpOp.JGT: a > b, JmpOp.JGE: a >= b,
+            JmpOp.JLT: a < b, JmpOp.JLE: a <= b, JmpOp.JSGT: sa > sb, JmpOp.JSGE: sa >= sb,
+            JmpOp.JSLT: sa < sb, JmpOp.JSLE: sa <= sb, JmpOp.JSET: bool(a & b)}[op]
+
 
 def _refine(self: Checker, st: State, insn: Insn, op: JmpOp, truth: bool) -> None:
     f = st.cur

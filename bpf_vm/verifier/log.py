@@ -16,6 +16,9 @@ from collections.abc import Callable
 from ..insn import Insn
 from .kdisasm import kernel_insn
 
+#: the most of a log kept, as a 16 MiB log buffer would keep it
+LOG_LIMIT = 16 << 20
+
 
 def _align(length: int) -> int:
     """Spaces before ``;`` after an instruction of ``length`` characters: the kernel
@@ -102,5 +105,15 @@ class Log:
         elif last.endswith("\n"):
             self.parts[-1] = last[:-1]
 
-    def text(self) -> str:
-        return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
+    def text(self, limit: int = LOG_LIMIT) -> str:
+        """The log, its last ``limit`` bytes at most (whole lines), as a loader's log
+        buffer in the kernel's rotating mode keeps the end of a longer log."""
+        out: list[str] = []
+        size = 0
+        for p in reversed(self.parts):
+            text = p if isinstance(p, str) else p.render()
+            size += len(text)
+            if size > limit and out:
+                break
+            out.append(text)
+        return "".join(reversed(out))
