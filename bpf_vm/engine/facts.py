@@ -18,11 +18,12 @@ lookup, a bounds test, a writability test, see :meth:`CodeGen.ldx`):
   is ``sk[512 + off]``, ``sk`` being the running frame's stack buffer, a local set at
   entry and wherever a BPF-to-BPF call or return changes frames.  Consecutive such stores
   are written together, as stores of one checked group are.
-* ``("map_value", None)``: a map value, not NULL, in bounds; which value depends on the
-  key.  The region is still looked up from the address, without the NULL and bounds
-  tests (a store still tests that the region is writable), once for the accesses of a
-  block through one base register it does not change (no helper runs inside a block,
-  so no element can go away in between).  A pointer kept past the deletion of its
+* ``("map_value", None)``, ``("mem", None)``: a map value or a ring-buffer record, not
+  NULL, in bounds; which one depends on the key or the reservation.  The region is
+  still looked up from the address, without the NULL and bounds tests (a store still
+  tests that the region is writable), once for the accesses of a block through one
+  base register it does not change (no helper runs inside a block, so no element can
+  go away, and no record be submitted, in between).  A pointer kept past the deletion of its
   element (the verifier allows it, the VM unmaps the element) then meets no region, or
   another region: the lookup or the access raises, and the function turns that into
   the fault the checked code gives, found by the line that raised (each such access's
@@ -100,7 +101,7 @@ def access_plan(program: Program) -> AccessPlan | None:
             ctx_stores = ctx_stores or insn.kind is not Kind.LDX
         elif kind == "stack" and off is not None and -MAX_BPF_STACK <= off <= -size:
             stack[pc] = MAX_BPF_STACK + off
-        elif kind == "map_value":
+        elif kind in ("map_value", "mem"):   # a region looked up, mapped and in bounds
             map_value.add(pc)
     if not (ctx or stack or map_value):
         return None

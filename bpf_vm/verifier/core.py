@@ -57,6 +57,8 @@ class Facts:
     * ``("stack", off)``: the running frame's own stack at ``off`` from its top
       (-512 <= off, off + size <= 0), in bounds;
     * ``("map_value", None)``: some map value, non-NULL and in bounds;
+    * ``("mem", None)``: a ring-buffer record (bpf_ringbuf_reserve's), non-NULL, in
+      bounds, writable;
     * ``("mixed", None)``: different kinds of memory on different paths (no fact).
 
     An instruction with a fact cannot fault; the engine may drop its runtime check."""

@@ -114,12 +114,13 @@ def access(v: Checker, regno: int, off: int, size: int, write: bool,
         _mem_bounds(v, regno, reg, off, size, m.value_size, "map value", "value_size")
         v.note_access("map_value")
         return None if write else loaded(size, sign)
-    v.note_access("mixed")
     if t is RT.MEM:
         if write and reg.map == "rdonly":
             raise Refuse(f"R{regno} cannot write into {type_name(reg)}")
         _mem_bounds(v, regno, reg, off, size, reg.mem_size, "memory", "mem_size")
+        v.note_access("mem")
         return None if write else loaded(size, sign)
+    v.note_access("mixed")
     if t is RT.BTF_ID:
         if write:
             raise Refuse(f"R{regno} invalid mem access '{type_name(reg)}'")
