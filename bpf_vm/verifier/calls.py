@@ -172,6 +172,8 @@ def _check_arg(v: Checker, regno: int, arg: ArgType, proto: HelperProto, meta: _
             raise Refuse(f"invalid map_ptr to access map->{part}")
         _mem_arg(v, regno, reg)
         size = meta.map.key_size if arg is ArgType.PTR_TO_MAP_KEY else meta.map.value_size
+        if size == 0:   # a map without keys (a ring buffer) given to a keyed helper
+            raise Refuse("invalid zero-sized read")
         helper_mem(v, regno, size, size, False)
         if arg is ArgType.PTR_TO_MAP_KEY:
             meta.key_const = _const_key(v, reg, size)
@@ -232,7 +234,7 @@ def _size_arg(v: Checker, regno: int, reg: Reg, meta: _Meta, zero_ok: bool,
     if s.smin < 0:
         raise Refuse(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
     if s.umax == 0 and not zero_ok:
-        raise Refuse(f"R{regno} invalid zero-sized read")
+        raise Refuse(f"R{regno} invalid zero-sized read: u64=[{s.umin},{s.umax}]")
     if s.umax >= BPF_MAX_VAR_SIZ:
         raise Refuse(f"R{regno} unbounded memory access, use 'var &= const' or "
                      f"'if (var < const)'")

@@ -115,7 +115,7 @@ def prechecks(insns: list[Insn | None], maps: Callable[[int, int], Any],
                              errno=EINVAL)
             if sleepable and int(m.type) not in _SLEEPABLE_MAPS:
                 raise Refuse("Sleepable programs can only use array, hash, ringbuf and local "
-                             "storage maps", pc, errno=EINVAL)
+                             "storage maps, also as inner maps", pc, errno=EINVAL)
             if src in (Pseudo.MAP_VALUE, Pseudo.MAP_IDX_VALUE):
                 from ..maps.spec import MapType
                 off = insn.imm_hi & 0xFFFFFFFF
