@@ -102,6 +102,34 @@ class BpfObject:
 
 # -- map creation (through bpf_vm.maps) --------------------------------------------------
 
+CPU_POSSIBLE = "/sys/devices/system/cpu/possible"
+
+
+def parse_cpu_list(text: str) -> int:
+    """The number of CPUs in a kernel CPU list ("0-3,5,7-8"), as libbpf's
+    parse_cpu_mask_str counts them.  Raises ValueError for a malformed list."""
+    n = 0
+    for part in text.strip().split(","):
+        lo, sep, hi = part.partition("-")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ValueError(f"bad CPU range {part!r}")
+        n += last - first + 1
+    return n
+
+
+def possible_cpus(path: str = CPU_POSSIBLE) -> int:
+    """libbpf_num_possible_cpus(): the CPUs of /sys/devices/system/cpu/possible (the
+    size libbpf gives a PERF_EVENT_ARRAY defined without max_entries); os.cpu_count()
+    when that file cannot be read."""
+    import os
+    try:
+        with open(path) as f:
+            return parse_cpu_list(f.read())
+    except (OSError, ValueError):
+        return os.cpu_count() or 1
+
+
 def create_map(d: MapDef, vm: Vm) -> Any:
     """Create one map in ``vm`` from its definition and, for global data, store the
     section's bytes as entry 0."""
@@ -110,6 +138,8 @@ def create_map(d: MapDef, vm: Vm) -> Any:
         mtype = M.MapType(d.type)
     except ValueError:
         raise ElfLoadError(f"map '{d.name}': map type {d.type} is unknown") from None
+    if mtype is M.MapType.PERF_EVENT_ARRAY and d.max_entries == 0:
+        d.max_entries = possible_cpus()     # libbpf: "setting size to <nr_cpus>"
     try:
         spec = M.MapSpec(name=d.name, type=mtype, key_size=d.key_size,
                          value_size=d.value_size, max_entries=d.max_entries, flags=d.flags)
@@ -327,4 +357,5 @@ __all__ = [
     "create_map",
     "load_asm",
     "plan_prog_arrays",
+    "possible_cpus",
 ]
