@@ -65,6 +65,21 @@ class Host(Protocol):
         (what they return, the text's length, is computed all the same)."""
         ...
 
+    def user_regs(self) -> tuple[int, int, int] | None:
+        """The task's user-mode (ip, sp, bp), what the kernel's task_pt_regs holds and
+        bpf_get_stack(id) unwinds from; None when there are none (a kernel thread)."""
+        ...
+
+    def cgroup_ids(self) -> list[int]:
+        """The ids of the task's cgroup-v2 cgroup and its ancestors, root (level 0)
+        first: a cgroup's id is its directory's inode number.  [] when unknown."""
+        ...
+
+    def pid_ns(self) -> tuple[int, int, int, int] | None:
+        """The task's pid namespace and its ids in it: (dev, inode) of the namespace
+        file (``stat /proc/PID/ns/pid``), pid and tgid as that namespace sees them."""
+        ...
+
 
 class UserMemory:
     """Sparse fake memory of a task: ranges ``{addr: bytes}``.  A read succeeds only
@@ -114,12 +129,79 @@ def parse_user_mem(items: Iterable[str]) -> dict[int, bytes]:
     return out
 
 
+CGROUP2_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup2_root() -> str:
+    """Where the cgroup-v2 hierarchy is mounted: the first ``cgroup2`` mount of
+    /proc/self/mounts (``/sys/fs/cgroup``, or ``/sys/fs/cgroup/unified`` on a hybrid
+    system), else :data:`CGROUP2_ROOT`."""
+    try:
+        with open("/proc/self/mounts") as f:
+            for ln in f:
+                fields = ln.split()
+                if len(fields) > 2 and fields[2] == "cgroup2":
+                    return fields[1]
+    except OSError:
+        pass
+    return CGROUP2_ROOT
+
+
+def proc_cgroup_ids(pid: int | str, root: str | None = None) -> list[int]:
+    """:meth:`Host.cgroup_ids` for process ``pid`` of this machine, from its
+    ``/proc/PID/cgroup`` line ``0::/path`` and the inode numbers of the directories
+    from the cgroup-v2 mount ``root`` down to that path; [] when either is missing."""
+    root = root or cgroup2_root()
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            path = next((ln[3:].strip() for ln in f if ln.startswith("0::")), None)
+        if path is None:
+            return []
+        parts = [p for p in path.split("/") if p]
+        ids = [os.stat(root).st_ino]
+        for i in range(len(parts)):
+            ids.append(os.stat(os.path.join(root, *parts[:i + 1])).st_ino)
+        return ids
+    except OSError:
+        return []
+
+
+def proc_pid_ns(pid: int | str) -> tuple[int, int, int, int] | None:
+    """:meth:`Host.pid_ns` for process/thread ``pid`` of this machine (the last entries
+    of NSpid and NStgid in /proc/PID/status are the innermost namespace's)."""
+    try:
+        st = os.stat(f"/proc/{pid}/ns/pid")
+        ids: dict[str, int] = {}
+        with open(f"/proc/{pid}/status") as f:
+            for ln in f:
+                key, _, rest = ln.partition(":")
+                if key in ("NSpid", "NStgid") and rest.split():
+                    ids[key] = int(rest.split()[-1])
+        return st.st_dev, st.st_ino, ids["NSpid"], ids["NStgid"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class BaseHost:
     """What the hosts below share: no kernel memory, one CPU, a seeded random source,
-    printk lines wanted."""
+    printk lines wanted, no user registers; cgroups and the pid namespace of
+    :meth:`proc_pid` (this process unless a subclass says otherwise)."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
+
+    def proc_pid(self) -> int | str:
+        """The /proc entry of the current task, for cgroups and namespaces."""
+        return "self"
+
+    def user_regs(self) -> tuple[int, int, int] | None:
+        return None
+
+    def cgroup_ids(self) -> list[int]:
+        return proc_cgroup_ids(self.proc_pid())
+
+    def pid_ns(self) -> tuple[int, int, int, int] | None:
+        return proc_pid_ns(self.proc_pid())
 
     def read_kernel(self, addr: int, size: int) -> bytes | None:
         return None
@@ -182,7 +264,10 @@ class FakeHost(BaseHost):
     """A deterministic host for tests: every answer is an attribute to set.
 
     ``now_ns`` is CLOCK_MONOTONIC (advanced by ``tick_ns`` on every read, 0 by default),
-    ``boot_ns_offset`` is added for CLOCK_BOOTTIME, ``kernel_mem`` serves read_kernel."""
+    ``boot_ns_offset`` is added for CLOCK_BOOTTIME, ``kernel_mem`` serves read_kernel,
+    ``regs`` is the task's user (ip, sp, bp), ``cgroups`` its cgroup ids from the root
+    (default: the root only, id 1), ``pidns`` (dev, inode, pid, tgid) its pid namespace.
+    """
 
     def __init__(self, *, pid: int = 4242, tgid: int = 4242, uid: int = 1000,
                  gid: int = 1000, comm: bytes = b"fake-comm",
@@ -190,7 +275,10 @@ class FakeHost(BaseHost):
                  kernel_mem: Mapping[int, bytes] | None = None,
                  now_ns: int = 12_345_678_901_234, tick_ns: int = 0,
                  boot_ns_offset: int = 1_000_000_000, cpu: int = 0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, regs: tuple[int, int, int] | None = None,
+                 cgroups: list[int] | None = None,
+                 pidns: tuple[int, int, int, int] | None = (4, 0xEFFFFFFC, 42, 42)
+                 ) -> None:
         super().__init__(seed=seed)
         self.pid, self.tgid, self.uid, self.gid = pid, tgid, uid, gid
         self.task_comm = comm
@@ -198,6 +286,9 @@ class FakeHost(BaseHost):
         self.kernel_memory = UserMemory(kernel_mem)
         self.now_ns, self.tick_ns, self.boot_ns_offset = now_ns, tick_ns, boot_ns_offset
         self.cpu_id = cpu
+        self.regs = regs
+        self.cgroups = [1] if cgroups is None else list(cgroups)
+        self.pidns = pidns
 
     def pid_tgid(self) -> tuple[int, int]:
         return self.tgid, self.pid
@@ -224,3 +315,12 @@ class FakeHost(BaseHost):
 
     def cpu(self) -> int:
         return self.cpu_id
+
+    def user_regs(self) -> tuple[int, int, int] | None:
+        return self.regs
+
+    def cgroup_ids(self) -> list[int]:
+        return list(self.cgroups)
+
+    def pid_ns(self) -> tuple[int, int, int, int] | None:
+        return self.pidns

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .array import ArrayMap
 from .base import Map, hex_list
-from .fd_array import PerfEventArray, ProgArray, prog_id
+from .fd_array import Cgroup, CgroupArray, PerfEventArray, ProgArray, prog_id
 from .hash import HashMap
 from .ringbuf import RingBuf
 from .spec import (
@@ -34,6 +34,7 @@ from .spec import (
     MapSpec,
     MapType,
 )
+from .stack_trace import StackTraceMap
 
 if TYPE_CHECKING:
     from ..context import VmContext
@@ -44,6 +45,8 @@ _CLASSES: dict[MapType, type[Map]] = {
     MapType.PROG_ARRAY: ProgArray,
     MapType.PERF_EVENT_ARRAY: PerfEventArray,
     MapType.RINGBUF: RingBuf,
+    MapType.CGROUP_ARRAY: CgroupArray,
+    MapType.STACK_TRACE: StackTraceMap,
     **{t: HashMap for t in HASH_TYPES},
 }
 
@@ -70,6 +73,8 @@ __all__ = [
     "BPF_NOEXIST",
     "ENOTSUPP",
     "ArrayMap",
+    "Cgroup",
+    "CgroupArray",
     "HashMap",
     "Map",
     "MapSpec",
@@ -77,6 +82,7 @@ __all__ = [
     "PerfEventArray",
     "ProgArray",
     "RingBuf",
+    "StackTraceMap",
     "create_map",
     "hex_list",
     "prog_id",

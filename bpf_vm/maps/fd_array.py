@@ -1,4 +1,5 @@
-"""Arrays of kernel objects: BPF_MAP_TYPE_PROG_ARRAY and BPF_MAP_TYPE_PERF_EVENT_ARRAY.
+"""Arrays of kernel objects: BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY and
+BPF_MAP_TYPE_CGROUP_ARRAY.
 
 User space fills their slots (bpf(2) takes an fd; here the object itself), programs
 cannot look them up or change them, and they are iterated like arrays.  The kernel's
@@ -16,12 +17,22 @@ opened (libbpf's perf_buffer opens one per CPU).  Here a slot is "open" or not: 
 with :meth:`PerfEventArray.open` (or any 4-byte value through ``update``), as a consumer
 would.  ``bpf_perf_event_output`` appends records that :meth:`PerfEventArray.poll`
 returns in output order.
+
+A cgroup array holds cgroup-v2 cgroups, which user space stores by the fd of the
+cgroup's directory (``m.update(0, os.open("/sys/fs/cgroup/x", os.O_RDONLY))``; an fd
+that is not a cgroup-v2 directory is -EBADF, as ``cgroup_get_from_fd``).  A slot keeps
+the cgroup's id (its directory's inode number), which
+``bpf_current_task_under_cgroup`` compares with the task's cgroup and its ancestors.
+User space cannot read it back (-ENOTSUPP, no ``map_fd_sys_lookup_elem``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import itertools
+import os
+import stat
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,3 +182,60 @@ class PerfEventArray(FdArray):
         out = list(self._records)
         self._records.clear()
         return out
+
+
+CGROUP2_SUPER_MAGIC = 0x63677270
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """A cgroup-v2 cgroup, as a cgroup array slot holds it: its id (the inode number of
+    its directory, what bpf_get_current_cgroup_id returns)."""
+    id: int
+
+
+def _fs_magic(fd: int) -> int | None:
+    """fstatfs(fd)'s f_type (the first field of x86-64's struct statfs)."""
+    buf = ctypes.create_string_buffer(120)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.fstatfs(fd, buf) != 0:
+        return None
+    return int.from_bytes(buf.raw[:8], "little")
+
+
+def cgroup_from_fd(fd: int) -> Cgroup | BadFd:
+    """The kernel's cgroup_get_from_fd: the cgroup-v2 directory open as ``fd``."""
+    try:
+        st = os.fstat(fd)
+    except (OSError, OverflowError):
+        return BadFd()
+    if not stat.S_ISDIR(st.st_mode) or _fs_magic(fd) != CGROUP2_SUPER_MAGIC:
+        return BadFd()
+    return Cgroup(st.st_ino)
+
+
+class CgroupArray(FdArray):
+    """Slots of cgroups for bpf_current_task_under_cgroup (and skb_under_cgroup)."""
+
+    def _object(self, value: Any) -> Any:
+        if isinstance(value, Cgroup):
+            return value
+        if isinstance(value, (bytes, bytearray)) and len(value) == 4:
+            value = int.from_bytes(value, "little", signed=True)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cgroup_from_fd(value)
+        return BadFd()
+
+    def read_value(self, key: bytes) -> bytes | None:
+        raise MapError(ENOTSUPP, f"map '{self.name}': cgroup arrays cannot be read from"
+                                 " user space")
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(())
+
+    def cgroup_at(self, index: int) -> Cgroup | None:
+        """The cgroup in slot ``index`` (None when empty or out of range)."""
+        if 0 <= index < self.max_entries:
+            cg: Cgroup | None = self._slots[index]
+            return cg
+        return None

@@ -81,6 +81,7 @@ ARRAY_CREATE_FLAG_MASK = (BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_ACCESS_MASK
 HTAB_CREATE_FLAG_MASK = (BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE
                          | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED)
 RINGBUF_CREATE_FLAG_MASK = BPF_F_NUMA_NODE
+STACK_CREATE_FLAG_MASK = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_STACK_BUILD_ID
 
 # the kernel's size limits (x86-64)
 PAGE_SIZE = 4096
@@ -91,20 +92,24 @@ HTAB_ELEM_SIZE = 48               # sizeof(struct htab_elem)
 HTAB_BUCKET_SIZE = 16             # sizeof(struct bucket)
 PCPU_MIN_UNIT_SIZE = 32 << 10     # a per-CPU value must fit one percpu unit
 RINGBUF_MAX_DATA_SZ = ((1 << 24) - 2 - 1) * PAGE_SIZE
+PERF_MAX_STACK_DEPTH = 127        # the default of sysctl kernel.perf_event_max_stack
+STACK_BUILD_ID_SIZE = 32          # sizeof(struct bpf_stack_build_id)
 
 #: errno the kernel uses for "not supported by this map" (ENOTSUPP, kernel-internal 524,
 #: which bpf(2) passes to user space unchanged).
 ENOTSUPP = 524
 
 ARRAY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
-                         MapType.PERF_EVENT_ARRAY})
+                         MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY})
+FD_ARRAY_TYPES = frozenset({MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
+                            MapType.CGROUP_ARRAY})
 HASH_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
                         MapType.LRU_PERCPU_HASH})
 PERCPU_TYPES = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH,
                           MapType.LRU_PERCPU_HASH})
 LRU_TYPES = frozenset({MapType.LRU_HASH, MapType.LRU_PERCPU_HASH})
 #: The map types this VM implements.
-SUPPORTED_TYPES = ARRAY_TYPES | HASH_TYPES | {MapType.RINGBUF}
+SUPPORTED_TYPES = ARRAY_TYPES | HASH_TYPES | {MapType.RINGBUF, MapType.STACK_TRACE}
 
 
 def round_up(n: int, to: int) -> int:
@@ -169,13 +174,15 @@ def _check(s: MapSpec) -> tuple[int, str] | None:
         return _check_hash(s)
     if t is MapType.RINGBUF:
         return _check_ringbuf(s)
+    if t is MapType.STACK_TRACE:
+        return _check_stack_trace(s)
     return errno.EINVAL, f"map type {t.name} is not supported by this VM"
 
 
 def _check_array(s: MapSpec) -> tuple[int, str] | None:
     """array_map_alloc_check, plus fd_array_map_alloc_check for prog/perf arrays."""
     t, f = s.type, s.flags
-    fd_array = t in (MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY)
+    fd_array = t in FD_ARRAY_TYPES
     if fd_array and s.value_size != 4:
         return errno.EINVAL, "value_size must be 4 (a file descriptor)"
     if fd_array and f & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG):
@@ -232,4 +239,34 @@ def _check_ringbuf(s: MapSpec) -> tuple[int, str] | None:
                               " a power of 2 multiple of the page size (4096)")
     if n > RINGBUF_MAX_DATA_SZ:
         return errno.E2BIG, "ring buffer above the kernel's maximum"
+    return None
+
+
+def perf_max_stack() -> int:
+    """sysctl kernel.perf_event_max_stack, the deepest stack the kernel collects (its
+    default, 127, when the file cannot be read)."""
+    try:
+        with open("/proc/sys/kernel/perf_event_max_stack") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return PERF_MAX_STACK_DEPTH
+
+
+def _check_stack_trace(s: MapSpec) -> tuple[int, str] | None:
+    """stack_map_alloc: u32 stack ids, values a whole number of u64 ips (or of struct
+    bpf_stack_build_id with BPF_F_STACK_BUILD_ID), no deeper than perf_event_max_stack."""
+    if s.flags & ~STACK_CREATE_FLAG_MASK:
+        return errno.EINVAL, "flag not valid for stack trace maps"
+    if s.max_entries == 0 or s.key_size != 4 or s.value_size < 8 or s.value_size % 8:
+        return errno.EINVAL, ("stack trace maps need key_size 4, value_size a multiple of"
+                              " 8 and max_entries > 0")
+    limit = perf_max_stack()
+    if s.flags & BPF_F_STACK_BUILD_ID:
+        if s.value_size % STACK_BUILD_ID_SIZE or s.value_size // STACK_BUILD_ID_SIZE > limit:
+            return errno.EINVAL, (f"build-id stacks need value_size a multiple of"
+                                  f" {STACK_BUILD_ID_SIZE}, at most {limit} frames")
+    elif s.value_size // 8 > limit:
+        return errno.EINVAL, f"more than perf_event_max_stack ({limit}) frames"
+    if s.max_entries > 1 << 31:
+        return errno.E2BIG, "too many buckets"
     return None
