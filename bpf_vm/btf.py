@@ -91,6 +91,7 @@ class BtfType:
     index_type: int = 0
     int_encoding: int = 0
     int_bits: int = 0
+    int_offset: int = 0
     linkage: int = 0
     kind_flag: bool = False
 
@@ -254,7 +255,8 @@ def _parse_type(tdata: bytes, pos: int, tid: int, strings: bytes) -> tuple[BtfTy
         (enc,) = _U32.unpack_from(tdata, pos)
         pos += 4
         return BtfType(tid, kind, name, size=size_or_type, int_encoding=(enc >> 24) & 0xF,
-                       int_bits=enc & 0xFF, kind_flag=kind_flag), pos
+                       int_bits=enc & 0xFF, int_offset=(enc >> 16) & 0xFF,
+                       kind_flag=kind_flag), pos
     if kind is Kind.ARRAY:
         need(_TRIPLE.size)
         elem, index_type, nelems = _TRIPLE.unpack_from(tdata, pos)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .btf import Btf
+from .core_reloc import CoreResult, apply_core_relos, parse_core_relos
 from .elf_link import Linker
 from .elf_maps import ObjectMaps
 from .elf_read import PARSE_ERRORS, Code, ElfReader, Func
@@ -57,9 +58,11 @@ class ParsedObject:
         self.reader = ElfReader(data, name)
         self.defs = ObjectMaps(self.reader)
         self.linker = Linker(self.reader, self.defs)
+        self.core = CoreResult()
 
     def load(self) -> None:
         self.reader.read()
+        self.core = self._relocate_core()
         self.defs.read()
         sections, code = self.reader.sections, self.reader.code
         for sec in sections:
@@ -74,6 +77,22 @@ class ParsedObject:
             elif 0 <= target < len(sections) and sections[target].name == ".maps":
                 self.defs.relocate_values(sec)
             # relocations of debug info, BTF, .eh_frame...: not ours to apply
+
+    def _relocate_core(self) -> CoreResult:
+        """CO-RE relocations against the target BTF, before anything else reads the
+        code (libbpf's bpf_object__relocate_core)."""
+        ext = self.reader.btf_ext
+        if not ext:
+            return CoreResult()
+        btf = self.reader.btf
+        relos = parse_core_relos(ext, btf.strings if btf is not None else b"")
+        if relos and btf is None:
+            raise ElfLoadError("section '.BTF.ext' holds CO-RE relocations but the object"
+                               " has no .BTF")
+        if not relos or btf is None:
+            return CoreResult()
+        code = {c.name: c.insns for c in self.reader.code.values()}
+        return apply_core_relos(relos, btf, code)
 
     @property
     def name(self) -> str:
@@ -157,10 +176,12 @@ def load_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, vm: V
         insns, names = loader.link(f)
         progs.append((f.name, loader.code[f.sec].name, insns, names))
     prog_values = [(m_idx, slot, sym.name) for m_idx, slot, sym in loader.defs.values_relocs]
-    return build_object(vm, name=loader.name, maps=loader.maps, programs=progs,
-                        license=loader.license, version=loader.version, btf=loader.btf,
-                        declared_slots=prog_values, populate=populate,
-                        syscall_number=syscall_number)
+    obj = build_object(vm, name=loader.name, maps=loader.maps, programs=progs,
+                       license=loader.license, version=loader.version, btf=loader.btf,
+                       declared_slots=prog_values, populate=populate,
+                       syscall_number=syscall_number)
+    obj.warnings.extend(msg for _sec, _idx, msg in loader.core.poisoned)
+    return obj
 
 
 def object_summary(loader: ParsedObject) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 :class:`ElfReader` checks the header (64-bit little-endian ``ET_REL`` for ``EM_BPF``) and
 that every section lies inside the file, then reads the symbol table and classifies the
 sections it knows: ``license``, ``version``, ``.BTF`` (parsed with :mod:`bpf_vm.btf`),
-``.BTF.ext`` (refused if it holds CO-RE relocations) and executable sections, decoded
-into instructions and cut into functions by their symbols.  What those become is decided
-elsewhere: maps by :mod:`bpf_vm.elf_maps`, programs by :mod:`bpf_vm.elf_link`.
+``.BTF.ext`` (kept for its CO-RE relocations, :mod:`bpf_vm.core_reloc`) and executable
+sections, decoded into instructions and cut into functions by their symbols.  What those
+become is decided elsewhere: maps by :mod:`bpf_vm.elf_maps`, programs by :mod:`bpf_vm.elf_link`.
 
 pyelftools parses lazily, so anything it raises on malformed input (:data:`PARSE_ERRORS`)
 is turned into :class:`~bpf_vm.errors.ElfLoadError` naming the section.
@@ -22,7 +22,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Section, SymbolTableSection
 
-from .btf import Btf, btf_ext_core_relo_len, parse_btf
+from .btf import Btf, parse_btf
 from .errors import ElfLoadError, InvalidInstruction
 from .insn import INSN_SIZE, Insn, decode
 
@@ -134,6 +134,7 @@ class ElfReader:
         self.code: dict[int, Code] = {}
         self.text_idx: int | None = None
         self.btf: Btf | None = None
+        self.btf_ext: bytes | None = None
         self.license = ""
         self.version: int | None = None
 
@@ -220,10 +221,7 @@ class ElfReader:
             self.btf = parse_btf(self.data(sec))
             return
         if name == ".BTF.ext":
-            if btf_ext_core_relo_len(self.data(sec)):
-                raise ElfLoadError("section '.BTF.ext' holds CO-RE relocations"
-                                   " (preserve_access_index / BPF_CORE_READ): they need the"
-                                   " running kernel's BTF and are not supported")
+            self.btf_ext = self.data(sec)
             return
         if sec["sh_type"] == "SHT_PROGBITS" and flags & SHF_EXECINSTR:
             raw = self.data(sec)
