@@ -201,3 +201,32 @@ def test_parse_records_and_names() -> None:
     assert essential_name("a___b___c") == "a___b"
     assert essential_name("__x") == "__x"
     assert parse_core_relos(b"\x9f\xeb\x01\x00\x18\x00\x00\x00" + bytes(16), b"\0") == []
+
+
+def test_shipped_subset_gives_the_kernels_offsets(cc, kbtf, monkeypatch) -> None:
+    """The fallback target (bpf_vm/data, scripts/gen_core_btf.py) has the host's
+    offsets for the types trace-run emulates."""
+    from bpf_vm.core_match import fallback_btf_path
+    if not fallback_btf_path().is_file():
+        pytest.skip("no shipped subset BTF")
+    monkeypatch.setenv("BPF_VM_TARGET_BTF", str(fallback_btf_path()))
+    path = cc(f"""
+        struct task_struct {{ int tgid; struct task_struct *real_parent; void *cred; }} {PAI};
+        typedef struct {{ unsigned int val; }} kuid_t;
+        struct cred {{ kuid_t uid; }} {PAI};
+        SEC("kprobe/x") int f(struct task_struct *t) {{
+            struct cred *c = 0;
+            int x = 0;
+            bpf_probe_read_kernel(&c, 8, &t->cred);
+            bpf_probe_read_kernel(&x, 4, &c->uid.val);
+            return x + t->real_parent->tgid;
+        }}
+    """ + LICENSE)
+    obj = parse_object(path)
+    assert obj.core.target == str(fallback_btf_path())
+    assert obj.core.count >= 4 and not obj.core.poisoned, obj.core
+    code = [i for c in obj.code.values() if c.name == "kprobe/x" for i in c.insns if i]
+    values = {i.off for i in code} | {i.imm for i in code}
+    for s, m in (("task_struct", "tgid"), ("task_struct", "real_parent"),
+                 ("task_struct", "cred"), ("cred", "uid")):
+        assert member(kbtf, s, m)[0] in values, (s, m)
