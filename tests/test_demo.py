@@ -2,7 +2,10 @@
 
 The end-to-end test runs ``bpf-vm demo --no-pause`` as CI would and reads each chapter's
 section of the output: the heading, the tail-call banner of the stepped openat, the 33
-of the limit, the verifier's message, the EPERM of the enforced profile.  The unit tests
+of the limit, the verifier's message, the EPERM of the enforced profile.  A second one
+adds ``--html DIR`` and reads the explorer pages it writes (chapters 1 to 5, none for
+6): each self-contained, with the data blob and the runs the chapter showed.  The unit
+tests
 cover the printer, the runner's failure and pause rules, the listings, the chapter
 programs (the 33-call chain under both counting rules, the refused program and its
 fix) and the front end's helpers (steps, stores, folding, the policy listing, the sweep
@@ -12,6 +15,7 @@ summary).
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +28,7 @@ from typer.testing import CliRunner
 
 from bpf_vm import Demo, DemoChapter, Extension, Step
 from bpf_vm.cli import app
-from bpf_vm.demo import HTML_UNAVAILABLE, TITLES, run_demo
+from bpf_vm.demo import TITLES, run_demo
 from bpf_vm.demo.listing import c_function, c_map, kernel_listing
 from bpf_vm.demo.refusal import CHECKED, MESSAGE, UNCHECKED, load
 from bpf_vm.demo.tail_calls import SELF, WASTEFUL, calls_allowed, run_chain
@@ -76,19 +80,99 @@ def test_the_whole_demo_runs_end_to_end_without_pauses(tmp_path: Path) -> None:
     print(f"bpf-vm demo --no-pause: {took:.1f} s")
 
 
-def test_html_says_in_one_line_that_no_page_is_written(tmp_path: Path) -> None:
+PAGES = {1: ("chapter1-dispatcher.html", 2), 2: ("chapter2-openat.html", 1),
+         3: ("chapter3-chain.html", 1), 4: ("chapter4-refusal.html", 2),
+         5: ("chapter5-policy.html", 1)}
+"""The page each chapter writes with --html, and its number of runs (6 writes none)."""
+
+
+def page_data(path: Path) -> dict:
+    """The explorer's data blob of a page, after checking that the page needs nothing
+    from outside (no script, stylesheet or image fetched)."""
+    html = path.read_text()
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=|<link[^>]*href=", html, re.I)
+    m = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>',
+                  html, re.S)
+    assert m is not None, path
+    data: dict = json.loads(m.group(1))
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.ptrace
+@pytest.mark.needs_bpf_cc
+def test_html_writes_each_chapters_page_from_the_runs_it_shows(tmp_path: Path) -> None:
+    pages = tmp_path / "pages" / "demo"     # made by the demo
+    started = time.monotonic()
+    res = subprocess.run([sys.executable, "-c", "from bpf_vm.cli import main; main()",
+                          "demo", "--no-pause", "--html", str(pages)], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                         check=False)
+    took = time.monotonic() - started
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    sections = _sections(res.stdout)
+    assert sorted(p.name for p in pages.iterdir()) == sorted(n for n, _ in PAGES.values())
+    for chapter, (name, runs) in PAGES.items():
+        assert f"  explorer page: {pages / name} (" in sections[chapter]
+        data = page_data(pages / name)
+        assert data["format"] == "trace-run-explorer/1"
+        assert len(data["runs"]) == runs, (name, [r.get("label") for r in data["runs"]])
+        assert all(r["steps"] for r in data["runs"])
+    assert "no explorer page for this chapter" in sections[6]
+    assert f"5 explorer pages written to {pages}" in res.stdout
+    # what each page holds: the runs the chapter printed
+    one = page_data(pages / PAGES[1][0])
+    assert [r["tail_calls"] for r in one["runs"]] == [1, 0]        # openat, then getpid
+    two = page_data(pages / PAGES[2][0])["runs"][0]
+    assert two["call"].startswith('openat(AT_FDCWD, "/etc/hostname", O_RDONLY) = ')
+    assert two["tail_calls"] == 1 and f"{len(two['steps'])} instructions" in sections[2]
+    three = page_data(pages / PAGES[3][0])["runs"][0]
+    assert three["tail_calls"] == 33 and int(three["r0"], 16) == 34
+    four = page_data(pages / PAGES[4][0])
+    refused, fixed = four["programs"]
+    assert not refused["verifier"]["accepted"] and MESSAGE in refused["verifier"]["error"]
+    assert refused["verifier"]["log"] and fixed["verifier"]["accepted"]
+    assert "NULL pointer" in four["runs"][0]["error"] and four["runs"][1]["r0"] == "0"
+    five = page_data(pages / PAGES[5][0])
+    assert [p["name"] for p in five["programs"]][:2] == ["dispatch", "x86_64_mkdir"]
+    run = five["runs"][0]
+    assert run["outcome"] == "deny" and "EPERM" in run["call"] and run["tail_calls"] == 1
+    assert f"--explain {pages / PAGES[5][0]}" in sections[5]
+    print(f"bpf-vm demo --no-pause --html: {took:.1f} s")
+
+
+def test_html_pages_of_the_vms_own_chapters(tmp_path: Path) -> None:
     out = io.StringIO()
-    err = io.StringIO()
-    ext = Extension(demo_chapters=(DemoChapter(2, "x", lambda demo: demo.line("ran")),))
-    old = sys.stderr
-    sys.stderr = err
-    try:
-        code = run_demo(ext, pause=False, html=tmp_path / "pages", only=[2], out=out)
-    finally:
-        sys.stderr = old
-    assert code == 0
-    assert err.getvalue() == HTML_UNAVAILABLE + "\n"
-    assert not (tmp_path / "pages").exists()
+    pages = tmp_path / "a" / "b"
+    assert run_demo(Extension(), pause=False, html=pages, only=[3, 4], out=out) == 0
+    text = out.getvalue()
+    for n in (3, 4):
+        name, runs = PAGES[n]
+        assert f"  explorer page: {pages / name} (" in text
+        assert len(page_data(pages / name)["runs"]) == runs
+    assert f"2 explorer pages written to {pages}" in text
+
+
+def test_a_page_that_cannot_be_written_is_one_line_and_the_tour_goes_on(
+        tmp_path: Path) -> None:
+    out = io.StringIO()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory\n")
+    assert run_demo(Extension(), pause=False, html=blocked / "pages", only=[3, 4],
+                    out=out) == 1
+    text = out.getvalue()
+    fails = [line for line in text.splitlines() if line.startswith("✗")]
+    assert [f.split(":")[0] for f in fails] == ["✗ chapter 3", "✗ chapter 4"]
+    assert all("writing its page" in f and "Not a directory" in f for f in fails)
+    assert "count_calls_fixed on the same context: r0 = 0" in text    # chapter 4 went on
+    assert "0 explorer pages written" in text and "2 step(s) failed" in text
+
+
+def test_without_html_no_page_is_written(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert run_demo(Extension(), pause=False, only=[3], out=out, html=None) == 0
+    assert "explorer page" not in out.getvalue()
 
 
 # --- the runner ---------------------------------------------------------------------------

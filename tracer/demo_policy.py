@@ -4,12 +4,18 @@ programs and enforced on a real command, and a sweep.
 Both run trace-run itself: the profile is compiled in process (what ``trace-run
 --policy PROFILE --print-programs`` prints), then ``trace-run --policy PROFILE mkdir
 DIR`` and ``trace-run --sweep CMD`` run as child processes, as a reader would type them.
+
+With ``--html`` the enforcing run also records the policy's programs at the denied
+mkdir (``--explain DIR/chapter5-policy.html --explain-syscalls mkdir,mkdirat``: the
+page comes from the very run the chapter shows); the sweep writes no page (its runs
+are many child processes'), and its chapter says so.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,6 +38,8 @@ EPERM (errno 1)."""
 
 SWEEP_COMMAND = ("cat", "/etc/hostname")
 TIMEOUT = 120.0
+EXPLAIN_SYSCALLS = "mkdir,mkdirat"
+"""The calls chapter 5's page records (``--explain-syscalls``)."""
 
 
 def trace_run(args: Sequence[str], *, width: int = 100,
@@ -43,6 +51,15 @@ def trace_run(args: Sequence[str], *, width: int = 100,
     return subprocess.run([sys.executable, "-m", "tracer.cli", *args], capture_output=True,
                           text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
                           check=False)
+
+
+def page_runs(path: Path) -> int:
+    """How many runs the explorer page at ``path`` holds (ValueError: not a page)."""
+    m = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>',
+                  path.read_text(errors="replace"), re.S)
+    if m is None:
+        raise ValueError(f"{path}: no explorer data in it")
+    return len(json.loads(m.group(1)).get("runs", []))
 
 
 def blocks(listing: str, wanted: Sequence[str]) -> str:
@@ -89,10 +106,15 @@ def policy_chapter(demo: Demo) -> None:
             ABIs, as libseccomp's filter would.  Now enforce it on a real mkdir.""")
         target = Path(tmp) / "x"
         log = Path(tmp) / "trace.txt"
-        args = ["--policy", str(profile), "-o", str(log), "--", "mkdir", str(target)]
+        page = demo.page_path("policy")
+        explain = (["--explain", str(page), "--explain-syscalls", EXPLAIN_SYSCALLS]
+                   if page is not None else [])
+        args = ["--policy", str(profile), "-o", str(log), *explain, "--", "mkdir",
+                str(target)]
         res = trace_run(args, width=demo.width)
         demo.line()
-        demo.line(f"$ trace-run --policy no-mkdir.json -o trace.txt mkdir {target}")
+        demo.line(f"$ trace-run --policy no-mkdir.json -o trace.txt {' '.join(explain)}"
+                  f"{' ' if explain else ''}mkdir {target}")
         demo.code(res.stderr.rstrip() or "(nothing on stderr)")
         demo.line(f"  exit status {res.returncode}; {target} "
                   f"{'exists' if target.exists() else 'was not created'}")
@@ -103,6 +125,11 @@ def policy_chapter(demo: Demo) -> None:
         if not denied or "EPERM" not in "\n".join(denied):
             raise RuntimeError(f"mkdir was not denied with EPERM (exit {res.returncode}: "
                                f"{res.stderr.strip()[:200]})")
+        if page is not None:
+            with demo.step(f"writing its page {page}"):
+                runs = page_runs(page)
+                demo.wrote(page, f"the policy's programs at the denied mkdir, {runs} "
+                                 f"run{'' if runs == 1 else 's'}, written by that trace-run")
     demo.say("""
         mkdir(2) returned -1 EPERM ("Operation not permitted") and mkdir(1) said so;
         everything else the command did ran untouched.  The same profile also runs in
@@ -121,6 +148,11 @@ def sweep_chapter(demo: Demo) -> None:
         with the baseline's.  A syscall whose denial changes nothing is not needed.
         The suggested profile allows only the needed ones and is checked by a last
         run.""")
+    if demo.html is not None:
+        demo.line()
+        demo.line("  (--html: no explorer page for this chapter: the sweep's runs are "
+                  "child processes, one per syscall; chapter 5's page shows one run of "
+                  "such a policy)")
     with tempfile.TemporaryDirectory(prefix="bpf-vm-demo-") as tmp:
         out, report = Path(tmp) / "min.json", Path(tmp) / "sweep.json"
         res = trace_run(["--sweep", "--sweep-timeout", "20", "--json", str(report),
@@ -172,5 +204,5 @@ def sweep_summary(results: Sequence[dict[str, object]]) -> list[str]:
     return lines
 
 
-__all__ = ["PROFILE", "SWEEP_COMMAND", "blocks", "policy_chapter", "sweep_chapter",
-           "sweep_summary", "trace_run"]
+__all__ = ["EXPLAIN_SYSCALLS", "PROFILE", "SWEEP_COMMAND", "blocks", "page_runs",
+           "policy_chapter", "sweep_chapter", "sweep_summary", "trace_run"]

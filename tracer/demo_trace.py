@@ -5,6 +5,11 @@ A real command runs under the stop loop with the bundled probe, exactly as
 file it reads) runs the probe with the VM's step trace on (``Vm.run(..., trace=hook)``,
 what ``bpf-vm run --trace`` prints).  Its steps are printed with the registers each one
 changed, the bytes each store wrote, and a banner at the tail call.
+
+The call is chosen and recorded by ``trace-run --explain``'s session
+(:class:`tracer.explain.Session`, one openat picked by its path), so the same run is
+also the explorer page's, with the call as trace-run prints it; with ``--html`` the
+page is written as ``chapter2-openat.html``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from tracer.probe_handler import FAULT, ProbeHandler
 
 if TYPE_CHECKING:
     from bpf_vm import Demo, Effects, RunResult
+    from tracer.explain import Session
     from tracer.handler import Decision
 
 COMMAND = ("cat", "/etc/hostname")
@@ -45,7 +51,9 @@ class Recorded:
 
 
 class RecordingHandler(ProbeHandler):
-    """The probe handler, with the step trace on for the first call ``wanted`` picks."""
+    """The probe handler, with the step trace on for the call the explain session picks
+    (:meth:`wanted`, the first only): its steps are kept here as well as given to the
+    session's hook (:attr:`step_hook`, set for that call)."""
 
     def __init__(self, obj: Any, *, path: bytes, printk: io.StringIO) -> None:
         super().__init__(obj, printk=printk)
@@ -53,6 +61,7 @@ class RecordingHandler(ProbeHandler):
         self.sink = printk
         self.recorded: Recorded | None = None
         self.calls = 0
+        self.session: Session | None = None
 
     def wanted(self, call: SyscallCall, tracee: Tracee) -> bool:
         """``openat`` of :attr:`path` (read from the tracee's memory)."""
@@ -67,14 +76,18 @@ class RecordingHandler(ProbeHandler):
 
     def run_entry(self, call: SyscallCall, tracee: Tracee) -> Effects | Decision | None:
         prog = self.entry.get(call.abi)
-        if self.recorded is not None or prog is None or not self.wanted(call, tracee):
+        page = self.step_hook       # the explain session's recorder, for the call it chose
+        if self.recorded is not None or prog is None or page is None:
             return super().run_entry(call, tracee)
         rec = self.recorded = Recorded(call)
         self.host.bind(tracee)
         mark = self.sink.tell()
+
+        def hook(step: Step) -> None:
+            rec.steps.append(step)
+            page(step)
         try:
-            rec.result = self.vm.run(prog, call.regs, ctx_writable=False,
-                                     trace=rec.steps.append)
+            rec.result = self.vm.run(prog, call.regs, ctx_writable=False, trace=hook)
         except BpfError as exc:
             rec.error = exc
             self._fault(call, exc)
@@ -170,26 +183,36 @@ def show_steps(demo: Demo, steps: Sequence[Step],
 
 def trace_command(argv: Sequence[str], path: str) -> tuple[RecordingHandler, int, bytes]:
     """Run ``argv`` under the stop loop with the bundled probe, stepping the openat of
-    ``path``; returns the handler, the command's exit status and its stdout."""
+    ``path`` (chosen and recorded by a ``trace-run --explain`` session,
+    :attr:`RecordingHandler.session`); returns the handler, the command's exit status
+    and its stdout."""
     from bpf_vm import Vm
     from probes import DEFAULT_PROBE
     from probes.seccomp_helper import install as install_seccomp_helper
+    from tracer.explain import Session, probe_source
+    from tracer.format_options import FormatOptions
     from tracer.loop import Loop
     from tracer.probe_handler import TraceeHost, load_probe
+    from tracer.qualify import parse_syscall_set
     from tracer.spawn import spawn
     sink = io.StringIO()
     vm = Vm(host=TraceeHost(sink), helpers=install_seccomp_helper())
     handler = RecordingHandler(load_probe(DEFAULT_PROBE, vm), path=path.encode(),
                                printk=sink)
+    session = handler.session = Session(
+        "", handler, parse_syscall_set("openat"), 1, probe_source(None),
+        f"bpf-vm demo, chapter 2: trace-run {' '.join(argv)}", FormatOptions(),
+        pick=handler.wanted)
     with tempfile.TemporaryFile() as out:
         try:
             child = spawn(list(argv), redirect={1: out.fileno()})
-            code = Loop(handler).run(child)
+            code = Loop(session.handler, [session.recorder]).run(child)
             failure = child.exec_error()
             if failure is not None:
                 raise failure
         finally:
             handler.close()
+            session.recorder.flush()
         out.seek(0)
         return handler, code, out.read()
 
@@ -221,6 +244,10 @@ def chapter(demo: Demo) -> None:
         raise RuntimeError(f"the command made no openat of {path}")
     demo.line(f"  stepped: pid {rec.call.pid}, {rec.call.name} (nr {rec.call.nr}), "
               f"{_regs_line(rec.call)}")
+    session = handler.session
+    runs = session.explorer.runs if session is not None else []
+    if runs and "=" in str(runs[0].info.get("call", "")):
+        demo.line(f"  as trace-run prints it: {' '.join(str(runs[0].info['call']).split())}")
     demo.title(f"The probe on {rec.call.name}({path!r}), instruction by instruction")
     demo.line()
     maps = {name: [getattr(m, "name", "?") for m in prog.maps]
@@ -240,6 +267,8 @@ def chapter(demo: Demo) -> None:
                       "submitted")
         else:
             demo.line(f"  printk: {line.split('bpf_trace_printk: ')[-1]}")
+    if session is not None and demo.html is not None:
+        demo.page("openat", session.explorer, f"{rec.call.name} of {path} by {argv[0]}")
     demo.say(f"""
         Look at the banner.  The call did not return: the instruction after it in the
         dispatcher never ran, and the next step is pc 0 of sys_openat.  The target got

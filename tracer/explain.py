@@ -13,11 +13,17 @@ Which syscalls: those of ``SET`` (strace's ``-e trace=`` syntax: ``openat,read``
 the call as strace prints it (decoded by the same code as trace-run's own lines, with
 the same -s/-x/-y/-X options), its outcome, and the probe's printk lines and ring-buffer
 records.  The page is written when the trace ends.
+
+Under ``--policy`` the programs recorded are the policy's (its dispatcher and the
+per-syscall programs it tail-calls), run by the policy handler's probe handler; the
+outcome is the policy's (``deny`` for an errno).  ``bpf-vm demo`` records its chapter 2
+with a :class:`Session` too, choosing one call by its arguments (``pick``).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,28 +66,36 @@ class _Run:
 
 
 class Session:
-    """One ``--explain`` run: the explorer, the chosen calls, the page's path."""
+    """One ``--explain`` run: the explorer, the chosen calls, the page's path.
+
+    ``inner`` is the probe handler whose runs are recorded; ``outer`` the handler that
+    decides (a policy's, around ``inner``; default ``inner``).  ``pick``, when given,
+    also has to accept a call (with its tracee, to read its arguments)."""
 
     def __init__(self, path: str, inner: ProbeHandler, chosen: SyscallSet | None,
                  limit: int, source: Path | None, title: str,
-                 fmt: FormatOptions) -> None:
+                 fmt: FormatOptions, *, outer: Any = None,
+                 pick: Callable[[SyscallCall, Tracee], bool] | None = None) -> None:
         self.path = path
         self.inner = inner
         self.chosen = chosen
         self.limit = limit
+        self.pick = pick
         self.explorer = Explorer.for_object(inner.obj, source=source, title=title,
                                             kind="trace")
         self.open: dict[int, _Run] = {}           # by tid: the call whose entry ran
         self.exits: deque[_Run] = deque()         # calls whose text is on its way
-        self.handler = ExplainHandler(inner, self)
+        self.handler = ExplainHandler(inner, self, outer)
         self.recorder = ExplainRecorder(self, fmt)
 
-    def wants(self, call: SyscallCall) -> bool:
+    def wants(self, call: SyscallCall, tracee: Tracee) -> bool:
         if len(self.explorer.runs) >= self.limit:
             return False
         if call.abi not in self.inner.entry:      # refused with ENOSYS: nothing runs
             return False
-        return self.chosen is None or (call.abi, call.nr) in self.chosen
+        if self.chosen is not None and (call.abi, call.nr) not in self.chosen:
+            return False
+        return self.pick is None or self.pick(call, tracee)
 
     def start(self, call: SyscallCall) -> _Run:
         args = ", ".join(f"{a:#x}" for a in call.args)
@@ -109,31 +123,35 @@ class Session:
         run.rec.info["call"] = f"{rec.text} = {rec.result_text()}"
         run.rec.info["outcome"] = rec.action.value
 
-    def write(self) -> int:
-        """Write the page (every recorded call's text in first); returns its size."""
+    def write(self, path: str | Path | None = None) -> int:
+        """Write the page to ``path`` (default :attr:`path`), every recorded call's text
+        in first; returns its size."""
         self.recorder.flush()
-        return self.explorer.write(self.path)
+        return self.explorer.write(self.path if path is None else path)
 
 
 class ExplainHandler:
-    """The probe handler, with the chosen calls' entry runs recorded step by step.
-    Everything else is the probe handler's (``inner``)."""
+    """The handler (``outer``: a policy's, or the probe handler itself), with the chosen
+    calls' entry runs of the probe handler (``probe``) recorded step by step.
+    Everything else is the outer handler's (also what :func:`tracer.prefilter_choice.
+    choose_prefilter` asks: this wrapper has no ``inner``)."""
 
-    def __init__(self, inner: ProbeHandler, session: Session) -> None:
-        self.inner = inner
+    def __init__(self, probe: ProbeHandler, session: Session, outer: Any = None) -> None:
+        self.probe = probe
+        self.outer = outer if outer is not None else probe
         self.session = session
 
     def on_entry(self, call: SyscallCall, tracee: Tracee) -> Decision:
         session = self.session
-        if not session.wants(call):
-            return self.inner.on_entry(call, tracee)
+        if not session.wants(call, tracee):
+            return self.outer.on_entry(call, tracee)  # type: ignore[no-any-return]
         run = session.start(call)
-        inner = self.inner
+        inner = self.probe
         inner.step_hook = run.rec.hook
         inner.last_fault = None
         inner.host.keep_printk = True     # the page shows the probe's printk lines
         try:
-            decision = inner.on_entry(call, tracee)
+            decision: Decision = self.outer.on_entry(call, tracee)
         finally:
             inner.step_hook = None
             inner.host.keep_printk = False
@@ -141,10 +159,10 @@ class ExplainHandler:
         return decision
 
     def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
-        self.inner.on_exit(call, ret, tracee)
+        self.outer.on_exit(call, ret, tracee)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        return getattr(self.outer, name)
 
 
 class _Texts:
@@ -203,12 +221,19 @@ class ExplainRecorder:
 
 
 def start(opts: Any, handler: object, fmt: FormatOptions, cmd: list[str]) -> Session:
-    """The ``--explain`` session of a run whose handler is ``handler`` (the probe's):
-    the options checked, before anything starts.  Raises :class:`UsageError`."""
+    """The ``--explain`` session of a run whose handler is ``handler`` (the probe's, or
+    a policy's): the options checked, before anything starts.  Raises
+    :class:`UsageError`."""
+    from tracer.policy.handler import PolicyHandler
     from tracer.probe_handler import ProbeHandler
+    outer = handler
+    policy = False
+    if isinstance(handler, PolicyHandler):
+        policy = True
+        handler = handler.probe                   # the policy's programs run there
     if not isinstance(handler, ProbeHandler):
-        raise UsageError("--explain records a probe's runs (the bundled probe or --probe),"
-                         " not a policy's")
+        raise UsageError("--explain records a probe's runs (the bundled probe or --probe)"
+                         " or a policy's (--policy)")
     chosen = None
     if opts.explain_syscalls is not None:
         try:
@@ -216,9 +241,11 @@ def start(opts: Any, handler: object, fmt: FormatOptions, cmd: list[str]) -> Ses
         except QualifyError as exc:
             raise UsageError(f"--explain-syscalls: {exc}") from None
     limit = _limit(opts.explain_limit)
-    title = "trace-run --explain " + " ".join(cmd) if cmd else "trace-run --explain"
-    return Session(opts.explain, handler, chosen, limit, probe_source(opts.probe), title,
-                   fmt)
+    words = ["trace-run", *(["--policy", Path(opts.policy).name]
+                            if policy and opts.policy else []), "--explain", *cmd]
+    title = " ".join(words)
+    source = None if policy else probe_source(opts.probe)
+    return Session(opts.explain, handler, chosen, limit, source, title, fmt, outer=outer)
 
 
 def check(opts: Any) -> None:

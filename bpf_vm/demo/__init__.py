@@ -14,8 +14,21 @@ Chapters 1, 3 and 4 need only the VM (chapter 1 the front end's probe sources, l
 front end lends them through the same extension (trace-run's ``tracer.demo``); without
 one, ``bpf-vm demo`` says they are not installed and shows the rest.
 
-A chapter whose real step fails is reported in one line and the tour goes on; the exit
-status is then 1.
+With ``--html DIR`` each chapter that runs BPF code also writes the explorer page
+(:class:`bpf_vm.Explorer`) of the very runs it shows, ``DIR/chapterN-SLUG.html``
+(:meth:`.show.Demo.page`), and prints its path:
+
+1. ``chapter1-dispatcher.html``: the dispatcher on openat and on getpid (2 runs);
+2. ``chapter2-openat.html``: the recorded openat of the real command (1 run);
+3. ``chapter3-chain.html``: the self-tail-calling chain, 33 tail calls (1 run);
+4. ``chapter4-refusal.html``: the refused program with the verifier's log, run anyway,
+   and its fixed version (2 runs);
+5. ``chapter5-policy.html``: the policy's programs on the denied mkdir, recorded by the
+   ``trace-run --policy ... --explain`` run the chapter shows (1 run);
+6. none (the sweep's runs are child processes'; the chapter says so).
+
+A chapter whose real step fails, or whose page cannot be written, is reported in one
+line and the tour goes on; the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -52,11 +65,6 @@ example shipped with it, samples/bpf/tracex5, used it to dispatch by syscall num
 one small program per syscall, reached through a table.  trace-run is built around that
 pattern, and so is this tour.
 """
-
-HTML_UNAVAILABLE = ("bpf-vm demo: --html: the explorer page is not available to the demo "
-                    "yet; no pages are written")
-"""What ``--html DIR`` prints: the chapters' explorer pages are not written yet."""
-
 
 def own_chapters(ext: Extension) -> list[DemoChapter]:
     """The chapters the VM shows by itself."""
@@ -96,14 +104,14 @@ def run_demo(ext: Extension, *, pause: bool = True, html: Path | None = None,
     """Run the tour (``only``: those chapter numbers); returns the exit status: 0, or
     1 when a chapter's real step failed.  ``pause`` waits for Enter between chapters
     when stdin is a terminal.  ``html``: the directory for the chapters' explorer
-    pages, which are not written yet (one line says so)."""
+    pages (made when missing)."""
     out = out if out is not None else sys.stdout
     if (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "") != "utf8":
         reconfigure = getattr(out, "reconfigure", None)
         if reconfigure is not None:   # box drawing and arrows on an ASCII terminal
             reconfigure(errors="replace")
     stdin = stdin if stdin is not None else sys.stdin
-    demo = Demo(out)
+    demo = Demo(out, html=html)
     if pause:
         try:
             pause = stdin.isatty()
@@ -121,8 +129,6 @@ def run_demo(ext: Extension, *, pause: bool = True, html: Path | None = None,
     demo.line(demo.strong("bpf-vm demo: tail calls, from a syscall to a policy"))
     if not only:
         demo.say(INTRO)
-    if html is not None:
-        print(HTML_UNAVAILABLE, file=sys.stderr, flush=True)
     for n in missing:
         demo.line()
         demo.line(f"(chapter {n}, {TITLES[n]}: needs a front end that traces processes; "
@@ -139,6 +145,10 @@ def run_demo(ext: Extension, *, pause: bool = True, html: Path | None = None,
     took = time.monotonic() - started
     demo.line()
     demo.line(demo.strong("─" * 20))
+    if html is not None:
+        n = len(demo.pages)
+        demo.line(f"{n} explorer page{'' if n == 1 else 's'} written to {html}"
+                  f"{': open them in a browser' if n else ''}.")
     if demo.failures:
         demo.line(f"The tour ran {len(todo)} chapter(s) in {took:.1f} s; "
                   f"{len(demo.failures)} step(s) failed:")

@@ -4,6 +4,7 @@ The front end's probe (trace-run's ``probes/syscalls.bpf.c``) is built with the 
 toolchain, its dispatcher's C is cut out of the source and shown beside the bytecode
 clang made of it (in the kernel's syntax), the loader's filling of the prog array is
 listed, and the dispatcher runs twice: on a syscall with a program, and on one without.
+With ``--html`` those two runs are recorded and written as ``chapter1-dispatcher.html``.
 The hand-written assembly twin (``dispatch.s``) is loaded and run the same way.
 """
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from .listing import c_function, c_map, kernel_listing
 
 if TYPE_CHECKING:
+    from ..explain import Explorer
     from ..extension import Extension
     from ..objfile import BpfObject
     from .show import Demo
@@ -26,10 +28,11 @@ PATH_ADDR = 0x7FFE1000            # where the fake tracee keeps openat's path
 PATH = b"/etc/hostname\0"
 
 
-def _load(path: Path, ext: Extension) -> tuple[BpfObject, float]:
+def _load(path: Path, ext: Extension) -> tuple[BpfObject, float, Path]:
     """The object of a C or assembly source, built (cached) and loaded into a fresh VM
     whose host fakes a tracee with a path in its memory; every program verified and
-    compiled as BPF_PROG_LOAD would.  Returns it and the build's seconds."""
+    compiled as BPF_PROG_LOAD would.  Returns it, the build's seconds and the file it
+    was loaded from (the object, for a C source)."""
     from ..host import ProcessHost
     from ..load import load_programs
     from ..objrun import load_any
@@ -44,15 +47,31 @@ def _load(path: Path, ext: Extension) -> tuple[BpfObject, float]:
     vm = Vm(host=ProcessHost({PATH_ADDR: PATH}, comm=b"demo"))
     obj = load_any(obj_path, vm, syscall_number=ext.syscall_number)
     load_programs(vm, obj.programs.values())
-    return obj, took
+    return obj, took, obj_path
 
 
-def _run(demo: Demo, obj: BpfObject, nr: int, args: dict[str, int] | None = None) -> None:
-    """Run the object's dispatcher on pt_regs with ``orig_ax = nr`` and say what it did."""
+def _run(demo: Demo, obj: BpfObject, nr: int, args: dict[str, int] | None = None,
+         page: Explorer | None = None, name: str = "") -> None:
+    """Run the object's dispatcher on pt_regs with ``orig_ax = nr`` and say what it did;
+    ``page``: record the run there (labelled with the syscall's ``name``)."""
+    from ..errors import BpfError
     from ..objrun import run_program
     regs = {"orig_ax": nr, **(args or {})}
     entry = obj.program()
-    run = run_program(obj, entry.name, regs=regs, collect_maps=False)
+    rec = None
+    if page is not None:
+        shown = ", ".join(f"{k} = {v:#x}" for k, v in regs.items())
+        rec = page.record(entry, {"label": f"{entry.name} on {name or nr}", "nr": nr,
+                                  "abi": "x86_64", "call": f"{entry.name}: {shown}"})
+    try:
+        run = run_program(obj, entry.name, regs=regs, collect_maps=False,
+                          trace=rec.hook if rec is not None else None)
+    except BpfError as exc:
+        if rec is not None:
+            rec.finish(error=str(exc), effects=obj.vm.state.effects)
+        raise
+    if rec is not None:
+        rec.finish(r0=run.r0, effects=obj.vm.state.effects)
     last = obj.vm.state.cur
     ended = last.program.name if last is not None else entry.name
     where = (f"tail-called into {demo.strong(ended)}" if run.tail_calls
@@ -100,7 +119,7 @@ def chapter(demo: Demo, sources: Sequence[Path], ext: Extension) -> None:
         demo.fail("finding the probe's C source", "the front end lends no .c probe")
         return
     src = c_sources[0]
-    obj, took = _load(src, ext)
+    obj, took, built = _load(src, ext)
     entry = obj.program()
     text = src.read_text(errors="replace")
     demo.line()
@@ -135,16 +154,23 @@ def chapter(demo: Demo, sources: Sequence[Path], ext: Extension) -> None:
         (the front end lends it) to find its slot, as tracex5's loader did with
         kprobe/<number> sections.""")
     demo.title("The dispatcher, run twice")
-    _run(demo, obj, OPENAT, {"di": 0xFFFFFF9C, "si": PATH_ADDR})
-    _run(demo, obj, GETPID)
+    page = None
+    if demo.html is not None:
+        from ..explain import Explorer
+        page = Explorer.for_object(obj, source=built,
+                                   title=f"bpf-vm demo, chapter 1: {src.name}, the dispatcher")
+    _run(demo, obj, OPENAT, {"di": 0xFFFFFF9C, "si": PATH_ADDR}, page, "openat")
+    _run(demo, obj, GETPID, page=page, name="getpid")
     unhandled = obj.maps.get("unhandled")
     if unhandled is not None:
         counts = [f"nr {int.from_bytes(k, 'little')}: {int.from_bytes(v, 'little')}"
                   for k, v in unhandled.items()]
         demo.line(f"  the fall-through counted it: unhandled = {{{', '.join(counts)}}}")
+    if page is not None:
+        demo.page("dispatcher", page, f"{src.name}'s {entry.name} on openat and getpid")
     for asm in asm_sources[:1]:
         with demo.step(f"loading {asm.name}"):
-            twin, _ = _load(asm, ext)
+            twin, _, _ = _load(asm, ext)
             first = twin.program()
             demo.title(f"Written by hand: {asm.name}")
             demo.say(f"""

@@ -3,6 +3,9 @@ and the one-line report of a step that failed.
 
 Colour (ANSI) only on a terminal, and never with ``NO_COLOR`` set; what is printed is
 otherwise the same, so a test reading a pipe sees every word a reader sees.
+
+With ``--html DIR`` (:attr:`Demo.html`) a chapter also writes the explorer page of the
+runs it showed, through :meth:`Demo.page`: ``DIR/chapterN-SLUG.html``, its path printed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from ..explain import Explorer
 
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
 _BANNER = "\033[1;30;43m"     # bold black on yellow: the tail call
@@ -34,11 +41,14 @@ class DemoChapter:
 
 class Demo:
     """The printer the chapters share.  ``failures`` collects the one-line reports of
-    steps that failed; the demo's exit status is non-zero when there are any."""
+    steps that failed; the demo's exit status is non-zero when there are any.  ``html``
+    is ``--html``'s directory (None: no pages); ``pages`` the pages written."""
 
     def __init__(self, out: TextIO, *, color: bool | None = None,
-                 width: int | None = None) -> None:
+                 width: int | None = None, html: Path | None = None) -> None:
         self.out = out
+        self.html = html
+        self.pages: list[Path] = []
         if color is None:
             color = _isatty(out) and "NO_COLOR" not in os.environ
         self.color = color
@@ -103,6 +113,47 @@ class Demo:
     def strong(self, text: str) -> str:
         return self._paint(_BOLD, text)
 
+    # -- explorer pages (--html DIR) ----------------------------------------------------
+
+    def page_path(self, slug: str) -> Path | None:
+        """Where this chapter's page goes, ``DIR/chapterN-SLUG.html``, with DIR made when
+        missing and the file opened for writing once (another process may write it);
+        None without ``--html``, or (after a :meth:`fail` line) when it cannot be
+        written."""
+        if self.html is None:
+            return None
+        path = self.html / f"chapter{self.chapter}-{slug}.html"
+        try:
+            self.html.mkdir(parents=True, exist_ok=True)
+            with path.open("ab"):
+                pass
+        except OSError as exc:
+            self.fail(f"writing its page {path}", exc)
+            return None
+        return path
+
+    def wrote(self, path: Path, what: str) -> None:
+        """Say that the page at ``path`` was written (``what``: what it holds)."""
+        self.pages.append(path)
+        self.line()
+        self.line(f"  explorer page: {path} ({what})")
+
+    def page(self, slug: str, explorer: Explorer, what: str = "") -> Path | None:
+        """With ``--html``: write ``explorer``'s page (see :meth:`page_path`) and print
+        its path; a failure is one :meth:`fail` line and the chapter goes on."""
+        path = self.page_path(slug)
+        if path is None:
+            return None
+        try:
+            size = explorer.write(path)
+        except Exception as exc:
+            self.fail(f"writing its page {path}", exc)
+            return None
+        runs = len(explorer.runs)
+        self.wrote(path, f"{what + ', ' if what else ''}{runs} run{'' if runs == 1 else 's'}, "
+                         f"{_size(size)}")
+        return path
+
     # -- failures --------------------------------------------------------------------
 
     def fail(self, what: str, exc: BaseException | str) -> None:
@@ -129,6 +180,10 @@ def _one_line(exc: BaseException) -> str:
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(exc).__name__}: {text}"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def _isatty(out: TextIO) -> bool:

@@ -4,7 +4,8 @@ A program that tail-calls itself runs in the VM until the limit stops it; the 20
 check and today's are both evaluated to show they allow the same 33 calls; then a
 program that wastes one attempt on an empty slot per run shows the difference between
 the x86-64 JIT's counting and the interpreter's, measured on the host kernel when
-bpf(2) is allowed (:func:`bpf_vm.kernel.measure_tail_call_rules`).
+bpf(2) is allowed (:func:`bpf_vm.kernel.measure_tail_call_rules`).  With ``--html`` the
+chain's run is recorded and written as ``chapter3-chain.html``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .listing import kernel_listing
 
 if TYPE_CHECKING:
     from ..engine.loops import Step
+    from ..explain import Explorer
     from ..objfile import BpfObject
     from .show import Demo
 
@@ -70,11 +72,14 @@ class ChainRun:
     failed_pcs: list[int] = field(default_factory=list)   # pcs of failed attempts
     r0: int = 0
     insns: int = 0
+    page: Explorer | None = None   # the run recorded (run_chain(..., record=True))
 
 
-def run_chain(source: str, counting: str) -> tuple[ChainRun, BpfObject]:
+def run_chain(source: str, counting: str, *, record: bool = False
+              ) -> tuple[ChainRun, BpfObject]:
     """Load ``source`` into a fresh VM with ``counting`` (jit or interpreter), put its
-    program in slot 0 of its prog array, verify and run it once."""
+    program in slot 0 of its prog array, verify and run it once; ``record``: also
+    record the run for the explorer page (:attr:`ChainRun.page`)."""
     from ..host import ProcessHost
     from ..load import prog_load
     from ..objfile import load_asm, set_prog_slot
@@ -86,13 +91,23 @@ def run_chain(source: str, counting: str) -> tuple[ChainRun, BpfObject]:
     set_prog_slot(obj.maps["progs"], 0, prog)
     prog_load(vm, prog)
     out = ChainRun(0, 0)
+    rec = None
+    if record:
+        from ..explain import Explorer
+        out.page = Explorer.for_object(obj, title=f"bpf-vm demo, chapter 3: '{prog.name}' "
+                                       f"tail-calls itself (counting: {counting})")
+        rec = out.page.record(prog, {"label": f"{prog.name}, once", "abi": "x86_64"})
 
     def hook(step: Step) -> None:
         if step.event == "tail_call":
             out.taken += 1
         elif step.event == "tail_call_failed":
             out.failed_pcs.append(step.pc)
+        if rec is not None:
+            rec.hook(step)
     res = vm.run(prog, bytes(SIZE), ctx_writable=False, trace=hook)
+    if rec is not None:
+        rec.finish(r0=res.r0, effects=res.effects)
     out.r0, out.insns = res.r0, res.insns
     value = obj.maps["runs"].lookup(bytes(4))
     out.runs = int.from_bytes(value, "little") if value is not None else 0
@@ -142,7 +157,7 @@ def chapter(demo: Demo) -> None:
 
         Here is a program that counts its runs in an array map and then tail-calls
         slot 0 of its prog array, which holds the program itself.""")
-    chain, obj = run_chain(SELF, "jit")
+    chain, obj = run_chain(SELF, "jit", record=demo.html is not None)
     prog = obj.program()
     demo.code(kernel_listing(prog))
     demo.title("Run it once")
@@ -162,6 +177,8 @@ def chapter(demo: Demo) -> None:
                         f"the program ran {chain.runs} times")
     demo.line(f"  r0 = {chain.r0} (the program returned its run count), "
               f"{chain.insns} instructions executed")
+    if chain.page is not None:
+        demo.page("chain", chain.page, f"'{prog.name}' once, {chain.taken} tail calls")
     demo.say(f"""
         So the limit is {chain.taken} tail calls, {chain.runs} runs of the body in all.
         The kernel's constant says so today: MAX_TAIL_CALL_CNT is {MAX_TAIL_CALL_CNT},

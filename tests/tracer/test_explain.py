@@ -121,3 +121,31 @@ def test_no_call_of_the_set_still_writes_a_page(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert page_data(page)["runs"] == []
     assert "(no run was recorded)" in page.read_text()
+
+
+@pytest.mark.ptrace
+def test_under_a_policy_the_policys_programs_are_recorded(tmp_path: Path) -> None:
+    profile, page, target = tmp_path / "p.json", tmp_path / "p.html", tmp_path / "x"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}))
+    res = run_cli("--policy", str(profile), "--explain", str(page), "--explain-syscalls",
+                  "mkdir,mkdirat", "-o", "/dev/null", "mkdir", str(target))
+    assert res.returncode == 1, res.stderr
+    assert "Operation not permitted" in res.stderr and not target.exists()
+    data = page_data(page)
+    assert data["title"] == f"trace-run --policy p.json --explain mkdir {target}"
+    names = [p["name"] for p in data["programs"]]
+    [run] = data["runs"]
+    assert run["outcome"] == "deny" and run["call"].startswith(f'mkdir("{target}", 0777)')
+    assert "EPERM" in run["call"]
+    tails = [s["x"] for s in run["steps"] if s.get("e") == "tail"]
+    assert len(tails) == 1 and tails[0][2] == "x86_64_mkdir"
+    assert names[run["entry"]] == "dispatch"
+    assert not data["sources"]          # the policy's programs have no source file
+
+
+def test_explain_is_refused_with_a_recording_handler(tmp_path: Path) -> None:
+    res = run_cli("--record-profile", str(tmp_path / "r.json"), "--explain",
+                  str(tmp_path / "p.html"), "true")
+    assert res.returncode == 2
+    assert "--explain records a probe's runs" in res.stderr
