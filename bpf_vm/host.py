@@ -55,6 +55,10 @@ class Host(Protocol):
         """CLOCK_BOOTTIME in ns."""
         ...
 
+    def tai_ns(self) -> int:
+        """CLOCK_TAI in ns (bpf_ktime_get_tai_ns)."""
+        ...
+
     def cpu(self) -> int: ...
 
     def prandom_u32(self) -> int: ...
@@ -190,6 +194,9 @@ class BaseHost:
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
 
+    def tai_ns(self) -> int:
+        return time.clock_gettime_ns(time.CLOCK_TAI)
+
     def proc_pid(self) -> int | str:
         """The /proc entry of the current task, for cgroups and namespaces."""
         return "self"
@@ -289,6 +296,7 @@ class FakeHost(BaseHost):
         self.regs = regs
         self.cgroups = [1] if cgroups is None else list(cgroups)
         self.pidns = pidns
+        self.tai_offset_ns = 1_700_000_000 * 10**9
 
     def pid_tgid(self) -> tuple[int, int]:
         return self.tgid, self.pid
@@ -324,3 +332,7 @@ class FakeHost(BaseHost):
 
     def pid_ns(self) -> tuple[int, int, int, int] | None:
         return self.pidns
+
+    def tai_ns(self) -> int:
+        """CLOCK_TAI: the monotonic time plus ``tai_offset_ns``."""
+        return self.now_ns + self.tai_offset_ns

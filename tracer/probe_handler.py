@@ -100,6 +100,19 @@ class TraceeHost(BaseHost):
     def boot_ns(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
+    def proc_pid(self) -> int:
+        """Cgroups and the pid namespace are the stopped thread's."""
+        return self._t().tid
+
+    def user_regs(self) -> tuple[int, int, int] | None:
+        """The stopped thread's (ip, sp, bp), for bpf_get_stack(id)'s user stacks."""
+        from tracer import ptrace_api
+        try:
+            r = ptrace_api.get_regs(self._t().tid)
+        except OSError:
+            return None
+        return int(r.rip), int(r.rsp), int(r.rbp)
+
     @property
     def printk_enabled(self) -> bool:
         """Lines are wanted with a ``--printk`` sink (a subclass that reads them says

@@ -3,13 +3,23 @@
 Modules by concern: :mod:`.maps` (map, ring-buffer and perf helpers, and the
 bpf_tail_call prototype), :mod:`.task` (ids, comm, signals, override_return, clocks),
 :mod:`.probe` (bpf_probe_read*), :mod:`.printk` (trace_printk, trace_vprintk,
-snprintf, over the kernel's printf rules in :mod:`.bprintf`), :mod:`.loop` (bpf_loop).
+snprintf, over the kernel's printf rules in :mod:`.bprintf`), :mod:`.loop` (bpf_loop),
+:mod:`.current` (task handle, cgroups, pid namespace), :mod:`.stack` (get_stackid,
+get_stack).
 """
 
 from __future__ import annotations
 
 from ..helper_table import HelperTable
-from . import loop, maps, printk, probe, task  # noqa: F401  (they register themselves)
+from . import (  # noqa: F401  (they register themselves)
+    current,
+    loop,
+    maps,
+    printk,
+    probe,
+    stack,
+    task,
+)
 from ._registry import BUILTIN
 
 

@@ -117,3 +117,49 @@ def get_smp_processor_id(state: RunContext, *_: int) -> int:
     """u32 bpf_get_smp_processor_id(void): always the one emulated CPU (0)."""
     return host_of(state).cpu() & M32
 
+
+
+@BUILTIN.helper("get_numa_node_id", RetType.INTEGER)
+def get_numa_node_id(state: RunContext, *_: int) -> int:
+    """long bpf_get_numa_node_id(void): the NUMA node of the (one, emulated) CPU: 0."""
+    return 0
+
+
+def kernel_hz() -> int:
+    """CONFIG_HZ of the running kernel (from /boot/config-RELEASE), else 250 (Debian's
+    and Ubuntu's)."""
+    import os
+    try:
+        with open(f"/boot/config-{os.uname().release}") as f:
+            for line in f:
+                if line.startswith("CONFIG_HZ="):
+                    return int(line.split("=", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return 250
+
+
+HZ = kernel_hz()
+#: jiffies at boot on 64-bit (INITIAL_JIFFIES: -300 s, so wrap bugs show early)
+INITIAL_JIFFIES = (-300 * HZ) & M32
+TICK_NS = 1_000_000_000 // HZ
+
+
+@BUILTIN.helper("jiffies64", RetType.INTEGER)
+def jiffies64(state: RunContext, *_: int) -> int:
+    """u64 bpf_jiffies64(void): INITIAL_JIFFIES plus the ticks of CLOCK_MONOTONIC."""
+    return (INITIAL_JIFFIES + host_of(state).ktime_ns() // TICK_NS) & M64
+
+
+@BUILTIN.helper("ktime_get_coarse_ns", RetType.INTEGER)
+def ktime_get_coarse_ns(state: RunContext, *_: int) -> int:
+    """u64 bpf_ktime_get_coarse_ns(void): CLOCK_MONOTONIC_COARSE, the monotonic time as
+    of the last tick (here: rounded down to a multiple of 1/HZ s)."""
+    now = host_of(state).ktime_ns()
+    return (now - now % TICK_NS) & M64
+
+
+@BUILTIN.helper("ktime_get_tai_ns", RetType.INTEGER)
+def ktime_get_tai_ns(state: RunContext, *_: int) -> int:
+    """u64 bpf_ktime_get_tai_ns(void): CLOCK_TAI."""
+    return host_of(state).tai_ns() & M64

@@ -4,7 +4,8 @@ As kernel/bpf/stackmap.c: a stack's id is the jhash2 of its instruction pointers
 to the bucket count (max_entries rounded up to a power of two), so equal stacks get
 equal ids (and ids equal to the kernel's for the same ips); one stack per bucket, and at
 most max_entries stacks stored.  Keys are u32 stack ids, values ``u64 ips[value_size /
-8]`` padded with zeros.  User space looks stacks up, deletes them and iterates the ids;
+8]`` padded with zeros (with BPF_F_STACK_BUILD_ID, struct bpf_stack_build_id
+records).  User space looks stacks up, deletes them and iterates the ids;
 it cannot update (-EINVAL).  Programs cannot look up or update (only bpf_get_stackid).
 """
 
@@ -15,7 +16,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from .base import Map
-from .spec import MapSpec
+from .spec import BPF_F_STACK_BUILD_ID, MapSpec
 
 if TYPE_CHECKING:
     from ..context import VmContext
@@ -27,6 +28,7 @@ BPF_F_FAST_STACK_CMP = 1 << 9
 BPF_F_REUSE_STACKID = 1 << 10
 BPF_F_USER_BUILD_ID = 1 << 11      # bpf_get_stack only
 
+BPF_STACK_BUILD_ID_IP = 2         # a struct bpf_stack_build_id holding an ip, no build id
 JHASH_INITVAL = 0xDEADBEEF
 _M = 0xFFFFFFFF
 
@@ -69,6 +71,13 @@ def jhash2(words: list[int], initval: int = 0) -> int:
     return c
 
 
+def build_id_records(ips: list[int] | tuple[int, ...]) -> bytes:
+    """struct bpf_stack_build_id for each ip, with status BPF_STACK_BUILD_ID_IP (the
+    kernel's record when it cannot read the build id): s32 status, 20 bytes of zero
+    build id, u64 ip."""
+    return b"".join(struct.pack("<i20xQ", BPF_STACK_BUILD_ID_IP, ip) for ip in ips)
+
+
 class StackTraceMap(Map):
     """Buckets of stacks (tuples of ips), indexed by stack id."""
     prog_lookup = False
@@ -81,8 +90,13 @@ class StackTraceMap(Map):
         self._buckets: dict[int, tuple[int, tuple[int, ...]]] = {}   # id -> (hash, ips)
 
     @property
+    def build_id(self) -> bool:
+        return bool(self.flags & BPF_F_STACK_BUILD_ID)
+
+    @property
     def max_depth(self) -> int:
-        return self.value_size // 8
+        """Frames per value: u64 ips, or 32-byte build-id records."""
+        return self.value_size // (32 if self.build_id else 8)
 
     def get_stackid(self, ips: list[int], flags: int) -> int:
         """__bpf_get_stackid for a collected stack whose ``skip`` frames the caller has
@@ -117,7 +131,7 @@ class StackTraceMap(Map):
         ips = self.stack(self._id(key))
         if ips is None:
             return None
-        data = struct.pack(f"<{len(ips)}Q", *ips)
+        data = build_id_records(ips) if self.build_id else struct.pack(f"<{len(ips)}Q", *ips)
         return data + bytes(self.value_size - len(data))
 
     def update_elem(self, key: bytes, value: bytes, flags: int, *,

@@ -1,0 +1,127 @@
+"""Helpers about the current task's kernel objects: its task_struct, cgroups and pid
+namespace.
+
+Every answer comes from the host (:meth:`~bpf_vm.host.Host.cgroup_ids`,
+:meth:`~bpf_vm.host.Host.pid_ns`).  Prototypes and gpl_only are the kernel's
+(kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).
+
+``bpf_get_current_task`` and ``bpf_get_current_task_btf`` return a *handle*: a stable
+address per thread, in the kernel's direct-map range, behind which nothing is mapped.
+Reading through it with bpf_probe_read_kernel (what BPF_CORE_READ does) fails with
+-EFAULT and a zeroed destination, as the kernel's probe_read does for a bad address.
+An emulated task_struct behind it is another work item.  ``get_current_task_btf``'s
+prototype here returns an integer, not the kernel's trusted BTF pointer: a program that
+dereferences the task directly (``task->tgid`` without a probe read) is refused by the
+verifier ("invalid mem access 'scalar'").
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from ..helper_table import ArgType, HelperFault, RetType
+from ..maps.fd_array import CgroupArray
+from ._mem import M32, M64, host_of, prog_write
+from ._registry import BUILTIN
+
+if TYPE_CHECKING:
+    from ..context import RunContext
+
+#: Where task handles start: the x86-64 direct map (page_offset_base without KASLR),
+#: one 16 KiB slot per thread id.  Never a VM address (those are small numbers).
+TASK_HANDLE_BASE = 0xFFFF_8880_0000_0000
+TASK_HANDLE_STRIDE = 1 << 14
+PIDNS_INFO_SIZE = 8      # struct bpf_pidns_info { __u32 pid; __u32 tgid; }
+ROOT_CGROUP_ID = 1
+
+
+def task_handle(tid: int) -> int:
+    """The address bpf_get_current_task returns for thread ``tid``."""
+    return TASK_HANDLE_BASE + (tid & 0x3FFFFF) * TASK_HANDLE_STRIDE
+
+
+def _task(state: RunContext) -> int:
+    _tgid, pid = host_of(state).pid_tgid()
+    return task_handle(pid)
+
+
+@BUILTIN.helper("get_current_task", RetType.INTEGER, gpl_only=True)
+def get_current_task(state: RunContext, *_: int) -> int:
+    """u64 bpf_get_current_task(void): the task's handle (see the module's doc)."""
+    return _task(state)
+
+
+@BUILTIN.helper("get_current_task_btf", RetType.INTEGER, gpl_only=True)
+def get_current_task_btf(state: RunContext, *_: int) -> int:
+    """struct task_struct *bpf_get_current_task_btf(void): the same handle."""
+    return _task(state)
+
+
+def _cgroup_ids(state: RunContext) -> list[int]:
+    """The task's cgroup-v2 ids from the root; the root alone when the host cannot say
+    (no cgroup-v2 mount: every task is in the default hierarchy's root, id 1)."""
+    return host_of(state).cgroup_ids() or [ROOT_CGROUP_ID]
+
+
+@BUILTIN.helper("get_current_cgroup_id", RetType.INTEGER)
+def get_current_cgroup_id(state: RunContext, *_: int) -> int:
+    """u64 bpf_get_current_cgroup_id(void): the id of the task's cgroup-v2 cgroup."""
+    return _cgroup_ids(state)[-1] & M64
+
+
+@BUILTIN.helper("get_current_ancestor_cgroup_id", RetType.INTEGER, ArgType.ANYTHING)
+def get_current_ancestor_cgroup_id(state: RunContext, level: int, *_: int) -> int:
+    """u64 bpf_get_current_ancestor_cgroup_id(int level): the id of the task's cgroup's
+    ancestor at ``level`` (0: the root); 0 when the cgroup is not that deep or level
+    is negative."""
+    lvl = level & M32
+    if lvl >> 31:
+        return 0
+    ids = _cgroup_ids(state)
+    return ids[lvl] & M64 if lvl < len(ids) else 0
+
+
+@BUILTIN.helper("current_task_under_cgroup", RetType.INTEGER, ArgType.CONST_MAP_PTR,
+                ArgType.ANYTHING)
+def current_task_under_cgroup(state: RunContext, r1: int, index: int, *_: int) -> int:
+    """long bpf_current_task_under_cgroup(map, u32 index): 1 when the task is in the
+    cgroup at ``index`` of cgroup array ``map`` or below it, 0 when not, -E2BIG for an
+    index beyond the array, -EAGAIN for an empty slot."""
+    m = state.vm.map_at(r1)
+    if not isinstance(m, CgroupArray):
+        name = getattr(m, "name", f"0x{r1:x}")
+        raise HelperFault(f"bpf_current_task_under_cgroup: map '{name}' is not a cgroup"
+                          " array")
+    idx = index & M32
+    if idx >= m.max_entries:
+        return -errno.E2BIG
+    cg = m.cgroup_at(idx)
+    if cg is None:
+        return -errno.EAGAIN
+    return 1 if cg.id in _cgroup_ids(state) else 0
+
+
+@BUILTIN.helper("get_ns_current_pid_tgid", RetType.INTEGER, ArgType.ANYTHING,
+                ArgType.ANYTHING, ArgType.PTR_TO_UNINIT_MEM, ArgType.CONST_SIZE)
+def get_ns_current_pid_tgid(state: RunContext, dev: int, ino: int, nsdata: int,
+                            size: int, *_: int) -> int:
+    """long bpf_get_ns_current_pid_tgid(u64 dev, u64 ino, struct bpf_pidns_info *nsdata,
+    u32 size): the task's pid and tgid as the pid namespace (dev, ino) sees them, when
+    that is the task's namespace (``stat /proc/self/ns/pid``); else -EINVAL.  -EINVAL
+    also for a size other than 8 or a dev above 32 bits, -ENOENT without a namespace;
+    nsdata is zeroed on error."""
+    size &= M32
+    ns = host_of(state).pid_ns()
+    if size != PIDNS_INFO_SIZE or dev >> 32:
+        err = -errno.EINVAL
+    elif ns is None:
+        err = -errno.ENOENT
+    elif (ns[0], ns[1]) != (dev & M64, ino & M64):
+        err = -errno.EINVAL
+    else:
+        data = (ns[2] & M32).to_bytes(4, "little") + (ns[3] & M32).to_bytes(4, "little")
+        prog_write(state, nsdata, data, "bpf_get_ns_current_pid_tgid nsdata")
+        return 0
+    prog_write(state, nsdata, bytes(size), "bpf_get_ns_current_pid_tgid nsdata")
+    return err
