@@ -408,17 +408,29 @@ def build(source: InFile,
           output: Annotated[Path | None, typer.Option("-o", "--output", help="Object file "
                                                       "(default: SOURCE with .o).")] = None,
           include: Annotated[list[Path] | None, typer.Option(
-              "-I", "--include", help="Extra include directory (repeatable).")] = None,
+              "-I", "--include", help="Include directory, searched before trace-run's "
+              "headers (repeatable).")] = None,
+          define: Annotated[list[str] | None, typer.Option(
+              "-D", "--define", help="Preprocessor definition NAME or NAME=VALUE "
+              "(repeatable).")] = None,
+          target_arch: Annotated[str | None, typer.Option(
+              "--target-arch", help="libbpf's __TARGET_ARCH_<ARCH> (x86, arm64, ...; "
+              "default: this machine's).")] = None,
           no_cache: Annotated[bool, typer.Option("--no-cache", help="Always run the "
                                                  "compiler.")] = False) -> None:
-    """Compile BPF C with ziglang's clang (or $BPF_CC), cached by content hash.  The
-    installed extension's headers (trace-run's probes/include) are searched first, then
-    the -I directories."""
+    """Compile BPF C with ziglang's clang (or $BPF_CC), cached by content hash.  Headers
+    are searched in the -I directories, then the installed extension's (trace-run's
+    probes/include), then the system's (/usr/include: linux/bpf.h, libbpf-dev's bpf/),
+    then trace-run's libbpf-compatible bpf/ headers."""
     from .extension import installed
     from .toolchain import build as build_c
+    from .toolchain import host_target_arch
     out = output if output is not None else source.with_name(
         source.name.removesuffix(".c") + ".o")
-    build_c(source, out, include_dirs=[*installed().include_dirs, *(include or [])],
+    ext = installed()
+    build_c(source, out, include_dirs=[*(include or []), *ext.include_dirs],
+            defines=define, target_arch=target_arch or host_target_arch(),
+            system_includes=True, fallback_dirs=list(ext.fallback_include_dirs),
             use_cache=not no_cache)
     typer.echo(str(out))
 

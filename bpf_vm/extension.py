@@ -33,12 +33,15 @@ class Extension:
     headers ``bpf-vm build`` searches after the user's ``-I`` directories;
     ``probe_sources`` the front end's own probe (C, then assembly: the first program of
     each is its dispatcher), which ``bpf-vm demo`` opens with; ``demo_chapters`` the
-    demo's chapters that need the front end (tracing real commands, policies)."""
+    demo's chapters that need the front end (tracing real commands, policies);
+    ``fallback_include_dirs`` headers searched after the system's (libbpf's ``bpf/``
+    layout where libbpf-dev is absent)."""
 
     syscall_number: SyscallResolver | None = None
     include_dirs: tuple[Path, ...] = ()
     probe_sources: tuple[Path, ...] = ()
     demo_chapters: tuple[DemoChapter, ...] = ()
+    fallback_include_dirs: tuple[Path, ...] = ()
 
 
 @cache
@@ -49,6 +52,7 @@ def installed() -> Extension:
     from importlib.metadata import entry_points
     resolver: SyscallResolver | None = None
     dirs: list[Path] = []
+    fallback: list[Path] = []
     sources: tuple[Path, ...] = ()
     chapters: list[DemoChapter] = []
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
@@ -57,9 +61,10 @@ def installed() -> Extension:
         if resolver is None:
             resolver = ext.syscall_number
         dirs.extend(d for d in ext.include_dirs if d not in dirs)
+        fallback.extend(d for d in ext.fallback_include_dirs if d not in fallback)
         sources = sources or ext.probe_sources
         chapters.extend(ext.demo_chapters)
-    return Extension(resolver, tuple(dirs), sources, tuple(chapters))
+    return Extension(resolver, tuple(dirs), sources, tuple(chapters), tuple(fallback))
 
 
 def syscall_number(name: str) -> int | None:

@@ -7,12 +7,21 @@ The default compiler is the clang inside the ``ziglang`` wheel, so probes build 
 Objects are cached under ``$XDG_CACHE_HOME/trace-run`` (default ``~/.cache/trace-run``),
 keyed by a hash of the source, every header in the include path and in the source's
 directory, the compiler's identity and the flags: a change to any of them rebuilds.
+
+The include path, in search order: the ``include_dirs`` (``-I``: the user's, then the
+front end's), then, with ``system_includes``, the system's (``-idirafter``
+/usr/include/<multiarch> and /usr/include, which ``-target bpf`` does not search by
+itself; libbpf-bootstrap adds them the same way), then the ``fallback_dirs`` (also
+``-idirafter``: headers used only when the system has none, such as trace-run's
+``bpf/bpf_helpers.h`` where libbpf-dev is not installed).  Of the system directories
+only the ``bpf/`` headers (libbpf's) enter the cache key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -100,20 +109,55 @@ def cache_key(source: Path, cmd: list[str], flags: list[str],
     return h.hexdigest()
 
 
+#: ``--target-arch`` names (libbpf's __TARGET_ARCH_xxx) for ``uname -m`` values
+_ARCH_OF_MACHINE = {"x86_64": "x86", "i686": "x86", "aarch64": "arm64", "armv7l": "arm",
+                    "s390x": "s390", "ppc64le": "powerpc", "ppc64": "powerpc",
+                    "mips64": "mips", "riscv64": "riscv", "sparc64": "sparc",
+                    "loongarch64": "loongarch"}
+TARGET_ARCHES = frozenset(_ARCH_OF_MACHINE.values()) | {"arc"}
+
+
+def host_target_arch() -> str:
+    """libbpf's name for this machine's architecture (``x86`` on x86-64)."""
+    return _ARCH_OF_MACHINE.get(platform.machine(), "x86")
+
+
+def system_include_dirs() -> list[Path]:
+    """The C library's include directories (the multiarch one first), where present."""
+    out = []
+    for d in (Path(f"/usr/include/{platform.machine()}-linux-gnu"), Path("/usr/include")):
+        if d.is_dir():
+            out.append(d)
+    return out
+
+
 def build(source: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,
           include_dirs: list[Path] | None = None, extra_flags: list[str] | None = None,
-          use_cache: bool = True, cache: Path | None = None) -> Path:
+          use_cache: bool = True, cache: Path | None = None,
+          defines: list[str] | None = None, target_arch: str | None = None,
+          system_includes: bool = False, fallback_dirs: list[Path] | None = None) -> Path:
     """Compile ``source`` to a BPF object and return its path.
 
     ``include_dirs`` are searched in order (the driver adds none of its own: trace-run's
-    headers come from :mod:`probes`, which passes them).  Without ``output`` the cached
-    object itself is returned (don't modify it).  Raises :class:`BuildError` with the
-    compiler's message on failure."""
+    headers come from :mod:`probes`, which passes them), then the system's
+    (``system_includes``), then ``fallback_dirs``.  ``defines`` are ``-D`` values
+    (``NAME`` or ``NAME=VALUE``); ``target_arch`` (libbpf's names: x86, arm64...) defines
+    ``__TARGET_ARCH_<arch>`` as libbpf's bpf_tracing.h expects.  Without ``output`` the
+    cached object itself is returned (don't modify it).  Raises :class:`BuildError`
+    with the compiler's message on failure."""
     src = Path(source)
     if not src.is_file():
         raise BuildError(str(src), "no such file")
+    if target_arch is not None and target_arch not in TARGET_ARCHES:
+        raise BuildError(str(src), f"unknown target arch {target_arch!r} (one of"
+                                   f" {', '.join(sorted(TARGET_ARCHES))})")
     incs = list(include_dirs or [])
-    flags = [*OPT_FLAGS, *(f"-I{d}" for d in incs), *(extra_flags or [])]
+    after = [*(system_include_dirs() if system_includes else []), *(fallback_dirs or [])]
+    flags = [*OPT_FLAGS, *(f"-I{d}" for d in incs),
+             *([f"-D__TARGET_ARCH_{target_arch}"] if target_arch else []),
+             *(f"-D{d}" for d in defines or []),
+             *(f for d in after for f in ("-idirafter", str(d))), *(extra_flags or [])]
+    incs += [d / "bpf" for d in after if (d / "bpf").is_dir()] + list(fallback_dirs or [])
     cmd = compiler_command()
     if not use_cache:
         out = Path(output) if output is not None else src.with_suffix(".o")
@@ -162,4 +206,6 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "compiler_command",
+    "host_target_arch",
+    "system_include_dirs",
 ]

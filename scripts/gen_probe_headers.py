@@ -118,12 +118,15 @@ def render_helper_defs(header_text: str) -> str:
         "#ifndef __TRACE_RUN_BPF_HELPER_DEFS_H",
         "#define __TRACE_RUN_BPF_HELPER_DEFS_H",
         "",
-        "/* enum bpf_map_type */",
+        "/* enum bpf_map_type, unless <linux/bpf.h> or vmlinux.h (included first, as with",
+        " * libbpf) already defined it */",
+        "#if !defined(__LINUX_BPF_H__) && !defined(_UAPI__LINUX_BPF_H__) && \\",
+        "\t!defined(__VMLINUX_H__)",
         "enum bpf_map_type {",
     ]
     for mname, num in sorted(MAP_TYPES.items(), key=lambda kv: kv[1]):
         lines.append(f"\tBPF_MAP_TYPE_{mname.upper()} = {num},")
-    lines += ["};", ""]
+    lines += ["};", "#endif", ""]
     lines += [f"struct {s};" for s in sorted(structs)]
     lines += ["", *decls, "", "#endif", ""]
     return "\n".join(lines)

@@ -4,7 +4,10 @@
 #ifndef __TRACE_RUN_BPF_HELPER_DEFS_H
 #define __TRACE_RUN_BPF_HELPER_DEFS_H
 
-/* enum bpf_map_type */
+/* enum bpf_map_type, unless <linux/bpf.h> or vmlinux.h (included first, as with
+ * libbpf) already defined it */
+#if !defined(__LINUX_BPF_H__) && !defined(_UAPI__LINUX_BPF_H__) && \
+	!defined(__VMLINUX_H__)
 enum bpf_map_type {
 	BPF_MAP_TYPE_UNSPEC = 0,
 	BPF_MAP_TYPE_HASH = 1,
@@ -39,6 +42,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_BLOOM_FILTER = 30,
 	BPF_MAP_TYPE_USER_RINGBUF = 31,
 };
+#endif
 
 struct __sk_buff;
 struct bpf_dynptr;

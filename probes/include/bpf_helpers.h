@@ -41,6 +41,11 @@
 #define __stringify_1(x) #x
 #define __stringify(x) __stringify_1(x)
 
+/* The flags below are enum constants of <linux/bpf.h> and vmlinux.h: defined here only
+ * when neither was included (first, as with libbpf). */
+#if !defined(__LINUX_BPF_H__) && !defined(_UAPI__LINUX_BPF_H__) && \
+	!defined(__VMLINUX_H__)
+
 /* Map update flags (BPF_MAP_UPDATE_ELEM). */
 #define BPF_ANY		0
 #define BPF_NOEXIST	1
@@ -61,6 +66,38 @@
 
 /* bpf_perf_event_output: the current CPU's slot. */
 #define BPF_F_CURRENT_CPU	0xffffffffULL
+#define BPF_F_INDEX_MASK	0xffffffffULL
+
+/* bpf_get_stackid / bpf_get_stack flags, and STACK_TRACE map creation. */
+#define BPF_F_SKIP_FIELD_MASK	0xffULL
+#define BPF_F_USER_STACK	(1ULL << 8)
+#define BPF_F_FAST_STACK_CMP	(1ULL << 9)
+#define BPF_F_REUSE_STACKID	(1ULL << 10)
+#define BPF_F_USER_BUILD_ID	(1ULL << 11)
+#define BPF_F_STACK_BUILD_ID	(1U << 5)
+
+/* struct bpf_pidns_info: bpf_get_ns_current_pid_tgid's result. */
+struct bpf_pidns_info {
+	__u32 pid;
+	__u32 tgid;
+};
+
+/* struct bpf_stack_build_id: a frame of a BPF_F_USER_BUILD_ID stack. */
+enum bpf_stack_build_id_status {
+	BPF_STACK_BUILD_ID_EMPTY = 0,
+	BPF_STACK_BUILD_ID_VALID = 1,
+	BPF_STACK_BUILD_ID_IP = 2,
+};
+struct bpf_stack_build_id {
+	__s32 status;
+	unsigned char build_id[20];
+	union {
+		__u64 offset;
+		__u64 ip;
+	};
+};
+
+#endif
 
 /* Legacy map definitions (SEC("maps")), as samples/bpf wrote them before BTF. */
 struct bpf_map_def {
