@@ -11,7 +11,6 @@ bpf(2)); run again on a newer kernel to refresh it.  Needs root (CAP_BPF, CAP_PE
 
 from __future__ import annotations
 
-import ctypes
 import struct
 import sys
 from pathlib import Path
@@ -21,27 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from bpf_vm import kernel as K  # noqa: E402
 from bpf_vm._generated_helper_ids import HELPER_NAMES  # noqa: E402
+from bpf_vm.kernel_verify import kernel_verify  # noqa: E402
 from bpf_vm.verifier.ctx import KERNEL_NUMBER, ProgKind  # noqa: E402
-
-
-def _load(code: bytes, prog_type: int, flags: int) -> str:
-    insns = ctypes.create_string_buffer(code, len(code))
-    lic = ctypes.create_string_buffer(b"GPL")
-    log = ctypes.create_string_buffer(1 << 16)
-    attr = K._BpfAttr()
-    a = attr.load
-    a.prog_type = prog_type
-    a.insn_cnt = len(code) // 8
-    a.insns = K._addr(insns)
-    a.license = K._addr(lic)
-    a.prog_flags = flags
-    a.log_level = 1
-    a.log_size = len(log)
-    a.log_buf = K._addr(log)
-    fd, _err = K._bpf(K.BPF_PROG_LOAD, attr)
-    if fd >= 0:
-        K.close_fd(fd)
-    return log.value.decode(errors="replace")
 
 
 def main() -> int:
@@ -53,7 +33,7 @@ def main() -> int:
             if fid == 0:
                 continue
             code = struct.pack("<BBhi", 0x85, 0, 0, fid) + struct.pack("<BBhi", 0x95, 0, 0, 0)
-            log = _load(code, KERNEL_NUMBER[kind], flags)
+            log = kernel_verify(code, KERNEL_NUMBER[kind], flags=flags).log
             if "cannot use helper" in log or "unknown func" in log or "invalid func" in log:
                 continue
             ids.append(fid)
