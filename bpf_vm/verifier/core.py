@@ -222,7 +222,6 @@ class Checker:
         p = self.pending.pop()
         for e in self.path[p.path_len:]:
             e.done = True
-            self.cur_states -= 0
         del self.path[p.path_len:]
         log = self.log
         if log.level == 1:
@@ -465,9 +464,8 @@ class Checker:
         if insn.src == CallKind.LOCAL:
             return self._local_call(pc, pc + 1 + insn.imm, callback=False)
         if insn.src == CallKind.KFUNC:
-            raise Refuse("calling kernel functions are not allowed in non-JITed programs"
-                         if False else "kernel function calls are not supported here",
-                         errno=EINVAL)
+            # kfuncs are named by the kernel's BTF ids, which we do not read
+            raise Refuse(f"kernel btf_id {insn.imm} is not a function", errno=EINVAL)
         ctx_arg = self.reg(3)
         cb_map = self.reg(1)
         cb = calls.check_helper_call(self, pc, insn)

@@ -166,8 +166,6 @@ def fmt_reg(r: Reg, cur_frame: int = 0, precise: bool = False) -> str:
         parts.append(f"off={r.off}")
     if t is RT.MEM:
         parts.append(f"sz={r.mem_size}")
-    if t is RT.FUNC:
-        parts.append(f"subprog={r.subprog}" if False else "")
     if not r.s.is_const():
         inner = r.s.fmt("")
         if inner.startswith("scalar(") and inner.endswith(")") and inner != "scalar()":
