@@ -4,14 +4,13 @@ make through their pointer arguments."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .ctx import ctx_access
 from .errors import Refuse
 from .regs import NOT_INIT, RT, Reg, type_name
 from .scalar import Scalar
-from .state import INVALID, SLOT, Frame, Slot
+from .state import SLOT, Frame, Slot
 
 if TYPE_CHECKING:
     from .core import Checker
@@ -213,11 +212,9 @@ def stack_access(v: Checker, regno: int, reg: Reg, off: int, size: int, write: b
             if slot.is_spill or "r" in keep:
                 keep = "".join("m" if c == "r" else c for c in keep)
             spilled = value
-            if size < SLOT and value.is_scalar:
-                spilled = replace(value, id=0) if value.s.umax >= (1 << (8 * size)) else value
-                spilled = Reg.scalar(spilled.s.cast_to(size) if hasattr(spilled.s, "cast_to")
-                                     else spilled.s, spilled.id) \
-                    if value.s.umax >= (1 << (8 * size)) else spilled
+            if size < SLOT and value.is_scalar and value.s.umax >= 1 << (8 * size):
+                # a narrowing spill keeps the low bytes and breaks the link (id 0)
+                spilled = Reg.scalar(value.s.cast_to(size))
             frame.stack[spi] = Slot(keep + "r" * size, spilled)
             v.scratch_slot(spi)
             return None
@@ -304,7 +301,3 @@ def helper_mem(v: Checker, regno: int, size_lo: int, size_hi: int, write: bool,
                      f"mem, ringbuf_mem, buf, trusted_ptr_")
     raise Refuse(f"R{regno} type={type_name(reg)} expected=fp, pkt, pkt_meta, map_key, "
                  f"map_value, mem, ringbuf_mem, buf, trusted_ptr_")
-
-
-def slot_is_empty(slot: Slot) -> bool:
-    return slot.types == INVALID
