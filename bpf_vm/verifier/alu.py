@@ -7,12 +7,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .. import syntax as S
+from ..engine.runtime import _sdiv, _smod
 from ..insn import Insn
 from ..isa import AluOp, Kind, Source
 from .errors import Refuse
 from .mem import BPF_MAX_VAR_OFF
 from .regs import RT, Reg, type_name
 from .scalar import Scalar
+from .tnum import sext
 
 if TYPE_CHECKING:
     from .core import Checker
@@ -113,11 +115,6 @@ def check_alu(v: Checker, insn: Insn) -> None:
     v.write(dst, Reg(RT.SCALAR, res.s, precise=True) if d.precise else res)
 
 
-def _sx(x: int, bits: int) -> int:
-    x &= (1 << bits) - 1
-    return x - (1 << bits) if x >> (bits - 1) else x
-
-
 def concrete(op: AluOp, a: int, b: int, wide: bool, signed: bool) -> int:
     """``a op b`` on known values, as the CPU computes it (the interpreter's rules:
     x/0 = 0, x%0 = x, shift amounts masked)."""
@@ -142,25 +139,11 @@ def concrete(op: AluOp, a: int, b: int, wide: bool, signed: bool) -> int:
     elif op is AluOp.RSH:
         r = a >> (b & (bits - 1))
     elif op is AluOp.ARSH:
-        r = _sx(a, bits) >> (b & (bits - 1))
-    elif op is AluOp.DIV:
-        if b == 0:
-            r = 0
-        elif signed:
-            sa, sb = _sx(a, bits), _sx(b, bits)
-            q = abs(sa) // abs(sb)
-            r = q if (sa < 0) == (sb < 0) else -q
-        else:
-            r = a // b
+        r = sext(a, bits) >> (b & (bits - 1))
+    elif op is AluOp.DIV:   # the engines' own signed forms: the same results by design
+        r = _sdiv(a, b, 1 << (bits - 1), m) if signed else (a // b if b else 0)
     elif op is AluOp.MOD:
-        if b == 0:
-            r = a
-        elif signed:
-            sa, sb = _sx(a, bits), _sx(b, bits)
-            rem = abs(sa) % abs(sb)
-            r = -rem if sa < 0 else rem
-        else:
-            r = a % b
+        r = _smod(a, b, 1 << (bits - 1), m) if signed else (a % b if b else a)
     else:
         raise AssertionError(op)
     return r & m

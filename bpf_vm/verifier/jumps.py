@@ -13,6 +13,7 @@ from .errors import Refuse
 from .regs import RT, Reg
 from .scalar import JSET_FALSE, Scalar, negate
 from .state import State
+from .tnum import sext
 
 if TYPE_CHECKING:
     from .core import Checker
@@ -69,8 +70,7 @@ def _compare(op: JmpOp, a: int, b: int, wide: bool) -> bool:
     m = (1 << bits) - 1
     a &= m
     b &= m
-    sa = a - (1 << bits) if a >> (bits - 1) else a
-    sb = b - (1 << bits) if b >> (bits - 1) else b
+    sa, sb = sext(a, bits), sext(b, bits)
     return {JmpOp.JEQ: a == b, JmpOp.JNE: a != b, JmpOp.JGT: a > b, JmpOp.JGE: a >= b,
             JmpOp.JLT: a < b, JmpOp.JLE: a <= b, JmpOp.JSGT: sa > sb, JmpOp.JSGE: sa >= sb,
             JmpOp.JSLT: sa < sb, JmpOp.JSLE: sa <= sb, JmpOp.JSET: bool(a & b)}[op]
