@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 
 from probes.abi import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Abi, syscall_name
 from tracer.syscalls import xlat as X
-from tracer.syscalls.decode import MAX_ERRNO, flags_text, hx, octal, open_flags_text, signed
+from tracer.syscalls.decode import (
+    MAX_ERRNO,
+    clock_t_text,
+    flags_text,
+    hx,
+    octal,
+    open_flags_text,
+    signed,
+)
 
 # --- return values -----------------------------------------------------------------------
 
@@ -116,6 +124,8 @@ def format_siginfo(signo: int, info: Mapping[str, int]) -> str:
             text = "__NR_" + syscall_name(Abi.I386 if arch == AUDIT_ARCH_I386 else Abi.X86_64, v)
         elif key == "si_arch":
             text = _ARCHES.get(v, hex(v))
+        elif key in ("si_utime", "si_stime"):
+            text = clock_t_text(v)
         else:
             text = str(v)
         shown.append(f"{key}={text}")

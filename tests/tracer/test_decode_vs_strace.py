@@ -9,6 +9,7 @@ sysinfo numbers.  One case per family; small unit tests with handcrafted bytes f
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -23,7 +24,7 @@ from tests.test_format import FakeMemory
 from tests.tracer.conftest import run_cli
 from tracer import format as F
 from tracer.format_results import format_return
-from tracer.syscalls.decode import Ctx, signal
+from tracer.syscalls.decode import Ctx, clock_t_text, signal
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ CASES = [
                    (r"tv_usec=\d+", "tv_usec=N"),
                    # CPU time in clock ticks: a traced run spends more of it than
                    # strace's, and more on a busy machine
-                   (r"(tms_c?[us]time)=\d+", r"\1=N"),
+                   (r"(tms_c?[us]time)=\d+( /\* [\d.]+ s \*/)?", r"\1=N"),
                    (r"(times\(.*\)\s*=) \d+", r"\1 N"))),
     Case("signals", ("rt_sigaction", "rt_sigprocmask", "tgkill", "wait4", "--- SIGUSR1",
                      "--- SIGCHLD")),
@@ -356,4 +357,17 @@ def test_x32_native_structs_use_64_bit_longs() -> None:
     tms = mem.put(struct.pack("<qqqq", 1, 2, 3, 4))
     nr = syscall_number(Abi.X32, "times")
     assert (F.format_call(Abi.X32, nr, [tms], mem, 5)
-            == "times({tms_utime=1, tms_stime=2, tms_cutime=3, tms_cstime=4})")
+            == "times({tms_utime=1 /* 0.01 s */, tms_stime=2 /* 0.02 s */, "
+               "tms_cutime=3 /* 0.03 s */, tms_cstime=4 /* 0.04 s */})")
+
+
+@pytest.mark.parametrize(("ticks", "text"), [
+    (0, "0"), (1, "1 /* 0.01 s */"), (55, "55 /* 0.55 s */"), (100, "100 /* 1.00 s */"),
+    (12345, "12345 /* 123.45 s */"), (-1, "-1"),
+])
+def test_clock_t_as_strace_prints_it(ticks: int, text: str) -> None:
+    """strace's print_clock_t: the ticks, and when nonzero the seconds at USER_HZ with as
+    many decimals as a tick needs (2 at 100 Hz, which x86-64 Linux always reports)."""
+    assert os.sysconf("SC_CLK_TCK") == 100
+    assert clock_t_text(ticks) == text
+    assert clock_t_text(ticks, raw=True) == str(ticks)

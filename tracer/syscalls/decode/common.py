@@ -4,6 +4,8 @@ reads under it, and the number and flag renderers.  Imports no family module."""
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -206,6 +208,9 @@ class OptCtx(Ctx):
     fmt: FormatOptions = DEFAULT_FORMAT  # type: ignore[misc]
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
 NewCtx = Callable[..., Ctx]
 """``(abi, args, read, strlen, ret=None) -> Ctx``: :func:`ctx_maker`'s."""
 
@@ -338,6 +343,21 @@ def ptr(ctx: Ctx, v: int) -> str:
 
 def hx(v: int) -> str:
     return hex(v) if v else "0"
+
+
+def clock_t_text(ticks: int, *, raw: bool = False) -> str:
+    """A clock_t count as strace prints it: the ticks, then (when nonzero and not
+    ``-X raw``) the seconds they make at this system's USER_HZ, ``55 /* 0.55 s */``."""
+    if raw or ticks <= 0 or _CLK_TCK <= 0:
+        return str(ticks)
+    # as many fractional digits as a tick needs: 2 at the usual 100 Hz
+    digits = min(math.ceil(math.log10(_CLK_TCK - 1)), 9) if _CLK_TCK > 1 else 0
+    whole, rest = divmod(ticks, _CLK_TCK)
+    frac = round(rest * 10 ** digits / _CLK_TCK)
+    if frac == 10 ** digits and digits:
+        whole, frac = whole + 1, 0
+    tail = f".{frac:0{digits}d}" if digits else ""
+    return f"{ticks} /* {whole}{tail} s */"
 
 
 def octal(value: int) -> str:

@@ -10,6 +10,7 @@ from tracer.syscalls import xlat as X
 from tracer.syscalls.decode.common import (
     Ctx,
     Render,
+    clock_t_text,
     flags,
     flags_text,
     output,
@@ -117,7 +118,8 @@ def _tms(ctx: Ctx, v: int) -> str:
     fields = unpack("<" + klong_fmt(ctx, signed=True) * 4, ctx.mem(v, 4 * klong(ctx)))
     if fields is None:
         return ptr(ctx, v)
-    u, s, cu, cs = fields
+    raw = ctx.fmt.xlat == "raw"
+    u, s, cu, cs = (clock_t_text(t, raw=raw) for t in fields)
     return f"{{tms_utime={u}, tms_stime={s}, tms_cutime={cu}, tms_cstime={cs}}}"
 
 
