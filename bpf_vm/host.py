@@ -18,11 +18,42 @@ import random
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import Protocol, cast, runtime_checkable
 
 #: Highest user address + 1 on x86-64 (TASK_SIZE_MAX: one guard page below 2**47).
 TASK_SIZE = 0x00007FFFFFFFF000
 TASK_COMM_LEN = 16
+#: USER_HZ: the unit of /proc/PID/stat's starttime (clock ticks since boot)
+USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What the emulated task_struct of the current task holds (bpf_vm.kernel_task).
+
+    ``uids``/``gids`` are (real, effective, saved, fs), as /proc/PID/status lists them;
+    ``ppid`` is the parent's tgid (/proc's PPid: ``real_parent->tgid``); namespace
+    inums are those of /proc/PID/ns/{pid_for_children,mnt}, ``pid_ns_level`` the depth
+    of the task's pid namespace (0: the initial one); ``start_boottime_ns`` the task's
+    start on CLOCK_BOOTTIME (/proc/PID/stat's starttime, so a multiple of the clock
+    tick); ``flags`` its PF_* flags and ``exit_signal`` the signal its parent gets at
+    its exit (stat's fields 9 and 38)."""
+    tid: int
+    tgid: int
+    ppid: int
+    comm: bytes
+    parent_comm: bytes
+    leader_comm: bytes
+    uids: tuple[int, int, int, int]
+    gids: tuple[int, int, int, int]
+    pid_ns_inum: int = 0
+    mnt_ns_inum: int = 0
+    pid_ns_level: int = 0
+    start_boottime_ns: int = 0
+    flags: int = 0
+    exit_signal: int = 17
+
 
 
 @runtime_checkable
@@ -82,6 +113,12 @@ class Host(Protocol):
     def pid_ns(self) -> tuple[int, int, int, int] | None:
         """The task's pid namespace and its ids in it: (dev, inode) of the namespace
         file (``stat /proc/PID/ns/pid``), pid and tgid as that namespace sees them."""
+        ...
+
+    def task_facts(self) -> TaskFacts:
+        """The facts of the current task's task_struct (ids, names, credentials,
+        namespaces, start time), what bpf_get_current_task's object holds.  Called at
+        every get_current_task: a host caches them."""
         ...
 
 
@@ -186,13 +223,116 @@ def proc_pid_ns(pid: int | str) -> tuple[int, int, int, int] | None:
         return None
 
 
+def _read(path: str) -> bytes:
+    """A small /proc file whole (os.open/read: half the cost of open() for these; they
+    come whole in one read when the buffer holds them)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        out = chunk = os.read(fd, 1 << 16)
+        while len(chunk) == 1 << 16:
+            chunk = os.read(fd, 1 << 16)
+            out += chunk
+        return out
+    finally:
+        os.close(fd)
+
+
+def _ns_inum(pid: int | str, *names: str) -> int:
+    """The inode number of the first readable /proc/PID/ns/NAME (``pid:[4026531836]``)."""
+    for name in names:
+        try:
+            link = os.readlink(f"/proc/{pid}/ns/{name}")
+            return int(link[link.index("[") + 1:-1])
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _comm_of(pid: int) -> bytes:
+    try:
+        return _read(f"/proc/{pid}/comm").rstrip(b"\n")[:TASK_COMM_LEN - 1]
+    except OSError:
+        return b""
+
+
+#: (stat stamp, facts) per /proc entry: see proc_task_facts
+_Stamp = tuple[bytes, int, int, int, int, int, int]
+
+
+def _stat_stamp(pid: int | str) -> _Stamp | None:
+    """What /proc/PID/stat and the directory's owner say cheaply: comm, ppid, flags,
+    starttime, exit_signal, and the euid/egid /proc shows as the entry's owner."""
+    try:
+        raw = _read(f"/proc/{pid}/stat")
+        st = os.stat(f"/proc/{pid}")
+    except OSError:
+        return None
+    lp, rp = raw.find(b"("), raw.rfind(b")")
+    rest = raw[rp + 2:].split()
+    try:
+        return (raw[lp + 1:rp], int(rest[1]), int(rest[6]), int(rest[19]), int(rest[35]),
+                st.st_uid, st.st_gid)
+    except (IndexError, ValueError):
+        return None
+
+
+def _ids4(vals: list[bytes]) -> tuple[int, int, int, int]:
+    r, e, s, f = (int(v) for v in vals[:4])
+    return r, e, s, f
+
+
+def proc_task_facts(pid: int | str, cache: dict[int | str, tuple[_Stamp, TaskFacts]]
+                    | None = None) -> TaskFacts | None:
+    """:meth:`Host.task_facts` for process/thread ``pid`` of this machine, from
+    /proc/PID/{stat,status,ns/pid_for_children,ns/mnt} and the parent's and thread
+    group leader's /proc/*/comm; None when ``pid`` is gone.
+
+    With ``cache``, the facts are read again only when the cheap stamp changed (one
+    read of /proc/PID/stat and a stat of /proc/PID: comm, ppid, flags, start time and
+    the effective ids).  A change that leaves all of those alone (setresuid of the
+    real or saved id only, unshare, a parent renaming itself) is seen once something
+    in the stamp changes."""
+    stamp = _stat_stamp(pid)
+    if stamp is None:
+        return None
+    if cache is not None:
+        hit = cache.get(pid)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+    comm, ppid, flags, starttime, exit_signal = stamp[:5]
+    fields: dict[bytes, list[bytes]] = {}
+    try:
+        for ln in _read(f"/proc/{pid}/status").splitlines():
+            key, _, rest = ln.partition(b":")
+            if key in (b"Pid", b"Tgid", b"Uid", b"Gid", b"NSpid"):
+                fields[key] = rest.split()
+        tid, tgid = int(fields[b"Pid"][0]), int(fields[b"Tgid"][0])
+        uids, gids = _ids4(fields[b"Uid"]), _ids4(fields[b"Gid"])
+    except (OSError, KeyError, IndexError, ValueError):
+        return None
+    comm = comm[:TASK_COMM_LEN - 1]
+    facts = TaskFacts(
+        tid=tid, tgid=tgid, ppid=ppid, comm=comm, parent_comm=_comm_of(ppid),
+        leader_comm=comm if tid == tgid else _comm_of(tgid),
+        uids=uids, gids=gids,
+        pid_ns_inum=_ns_inum(pid, "pid_for_children", "pid"),
+        mnt_ns_inum=_ns_inum(pid, "mnt"),
+        pid_ns_level=max(len(fields.get(b"NSpid", ())) - 1, 0),
+        start_boottime_ns=starttime * (10**9 // USER_HZ), flags=flags,
+        exit_signal=exit_signal)
+    if cache is not None:
+        cache[pid] = (stamp, facts)
+    return facts
+
+
 class BaseHost:
     """What the hosts below share: no kernel memory, one CPU, a seeded random source,
-    printk lines wanted, no user registers; cgroups and the pid namespace of
-    :meth:`proc_pid` (this process unless a subclass says otherwise)."""
+    printk lines wanted, no user registers; cgroups, the pid namespace and the task
+    facts of :meth:`proc_pid` (this process unless a subclass says otherwise)."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
+        self._facts: dict[int | str, tuple[_Stamp, TaskFacts]] = {}
 
     def tai_ns(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_TAI)
@@ -209,6 +349,20 @@ class BaseHost:
 
     def pid_ns(self) -> tuple[int, int, int, int] | None:
         return proc_pid_ns(self.proc_pid())
+
+    def task_facts(self) -> TaskFacts:
+        """The facts of :meth:`proc_pid` (cached per entry, see proc_task_facts);
+        when it is gone, what the other methods say, with no parent or namespaces."""
+        facts = proc_task_facts(self.proc_pid(), self._facts)
+        if facts is not None:
+            return facts
+        host = cast(Host, self)
+        tgid, pid = host.pid_tgid()
+        uid, gid = host.uid_gid()
+        comm = host.comm()
+        return TaskFacts(tid=pid, tgid=tgid, ppid=0, comm=comm, parent_comm=b"",
+                         leader_comm=comm, uids=(uid, uid, uid, uid),
+                         gids=(gid, gid, gid, gid))
 
     def read_kernel(self, addr: int, size: int) -> bytes | None:
         return None
@@ -260,6 +414,20 @@ class ProcessHost(BaseHost):
     def read_user(self, addr: int, size: int) -> bytes | None:
         return self.user_memory.read(addr, size)
 
+    def task_facts(self) -> TaskFacts:
+        """This process's facts, with what the options override (pid, tgid, comm,
+        uid, gid: every id of its kind), so the task agrees with the other helpers."""
+        facts = super().task_facts()
+        if (self._pid, self._tgid, self._comm, self._uid, self._gid) == (None,) * 5:
+            return facts
+        tgid, pid = self.pid_tgid()
+        uid, gid = self._uid, self._gid
+        comm = self.comm()
+        return replace(facts, tid=pid, tgid=tgid, comm=comm,
+                       leader_comm=comm if pid == tgid else facts.leader_comm,
+                       uids=facts.uids if uid is None else (uid, uid, uid, uid),
+                       gids=facts.gids if gid is None else (gid, gid, gid, gid))
+
     def ktime_ns(self) -> int:
         return time.monotonic_ns()
 
@@ -273,7 +441,9 @@ class FakeHost(BaseHost):
     ``now_ns`` is CLOCK_MONOTONIC (advanced by ``tick_ns`` on every read, 0 by default),
     ``boot_ns_offset`` is added for CLOCK_BOOTTIME, ``kernel_mem`` serves read_kernel,
     ``regs`` is the task's user (ip, sp, bp), ``cgroups`` its cgroup ids from the root
-    (default: the root only, id 1), ``pidns`` (dev, inode, pid, tgid) its pid namespace.
+    (default: the root only, id 1), ``pidns`` (dev, inode, pid, tgid) its pid namespace;
+    ``ppid``, ``parent_comm`` and ``mnt_ns_inum`` complete :meth:`task_facts`, which
+    ``facts`` replaces whole when set.
     """
 
     def __init__(self, *, pid: int = 4242, tgid: int = 4242, uid: int = 1000,
@@ -297,6 +467,8 @@ class FakeHost(BaseHost):
         self.cgroups = [1] if cgroups is None else list(cgroups)
         self.pidns = pidns
         self.tai_offset_ns = 1_700_000_000 * 10**9
+        self.ppid, self.parent_comm, self.mnt_ns_inum = 1, b"fake-parent", 0xEFFFFFF8
+        self.facts: TaskFacts | None = None
 
     def pid_tgid(self) -> tuple[int, int]:
         return self.tgid, self.pid
@@ -336,3 +508,17 @@ class FakeHost(BaseHost):
     def tai_ns(self) -> int:
         """CLOCK_TAI: the monotonic time plus ``tai_offset_ns``."""
         return self.now_ns + self.tai_offset_ns
+
+    def task_facts(self) -> TaskFacts:
+        if self.facts is not None:
+            return self.facts
+        comm = self.comm()
+        u, g = self.uid, self.gid
+        return TaskFacts(
+            tid=self.pid, tgid=self.tgid, ppid=self.ppid, comm=comm,
+            parent_comm=self.parent_comm,
+            leader_comm=comm if self.pid == self.tgid else b"fake-leader",
+            uids=(u, u, u, u), gids=(g, g, g, g),
+            pid_ns_inum=self.pidns[1] if self.pidns else 0xEFFFFFFC,
+            mnt_ns_inum=self.mnt_ns_inum, start_boottime_ns=self.boot_ns_offset,
+            flags=0x400000)   # PF_RANDOMIZE

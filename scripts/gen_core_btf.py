@@ -25,10 +25,12 @@ SUBSET: dict[str, tuple[str, ...] | None] = {
     "trace_event_raw_sys_exit": None,
     "seccomp_data": None,
     "task_struct": ("pid", "tgid", "comm", "real_parent", "parent", "group_leader", "cred",
-                    "real_cred", "nsproxy", "flags", "exit_code", "exit_signal"),
+                    "real_cred", "nsproxy", "flags", "exit_code", "exit_signal",
+                    "start_time", "start_boottime"),
     "cred": ("uid", "gid", "euid", "egid", "suid", "sgid", "fsuid", "fsgid"),
     "nsproxy": ("pid_ns_for_children", "mnt_ns", "net_ns"),
     "pid_namespace": ("ns", "level", "parent"),
+    "mnt_namespace": ("ns",),
     "ns_common": ("inum",),
 }
 

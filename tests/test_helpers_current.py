@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from bpf_vm.helpers.current import TASK_HANDLE_BASE, task_handle
+from bpf_vm.helpers.current import TASK_HANDLE_BASE, TASK_HANDLE_STRIDE, task_handle
 from bpf_vm.helpers.task import INITIAL_JIFFIES, TICK_NS
 from bpf_vm.host import FakeHost
 from bpf_vm.maps import Cgroup
@@ -39,31 +39,40 @@ def test_clocks_numa_jiffies() -> None:
     assert INITIAL_JIFFIES > 1 << 31      # -300 s of jiffies, as u32
 
 
-def test_get_current_task_is_a_stable_unmapped_handle() -> None:
+def test_get_current_task_is_a_stable_emulated_task() -> None:
+    """The handle is the thread's task_struct (bpf_vm.kernel_task, laid out by the target
+    BTF): its pid reads back; past the object's end reads fail as probe_read does for
+    a bad address, -EFAULT and a zeroed destination."""
+    from bpf_vm.core_match import target_btf
+    from bpf_vm.kernel_task import Layout
+    pid_off = Layout.of(target_btf().btf).task.fields["pid"][0]   # type: ignore[union-attr]
     host = FakeHost(pid=77, tgid=66)
     a = call("get_current_task", host) & M64
     assert a == call("get_current_task_btf", host) & M64 == task_handle(77)
     assert a >= TASK_HANDLE_BASE
     assert call("get_current_task", FakeHost(pid=78)) & M64 != a
-    # reading through it fails as probe_read does for a bad address: -EFAULT, dst zeroed
-    rc, _ = run("""
+    read = """
         call bpf_get_current_task
         r3 = r0
+        r3 += {off}
         *(u64 *)(r10 - 8) = 0x55
         r1 = r10
         r1 += -8
-        r2 = 8
+        r2 = 4
         call bpf_probe_read_kernel
         r6 = r0
-        r0 = *(u64 *)(r10 - 8)
+        r0 = *(u32 *)(r10 - 8)
+        if r6 == 0 goto out
         if r0 != 0 goto bad
         r0 = r6
+    out:
         exit
     bad:
         r0 = 1
         exit
-    """, host)
-    assert rc == -errno.EFAULT
+    """
+    assert run(read.format(off=pid_off), host)[0] == 77
+    assert run(read.format(off=TASK_HANDLE_STRIDE - 2), host)[0] == -errno.EFAULT
 
 
 def test_cgroup_ids() -> None:

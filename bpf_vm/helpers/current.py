@@ -5,14 +5,14 @@ Every answer comes from the host (:meth:`~bpf_vm.host.Host.cgroup_ids`,
 :meth:`~bpf_vm.host.Host.pid_ns`).  Prototypes and gpl_only are the kernel's
 (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).
 
-``bpf_get_current_task`` and ``bpf_get_current_task_btf`` return a *handle*: a stable
-address per thread, in the kernel's direct-map range, behind which nothing is mapped.
-Reading through it with bpf_probe_read_kernel (what BPF_CORE_READ does) fails with
--EFAULT and a zeroed destination, as the kernel's probe_read does for a bad address.
-An emulated task_struct behind it is another work item.  ``get_current_task_btf``'s
-prototype here returns an integer, not the kernel's trusted BTF pointer: a program that
-dereferences the task directly (``task->tgid`` without a probe read) is refused by the
-verifier ("invalid mem access 'scalar'").
+``bpf_get_current_task`` and ``bpf_get_current_task_btf`` return the address of the
+current thread's emulated task_struct (:mod:`bpf_vm.kernel_task`: a stable address per
+thread in the kernel's direct-map range, the struct laid out by the target BTF, with
+the fields tools read and zeros elsewhere), which bpf_probe_read_kernel and so
+BPF_CORE_READ read.  ``get_current_task_btf``'s prototype here returns an integer, not
+the kernel's trusted BTF pointer: a program that dereferences the task directly
+(``task->tgid`` without a probe read) is refused by the verifier ("invalid mem access
+'scalar'").
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from ..helper_table import ArgType, HelperFault, RetType
+from ..kernel_task import TASK_HANDLE_BASE, TASK_HANDLE_STRIDE, current_task, task_handle
 from ..maps.fd_array import CgroupArray
 from ._mem import M32, M64, host_of, prog_write
 from ._registry import BUILTIN
@@ -28,33 +29,25 @@ from ._registry import BUILTIN
 if TYPE_CHECKING:
     from ..context import RunContext
 
-#: Where task handles start: the x86-64 direct map (page_offset_base without KASLR),
-#: one 16 KiB slot per thread id.  Never a VM address (those are small numbers).
-TASK_HANDLE_BASE = 0xFFFF_8880_0000_0000
-TASK_HANDLE_STRIDE = 1 << 14
+__all__ = ["TASK_HANDLE_BASE", "TASK_HANDLE_STRIDE", "task_handle"]
+
 PIDNS_INFO_SIZE = 8      # struct bpf_pidns_info { __u32 pid; __u32 tgid; }
 ROOT_CGROUP_ID = 1
 
 
-def task_handle(tid: int) -> int:
-    """The address bpf_get_current_task returns for thread ``tid``."""
-    return TASK_HANDLE_BASE + (tid & 0x3FFFFF) * TASK_HANDLE_STRIDE
-
-
 def _task(state: RunContext) -> int:
-    _tgid, pid = host_of(state).pid_tgid()
-    return task_handle(pid)
+    return current_task(state.vm.kernel_mem, host_of(state))
 
 
 @BUILTIN.helper("get_current_task", RetType.INTEGER, gpl_only=True)
 def get_current_task(state: RunContext, *_: int) -> int:
-    """u64 bpf_get_current_task(void): the task's handle (see the module's doc)."""
+    """u64 bpf_get_current_task(void): the task's task_struct (see the module's doc)."""
     return _task(state)
 
 
 @BUILTIN.helper("get_current_task_btf", RetType.INTEGER, gpl_only=True)
 def get_current_task_btf(state: RunContext, *_: int) -> int:
-    """struct task_struct *bpf_get_current_task_btf(void): the same handle."""
+    """struct task_struct *bpf_get_current_task_btf(void): the same task_struct."""
     return _task(state)
 
 
