@@ -14,8 +14,13 @@ output goes to the ``--printk`` sink:
   syscall runs (Action.KILL); other signals are sent and the syscall runs;
 * otherwise the syscall runs (Action.ALLOW).
 
-Programs in ``kretprobe/...`` (or ``kretsyscall/...``) sections run at syscall exit with
-``ax`` = the return value.
+A ``--probe`` object's programs each run on their own events (:mod:`probes.attach`
+says where, :mod:`tracer.attached` runs them): the dispatcher ``kprobe/syscall_entry``
+at every entry, ``kretprobe/syscall_entry`` at every exit with ``ax`` = the return
+value, syscall tracepoints, raw tracepoints, the syscall wrappers' kprobes...  Programs
+whose attach point trace-run does not provide are reported at load; tail-call targets
+attach nowhere.  An object given with its entry program (a policy's, an injection's)
+runs that one at every entry, and every return probe at every exit.
 
 Syscalls of another ABI (i386 through ``int 0x80``, x32) run the entry program named
 ``<entry>_i386`` / ``<entry>_x32`` when the object has one (with that ABI's numbers in
@@ -46,10 +51,12 @@ from bpf_vm import (
     Vm,
     section_info,
 )
+from bpf_vm.attach_ctx import CtxKind
 from probes import DEFAULT_PROBE
 from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER
 from probes.seccomp_helper import install as install_seccomp_helper
 from probes.seccomp_helper import requested
+from tracer.attached import Attached, merge
 from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.regs import FIELDS, PT_REGS
 from tracer.verification import load
@@ -166,6 +173,36 @@ class ProbeHandler:
         self.host.out = printk
         self.dump_to = dump_maps
         self.errors = errors if errors is not None else sys.stderr
+        #: the non-dispatcher programs of a --probe object, on their own events
+        #: (tracer.attached); None: the dispatcher alone, as a policy's object runs
+        self.attached: Attached | None = None
+        self.returns: list[Program] = []
+        self.entry: dict[str, Program] = {}
+        runnable: list[Program] | None = None
+        if entry is not None or not obj.programs:
+            self._legacy_entry(obj, entry)
+        else:
+            runnable = self._plan(obj)
+        self.wants_exit = bool(self.returns) or (   # their programs run at the exit stop
+            self.attached is not None and self.attached.wants_exit)
+        # a program calls bpf_seccomp_return: the run needs a prefilter with outcomes
+        self.asks_seccomp = any(i.opcode == _CALL and i.src == 0 and i.imm == SECCOMP_HELPER
+                                for p in obj.programs.values() for i in p.insns if i)
+        # Every program is verified and compiled now, as BPF_PROG_LOAD verifies and JITs
+        # at load (tracer.verification): one the verifier refuses is refused before the
+        # command starts, not at its first tail call, and no syscall's time (-c)
+        # includes the compiler (~4 ms a program).
+        load(obj, runnable)
+        self.faults = 0
+        self.last_fault: BpfError | None = None
+        #: a step hook for the entry program's next runs (trace-run --explain): those
+        #: run one instruction at a time, reporting each step
+        self.step_hook: Callable[[Step], None] | None = None
+        self._stack = ExitStack()
+
+    def _legacy_entry(self, obj: BpfObject, entry: str | None) -> None:
+        """One entry program (``entry``, a policy's), its ``_i386``/``_x32`` variants by
+        name, and every return probe at every x86_64 exit."""
         returns = [p for p in obj.programs.values() if section_info(p.section).is_return_probe]
         entries = [p for p in obj.programs.values() if p not in returns]
         if entry is not None:
@@ -176,28 +213,39 @@ class ProbeHandler:
             raise BpfError(f"{obj.name}: no entry program (every program is a return probe)")
         else:
             raise BpfError(f"{obj.name}: no programs (a probe needs a function in a "
-                           "section such as SEC(\"kprobe/sys_enter\"))")
-        self.entry: dict[str, Program] = {"x86_64": main}
+                           "section such as SEC(\"kprobe/syscall_entry\"))")
+        self.entry["x86_64"] = main
         for abi in ("i386", "x32"):
             prog = obj.programs.get(f"{main.name}_{abi}")
             if prog is not None:
                 self.entry[abi] = prog
         self.returns = returns
-        self.wants_exit = bool(returns)   # kretprobe programs run at the exit stop
-        # a program calls bpf_seccomp_return: the run needs a prefilter with outcomes
-        self.asks_seccomp = any(i.opcode == _CALL and i.src == 0 and i.imm == SECCOMP_HELPER
-                                for p in obj.programs.values() for i in p.insns if i)
-        # Every program is verified and compiled now, as BPF_PROG_LOAD verifies and JITs
-        # at load (tracer.verification): one the verifier refuses is refused before the
-        # command starts, not at its first tail call, and no syscall's time (-c)
-        # includes the compiler (~4 ms a program).
-        load(obj)
-        self.faults = 0
-        self.last_fault: BpfError | None = None
-        #: a step hook for the entry program's next runs (trace-run --explain): those
-        #: run one instruction at a time, reporting each step
-        self.step_hook: Callable[[Step], None] | None = None
-        self._stack = ExitStack()
+
+    def _plan(self, obj: BpfObject) -> list[Program]:
+        """Every program on its own attach point (probes.attach): the dispatchers
+        ``kprobe/syscall_entry[_i386|_x32]`` at every entry of their ABI, the others
+        in :class:`tracer.attached.Attached`.  Programs whose attach point trace-run
+        does not provide are reported once, here; the programs that can run."""
+        from probes.attach import plan
+        from tracer.options import UsageError
+        p = plan(obj)
+        for r in p.refused:
+            print(f"trace-run: {obj.name}: program '{r.program}' ({r.section}): attach point"
+                  f" not provided: {r.reason}", file=self.errors, flush=True)
+        if not p.attached:
+            raise UsageError(f"{obj.name}: no program attaches to an event trace-run "
+                             f"provides ({len(p.refused)} refused, {len(p.tail_calls)} "
+                             "tail-call targets)")
+        others = []
+        for a in p.attached:
+            if a.kind is CtxKind.PT_REGS:
+                self.entry.setdefault(next(iter(a.abis)), a.program)
+            else:
+                others.append(a)
+        if others:
+            self.attached = Attached(others, self.vm, self.host.write, self._fault)
+        return [*(a.program for a in p.attached),
+                *(obj.programs[n] for n in p.tail_calls)]
 
     # -- SyscallHandler -----------------------------------------------------------------
 
@@ -214,7 +262,33 @@ class ProbeHandler:
         sink.  Returns the run's effects (None: it had none), or, when no program ran
         to its end, the decision that leaves: REFUSED (no entry program for the ABI)
         or FAULT (reported; the syscall runs).  A handler that reads the effects its own
-        way (the policy's) maps them to a decision itself, once."""
+        way (the policy's) maps them to a decision itself, once.  With programs on
+        other attach points (:attr:`attached`) those run too, in the kernel's order,
+        and the effects are all of theirs."""
+        if self.attached is None:
+            return self._run_dispatcher(call, tracee)
+        return self._run_attached(call, tracee, self.attached)
+
+    def _run_attached(self, call: SyscallCall, tracee: Tracee, attached: Attached
+                      ) -> Effects | Decision | None:
+        self.host.bind(tracee)
+        effects = attached.run("before", call)
+        if self.entry:
+            ran = self._run_dispatcher(call, tracee)
+            if ran is REFUSED:
+                return ran      # an ABI the object has no dispatcher for: never runs
+            if isinstance(ran, Effects):
+                effects = merge(effects, ran)
+        if effects is not None and self._skips(effects):
+            return effects      # skipped or killed: the syscall wrapper is never called
+        return merge(effects, attached.run("after", call))
+
+    def _skips(self, effects: Effects) -> bool:
+        d = self._decide(effects)
+        return d.return_value is not None or d.action is Action.KILL or d.seccomp is not None
+
+    def _run_dispatcher(self, call: SyscallCall, tracee: Tracee
+                        ) -> Effects | Decision | None:
         prog = self.entry.get(call.abi)
         if prog is None:
             return REFUSED
@@ -237,6 +311,9 @@ class ProbeHandler:
         return effects
 
     def on_exit(self, call: SyscallCall, ret: int, tracee: Tracee) -> None:
+        if self.attached is not None and self.attached.exit:
+            self.host.bind(tracee)
+            self.attached.run("exit", call, ret)
         if not self.returns or str(call.abi) != "x86_64":
             return
         values = list(PT_REGS.unpack(call.regs))

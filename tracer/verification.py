@@ -18,13 +18,14 @@ without each passing it on.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, TypeGuard
 
 from bpf_vm import BpfObject, VerifierReject
 
 if TYPE_CHECKING:
-    from bpf_vm import VerifierRefused
+    from bpf_vm import Program, VerifierRefused
 
 __all__ = ["CHECKS", "Checks", "configure", "is_refusal", "load", "report_refusal"]
 
@@ -46,12 +47,12 @@ def configure(*, verify: bool = True, whole_log: bool = False) -> None:
     CHECKS.whole_log = whole_log
 
 
-def load(obj: BpfObject) -> None:
-    """Load every program of ``obj`` into its VM: verified unless ``--no-verify``, then
-    compiled.  A refused program raises :class:`bpf_vm.VerifierRefused` naming the
-    object and the program."""
+def load(obj: BpfObject, programs: Iterable[Program] | None = None) -> None:
+    """Load every program of ``obj`` (or only ``programs``, those that can run) into its
+    VM: verified unless ``--no-verify``, then compiled.  A refused program raises
+    :class:`bpf_vm.VerifierRefused` naming the object and the program."""
     from bpf_vm import VerifierRefused, prog_load
-    for program in obj.programs.values():
+    for program in (obj.programs.values() if programs is None else programs):
         try:
             prog_load(obj.vm, program, verify=CHECKS.verify)
         except VerifierRefused as exc:
