@@ -218,6 +218,13 @@ def run(program: InFile,
                                                "JSON object.")] = False,
         no_verify: NoVerifyOpt = False,
         verifier_log: VerifierLogOpt = False,
+        set_vars: Annotated[list[str] | None, typer.Option(
+            "--set", help="Object files: set global variable NAME (.rodata, .data, .bss) "
+            "to VALUE before load, read by its BTF type, as a skeleton does: "
+            "NAME=VALUE (repeatable).")] = None,
+        record_type: Annotated[list[str] | None, typer.Option(
+            "--record-type", help="Object files: decode ring-buffer/perf records of MAP "
+            "as TYPE (struct NAME, a typedef...): MAP=TYPE (repeatable).")] = None,
         ) -> None:
     """Run a program (.bin, .hex or .s) once and print r0 in hex.  An object file (.o, or
     a .s with .map/.prog declarations) runs one program (--prog, default the first) on a
@@ -228,12 +235,13 @@ def run(program: InFile,
     BPF_PROG_TYPE_SYSCALL program, after r2 = LEN with --mem, as --engine kernel loads
     it); a refused one does not run."""
     if is_elf(program) or _declares_object(program) or prog or regs or user_mem \
-            or dump_maps or json_out:
+            or dump_maps or json_out or set_vars or record_type:
         if engine != "interp" or mem is not None or mem_file is not None or hex_text:
             raise CliError("--engine, --mem, --mem-file and --hex apply to raw programs,"
                            " not to object files")
         _run_object(program, prog, regs or [], user_mem or [], trace, budget, dump_maps,
-                    json_out, not no_verify, verifier_log)
+                    json_out, not no_verify, verifier_log, set_vars or [],
+                    record_type or [])
         return
     if engine not in ("interp", "kernel"):
         raise CliError(f"--engine: expected interp or kernel, got {engine!r}")
@@ -290,9 +298,11 @@ def _declares_object(path: Path) -> bool:
 
 def _run_object(path: Path, prog: str | None, regs: list[str], user_mem: list[str],
                 trace: bool, budget: int, dump_maps: bool, json_out: bool, verify: bool,
-                verifier_log: bool) -> None:
+                verifier_log: bool, set_vars: list[str], record_type: list[str]) -> None:
     import json
 
+    from .btf_output import parse_record_types
+    from .globals_set import parse_set_args
     from .host import parse_user_mem
     from .objrun import format_run, parse_regs, run_object
     from .verifier import VerifierRefused
@@ -305,7 +315,9 @@ def _run_object(path: Path, prog: str | None, regs: list[str], user_mem: list[st
     try:
         res = run_object(path, prog, regs=parse_regs(regs), user_mem=mem, trace=hook,
                          budget=budget, verify=verify,
-                         verifier_log=show_log if verifier_log else None)
+                         verifier_log=show_log if verifier_log else None,
+                         variables=parse_set_args(set_vars),
+                         record_types=parse_record_types(record_type))
     except VerifierRefused as exc:
         raise refused(exc, verifier_log) from None
     if json_out:

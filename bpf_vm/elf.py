@@ -33,6 +33,7 @@ programs); this module puts them together.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,9 @@ class ParsedObject:
         self.core = CoreResult()
 
     def load(self) -> None:
+        from .globals_set import fixup_datasecs
         self.reader.read()
+        fixup_datasecs(self.reader)
         self.core = self._relocate_core()
         self.defs.read()
         sections, code = self.reader.sections, self.reader.code
@@ -153,19 +156,22 @@ def parse_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, *,
     return loader
 
 
-def set_globals(loader: ParsedObject, values: dict[str, int | bytes]) -> None:
+def set_globals(loader: ParsedObject, values: Mapping[str, int | bytes | str]) -> None:
     """Give global variables initial values before their maps exist, as a libbpf
-    skeleton does between open and load (see :meth:`ObjectMaps.set_globals`)."""
-    loader.defs.set_globals(values)
+    skeleton does between open and load (see :meth:`ObjectMaps.set_globals`); a str
+    value is read by the variable's BTF type (:mod:`bpf_vm.globals_set`)."""
+    from .globals_set import resolve_settings
+    loader.defs.set_globals(resolve_settings(loader, values))
 
 
 def load_object(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, vm: Vm, *,
                 name: str | None = None, populate: bool = True,
-                variables: dict[str, int | bytes] | None = None,
+                variables: Mapping[str, int | bytes | str] | None = None,
                 syscall_number: SyscallResolver | None = None) -> BpfObject:
     """Load an object file into ``vm``: its maps are created and registered, its
     programs linked and relocated, its prog arrays filled (unless ``populate=False``).
-    ``variables`` sets global variables (``const volatile`` ones too) before that;
+    ``variables`` sets global variables (``const volatile`` ones too) before that
+    (``str`` values as ``--set`` reads them, by BTF type);
     ``syscall_number`` numbers the ``ksyscall/<name>`` sections (see
     :mod:`bpf_vm.objfile`)."""
     loader = parse_object(path_or_bytes, name=name)

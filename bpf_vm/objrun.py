@@ -22,8 +22,9 @@ from .pt_regs import SIZE as PT_REGS_SIZE
 from .pt_regs import STRUCT as PT_REGS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    from .btf_output import RecordLines
     from .engine.loops import StepHook
     from .objfile import BpfObject, SyscallResolver
     from .program import Program
@@ -75,9 +76,11 @@ def pt_regs(values: dict[str, int] | None = None) -> bytes:
 
 
 def load_any(path: str | Path, vm: Vm, *, populate: bool = True,
-             syscall_number: SyscallResolver | None = None) -> BpfObject:
+             syscall_number: SyscallResolver | None = None,
+             variables: Mapping[str, int | bytes | str] | None = None) -> BpfObject:
     """An ELF object (by its magic) or an assembly file with declarations.
-    ``syscall_number`` numbers ``ksyscall/<name>`` sections (:mod:`bpf_vm.objfile`)."""
+    ``syscall_number`` numbers ``ksyscall/<name>`` sections (:mod:`bpf_vm.objfile`);
+    ``variables`` sets globals before load (``--set``: :mod:`bpf_vm.globals_set`)."""
     from .elf import load_object
     from .objfile import load_asm
     p = Path(path)
@@ -87,16 +90,20 @@ def load_any(path: str | Path, vm: Vm, *, populate: bool = True,
     except OSError as exc:
         raise ElfLoadError(f"{p}: {exc.strerror or exc}") from None
     if magic == b"\x7fELF":
-        return load_object(p, vm, populate=populate, syscall_number=syscall_number)
+        return load_object(p, vm, populate=populate, syscall_number=syscall_number,
+                           variables=variables)
     if p.suffix == ".o":
         raise ElfLoadError(f"{p}: not an ELF object (starts with {magic!r})")
+    if variables:
+        raise ElfLoadError(f"{p}: globals can be set only in an ELF object with BTF")
     return load_asm(p, vm, populate=populate, syscall_number=syscall_number)
 
 
 @dataclass
 class ObjRun:
     """What one run produced.  ``printk`` holds trace_pipe lines, ``ringbuf`` (map name,
-    record) pairs in submission order, ``maps`` each map's entries as hex strings."""
+    record) pairs in submission order, ``maps`` each map's entries as hex strings,
+    ``records`` the ring-buffer and perf records decoded through BTF, in order."""
     program: str
     r0: int
     insns: int
@@ -104,9 +111,10 @@ class ObjRun:
     printk: list[str] = field(default_factory=list)
     ringbuf: list[tuple[str, bytes]] = field(default_factory=list)
     perf: list[tuple[str, int, bytes]] = field(default_factory=list)
-    maps: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    maps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     signals: list[tuple[int, bool]] = field(default_factory=list)
     override: int | None = None
+    records: list[RecordLines] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: exactly r0, printk, ringbuf, maps, insns, tail_calls."""
@@ -115,22 +123,32 @@ class ObjRun:
                 "maps": self.maps, "insns": self.insns, "tail_calls": self.tail_calls}
 
 
-def dump_maps(obj: BpfObject) -> dict[str, list[dict[str, str]]]:
+def dump_maps(obj: BpfObject) -> dict[str, list[dict[str, Any]]]:
     """Every map's entries as ``{"key": hex, "value": hex}`` (prog arrays: the program
-    ids bpf(2) would report; ring buffers and perf arrays have no entries to show)."""
-    out: dict[str, list[dict[str, str]]] = {}
+    ids bpf(2) would report; ring buffers and perf arrays have no entries to show),
+    with bpftool's ``"formatted"`` member when the map's BTF types are known
+    (:mod:`bpf_vm.btf_output`)."""
+    from .btf_output import add_formatted
+    out: dict[str, list[dict[str, Any]]] = {}
     for name, m in obj.maps.items():
         try:
-            out[name] = m.dump_hex()
+            out[name] = list(m.dump_hex())
         except BpfError:
             out[name] = []    # ring buffers refuse lookups (ENOTSUPP), as in the kernel
+        add_formatted(obj, name, out[name])
     return out
 
 
 def run_program(obj: BpfObject, prog: str | None = None, *,
                 regs: dict[str, int] | None = None, trace: StepHook | None = None,
-                budget: int | None = None, collect_maps: bool = True) -> ObjRun:
-    """Run one program of a loaded object once on a pt_regs built from ``regs``."""
+                budget: int | None = None, collect_maps: bool = True,
+                record_types: Mapping[str, str] | None = None) -> ObjRun:
+    """Run one program of a loaded object once on a pt_regs built from ``regs``.
+    ``record_types`` (``--record-type MAP=TYPE``) types ring-buffer and perf records
+    (:class:`bpf_vm.btf_output.RecordDecoder`)."""
+    from .btf_output import RecordDecoder
+    from .effects import PerfRecord, RingbufRecord
+    decoder = RecordDecoder.for_object(obj, record_types)
     program = obj.program(prog)
     res: RunResult = obj.vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
                                 budget=budget)
@@ -138,6 +156,8 @@ def run_program(obj: BpfObject, prog: str | None = None, *,
     run = ObjRun(program.name, res.r0, res.insns, res.tail_calls, list(eff.printk),
                  list(eff.ringbuf), list(eff.perf), signals=list(eff.signals),
                  override=eff.override)
+    run.records = [decoder.render(o) for o in eff.output
+                   if isinstance(o, (RingbufRecord, PerfRecord))]
     if collect_maps:
         run.maps = dump_maps(obj)
     return run
@@ -147,7 +167,9 @@ def run_object(path: str | Path, prog: str | None = None, *,
                regs: dict[str, int] | None = None, user_mem: dict[int, bytes] | None = None,
                trace: StepHook | None = None, budget: int | None = None,
                host: Any = None, tail_call_counting: str = "jit", verify: bool = True,
-               verifier_log: VerifierLogHook | None = None) -> ObjRun:
+               verifier_log: VerifierLogHook | None = None,
+               variables: Mapping[str, int | bytes | str] | None = None,
+               record_types: Mapping[str, str] | None = None) -> ObjRun:
     """Load ``path`` into a fresh VM and run one program: ``bpf-vm run OBJECT.o``.
     ``ksyscall/<name>`` sections are numbered by the installed extension's table.
 
@@ -155,31 +177,39 @@ def run_object(path: str | Path, prog: str | None = None, *,
     :func:`bpf_vm.load.prog_load`: verified (``verify=False``: not), the first
     refused one raising :class:`~bpf_vm.verifier.VerifierRefused`.  ``verifier_log``
     is given each accepted program with its level-2 verdict (every state), in load
-    order, before the run."""
+    order, before the run.  ``variables``: globals set before load (``--set``);
+    ``record_types``: see :func:`run_program`."""
     from .extension import syscall_number
     from .host import ProcessHost
     from .load import prog_load, verify_program
     from .vm import DEFAULT_BUDGET, Vm
     vm = Vm(host=host if host is not None else ProcessHost(user_mem or {}),
             budget=budget or DEFAULT_BUDGET, tail_call_counting=tail_call_counting)
-    obj = load_any(path, vm, syscall_number=syscall_number)
+    obj = load_any(path, vm, syscall_number=syscall_number, variables=variables)
     for program in obj.programs.values():
         prog_load(vm, program, verify=verify)
         if verify and verifier_log is not None:
             verifier_log(program, verify_program(program, vm=vm, log_level=2))
-    return run_program(obj, prog, regs=regs, trace=trace)
+    return run_program(obj, prog, regs=regs, trace=trace, record_types=record_types)
 
 
 def format_run(run: ObjRun, *, show_maps: bool = False) -> str:
     """The human-readable report of ``bpf-vm run OBJECT.o``."""
+    import json
     lines = [f"r0 = {run.r0:#x} ({_signed(run.r0)})",
              f"program {run.program}: {run.insns} instructions, {run.tail_calls} tail calls"]
     for line in run.printk:
         lines.append(f"printk: {line}")
-    for name, data in run.ringbuf:
-        lines.append(f"ringbuf {name}: {data.hex()}")
-    for name, slot, data in run.perf:
-        lines.append(f"perf {name}[{slot}]: {data.hex()}")
+    if run.records:
+        for rec in run.records:
+            if rec.note:
+                lines.append(f"note: {rec.note}")
+            lines.append(f"{rec.kind} {rec.text}")
+    else:
+        for name, data in run.ringbuf:
+            lines.append(f"ringbuf {name}: {data.hex()}")
+        for name, slot, data in run.perf:
+            lines.append(f"perf {name}[{slot}]: {data.hex()}")
     for sig, thread in run.signals:
         lines.append(f"signal {sig}{' (thread)' if thread else ''}")
     if run.override is not None:
@@ -189,6 +219,8 @@ def format_run(run: ObjRun, *, show_maps: bool = False) -> str:
             lines.append(f"map {name}: {len(entries)} entries")
             for e in entries:
                 lines.append(f"  {e['key']}: {e['value']}")
+                if "formatted" in e:
+                    lines.append(f"    = {json.dumps(e['formatted'])}")
     return "\n".join(lines) + "\n"
 
 
