@@ -147,7 +147,9 @@ def test_our_bpf_prefix_headers_without_libbpf_dev(tmp_path: Path) -> None:
     p = load_object(out, vm).programs
     r = regs(di=1, si=2, dx=3, cx=4, r8=5, r9=6, r10=40, ax=77)
     assert vm.run(p["kp"], r).r0 == 21
-    assert vm.run(p["ks"], r).r0 == 40          # the 4th syscall argument is in r10
+    # a syscall wrapper's kprobe: di points to the user registers (in kernel memory),
+    # whose 4th syscall argument is in r10
+    assert vm.run(p["ks"], regs(di=vm.kernel_mem.place("user regs", r))).r0 == 40
     assert vm.run(p["kr"], r).r0 == 77
     assert vm.run(p["stack"], r).r0 == 8        # one frame: the ip (bp is 0)
     assert vm.run(p["rp"], struct.pack("<QQ", 0, 59)).r0 == 59

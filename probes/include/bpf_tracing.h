@@ -5,11 +5,13 @@
  * same order as the first 21 fields of PTRACE_GETREGS's user_regs_struct, which is how
  * the tracer builds the context of every syscall stop.
  *
- * Context of trace-run programs: for a syscall entry, ctx is the *user* register set
- * of the traced thread (what the kernel saves on entry, what ptrace shows), so the
- * syscall's arguments are read directly: PT_REGS_PARM1_SYSCALL(ctx) is ctx->di.  (In
- * the kernel, a kprobe on __x64_sys_foo sees the wrapper's registers, whose di points
- * to these; libbpf's BPF_KSYSCALL hides that.  trace-run hands over the inner ones.)
+ * Context of trace-run's dispatcher (SEC("kprobe/syscall_entry")) and of the programs
+ * it tail-calls: the *user* register set of the traced thread (what the kernel saves on
+ * entry, what ptrace shows), so the syscall's arguments are read directly:
+ * PT_REGS_PARM1_SYSCALL(ctx) is ctx->di.  A program attached as the kernel attaches it,
+ * a kprobe on __x64_sys_foo (ksyscall/foo), sees the wrapper's registers instead, whose
+ * di points to these: libbpf's PT_REGS_SYSCALL_REGS and BPF_KSYSCALL
+ * (<bpf/bpf_tracing.h>) follow that pointer.
  */
 #ifndef __TRACE_RUN_BPF_TRACING_H
 #define __TRACE_RUN_BPF_TRACING_H

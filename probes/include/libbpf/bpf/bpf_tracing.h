@@ -35,9 +35,13 @@
 #define PT_REGS_PARM5_CORE_SYSCALL(x) PT_REGS_PARM5_CORE(x)
 #define PT_REGS_PARM6_CORE_SYSCALL(x) PT_REGS_PARM6_CORE(x)
 
-/* In trace-run a syscall program's ctx already is the user register set (see
- * ../../bpf_tracing.h), so the syscall's regs are ctx itself. */
-#define PT_REGS_SYSCALL_REGS(ctx) ((struct pt_regs *)(ctx))
+/* A kprobe on the x86-64 syscall wrapper (ksyscall/NAME, kprobe/__x64_sys_NAME) gets
+ * the wrapper's registers, whose first argument points to the user register set; as in
+ * libbpf, that pointer is read through bpf_probe_read_kernel (trace-run places the user
+ * pt_regs in its emulated kernel memory).  trace-run's dispatcher (kprobe/syscall_entry)
+ * and its tail-call targets get the user registers themselves: read them with
+ * PT_REGS_PARMn_SYSCALL(ctx). */
+#define PT_REGS_SYSCALL_REGS(ctx) ((struct pt_regs *)PT_REGS_PARM1(ctx))
 
 /* Counting and pasting for the wrappers below (up to 6 arguments). */
 #define __tr_nargs(...) __tr_nargs_(_, ##__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
@@ -53,15 +57,17 @@
 #define __tr_kargs5(a, b, c, d, e) __tr_kargs4(a, b, c, d), (void *)PT_REGS_PARM5(ctx)
 #define __tr_kargs6(a, b, c, d, e, f) __tr_kargs5(a, b, c, d, e), (void *)PT_REGS_PARM6(ctx)
 
+/* BPF_KSYSCALL's arguments: x86-64 has had the syscall wrapper since Linux 4.17 (what
+ * libbpf's LINUX_HAS_SYSCALL_WRAPPER extern says there), so they are read from the user
+ * registers the wrapper's first argument points to, as libbpf's ___bpf_syswrap_args. */
 #define __tr_sargs0() ctx
-#define __tr_sargs1(a) __tr_sargs0(), (void *)PT_REGS_PARM1_SYSCALL(ctx)
-#define __tr_sargs2(a, b) __tr_sargs1(a), (void *)PT_REGS_PARM2_SYSCALL(ctx)
-#define __tr_sargs3(a, b, c) __tr_sargs2(a, b), (void *)PT_REGS_PARM3_SYSCALL(ctx)
-#define __tr_sargs4(a, b, c, d) __tr_sargs3(a, b, c), (void *)PT_REGS_PARM4_SYSCALL(ctx)
+#define __tr_sargs1(a) __tr_sargs0(), (void *)PT_REGS_PARM1_CORE_SYSCALL(__tr_regs)
+#define __tr_sargs2(a, b) __tr_sargs1(a), (void *)PT_REGS_PARM2_CORE_SYSCALL(__tr_regs)
+#define __tr_sargs3(a, b, c) __tr_sargs2(a, b), (void *)PT_REGS_PARM3_CORE_SYSCALL(__tr_regs)
+#define __tr_sargs4(a, b, c, d) \
+	__tr_sargs3(a, b, c), (void *)PT_REGS_PARM4_CORE_SYSCALL(__tr_regs)
 #define __tr_sargs5(a, b, c, d, e) \
-	__tr_sargs4(a, b, c, d), (void *)PT_REGS_PARM5_SYSCALL(ctx)
-#define __tr_sargs6(a, b, c, d, e, f) \
-	__tr_sargs5(a, b, c, d, e), (void *)PT_REGS_PARM6_SYSCALL(ctx)
+	__tr_sargs4(a, b, c, d), (void *)PT_REGS_PARM5_CORE_SYSCALL(__tr_regs)
 
 #define __tr_pargs0() ctx
 #define __tr_pargs1(a) __tr_pargs0(), (void *)ctx[0]
@@ -88,7 +94,18 @@ static __always_inline typeof(name(0)) ____##name(ctx_t ctx, ##__VA_ARGS__)
 
 #define BPF_KPROBE(name, ...) __TR_WRAP(k, struct pt_regs *, name, ##__VA_ARGS__)
 #define BPF_UPROBE(name, ...) BPF_KPROBE(name, ##__VA_ARGS__)
-#define BPF_KSYSCALL(name, ...) __TR_WRAP(s, struct pt_regs *, name, ##__VA_ARGS__)
+#define BPF_KSYSCALL(name, ...)						\
+name(struct pt_regs *ctx);							\
+static __always_inline typeof(name(0)) ____##name(struct pt_regs *ctx, ##__VA_ARGS__);	\
+typeof(name(0)) name(struct pt_regs *ctx)				\
+{									\
+	struct pt_regs *__tr_regs = PT_REGS_SYSCALL_REGS(ctx);		\
+	_Pragma("GCC diagnostic push")					\
+	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"")		\
+	return ____##name(__tr_paste(__tr_sargs, __tr_nargs(__VA_ARGS__))(__VA_ARGS__)); \
+	_Pragma("GCC diagnostic pop")					\
+}									\
+static __always_inline typeof(name(0)) ____##name(struct pt_regs *ctx, ##__VA_ARGS__)
 #define BPF_PROG(name, ...) __TR_WRAP(p, unsigned long long *, name, ##__VA_ARGS__)
 
 /* BPF_KRETPROBE(name, ret): the one argument is the return value. */
