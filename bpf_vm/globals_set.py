@@ -237,19 +237,25 @@ class _Encoder:
             raise self.fail(f"{value} does not fit {shown} of {t.size} bytes")
         return (value & ((1 << bits) - 1)).to_bytes(t.size, "little")
 
+    def _is_chars(self, t: BtfType) -> bool:
+        """An array of one-byte integers (not bools): set from a string."""
+        elem = self.btf.skip_mods_and_typedefs(t.ref)
+        return (elem.kind is Kind.INT and elem.size == 1
+                and not elem.int_encoding & BTF_INT_BOOL)
+
     def _array(self, t: BtfType, text: str, shown: str) -> bytes:
         btf = self.btf
         size = btf.resolve_size(t.id)
-        elem = btf.skip_mods_and_typedefs(t.ref)
-        if elem.kind is Kind.INT and elem.size == 1 and not elem.int_encoding & BTF_INT_BOOL:
+        if self._is_chars(t):
             raw = text.encode()
             if len(raw) + 1 > size:
                 raise self.fail(f"{len(raw)} bytes and the terminating NUL do not fit in"
                                 f" {shown}")
             return raw.ljust(size, b"\0")
-        # innermost scalar of a (possibly multi-dimensional) array, in C order
-        inner, count = elem, t.nelems
-        while inner.kind is Kind.ARRAY:
+        # the elements of a (possibly multi-dimensional) array, in C order, down to
+        # scalars or strings
+        inner, count = btf.skip_mods_and_typedefs(t.ref), t.nelems
+        while inner.kind is Kind.ARRAY and not self._is_chars(inner):
             count *= inner.nelems
             inner = btf.skip_mods_and_typedefs(inner.ref)
         items = text.split(",") if text.strip() else []
