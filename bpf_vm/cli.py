@@ -476,3 +476,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+from . import cli_btf as _cli_btf  # noqa: E402,F401  (registers `bpf-vm btf`)
