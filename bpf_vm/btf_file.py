@@ -92,18 +92,26 @@ def _walk(data: bytes) -> tuple[list[int], tuple[int, ElfLoadError] | None]:
     return offsets, None
 
 
+def _header_fits(data: bytes) -> bool:
+    """The header is one parse_btf accepts and its type and string areas are inside
+    ``data``: then a parse error is in a record, which :func:`_walk` can find."""
+    if len(data) < _HEADER.size:
+        return False
+    magic, version, _f, hdr_len, type_off, type_len, str_off, str_len = \
+        _HEADER.unpack_from(data)
+    body: int = len(data) - hdr_len
+    return bool(magic == BTF_MAGIC and version == 1 and _HEADER.size <= hdr_len <= len(data)
+            and type_off + type_len <= body and str_off + str_len <= body
+            and type_off % 4 == 0)
+
+
 def btf_from_bytes(data: bytes, path: str, base: int = 0) -> BtfFile:
     """Parse a BTF blob (that starts ``base`` bytes into the file ``path``)."""
     try:
         btf = parse_btf(data)
     except ElfLoadError as exc:
-        located: tuple[int, ElfLoadError] | None = None
-        if len(data) >= _HEADER.size and _HEADER.unpack_from(data)[0] == BTF_MAGIC:
-            try:
-                located = _walk(data)[1]
-            except PARSE_ERRORS:    # the header itself is bad: report that
-                located = None
-        if located is None:
+        located = _walk(data)[1] if _header_fits(data) else None
+        if located is None:     # the header, or the string section as a whole
             raise BtfFileError(path, str(exc), base) from None
         off, rec_exc = located
         raise BtfFileError(path, str(rec_exc), base + off) from None
