@@ -1,0 +1,200 @@
+/* The deterministic command that the libbpf-tools comparisons run: what it does is
+ * fixed by its arguments, so the real tool in the host kernel and the same BPF object
+ * under `trace-run --probe` see the same calls with the same arguments and results.
+ *
+ *   lbtest MODE DIR
+ *
+ * It first waits for one byte (or EOF) on stdin, so that a tool attached with -p PID
+ * sees everything after that.  While waiting in MODE open/exec it makes a sentinel
+ * call over and over (an open of DIR/ready, an exec of `lbtest ready`): the tool's
+ * first line about it says the tool is ready, whatever its stdout order.  The poll
+ * timeout only spaces the sentinels: no result depends on it.
+ *
+ * Test input for trace-run's suite (tests/libbpf).  GPL-2.0-only, as trace-run. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *dir;
+static char self[4096];
+
+static const char *at(const char *name)
+{
+	static char buf[8][4096];
+	static int i;
+	char *b = buf[i++ % 8];
+	snprintf(b, 4096, "%s/%s", dir, name);
+	return b;
+}
+
+static void sentinel(const char *mode)
+{
+	if (strcmp(mode, "open") == 0) {
+		syscall(SYS_openat, AT_FDCWD, at("ready"), O_RDONLY);
+	} else if (strcmp(mode, "exec") == 0) {
+		pid_t c = fork();
+		if (c == 0) {
+			execl(self, "lbtest", "ready", dir, (char *)NULL);
+			_exit(127);
+		}
+		waitpid(c, NULL, 0);
+	}
+}
+
+static void wait_go(const char *mode)
+{
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	int spaced = strcmp(mode, "open") == 0 || strcmp(mode, "exec") == 0;
+	char c;
+
+	for (;;) {
+		if (spaced)
+			sentinel(mode);
+		if (poll(&p, 1, spaced ? 20 : -1) > 0)
+			break;
+	}
+	if (read(0, &c, 1) < 0)
+		exit(90);
+}
+
+static int do_open(void)
+{
+	int fd;
+
+	fd = syscall(SYS_openat, AT_FDCWD, at("exists"), O_RDONLY);
+	syscall(SYS_open, at("missing"), O_RDONLY);
+	syscall(SYS_openat, AT_FDCWD, at("created"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	syscall(SYS_open, at("exists"), O_RDWR | O_APPEND | O_CLOEXEC);
+	syscall(SYS_openat, AT_FDCWD, at("missing/deeper"), O_RDONLY | O_DIRECTORY);
+	return fd < 0;
+}
+
+static int do_stat(void)
+{
+	struct stat st;
+	char sfs[256], stx[256];
+
+	syscall(SYS_stat, at("exists"), &st);
+	syscall(SYS_lstat, at("missing"), &st);
+	syscall(SYS_newfstatat, AT_FDCWD, at("exists"), &st, AT_SYMLINK_NOFOLLOW);
+	syscall(SYS_statfs, dir, sfs);
+	syscall(SYS_statx, AT_FDCWD, at("missing"), 0, 0x7ff, stx);
+	return 0;
+}
+
+static int do_exec(void)
+{
+	pid_t c = fork();
+	int status;
+
+	if (c == 0) {
+		execl(at("no-such-program"), "no-such-program", (char *)NULL);
+		execl(self, "lbtest", "exec-child", dir, "a1", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(c, &status, 0);
+	execl(self, "lbtest", "exec-last", dir, (char *)NULL);
+	return 99;
+}
+
+static int do_exit(void)
+{
+	pid_t a, b;
+
+	a = fork();
+	if (a == 0)
+		_exit(7);
+	waitpid(a, NULL, 0);
+	b = fork();
+	if (b == 0) {
+		signal(SIGTERM, SIG_DFL);
+		raise(SIGTERM);
+		_exit(1);
+	}
+	waitpid(b, NULL, 0);
+	return 0;
+}
+
+static int do_signal(void)
+{
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	syscall(SYS_kill, getpid(), SIGUSR1);
+	syscall(SYS_kill, 0x7ffffff0, SIGTERM);	/* above any pid_max: ESRCH */
+	syscall(SYS_tgkill, getpid(), gettid(), SIGUSR2);
+	syscall(SYS_tkill, gettid(), SIGUSR1);
+	syscall(SYS_kill, getpid(), 0);
+	return 0;
+}
+
+static int do_mount(void)
+{
+	if (unshare(CLONE_NEWNS) != 0)
+		return 2;
+	syscall(SYS_mount, "none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	syscall(SYS_mount, "lbtest-tmpfs", at("mnt"), "tmpfs", MS_NOSUID | MS_NODEV,
+		"size=1m,mode=0700");
+	syscall(SYS_umount2, at("mnt"), 0);
+	syscall(SYS_mount, "lbtest-tmpfs", at("missing"), "tmpfs", 0, NULL);
+	syscall(SYS_umount2, at("missing"), MNT_DETACH);
+	return 0;
+}
+
+static int do_count(void)
+{
+	int i;
+
+	for (i = 0; i < 7; i++)
+		syscall(SYS_getppid);
+	for (i = 0; i < 5; i++)
+		syscall(SYS_close, -1);		/* EBADF */
+	for (i = 0; i < 3; i++)
+		syscall(SYS_getpgid, 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode;
+	ssize_t n;
+
+	if (argc < 3)
+		return 64;
+	mode = argv[1];
+	dir = argv[2];
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return 65;
+	self[n] = 0;
+	if (strcmp(mode, "ready") == 0 || strcmp(mode, "exec-child") == 0)
+		return 0;
+	if (strcmp(mode, "exec-last") == 0)
+		return 0;
+	wait_go(mode);
+	if (strcmp(mode, "open") == 0)
+		return do_open();
+	if (strcmp(mode, "stat") == 0)
+		return do_stat();
+	if (strcmp(mode, "exec") == 0)
+		return do_exec();
+	if (strcmp(mode, "exit") == 0)
+		return do_exit();
+	if (strcmp(mode, "signal") == 0)
+		return do_signal();
+	if (strcmp(mode, "mount") == 0)
+		return do_mount();
+	if (strcmp(mode, "count") == 0)
+		return do_count();
+	return 66;
+}
