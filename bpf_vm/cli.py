@@ -207,8 +207,9 @@ def run(program: InFile,
         budget: Annotated[int, typer.Option("--budget", help="Instruction budget.")] = 1_000_000,
         prog: ProgOpt = None,
         regs: Annotated[list[str] | None, typer.Option(
-            "--regs", help="Object files: pt_regs fields, e.g. orig_ax=257,di=0x1000 "
-            "(repeatable).")] = None,
+            "--regs", help="Object files: the syscall's user registers (pt_regs fields),"
+            " e.g. orig_ax=257,di=0x1000 (repeatable); the context follows the section.")
+        ] = None,
         user_mem: Annotated[list[str] | None, typer.Option(
             "--user-mem", help="Object files: the tracee's memory, ADDR=HEX (repeatable).")
         ] = None,
@@ -227,8 +228,14 @@ def run(program: InFile,
             "as TYPE (struct NAME, a typedef...): MAP=TYPE (repeatable).")] = None,
         ) -> None:
     """Run a program (.bin, .hex or .s) once and print r0 in hex.  An object file (.o, or
-    a .s with .map/.prog declarations) runs one program (--prog, default the first) on a
-    pt_regs context built from --regs, with its maps and prog arrays set up.
+    a .s with .map/.prog declarations) runs one program (--prog, default the first),
+    with its maps and prog arrays set up, on the context its section asks for, built from
+    --regs read as a syscall's user registers (orig_ax = the number, di, si, dx, r10, r8,
+    r9 = the arguments, ax = the return value of an exit program): a kprobe's pt_regs;
+    a syscalls/sys_enter_NAME or sys_exit_NAME tracepoint record; raw_syscalls'
+    records; raw_tracepoint/tp_btf sys_enter|sys_exit's {regs, id|ret}; a syscall
+    wrapper's pt_regs for ksyscall/NAME and kprobe/__x64_sys_NAME (di -> the user
+    registers, in kernel memory); __seccomp_filter's (nr, seccomp_data *).
 
     Each program is verified first, as BPF_PROG_LOAD does (an object's: all of them, as
     kprobe programs unless their sections say otherwise; a raw program: as a

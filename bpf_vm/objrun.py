@@ -1,9 +1,11 @@
-"""Run one program of an object (``.o`` or ``.s`` with declarations) on a pt_regs context.
+"""Run one program of an object (``.o`` or ``.s`` with declarations) on its context.
 
 This is ``bpf-vm run OBJECT.o`` and ``bpf-vm disasm OBJECT.o`` without the CLI: load the
-object with its maps and prog arrays set up as its loader conventions say, build a
-168-byte x86_64 ``struct pt_regs`` from ``name=value`` register settings, run, and
-collect what the program produced (r0, trace_printk lines, ring-buffer records, maps).
+object with its maps and prog arrays set up as its loader conventions say, build the
+context the program's section asks for from ``name=value`` register settings (a
+168-byte x86_64 ``struct pt_regs`` for kprobes; a tracepoint record, raw tracepoint
+arguments or a syscall wrapper's pt_regs for those sections: :func:`section_ctx`), run,
+and collect what the program produced (r0, trace_printk lines, ring-buffer records, maps).
 
 The context is read-only, as a kprobe program's pt_regs is to the verifier.  The host is
 :class:`~bpf_vm.host.ProcessHost` unless another is given: pid, comm and clocks are this
@@ -139,19 +141,50 @@ def dump_maps(obj: BpfObject) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+_ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")   # x86-64 syscall argument registers
+
+
+def section_ctx(obj: BpfObject, program: Program, regs: dict[str, int] | None = None
+                ) -> bytes:
+    """The context ``program``'s section asks for (:mod:`bpf_vm.attach_ctx`), built
+    from ``regs`` read as the user registers of a syscall: ``orig_ax`` the number,
+    ``di``..``r9`` the arguments, ``ax`` the return value (exit programs).  A syscall
+    tracepoint's record holds all six arguments (the VM knows no syscall's arity); what
+    a context points to (the user pt_regs, seccomp_data) is placed in the VM's kernel
+    memory.  Any other section, and a program the loader put into a prog array (a
+    tail-call target, run by a dispatcher on the user registers), gets the pt_regs of
+    ``regs`` itself."""
+    from .attach_ctx import CtxKind, SyscallEvent, build_ctx, syscall_attach
+    from .sections import section_info
+    user = pt_regs(regs)
+    sa = syscall_attach(section_info(program.section))
+    if sa is None or sa.kind in (CtxKind.PT_REGS, CtxKind.PT_REGS_EXIT) or any(
+            program.name in slots.values() for slots in obj.prog_arrays.values()):
+        return user
+    v = regs or {}
+    try:
+        tid = obj.vm.host.pid_tgid()[1]
+    except (AttributeError, BpfError):
+        tid = 0
+    ev = SyscallEvent(v.get("orig_ax", 0), [v.get(f, 0) for f in _ARG_FIELDS], user,
+                      v.get("ax", 0), tid, ip=v.get("ip", 0))
+    return build_ctx(sa.kind, ev, obj.vm.kernel_mem)
+
+
 def run_program(obj: BpfObject, prog: str | None = None, *,
                 regs: dict[str, int] | None = None, trace: StepHook | None = None,
                 budget: int | None = None, collect_maps: bool = True,
                 record_types: Mapping[str, str] | None = None) -> ObjRun:
-    """Run one program of a loaded object once on a pt_regs built from ``regs``.
+    """Run one program of a loaded object once on the context its section asks for,
+    built from ``regs`` (:func:`section_ctx`; a pt_regs for kprobes).
     ``record_types`` (``--record-type MAP=TYPE``) types ring-buffer and perf records
     (:class:`bpf_vm.btf_output.RecordDecoder`)."""
     from .btf_output import RecordDecoder
     from .effects import PerfRecord, RingbufRecord
     decoder = RecordDecoder.for_object(obj, record_types)
     program = obj.program(prog)
-    res: RunResult = obj.vm.run(program, pt_regs(regs), ctx_writable=False, trace=trace,
-                                budget=budget)
+    res: RunResult = obj.vm.run(program, section_ctx(obj, program, regs), ctx_writable=False,
+                                trace=trace, budget=budget)
     eff = res.effects
     run = ObjRun(program.name, res.r0, res.insns, res.tail_calls, list(eff.printk),
                  list(eff.ringbuf), list(eff.perf), signals=list(eff.signals),
@@ -267,4 +300,5 @@ __all__ = [
     "pt_regs",
     "run_object",
     "run_program",
+    "section_ctx",
 ]
