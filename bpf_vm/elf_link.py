@@ -8,7 +8,11 @@
   (symbol value + the addend clang left in imm) in the second imm;
 * programs: every function of an executable section other than ``.text``; linking one
   appends every subprogram it reaches (functions in ``.text`` or elsewhere) and fixes
-  the call offsets for that layout, recursively, as libbpf's ``bpf_object__reloc_code``.
+  the call offsets for that layout, recursively, as libbpf's ``bpf_object__reloc_code``;
+* externs (:mod:`bpf_vm.kconfig`): an ``ld_imm64`` of a ``__kconfig`` variable becomes
+  BPF_PSEUDO_MAP_IDX_VALUE into the ``.kconfig`` map at the variable's offset (libbpf's
+  BPF_PSEUDO_MAP_VALUE), of an unresolved weak ``__ksym`` the constant 0; a call of an
+  unresolved weak kfunc is libbpf's poisoned call.
 
 The sections and symbols come from :mod:`bpf_vm.elf_read`, the maps from
 :mod:`bpf_vm.elf_maps`.
@@ -36,6 +40,7 @@ from .elf_read import (
 from .errors import ElfLoadError
 from .insn import INSN_SIZE, Insn
 from .isa import LD_IMM64, CallKind, Kind, Pseudo
+from .kconfig import POISON_CALL_KFUNC_BASE
 
 
 class Linker:
@@ -66,8 +71,8 @@ class Linker:
             if insn is None:
                 raise ElfLoadError(f"{where}: offset is the second half of an ld_imm64")
             if sym.shndx == SHN_UNDEF:
-                raise ElfLoadError(f"{where}: '{sym.name}' is undefined (extern symbols,"
-                                   " kfuncs and ksyms are not supported)")
+                self._reloc_extern(where, code, pc, insn, sym, r.type)
+                continue
             if sym.shndx < 0 or sym.shndx >= len(sections):
                 raise ElfLoadError(f"{where}: symbol in special section {sym.shndx}")
             if insn.kind is Kind.CALL:
@@ -79,6 +84,28 @@ class Linker:
             else:
                 raise ElfLoadError(f"{where}: instruction {pc} (opcode 0x{insn.opcode:02x}) is"
                                    " neither a call nor an ld_imm64")
+
+    def _reloc_extern(self, where: str, code: Code, pc: int, insn: Insn, sym: Sym,
+                      rtype: int) -> None:
+        ext = self.maps.externs.get(sym.name)
+        if ext is None:
+            raise ElfLoadError(f"{where}: '{sym.name}' is undefined and is not an extern of"
+                               " .kconfig or .ksyms")
+        if insn.kind is Kind.CALL:
+            if ext.kind != "ksym":
+                raise ElfLoadError(f"{where}: call of extern variable '{sym.name}'")
+            # only a weak kfunc gets here (a strong one was refused): libbpf's poison
+            code.insns[pc] = replace(insn, dst=0, src=0, off=0,
+                                     imm=POISON_CALL_KFUNC_BASE + ext.index)
+            return
+        if insn.opcode != LD_IMM64 or rtype != R_BPF_64_64:
+            raise ElfLoadError(f"{where}: extern '{sym.name}' is used by instruction {pc}"
+                               f" (opcode 0x{insn.opcode:02x}), which is not an ld_imm64")
+        if ext.kind == "kcfg" and self.maps.kconfig_map is not None:
+            code.insns[pc] = replace(insn, src=Pseudo.MAP_IDX_VALUE,
+                                     imm=self.maps.kconfig_map, imm_hi=ext.data_off)
+        else:       # an unresolved weak ksym: address 0
+            code.insns[pc] = replace(insn, src=0, imm=0, imm_hi=0)
 
     def _reloc_call(self, where: str, code: Code, pc: int, insn: Insn, sym: Sym,
                     rtype: int) -> None:

@@ -7,7 +7,9 @@
   holding the section, as libbpf's internal maps; :func:`set_globals` gives their
   variables values before the maps exist;
 * the declarative prog-array initialisation ``.values = { [N] = &prog }``: the
-  R_BPF_64_ABS64 relocations of ``.maps`` (:meth:`ObjectMaps.relocate_values`).
+  R_BPF_64_ABS64 relocations of ``.maps`` (:meth:`ObjectMaps.relocate_values`);
+* extern variables (:mod:`bpf_vm.kconfig`): ``__kconfig`` values in a read-only
+  ``.kconfig`` internal map, as libbpf's; ``__ksym`` ones resolved or refused there.
 
 Where code refers to a map, :mod:`bpf_vm.elf_link` looks it up in :class:`ObjectMaps`.
 """
@@ -21,6 +23,7 @@ from elftools.elf.sections import Section
 from .btf import map_vars, parse_map_def
 from .elf_read import R_BPF_64_ABS64, R_BPF_NONE, ElfReader, Sym
 from .errors import ElfLoadError
+from .kconfig import KCONFIG_SEC, Extern, collect_externs, resolve_externs
 from .objfile import MapDef
 
 BPF_MAP_DEF = struct.Struct("<5I")    # type, key_size, value_size, max_entries, map_flags
@@ -40,12 +43,30 @@ class ObjectMaps:
         self.map_by_sym: dict[tuple[int, int], int] = {}     # (shndx, offset) -> map index
         self.data_map: dict[int, int] = {}                  # data shndx -> map index
         self.values_relocs: list[tuple[int, int, Sym]] = []   # (map idx, slot, symbol)
+        self.externs: dict[str, Extern] = {}
+        self.kconfig_map: int | None = None                 # the .kconfig map's index
 
     def read(self) -> None:
-        """The definitions: BTF-defined maps, then legacy ones, then global data."""
+        """The definitions: BTF-defined maps, then legacy ones, then global data, then
+        the externs' .kconfig map."""
         self._read_btf_maps()
         self._read_legacy_maps()
         self._read_data_maps()
+        self._read_externs()
+
+    def _read_externs(self) -> None:
+        """Extern symbols resolved as libbpf resolves them (:mod:`bpf_vm.kconfig`); the
+        kcfg ones' values in a read-only one-entry ARRAY, ``.kconfig``."""
+        externs = collect_externs(self.reader)
+        if not externs:
+            return
+        data = resolve_externs(externs, self.reader.version)
+        self.externs = {e.name: e for e in externs}
+        if data:
+            self.kconfig_map = self._add_map(
+                MapDef(KCONFIG_SEC, MAP_TYPE_ARRAY, 4, len(data), 1, BPF_F_RDONLY_PROG,
+                       initial=data, section=KCONFIG_SEC, internal=True, readonly=True),
+                None, None)
 
     def _add_map(self, m: MapDef, shndx: int | None, offset: int | None) -> int:
         if any(old.name == m.name for old in self.maps):
