@@ -11,7 +11,9 @@ and global-data maps, whose value is their section's DATASEC.
 **Records** (:class:`RecordDecoder`): a ring-buffer or perf record's type is in no
 map's BTF, so it is chosen per map: ``--record-type MAP=TYPE`` when given, else the
 object's only named struct of exactly the record's size; with none or several, the
-record stays hex.  :meth:`RecordDecoder.render` gives, per record,
+record stays hex.  Types are looked up in the object's BTF and, for those it lacks
+(the usual case of a record struct, only ever a local variable's type), in its DWARF.
+:meth:`RecordDecoder.render` gives, per record,
 
 * a JSON line: ``{"map": "events", "record": {...}}`` (perf: ``"cpu"`` after
   ``"map"``), values as in bpftool's formatted dump (:func:`bpf_vm.btf_value.to_json`);
@@ -25,12 +27,14 @@ record stays hex.  :meth:`RecordDecoder.render` gives, per record,
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .btf import Btf, BtfType, Kind
 from .btf_value import BtfValueError, to_json, to_text
+from .dwarf_types import with_dwarf_types
 from .effects import PerfRecord, RingbufRecord
 from .errors import BpfError
 
@@ -135,6 +139,17 @@ def find_type(btf: Btf, spelled: str) -> BtfType | None:
     return None
 
 
+def _elf_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    try:
+        with open(source, "rb") as f:
+            data = f.read()
+    except OSError:
+        return b""
+    return data if data[:4] == b"\x7fELF" else b""
+
+
 @dataclass(frozen=True, slots=True)
 class RecordChoice:
     """How records of one map and size are shown: ``type_id`` 0 means hex."""
@@ -179,11 +194,16 @@ class RecordDecoder:
             self.explicit[name] = t
 
     @classmethod
-    def for_object(cls, obj: BpfObject,
-                   record_types: Mapping[str, str] | None = None) -> RecordDecoder:
-        return cls(obj.btf, record_types,
-                   record_maps=[n for n, d in obj.map_defs.items()
-                                if d.type in RECORD_MAP_TYPES])
+    def for_object(cls, obj: BpfObject, record_types: Mapping[str, str] | None = None, *,
+                   source: str | os.PathLike[str] | bytes | None = None) -> RecordDecoder:
+        """The decoder of ``obj``'s records; with ``source`` (the object file, or its
+        bytes), the types of its DWARF that BTF lacks are known too
+        (:mod:`bpf_vm.dwarf_types`), as a record's struct usually is."""
+        btf = obj.btf
+        record_maps = [n for n, d in obj.map_defs.items() if d.type in RECORD_MAP_TYPES]
+        if source is not None and record_maps:
+            btf = with_dwarf_types(btf, _elf_bytes(source))
+        return cls(btf, record_types, record_maps=record_maps)
 
     def choose(self, map_name: str, size: int) -> RecordChoice:
         key = (map_name, size)

@@ -174,14 +174,16 @@ def section_ctx(obj: BpfObject, program: Program, regs: dict[str, int] | None = 
 def run_program(obj: BpfObject, prog: str | None = None, *,
                 regs: dict[str, int] | None = None, trace: StepHook | None = None,
                 budget: int | None = None, collect_maps: bool = True,
-                record_types: Mapping[str, str] | None = None) -> ObjRun:
+                record_types: Mapping[str, str] | None = None,
+                source: str | Path | None = None) -> ObjRun:
     """Run one program of a loaded object once on the context its section asks for,
     built from ``regs`` (:func:`section_ctx`; a pt_regs for kprobes).
-    ``record_types`` (``--record-type MAP=TYPE``) types ring-buffer and perf records
+    ``record_types`` (``--record-type MAP=TYPE``) types ring-buffer and perf records,
+    looked up in the object's BTF and in the DWARF of ``source``, its file
     (:class:`bpf_vm.btf_output.RecordDecoder`)."""
     from .btf_output import RecordDecoder
     from .effects import PerfRecord, RingbufRecord
-    decoder = RecordDecoder.for_object(obj, record_types)
+    decoder = RecordDecoder.for_object(obj, record_types, source=source)
     program = obj.program(prog)
     res: RunResult = obj.vm.run(program, section_ctx(obj, program, regs), ctx_writable=False,
                                 trace=trace, budget=budget)
@@ -223,7 +225,8 @@ def run_object(path: str | Path, prog: str | None = None, *,
         prog_load(vm, program, verify=verify)
         if verify and verifier_log is not None:
             verifier_log(program, verify_program(program, vm=vm, log_level=2))
-    return run_program(obj, prog, regs=regs, trace=trace, record_types=record_types)
+    return run_program(obj, prog, regs=regs, trace=trace, record_types=record_types,
+                       source=path)
 
 
 def format_run(run: ObjRun, *, show_maps: bool = False) -> str:

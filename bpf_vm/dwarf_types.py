@@ -1,0 +1,155 @@
+"""Record types from an object's DWARF, for the types its BTF leaves out.
+
+clang's BTF describes the types of globals, function signatures and CO-RE accesses,
+not those of local variables: the ``struct event`` a tool fills and sends through its
+ring buffer is usually in no BTF type at all.  It is in the object's ``.debug_info``
+(libbpf objects are built with ``-g``), so record decoding (:mod:`bpf_vm.btf_output`)
+extends the BTF with the DWARF's named structs, unions, enums and typedefs that BTF
+lacks, converted to BTF's model: :func:`with_dwarf_types`.
+
+DWARF that cannot be read (none, or malformed) adds nothing: decoding falls back to
+hex, it never fails the run.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from elftools.elf.elffile import ELFFile
+
+from .btf import Btf, BtfType, Kind, Member
+from .elf_read import PARSE_ERRORS
+
+# DW_ATE_* base type encodings -> BTF INT encoding (BTF_INT_SIGNED 1, BTF_INT_BOOL 4)
+_ATE_BOOL, _ATE_FLOAT, _ATE_SIGNED, _ATE_SIGNED_CHAR = 2, 4, 5, 6
+_NAMED = {"DW_TAG_structure_type": Kind.STRUCT, "DW_TAG_union_type": Kind.UNION,
+          "DW_TAG_enumeration_type": Kind.ENUM, "DW_TAG_typedef": Kind.TYPEDEF}
+_MODS = {"DW_TAG_const_type": Kind.CONST, "DW_TAG_volatile_type": Kind.VOLATILE,
+         "DW_TAG_restrict_type": Kind.RESTRICT, "DW_TAG_typedef": Kind.TYPEDEF,
+         "DW_TAG_pointer_type": Kind.PTR}
+
+
+def _attr(die: Any, name: str, default: Any = None) -> Any:
+    a = die.attributes.get(name)
+    return a.value if a is not None else default
+
+
+def _name(die: Any) -> str:
+    v = _attr(die, "DW_AT_name", b"")
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+
+class _Converter:
+    """DWARF DIEs -> BtfTypes appended after the object's own (ids continue)."""
+
+    def __init__(self, base: Btf) -> None:
+        self.types: list[BtfType] = list(base.types)
+        self.ids: dict[int, int] = {}          # DIE offset -> type id
+
+    def _reserve(self, die: Any) -> int:
+        tid = len(self.types)
+        self.types.append(BtfType(tid, Kind.FWD, _name(die)))
+        self.ids[die.offset] = tid
+        return tid
+
+    def ref(self, die: Any, attr: str = "DW_AT_type") -> int:
+        if attr not in die.attributes:
+            return 0                            # void
+        return self.convert(die.get_DIE_from_attribute(attr))
+
+    def convert(self, die: Any) -> int:
+        if die.offset in self.ids:
+            return self.ids[die.offset]
+        tid = self._reserve(die)
+        self.types[tid] = self._make(die, tid)
+        return tid
+
+    def _make(self, die: Any, tid: int) -> BtfType:
+        tag, name = die.tag, _name(die)
+        if tag == "DW_TAG_base_type":
+            size = int(_attr(die, "DW_AT_byte_size", 0))
+            enc = int(_attr(die, "DW_AT_encoding", 0))
+            if enc == _ATE_FLOAT:
+                return BtfType(tid, Kind.FLOAT, name, size=size)
+            flags = 1 if enc in (_ATE_SIGNED, _ATE_SIGNED_CHAR) else 4 if enc == _ATE_BOOL \
+                else 0
+            return BtfType(tid, Kind.INT, name, size=size, int_encoding=flags,
+                           int_bits=size * 8)
+        if tag in _MODS:
+            return BtfType(tid, _MODS[tag], name, ref=self.ref(die))
+        if tag in ("DW_TAG_structure_type", "DW_TAG_union_type"):
+            if _attr(die, "DW_AT_declaration"):
+                return BtfType(tid, Kind.FWD, name,
+                               kind_flag=tag == "DW_TAG_union_type")
+            members, kflag = [], False
+            for child in die.iter_children():
+                if child.tag != "DW_TAG_member":
+                    continue
+                bits = int(_attr(child, "DW_AT_bit_size", 0))
+                if "DW_AT_data_bit_offset" in child.attributes:
+                    off = int(_attr(child, "DW_AT_data_bit_offset"))
+                else:
+                    loc = _attr(child, "DW_AT_data_member_location", 0)
+                    off = int(loc) * 8 if isinstance(loc, int) else 0
+                kflag = kflag or bits > 0
+                members.append(Member(_name(child), self.ref(child), bit_offset=off,
+                                      bitfield_size=bits))
+            kind = Kind.STRUCT if tag == "DW_TAG_structure_type" else Kind.UNION
+            return BtfType(tid, kind, name, size=int(_attr(die, "DW_AT_byte_size", 0)),
+                           members=tuple(members), kind_flag=kflag)
+        if tag == "DW_TAG_enumeration_type":
+            values = tuple(Member(_name(c), 0, value=int(_attr(c, "DW_AT_const_value", 0)))
+                           for c in die.iter_children() if c.tag == "DW_TAG_enumerator")
+            size = int(_attr(die, "DW_AT_byte_size", 4))
+            return BtfType(tid, Kind.ENUM64 if size == 8 else Kind.ENUM, name, size=size,
+                           members=values)
+        if tag == "DW_TAG_array_type":
+            dims = []
+            for c in die.iter_children():
+                if c.tag == "DW_TAG_subrange_type":
+                    if "DW_AT_count" in c.attributes:
+                        dims.append(int(_attr(c, "DW_AT_count")))
+                    elif "DW_AT_upper_bound" in c.attributes:
+                        dims.append(int(_attr(c, "DW_AT_upper_bound")) + 1)
+                    else:
+                        dims.append(0)
+            elem = self.ref(die)
+            for n in reversed(dims[1:]):        # inner dimensions first
+                inner = len(self.types)
+                self.types.append(BtfType(inner, Kind.ARRAY, "", ref=elem, nelems=n))
+                elem = inner
+            return BtfType(tid, Kind.ARRAY, "", ref=elem, nelems=dims[0] if dims else 0)
+        if tag == "DW_TAG_subroutine_type":
+            return BtfType(tid, Kind.FUNC_PROTO, "", ref=self.ref(die))
+        return BtfType(tid, Kind.FWD, name)
+
+
+def with_dwarf_types(btf: Btf | None, elf_data: bytes) -> Btf | None:
+    """``btf`` extended with the named structs, unions, enums and typedefs of the
+    object's DWARF that it has no type of the same kind and name for."""
+    base = btf if btf is not None else Btf([BtfType(0, Kind.UNKN, "void")])
+    try:
+        elf = ELFFile(io.BytesIO(elf_data))
+        if not elf.has_dwarf_info():
+            return btf
+        conv = _Converter(base)
+        have = {(t.kind, t.name) for t in base.types if t.name}
+        for cu in elf.get_dwarf_info().iter_CUs():
+            for die in cu.get_top_DIE().iter_children():
+                kind = _NAMED.get(str(die.tag))
+                name = _name(die)
+                if kind is None or not name or _attr(die, "DW_AT_declaration"):
+                    continue
+                if (kind, name) in have:
+                    continue
+                have.add((kind, name))
+                conv.convert(die)
+    except PARSE_ERRORS:
+        return btf
+    if len(conv.types) == len(base.types):
+        return btf
+    return Btf(conv.types, base.strings)
+
+
+__all__ = ["with_dwarf_types"]
