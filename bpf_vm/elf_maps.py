@@ -60,7 +60,7 @@ class ObjectMaps:
         externs = collect_externs(self.reader)
         if not externs:
             return
-        data = resolve_externs(externs, self.reader.version)
+        data = resolve_externs(externs)
         self.externs = {e.name: e for e in externs}
         if data:
             self.kconfig_map = self._add_map(

@@ -335,10 +335,10 @@ def _has_bpf_cookie() -> int:
     return int(default_helpers().get(HELPER_IDS["get_attach_cookie"]) is not None)
 
 
-def resolve_externs(externs: list[Extern], version_section: int | None = None) -> bytes:
+def resolve_externs(externs: list[Extern]) -> bytes:
     """Give every extern its value (libbpf's bpf_object__resolve_externs) and return
-    the .kconfig map's bytes (empty without kcfg externs).  ``version_section`` is the
-    object's ``version`` section, which libbpf prefers for LINUX_KERNEL_VERSION."""
+    the .kconfig map's bytes (empty without kcfg externs).  LINUX_KERNEL_VERSION is the
+    running kernel's even when the object has a ``version`` section (so is libbpf's)."""
     kcfg = [e for e in externs if e.kind == "kcfg"]
     size = max((e.data_off + e.size for e in kcfg), default=0)
     data = _Data(size)
@@ -351,7 +351,7 @@ def resolve_externs(externs: list[Extern], version_section: int | None = None) -
             continue
         if e.name.startswith("LINUX_"):
             if e.name == "LINUX_KERNEL_VERSION":
-                v = version_section or kernel_version()
+                v = kernel_version()
                 if not v:
                     raise ElfLoadError("extern (kcfg) 'LINUX_KERNEL_VERSION': failed to get"
                                        " kernel version")
