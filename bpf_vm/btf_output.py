@@ -12,7 +12,8 @@ and global-data maps, whose value is their section's DATASEC.
 map's BTF, so it is chosen per map: ``--record-type MAP=TYPE`` when given, else the
 object's only named struct of exactly the record's size; with none or several, the
 record stays hex.  Types are looked up in the object's BTF and, for those it lacks
-(the usual case of a record struct, only ever a local variable's type), in its DWARF.
+(the usual case of a record struct, only ever a local variable's type), in its DWARF;
+with DWARF, the structs of ``vmlinux.h`` and the system's headers are no candidates.
 :meth:`RecordDecoder.render` gives, per record,
 
 * a JSON line: ``{"map": "events", "record": {...}}`` (perf: ``"cpu"`` after
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .btf import Btf, BtfType, Kind
 from .btf_value import BtfValueError, to_json, to_text
-from .dwarf_types import with_dwarf_types
+from .dwarf_types import DwarfType, DwarfTypes
 from .effects import PerfRecord, RingbufRecord
 from .errors import BpfError
 
@@ -120,19 +121,21 @@ def parse_record_types(specs: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def find_type(btf: Btf, spelled: str) -> BtfType | None:
-    """``struct event``, ``union u``, ``enum e`` or a bare name (a struct, union,
-    typedef, enum or int of that name, in that order of preference)."""
+def _spellings(spelled: str) -> list[tuple[Kind, str]]:
+    """The (kind, name) pairs a type's spelling may mean, in order of preference."""
     words = spelled.split()
     kinds = {"struct": (Kind.STRUCT,), "union": (Kind.UNION,),
              "enum": (Kind.ENUM, Kind.ENUM64)}
     if len(words) == 2 and words[0] in kinds:
-        name, choices = words[1], kinds[words[0]]
-    else:
-        name = spelled
-        choices = (Kind.STRUCT, Kind.UNION, Kind.TYPEDEF, Kind.ENUM, Kind.ENUM64, Kind.INT,
-                   Kind.FLOAT)
-    for k in choices:
+        return [(k, words[1]) for k in kinds[words[0]]]
+    return [(k, spelled) for k in (Kind.STRUCT, Kind.UNION, Kind.TYPEDEF, Kind.ENUM,
+                                   Kind.ENUM64, Kind.INT, Kind.FLOAT)]
+
+
+def find_type(btf: Btf, spelled: str) -> BtfType | None:
+    """``struct event``, ``union u``, ``enum e`` or a bare name (a struct, union,
+    typedef, enum or int of that name, in that order of preference)."""
+    for k, name in _spellings(spelled):
         t = btf.find(name, k)
         if t is not None:
             return t
@@ -174,24 +177,45 @@ class RecordLines:
 
 
 class RecordDecoder:
-    """Decodes the records of one object's ring buffers and perf arrays."""
+    """Decodes the records of one object's ring buffers and perf arrays.  ``dwarf``:
+    the object's DWARF, searched (once, lazily) for types its BTF lacks."""
 
     def __init__(self, btf: Btf | None, record_types: Mapping[str, str] | None = None, *,
-                 record_maps: Iterable[str] | None = None) -> None:
+                 record_maps: Iterable[str] | None = None,
+                 dwarf: DwarfTypes | None = None) -> None:
         self.btf = btf
+        self.dwarf = dwarf
         self.chosen: dict[tuple[str, int], RecordChoice] = {}
-        self.explicit: dict[str, BtfType] = {}
+        self.explicit: dict[str, int] = {}
         maps = set(record_maps) if record_maps is not None else None
         for name, spelled in (record_types or {}).items():
             if maps is not None and name not in maps:
                 known = ", ".join(sorted(maps)) or "none"
                 raise RecordTypeError(f"--record-type {name}={spelled}: no ring buffer or"
                                       f" perf-event array '{name}' (the object's: {known})")
-            t = find_type(btf, spelled) if btf is not None else None
-            if t is None:
+            tid = self._lookup(spelled)
+            if not tid:
+                where = "BTF or DWARF" if dwarf is not None else "BTF"
                 raise RecordTypeError(f"--record-type {name}={spelled}: no type"
-                                      f" '{spelled}' in the object's BTF")
-            self.explicit[name] = t
+                                      f" '{spelled}' in the object's {where}")
+            self.explicit[name] = tid
+
+    def _lookup(self, spelled: str) -> int:
+        t = find_type(self.btf, spelled) if self.btf is not None else None
+        if t is not None:
+            return t.id
+        if self.dwarf is None:
+            return 0
+        for kind, name in _spellings(spelled):
+            d = self.dwarf.find(kind, name)
+            if d is not None:
+                return self._adopt(d)
+        return 0
+
+    def _adopt(self, d: DwarfType) -> int:
+        assert self.dwarf is not None
+        self.btf, tid = self.dwarf.extend(self.btf, d)
+        return tid
 
     @classmethod
     def for_object(cls, obj: BpfObject, record_types: Mapping[str, str] | None = None, *,
@@ -199,11 +223,10 @@ class RecordDecoder:
         """The decoder of ``obj``'s records; with ``source`` (the object file, or its
         bytes), the types of its DWARF that BTF lacks are known too
         (:mod:`bpf_vm.dwarf_types`), as a record's struct usually is."""
-        btf = obj.btf
         record_maps = [n for n, d in obj.map_defs.items() if d.type in RECORD_MAP_TYPES]
-        if source is not None and record_maps:
-            btf = with_dwarf_types(btf, _elf_bytes(source))
-        return cls(btf, record_types, record_maps=record_maps)
+        dwarf = DwarfTypes(_elf_bytes(source)) if source is not None and record_maps \
+            else None
+        return cls(obj.btf, record_types, record_maps=record_maps, dwarf=dwarf)
 
     def choose(self, map_name: str, size: int) -> RecordChoice:
         key = (map_name, size)
@@ -212,26 +235,37 @@ class RecordDecoder:
         return self.chosen[key]
 
     def _choose(self, map_name: str, size: int) -> RecordChoice:
-        btf = self.btf
-        t = self.explicit.get(map_name)
-        if btf is not None and t is not None:
-            desc = btf.describe(t.id)
-            tsize = btf.resolve_size(t.id)
+        tid = self.explicit.get(map_name)
+        if self.btf is not None and tid:
+            desc = self.btf.describe(tid)
+            tsize = self.btf.resolve_size(tid)
             if size < tsize:
                 return RecordChoice(map_name, size, 0, f"hex: shorter than {desc} given by"
                                     f" --record-type ({tsize} bytes)")
-            return RecordChoice(map_name, size, t.id, f"{desc}, given by --record-type")
-        if btf is None:
-            return RecordChoice(map_name, size, 0, "hex: the object has no BTF")
-        fits = [c for c in btf.types if c.kind is Kind.STRUCT and c.name and c.size == size]
+            return RecordChoice(map_name, size, tid, f"{desc}, given by --record-type")
+        fits: dict[str, int | DwarfType] = {}
+        system = self.dwarf.system_structs() if self.dwarf is not None else set()
+        if self.btf is not None:
+            for c in self.btf.types:
+                if c.kind is Kind.STRUCT and c.name and c.size == size \
+                        and c.name not in system:
+                    fits.setdefault(c.name, c.id)
+        if self.dwarf is not None:
+            for d in self.dwarf.user_structs(size):
+                fits.setdefault(d.name, d)
         if len(fits) == 1:
-            return RecordChoice(map_name, size, fits[0].id, f"struct {fits[0].name}, the"
-                                f" object's only struct of {size} bytes")
+            name, found = next(iter(fits.items()))
+            tid = found if isinstance(found, int) else self._adopt(found)
+            why = (f"the program's only struct of {size} bytes (kernel and system"
+                   " headers' types aside)") if self.dwarf is not None else \
+                f"the object's only struct of {size} bytes"
+            if tid:
+                return RecordChoice(map_name, size, tid, f"struct {name}, {why}")
         if not fits:
             return RecordChoice(map_name, size, 0, f"hex: no struct of {size} bytes in"
-                                " the object's BTF; choose with --record-type"
+                                " the object's types; choose with --record-type"
                                 f" {map_name}=TYPE")
-        names = ", ".join(f"struct {c.name}" for c in fits)
+        names = ", ".join(f"struct {n}" for n in fits)
         return RecordChoice(map_name, size, 0, f"hex: {names} are all {size} bytes; choose"
                             f" with --record-type {map_name}=TYPE")
 

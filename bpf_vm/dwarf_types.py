@@ -5,7 +5,7 @@ not those of local variables: the ``struct event`` a tool fills and sends throug
 ring buffer is usually in no BTF type at all.  It is in the object's ``.debug_info``
 (libbpf objects are built with ``-g``), so record decoding (:mod:`bpf_vm.btf_output`)
 extends the BTF with the DWARF's named structs, unions, enums and typedefs that BTF
-lacks, converted to BTF's model: :func:`with_dwarf_types`.
+lacks, converted to BTF's model (:class:`DwarfTypes`).
 
 DWARF that cannot be read (none, or malformed) adds nothing: decoding falls back to
 hex, it never fails the run.
@@ -14,6 +14,7 @@ hex, it never fails the run.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from elftools.elf.elffile import ELFFile
@@ -125,31 +126,103 @@ class _Converter:
         return BtfType(tid, Kind.FWD, name)
 
 
-def with_dwarf_types(btf: Btf | None, elf_data: bytes) -> Btf | None:
-    """``btf`` extended with the named structs, unions, enums and typedefs of the
-    object's DWARF that it has no type of the same kind and name for."""
-    base = btf if btf is not None else Btf([BtfType(0, Kind.UNKN, "void")])
-    try:
-        elf = ELFFile(io.BytesIO(elf_data))
+@dataclass(frozen=True, slots=True)
+class DwarfType:
+    """A named top-level type of the DWARF: ``user`` when declared outside
+    ``vmlinux.h`` and the system's headers (the program's own types)."""
+    kind: Kind
+    name: str
+    size: int
+    user: bool
+    die: Any
+
+
+class DwarfTypes:
+    """The named types of an object's DWARF, read on first use (pyelftools takes about
+    a second for the DWARF of a ``vmlinux.h`` program, ~6000 types), converted into a
+    BTF on demand (:meth:`extend`)."""
+
+    def __init__(self, elf_data: bytes) -> None:
+        self.data = elf_data
+        self._index: list[DwarfType] | None = None
+
+    @property
+    def index(self) -> list[DwarfType]:
+        if self._index is None:
+            try:
+                self._index = self._read()
+            except PARSE_ERRORS:
+                self._index = []
+        return self._index
+
+    def _read(self) -> list[DwarfType]:
+        if not self.data:
+            return []
+        elf = ELFFile(io.BytesIO(self.data))
         if not elf.has_dwarf_info():
-            return btf
-        conv = _Converter(base)
-        have = {(t.kind, t.name) for t in base.types if t.name}
-        for cu in elf.get_dwarf_info().iter_CUs():
+            return []
+        # a BPF .o's DWARF relocations are REL against section symbols (value 0):
+        # applying them changes nothing and takes seconds
+        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+        out = []
+        for cu in dwarf.iter_CUs():
+            files = _cu_files(dwarf, cu)
             for die in cu.get_top_DIE().iter_children():
                 kind = _NAMED.get(str(die.tag))
                 name = _name(die)
                 if kind is None or not name or _attr(die, "DW_AT_declaration"):
                     continue
-                if (kind, name) in have:
-                    continue
-                have.add((kind, name))
-                conv.convert(die)
-    except PARSE_ERRORS:
-        return btf
-    if len(conv.types) == len(base.types):
-        return btf
-    return Btf(conv.types, base.strings)
+                path = files.get(int(_attr(die, "DW_AT_decl_file", -1)), "")
+                user = not (path.endswith("/vmlinux.h") or path == "vmlinux.h"
+                            or path.startswith("/usr/include/"))
+                out.append(DwarfType(kind, name, int(_attr(die, "DW_AT_byte_size", 0)),
+                                     user, die))
+        return out
+
+    def find(self, kind: Kind, name: str) -> DwarfType | None:
+        return next((t for t in self.index if t.kind is kind and t.name == name), None)
+
+    def system_structs(self) -> set[str]:
+        """Names of structs declared only in vmlinux.h or the system's headers."""
+        user = {t.name for t in self.index if t.kind is Kind.STRUCT and t.user}
+        return {t.name for t in self.index if t.kind is Kind.STRUCT and not t.user} - user
+
+    def user_structs(self, size: int) -> list[DwarfType]:
+        seen: set[str] = set()
+        out = []
+        for t in self.index:
+            if t.user and t.kind is Kind.STRUCT and t.size == size and t.name not in seen:
+                seen.add(t.name)
+                out.append(t)
+        return out
+
+    def extend(self, btf: Btf | None, t: DwarfType) -> tuple[Btf, int]:
+        """``btf`` with ``t`` (and what it refers to) appended: (new BTF, its id)."""
+        base = btf if btf is not None else Btf([BtfType(0, Kind.UNKN, "void")])
+        conv = _Converter(base)
+        try:
+            tid = conv.convert(t.die)
+        except PARSE_ERRORS:
+            return base, 0
+        return Btf(conv.types, base.strings), tid
 
 
-__all__ = ["with_dwarf_types"]
+def _cu_files(dwarf: Any, cu: Any) -> dict[int, str]:
+    """DW_AT_decl_file numbers of a CU -> paths (DWARF 5 counts from 0, 4 from 1)."""
+    lp = dwarf.line_program_for_CU(cu)
+    if lp is None:
+        return {}
+    v5 = cu.header.version >= 5
+    dirs = [d.decode(errors="replace") if isinstance(d, bytes) else str(d)
+            for d in lp.header.include_directory]
+    out = {}
+    for i, fe in enumerate(lp.header.file_entry):
+        name = fe.name.decode(errors="replace") if isinstance(fe.name, bytes) \
+            else str(fe.name)
+        k = fe.dir_index if v5 else fe.dir_index - 1
+        d = dirs[k] if 0 <= k < len(dirs) else ""
+        out[i if v5 else i + 1] = name if name.startswith("/") or not d else f"{d}/{name}"
+    return out
+
+
+__all__ = ["DwarfType", "DwarfTypes"]

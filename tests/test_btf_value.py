@@ -301,8 +301,8 @@ def test_records_as_json_and_readable_lines(events_o: Path) -> None:
     assert recs[0].text == 'events: pid=1234 comm="cat" fname="/etc/passwd" flags=0 ret=3'
     assert recs[0].kind == "ringbuf"
     # struct event is only a local variable's type: in the DWARF, not in the BTF
-    assert recs[0].note == ("events: 64-byte records: struct event, the object's only"
-                            " struct of 64 bytes")
+    assert recs[0].note == ("events: 64-byte records: struct event, the program's only"
+                            " struct of 64 bytes (kernel and system headers' types aside)")
     perf = RecordDecoder.for_object(load_object(events_o, Vm()), source=events_o).render(
         PerfRecord("perf", 1, bytes(64)))
     assert json.loads(perf.json) == {"map": "perf", "cpu": 1, "record": {
@@ -315,7 +315,7 @@ def test_records_as_json_and_readable_lines(events_o: Path) -> None:
         in recs[1].note and "--record-type small=TYPE" in recs[1].note
     assert recs[2].note is None and recs[3].note is None
     assert recs[4].note == ("small: 4-byte records: hex: no struct of 4 bytes in the"
-                            " object's BTF; choose with --record-type small=TYPE")
+                            " object's types; choose with --record-type small=TYPE")
 
 
 def test_record_type_chooses(events_o: Path) -> None:
@@ -354,8 +354,8 @@ def test_cli_run_decodes_records_and_maps(events_o: Path, values_o: Path) -> Non
     res = runner.invoke(app, ["run", str(events_o), "--set", "targ_pid=7", "--set",
                               "targ_comm=sh", "--record-type", "small=struct other_shape"])
     assert res.exit_code == 0, res.output
-    assert "note: events: 64-byte records: struct event, the object's only struct of 64" \
-        " bytes\n" in res.output
+    assert "note: events: 64-byte records: struct event, the program's only struct of 64" \
+        " bytes (kernel and system headers' types aside)\n" in res.output
     assert 'ringbuf events: pid=7 comm="sh" fname="/etc/passwd" flags=0 ret=3\n' in res.output
     assert "ringbuf small: a=1 b=-2\n" in res.output
     bad = runner.invoke(app, ["run", str(events_o), "--record-type", "small=struct nope"])
