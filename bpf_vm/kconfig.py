@@ -99,24 +99,25 @@ def _kcfg_type(btf: Btf, type_id: int) -> tuple[KcfgType | None, bool]:
         ok = t.name == "libbpf_tristate" and (t.kind is Kind.ENUM64 or t.size == 4)
         return (KcfgType.TRISTATE if ok else None), False
     if t.kind is Kind.ARRAY:
-        if t.nelems == 0 or _kcfg_type(btf, t.ref)[0] is not KcfgType.CHAR:
+        elem = btf.skip_mods_and_typedefs(t.ref)     # a char: not an array (no recursion)
+        if t.nelems == 0 or elem.kind is not Kind.INT or elem.size != 1 \
+                or elem.int_encoding & BTF_INT_BOOL:
             return None, False
         return KcfgType.CHAR_ARR, False
     return None, False
 
 
 def _align_of(btf: Btf, type_id: int) -> int:
-    """btf__align_of: scalars align to their size (at most 8), arrays to their element,
-    structs to their largest member."""
+    """btf__align_of for what a kcfg extern can be: scalars align to their size (at
+    most 8), arrays to their element."""
     t = btf.skip_mods_and_typedefs(type_id)
     if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):
         return min(t.size, 8) or 1
     if t.kind is Kind.PTR:
         return 8
     if t.kind is Kind.ARRAY:
-        return _align_of(btf, t.ref)
-    if t.kind in (Kind.STRUCT, Kind.UNION):
-        return max((_align_of(btf, m.type) for m in t.members), default=1)
+        elem = btf.skip_mods_and_typedefs(t.ref)
+        return 1 if elem.kind is Kind.ARRAY else _align_of(btf, elem.id)
     return 1
 
 
@@ -160,10 +161,10 @@ def collect_externs(reader: ElfReader) -> list[Extern]:
                                    f" {KCONFIG_SEC} section")
             ext.kind = "kcfg"
             ext.size = btf.resolve_size(t.ref)
-            ext.align = _align_of(btf, t.ref)
             ext.type, ext.signed = _kcfg_type(btf, t.ref)
             if ext.type is None:
                 raise ElfLoadError(f"extern (kcfg) '{s.name}': type is unsupported")
+            ext.align = _align_of(btf, t.ref)     # of a scalar or a char array
         elif sec == KSYMS_SEC:
             ext.kind = "ksym"
         else:
