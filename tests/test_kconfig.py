@@ -116,6 +116,8 @@ def test_host_values(build: Builder) -> None:
     config = dict(ln.partition("=")[::2] for ln in found[1].splitlines()
                   if ln.startswith("CONFIG_"))
     assert bss[6] == (config.get("CONFIG_BPF_SYSCALL") == "y")
+    # CONFIG_TRACE_RUN_NO_SUCH_OPTION, the weak ksym and kfunc: 0, absent, not called
+    assert bss[51:54] == bytes(3) and bss[56:60] == bytes(4)
 
 
 @pytest.mark.kernel
@@ -236,9 +238,12 @@ def test_libbpf_checks(build: Builder, monkeypatch: pytest.MonkeyPatch, tmp_path
     ("extern int LINUX_NO_SUCH_THING __kconfig;",
      "extern (kcfg) 'LINUX_NO_SUCH_THING': unrecognized virtual extern"),
     ("extern int OTHER_THING __kconfig;", "unrecognized extern 'OTHER_THING'"),
+    ("extern struct { int a; } CONFIG_S __kconfig;",
+     "extern (kcfg) 'CONFIG_S': type is unsupported"),
 ])
 def test_strong_externs_without_a_value(build: Builder, decl: str, message: str) -> None:
-    name = decl.split("(")[0].split()[3 if "const" in decl else 2]
+    name = decl.split("(")[0].replace("}", " ").split()[
+        3 if "const" in decl else 2 if "{" not in decl else -2]
     use = f"{name}(1)" if "(" in decl else f"*(volatile const char *)&{name}"
     src = HEAD + decl + f'\nint out;\nSEC("syscall") int probe(void *ctx) {{ out = {use};' \
         " return 0; }\n" + TAIL
