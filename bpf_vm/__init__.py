@@ -26,6 +26,12 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
   numbering a loader takes from its caller), :class:`Extension` (what a front end lends
   the ``bpf-vm`` CLI), :class:`DemoChapter` and :class:`Demo` (a front end's chapters of
   ``bpf-vm demo``, and the printer they are given);
+* globals and output through BTF: :func:`parse_set_args` and :func:`apply_settings`
+  (``--set NAME=VALUE``, read by the variable's BTF type; ``load_any``/``load_object``
+  take the parsed settings as ``variables``), :class:`GlobalSetError`;
+  :class:`RecordDecoder` (ring-buffer and perf records as JSON and readable lines,
+  :class:`RecordLines`), :func:`parse_record_types` (``--record-type MAP=TYPE``),
+  :class:`RecordTypeError`;
 * the explorer page: :class:`Explorer` (record runs step by step with its ``record``
   hook and write one self-contained HTML page to step through them, as
   ``bpf-vm explain`` and ``trace-run --explain`` do);
@@ -46,6 +52,7 @@ if TYPE_CHECKING:
     from . import pt_regs, toolchain
     from ._version import __version__
     from .asm import assemble
+    from .btf_output import RecordDecoder, RecordLines, RecordTypeError, parse_record_types
     from .context import effects_of
     from .demo import Demo, DemoChapter
     from .disasm import disassemble, disassemble_text, format_insn
@@ -65,6 +72,7 @@ if TYPE_CHECKING:
     )
     from .explain import Explorer
     from .extension import Extension
+    from .globals_set import GlobalSetError, apply_settings, parse_set_args
     from .helper_table import ArgType, HelperFault, HelperProto, HelperTable, RetType
     from .helpers import default_helpers
     from .host import BaseHost, FakeHost, Host, ProcessHost, UserMemory
@@ -90,6 +98,10 @@ _WHERE = {
     "Explorer": ".explain",
     "SyscallResolver": ".objfile", "set_prog_slot": ".objfile",
     "dump_maps": ".objrun",
+    "RecordDecoder": ".btf_output", "RecordLines": ".btf_output",
+    "RecordTypeError": ".btf_output", "parse_record_types": ".btf_output",
+    "GlobalSetError": ".globals_set", "apply_settings": ".globals_set",
+    "parse_set_args": ".globals_set",
     "section_info": ".sections",
     "__version__": "._version",
     "Step": ".engine.loops",
@@ -130,6 +142,7 @@ __all__ = [
     "Explorer",
     "Extension",
     "FakeHost",
+    "GlobalSetError",
     "HelperFault",
     "HelperProto",
     "HelperTable",
@@ -144,6 +157,9 @@ __all__ = [
     "PrintkLine",
     "ProcessHost",
     "Program",
+    "RecordDecoder",
+    "RecordLines",
+    "RecordTypeError",
     "RetType",
     "RingbufRecord",
     "RunResult",
@@ -157,6 +173,7 @@ __all__ = [
     "Vm",
     "VmFault",
     "__version__",
+    "apply_settings",
     "assemble",
     "create_map",
     "default_helpers",
@@ -170,6 +187,8 @@ __all__ = [
     "load_object",
     "load_programs",
     "mark_verified",
+    "parse_record_types",
+    "parse_set_args",
     "prog_kind",
     "prog_load",
     "pt_regs",

@@ -17,10 +17,13 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from elftools.common.exceptions import DWARFError
 from elftools.elf.elffile import ELFFile
 
 from .btf import Btf, BtfType, Kind, Member
 from .elf_read import PARSE_ERRORS
+
+_ERRORS = (*PARSE_ERRORS, DWARFError, RecursionError)
 
 # DW_ATE_* base type encodings -> BTF INT encoding (BTF_INT_SIGNED 1, BTF_INT_BOOL 4)
 _ATE_BOOL, _ATE_FLOAT, _ATE_SIGNED, _ATE_SIGNED_CHAR = 2, 4, 5, 6
@@ -151,7 +154,7 @@ class DwarfTypes:
         if self._index is None:
             try:
                 self._index = self._read()
-            except PARSE_ERRORS:
+            except _ERRORS:
                 self._index = []
         return self._index
 
@@ -202,7 +205,7 @@ class DwarfTypes:
         conv = _Converter(base)
         try:
             tid = conv.convert(t.die)
-        except PARSE_ERRORS:
+        except _ERRORS:
             return base, 0
         return Btf(conv.types, base.strings), tid
 

@@ -23,6 +23,7 @@ from bpf_vm.btf_output import (
 )
 from bpf_vm.btf_value import c_string, to_json, to_text
 from bpf_vm.cli import app
+from bpf_vm.dwarf_types import DwarfTypes
 from bpf_vm.effects import PerfRecord, RingbufRecord
 from bpf_vm.elf import load_object
 from bpf_vm.objrun import dump_maps, run_object
@@ -245,6 +246,29 @@ def test_c_string() -> None:
     assert c_string(b"cat\0junk") == '"cat"'
     assert c_string(b'a"b\\c\n\t\x01\xff') == '"a\\"b\\\\c\\n\\t\\x01\\xff"'
     assert c_string(b"full") == '"full"'
+
+
+def test_dwarf_types_decode_as_their_btf_twins(values_o: Path) -> None:
+    """struct val converted from the DWARF renders exactly as its BTF type does (which
+    the bpftool test checks against the kernel): bitfields, unions, anonymous
+    members, multi-dimensional arrays, enums, 128-bit ints."""
+    obj = load_object(values_o, Vm())
+    btf = obj.btf
+    assert btf is not None
+    dwarf = DwarfTypes(values_o.read_bytes())
+    d = dwarf.find(Kind.STRUCT, "val")
+    assert d is not None and d.user
+    ext, tid = dwarf.extend(btf, d)
+    bt = btf.find("val", Kind.STRUCT)
+    assert bt is not None and tid >= len(btf) and ext.resolve_size(tid) == bt.size
+    for _k, v in hmap_entries(btf, 12):
+        assert to_json(ext, tid, v) == to_json(btf, bt.id, v)
+        assert to_text(ext, tid, v) == to_text(btf, bt.id, v)
+
+
+def test_unreadable_dwarf_adds_nothing() -> None:
+    assert DwarfTypes(b"").index == []
+    assert DwarfTypes(b"\x7fELF" + bytes(60)).index == []
 
 
 # -- records -----------------------------------------------------------------------------------
