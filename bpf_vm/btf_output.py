@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .btf import Btf, BtfType, Kind
-from .btf_value import BtfValueError, to_json, to_text
+from .btf_value import to_json, to_text
 from .dwarf_types import DwarfType, DwarfTypes
 from .effects import PerfRecord, RingbufRecord
 from .errors import BpfError
@@ -104,7 +104,7 @@ def add_formatted(obj: BpfObject, name: str, entries: list[dict[str, Any]]) -> N
             e["formatted"] = formatted_entry(btf, types, bytes.fromhex(e["key"]),
                                              bytes.fromhex(e["value"]),
                                              percpu=d.type in PERCPU_TYPES)
-        except (BtfValueError, ValueError):
+        except (BpfError, ValueError):      # BtfValueError, or malformed BTF
             return
 
 
@@ -198,6 +198,11 @@ class RecordDecoder:
                 where = "BTF or DWARF" if dwarf is not None else "BTF"
                 raise RecordTypeError(f"--record-type {name}={spelled}: no type"
                                       f" '{spelled}' in the object's {where}")
+            assert self.btf is not None
+            try:
+                self.btf.resolve_size(tid)
+            except BpfError as exc:
+                raise RecordTypeError(f"--record-type {name}={spelled}: {exc}") from None
             self.explicit[name] = tid
 
     def _lookup(self, spelled: str) -> int:
@@ -282,11 +287,12 @@ class RecordDecoder:
         text = data.hex()
         if choice.type_id and self.btf is not None:
             btf = self.btf
-            size = btf.resolve_size(choice.type_id)
+            size = len(data)
             try:
+                size = btf.resolve_size(choice.type_id)
                 head["record"] = to_json(btf, choice.type_id, data[:size])
                 text = to_text(btf, choice.type_id, data[:size])
-            except BtfValueError:
+            except BpfError:                # BtfValueError, or malformed BTF
                 head.pop("record", None)
                 head["data"] = data.hex()
             else:
