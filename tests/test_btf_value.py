@@ -31,6 +31,7 @@ from bpf_vm.vm import Vm
 from tests import libbpf_skel
 from tests.test_globals_set import build
 
+pytestmark = pytest.mark.needs_bpf_cc     # every object is built by `bpf-vm build`
 runner = CliRunner()
 
 VALUES_C = r"""

@@ -27,6 +27,7 @@ from bpf_vm.globals_set import (
 from bpf_vm.objrun import run_object
 from tests import libbpf_skel
 
+pytestmark = pytest.mark.needs_bpf_cc     # every object is built by `bpf-vm build`
 runner = CliRunner()
 
 GLOBALS_C = r"""
@@ -116,7 +117,7 @@ SETTINGS: list[list[tuple[str, Any]]] = [
      ("v_u16=0xbeef", C.c_uint16(0xBEEF)), ("v_s16=-2", C.c_int16(-2)),
      ("v_u32=4000000000", C.c_uint32(4000000000)), ("v_s32=-7", C.c_int32(-7)),
      ("v_u64=0xffffffffffffffff", C.c_uint64(2**64 - 1)),
-     ("v_s64=-9223372036854775808", C.c_int64(-2**63)), ("v_bool=true", C.c_bool(True)),
+     ("v_s64=-9223372036854775808", C.c_int64(-2**63)), ("v_bool=TRUE", C.c_bool(True)),
      ("v_mode=MODE_NEG", C.c_int(-3)), ("v_name=cat", C.create_string_buffer(b"cat", 16)),
      ("targ_pid=1234", C.c_int(1234)), ("d_int=-1", C.c_int(-1)),
      ("b_long=77", C.c_ulong(77)), ("c_ro=0x7fffffff", C.c_int(2**31 - 1)),
@@ -125,6 +126,9 @@ SETTINGS: list[list[tuple[str, Any]]] = [
      ("v_mode=7", C.c_int(7)),
      ("v_name=exactly15chars.", C.create_string_buffer(b"exactly15chars.", 16)),
      ("v_char=-1", C.c_byte(-1)), ("targ_pid=-1", C.c_int(-1))],
+    [("v_bool=1", C.c_bool(True)), ("v_s16=0x7fff", C.c_int16(0x7FFF)),
+     ("v_mode=-3", C.c_int(-3)), ("v_name=", C.create_string_buffer(b"", 16)),
+     ("c_ro=-0x10", C.c_int(-16)), ("v_u16=65535", C.c_uint16(65535))],
 ]
 
 
