@@ -8,7 +8,9 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
   :func:`load_asm` (assembly text or file), :func:`load_any` (either, by suffix),
   :func:`assemble`, :func:`disassemble` / :func:`disassemble_text` / :func:`format_insn`;
 * the host interface: :class:`Host`, :class:`BaseHost`, :class:`ProcessHost`,
-  :class:`FakeHost`, :class:`UserMemory`;
+  :class:`FakeHost`, :class:`UserMemory`, :class:`TaskFacts` (what the emulated
+  task_struct holds); :func:`set_exit_code` and :func:`forget_task` (a front end's
+  news of a task's exit and of its id's reuse, for that task_struct);
 * helpers: :class:`HelperTable`, :func:`default_helpers`, :class:`HelperFault`;
 * maps: :class:`Map`, :class:`MapSpec`, :class:`MapType`, :func:`create_map`;
 * the verifier: :func:`verify` (the kernel's verdict on a program, with its log in the
@@ -75,7 +77,8 @@ if TYPE_CHECKING:
     from .globals_set import GlobalSetError, apply_settings, parse_set_args
     from .helper_table import ArgType, HelperFault, HelperProto, HelperTable, RetType
     from .helpers import default_helpers
-    from .host import BaseHost, FakeHost, Host, ProcessHost, UserMemory
+    from .host import BaseHost, FakeHost, Host, ProcessHost, TaskFacts, UserMemory
+    from .kernel_task import forget_task, set_exit_code
     from .load import load_programs, prog_kind, prog_load, refusal_lines
     from .maps import Map, MapSpec, MapType, create_map
     from .objfile import BpfObject, SyscallResolver, load_asm, set_prog_slot
@@ -115,7 +118,8 @@ _WHERE = {
     "assemble": ".asm",
     "disassemble": ".disasm", "disassemble_text": ".disasm", "format_insn": ".disasm",
     "Host": ".host", "BaseHost": ".host", "ProcessHost": ".host", "FakeHost": ".host",
-    "UserMemory": ".host",
+    "UserMemory": ".host", "TaskFacts": ".host",
+    "set_exit_code": ".kernel_task", "forget_task": ".kernel_task",
     "HelperTable": ".helper_table", "HelperFault": ".helper_table",
     "HelperProto": ".helper_table", "ArgType": ".helper_table", "RetType": ".helper_table",
     "effects_of": ".context",
@@ -166,6 +170,7 @@ __all__ = [
     "Step",
     "SyscallResolver",
     "TailCallCounting",
+    "TaskFacts",
     "UserMemory",
     "Verdict",
     "VerifierRefused",
@@ -181,6 +186,7 @@ __all__ = [
     "disassemble_text",
     "dump_maps",
     "effects_of",
+    "forget_task",
     "format_insn",
     "load_any",
     "load_asm",
@@ -194,6 +200,7 @@ __all__ = [
     "pt_regs",
     "refusal_lines",
     "section_info",
+    "set_exit_code",
     "set_prog_slot",
     "toolchain",
     "verify",
