@@ -205,38 +205,46 @@ def parse_btf(data: bytes) -> Btf:
         _HEADER.unpack_from(data)
     if magic != BTF_MAGIC:
         if magic == 0x9FEB:
-            raise ElfLoadError(".BTF: big-endian BTF is not supported")
-        raise ElfLoadError(f".BTF: bad magic 0x{magic:04x} (expected 0x{BTF_MAGIC:04x})")
+            raise ElfLoadError(".BTF: big-endian BTF is not supported (magic at offset 0)")
+        raise ElfLoadError(f".BTF: bad magic 0x{magic:04x} at offset 0 (expected"
+                           f" 0x{BTF_MAGIC:04x})")
     if version != 1:
-        raise ElfLoadError(f".BTF: unsupported version {version}")
+        raise ElfLoadError(f".BTF: unsupported version {version} at offset 2")
     if hdr_len < _HEADER.size or hdr_len > len(data):
-        raise ElfLoadError(f".BTF: bad header length {hdr_len}")
+        raise ElfLoadError(f".BTF: bad header length {hdr_len} at offset 4")
     body = data[hdr_len:]
     if type_off + type_len > len(body) or str_off + str_len > len(body):
         raise ElfLoadError(f".BTF: type section [{type_off}, +{type_len}) or string section"
-                           f" [{str_off}, +{str_len}) extends past the end ({len(body)} bytes)")
+                           f" [{str_off}, +{str_len}) extends past the end ({len(body)} bytes"
+                           " after the header), header at offset 8")
     if type_off % 4:
-        raise ElfLoadError(f".BTF: type section offset {type_off} is not 4-byte aligned")
+        raise ElfLoadError(f".BTF: type section offset {type_off} is not 4-byte aligned"
+                           " (header at offset 8)")
     strings = body[str_off:str_off + str_len]
     if strings and strings[0] != 0:
-        raise ElfLoadError(".BTF: string section does not start with an empty string")
+        raise ElfLoadError(".BTF: string section does not start with an empty string, at"
+                           f" offset {hdr_len + str_off}")
     types: list[BtfType] = [VOID]
     tdata = body[type_off:type_off + type_len]
     pos = 0
     while pos < len(tdata):
         tid = len(types)
-        t, pos = _parse_type(tdata, pos, tid, strings)
+        t, pos = _parse_type(tdata, pos, tid, strings, hdr_len + type_off)
         types.append(t)
     return Btf(types, strings)
 
 
-def _parse_type(tdata: bytes, pos: int, tid: int, strings: bytes) -> tuple[BtfType, int]:
-    where = f"type id {tid}"
+def _parse_type(tdata: bytes, pos: int, tid: int, strings: bytes,
+                base: int = 0) -> tuple[BtfType, int]:
+    """One type record at ``pos`` of the type section, which starts ``base`` bytes into
+    ``.BTF``: errors name the record's offset in the section."""
+    at = f"at offset {base + pos}"
+    where = f"type id {tid} {at}"
 
     def need(n: int) -> None:
         if pos + n > len(tdata):
-            raise ElfLoadError(f".BTF: {where} is truncated (needs {n} bytes at offset {pos},"
-                               f" type section has {len(tdata)})")
+            raise ElfLoadError(f".BTF: {where} is truncated (needs {n} bytes at offset"
+                               f" {base + pos}, type section ends at {base + len(tdata)})")
 
     need(_TYPE.size)
     name_off, info, size_or_type = _TYPE.unpack_from(tdata, pos)
@@ -249,7 +257,7 @@ def _parse_type(tdata: bytes, pos: int, tid: int, strings: bytes) -> tuple[BtfTy
     except ValueError:
         raise ElfLoadError(f".BTF: {where} has unknown kind {kind_no}") from None
     name = _string(strings, name_off, where)
-    where = f"type id {tid} ({kind.name.lower()} '{name}')"
+    where = f"type id {tid} {at} ({kind.name.lower()} '{name}')"
     if kind is Kind.INT:
         need(4)
         (enc,) = _U32.unpack_from(tdata, pos)

@@ -44,9 +44,10 @@ class LineInfo:
     text: str
 
 
-def _string(strings: bytes, off: int) -> str:
+def _string(strings: bytes, off: int, where: str) -> str:
     if not 0 <= off < len(strings):
-        raise ElfLoadError(f".BTF.ext: string offset {off} is outside .BTF's strings")
+        raise ElfLoadError(f".BTF.ext: {where}: string offset {off} is outside .BTF's"
+                           f" strings ({len(strings)} bytes)")
     end = strings.find(b"\0", off)
     return strings[off:end if end >= 0 else len(strings)].decode(errors="replace")
 
@@ -59,28 +60,34 @@ def parse_line_info(data: bytes, strings: bytes) -> dict[str, list[LineInfo]]:
         return {}
     magic, _ver, _flags, hdr_len, _fo, _fl, lo, ll = _HDR.unpack_from(data)
     if magic != BTF_MAGIC:
-        raise ElfLoadError(f".BTF.ext: bad magic 0x{magic:04x}")
+        raise ElfLoadError(f".BTF.ext: bad magic 0x{magic:04x} at offset 0")
     start, end = hdr_len + lo, hdr_len + lo + ll
     if ll == 0:
         return {}
     if end > len(data) or ll < 4:
-        raise ElfLoadError(".BTF.ext: line info extends past the end of the section")
+        raise ElfLoadError(f".BTF.ext: line info [{start}, +{ll}) extends past the end of"
+                           f" the section ({len(data)} bytes), header at offset 16")
     (rec_size,) = struct.unpack_from("<I", data, start)
     if rec_size < _REC.size:
-        raise ElfLoadError(f".BTF.ext: line info record size {rec_size} is too small")
+        raise ElfLoadError(f".BTF.ext: line info record size {rec_size} at offset {start}"
+                           f" is too small (at least {_REC.size})")
     out: dict[str, list[LineInfo]] = {}
     pos = start + 4
     while pos + _SEC.size <= end:
         name_off, num = _SEC.unpack_from(data, pos)
+        head = f"line info section header at offset {pos}"
         pos += _SEC.size
         if pos + num * rec_size > end:
-            raise ElfLoadError(".BTF.ext: a section's line info extends past its end")
-        recs = out.setdefault(_string(strings, name_off), [])
+            raise ElfLoadError(f".BTF.ext: {head}: {num} records of {rec_size} bytes do not"
+                               f" fit in [{start}, {end})")
+        recs = out.setdefault(_string(strings, name_off, head), [])
         for _ in range(num):
+            where = f"line info record at offset {pos}"
             insn_off, file_off, line_off, line_col = _REC.unpack_from(data, pos)
             pos += rec_size
-            recs.append(LineInfo(insn_off // 8, _string(strings, file_off), line_col >> 10,
-                                 line_col & 0x3FF, _string(strings, line_off)))
+            recs.append(LineInfo(insn_off // 8, _string(strings, file_off, where),
+                                 line_col >> 10, line_col & 0x3FF,
+                                 _string(strings, line_off, where)))
     return out
 
 

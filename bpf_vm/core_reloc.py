@@ -372,7 +372,8 @@ def apply_core_relos(relos: list[CoreRelo], local: Btf,
     target = target or target_btf()
     out.target = target.source
     for relo in relos:
-        head = f"section '{relo.section}': CO-RE relo #{relo.num}"
+        head = (f"section '{relo.section}': CO-RE relo #{relo.num} (.BTF.ext record at"
+                f" offset {relo.ext_offset})")
         insns = code.get(relo.section)
         if insns is None:
             raise ElfLoadError(f"section '.BTF.ext': core_relo record at offset"
