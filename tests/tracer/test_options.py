@@ -182,7 +182,7 @@ def test_output_dash_is_stdout_and_bar_is_a_pipe(tmp_path: Path) -> None:
     (["-o"], "option requires an argument -- 'o' (see 'trace-run -h')", 2),
     # a C probe is named by its file, not by the hash of its cached object
     (["--probe", "empty.c", "true"], "empty.c: no programs (a probe needs a function in a "
-     'section such as SEC("kprobe/sys_enter"))', 1),
+     'section such as SEC("kprobe/syscall_entry"))', 1),
     ([""], "Can't stat '': No such file or directory", 127),
     ([], "must have CMD [ARGS] or -p PID", 2),
 ])
