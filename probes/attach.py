@@ -8,7 +8,8 @@ that fire at syscalls (:mod:`bpf_vm.attach_ctx` builds their contexts):
   syscall entry of that ABI, ctx = the user pt_regs; ``kretprobe/syscall_entry`` at
   every x86_64 syscall exit, ``ax`` = the return value;
 * ``ksyscall/NAME``, ``kprobe/__x64_sys_NAME`` (and their ``kret`` forms) at x86_64
-  calls of NAME; ``kprobe/__ia32_sys_NAME``, ``__ia32_compat_sys_NAME`` at i386 calls,
+  calls of NAME (and x32 ones, which share the wrapper below x32's number 512);
+  ``kprobe/__ia32_sys_NAME``, ``__ia32_compat_sys_NAME`` at i386 calls,
   ``kprobe/__x32_compat_sys_NAME`` at x32 ones: the syscall wrapper's pt_regs, whose
   ``di`` points to the user pt_regs;
 * ``tracepoint/syscalls/sys_enter_NAME`` / ``sys_exit_NAME`` (``tp/``): x86_64 calls
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING
 from bpf_vm.attach_ctx import CtxKind, SyscallEvent, build_ctx, syscall_attach
 from bpf_vm.sections import section_info
 
-from .abi import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Abi, syscall_number
+from .abi import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT, Abi, syscall_number
 from .abi._generated_tracepoints import SYSCALL_TRACEPOINTS
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ COMPAT_WRAPPERS: tuple[tuple[str, Abi], ...] = (
     ("__x32_compat_sys_", Abi.X32),
 )
 
+#: x32's own entry points (__x32_compat_sys_*) are numbered from 512; below, x32 calls
+#: share x86_64's (arch/x86/entry/syscalls/syscall_64.tbl)
+X32_COMPAT_FIRST = 512
 _ALL_ABIS = frozenset(Abi)
 _X86_64 = frozenset({Abi.X86_64})
 #: the dispatcher sections: kprobe/syscall_entry[_abi]
@@ -198,7 +202,13 @@ def _wrapper(prog: Program, ret: bool, abi: Abi, name: str) -> Attachment | str:
     if nr is None:
         return f"'{name}' is not an {abi} syscall, so no syscall wrapper fires for it"
     kind = CtxKind.WRAPPER_EXIT if ret else CtxKind.WRAPPER_ENTER
-    return Attachment(prog, prog.section, kind, frozenset({abi}), frozenset({nr}))
+    abis, nrs = {abi}, {nr}
+    if abi is Abi.X86_64:   # x32 calls below 512 go through the same __x64_sys_ wrappers
+        x32 = syscall_number(Abi.X32, table_name(name))
+        if x32 is not None and x32 & ~X32_SYSCALL_BIT < X32_COMPAT_FIRST:
+            abis.add(Abi.X32)
+            nrs.add(x32)
+    return Attachment(prog, prog.section, kind, frozenset(abis), frozenset(nrs))
 
 
 def _syscall_tracepoint(prog: Program, kind: CtxKind, name: str) -> Attachment | str:

@@ -23,7 +23,7 @@ from bpf_vm.kernel_mem import KernelMemory
 from bpf_vm.objrun import load_any, pt_regs
 from probes import DEFAULT_PROBE
 from probes import build as probe_build
-from probes.abi import Abi, syscall_number, syscalls, x86_64_syscall_number
+from probes.abi import X32_SYSCALL_BIT, Abi, syscall_number, syscalls, x86_64_syscall_number
 from probes.abi._generated_tracepoints import SYSCALL_TRACEPOINTS
 from probes.attach import TRACEPOINT_NAMES, event_id, plan, table_name, tracepoint_name
 from tests.libbpf_host import TRACEFS, mount_tracefs
@@ -203,12 +203,15 @@ def test_plan_attaches_refuses_and_skips_tail_call_targets(tmp_path: Path) -> No
     obj = load_any(_built(tmp_path, "attach_kprobe"), Vm(), syscall_number=x86_64_syscall_number)
     p = plan(obj)
     got = {a.program.name: (a.kind, set(a.abis), a.nrs) for a in p.attached}
-    openat = frozenset({257})
+    both = {Abi.X86_64, Abi.X32}     # x32 calls below 512 share the __x64_sys_ wrappers
+
+    def nrs(nr: int) -> frozenset[int]:
+        return frozenset({nr, X32_SYSCALL_BIT | nr})
     assert got == {
-        "ks_openat": (ac.CtxKind.WRAPPER_ENTER, {Abi.X86_64}, openat),
-        "kret_openat": (ac.CtxKind.WRAPPER_EXIT, {Abi.X86_64}, openat),
-        "deny_mkdirat": (ac.CtxKind.WRAPPER_ENTER, {Abi.X86_64}, frozenset({258})),
-        "kret_write": (ac.CtxKind.WRAPPER_EXIT, {Abi.X86_64}, frozenset({1})),
+        "ks_openat": (ac.CtxKind.WRAPPER_ENTER, both, nrs(257)),
+        "kret_openat": (ac.CtxKind.WRAPPER_EXIT, both, nrs(257)),
+        "deny_mkdirat": (ac.CtxKind.WRAPPER_ENTER, both, nrs(258)),
+        "kret_write": (ac.CtxKind.WRAPPER_EXIT, both, nrs(1)),
         "tp_exit_mkdirat": (ac.CtxKind.SYSCALL_TP_EXIT, {Abi.X86_64}, frozenset({258})),
     }
     assert {r.program: r.section for r in p.refused} == {
@@ -250,6 +253,11 @@ def test_unknown_and_renamed_syscall_names_are_refused_with_the_kernels_name() -
     assert isinstance(attach_point(prog("ksyscall/no_such_call")), str)
     i386 = attach_point(prog("kprobe/__ia32_sys_getpid"))
     assert not isinstance(i386, str) and i386.abis == {Abi.I386} and i386.nrs == {20}
+    x32 = attach_point(prog("kprobe/__x32_compat_sys_rt_sigaction"))
+    assert not isinstance(x32, str) and x32.abis == {Abi.X32}
+    assert x32.nrs == {X32_SYSCALL_BIT | 512}
+    x64 = attach_point(prog("ksyscall/rt_sigaction"))     # x32's is its own, at 512
+    assert not isinstance(x64, str) and x64.abis == {Abi.X86_64} and x64.nrs == {13}
     for section in ("fentry/do_unlinkat", "uprobe//bin/true:main", "usdt/x:y:z", "perf_event",
                     "lsm/file_open", "xdp", "tc", "iter/task", "struct_ops/x",
                     "tracepoint/block/block_rq_issue", "raw_tp/sched_switch", "kprobe/12"):
