@@ -67,6 +67,7 @@ _CHAIN = frozenset({Kind.PTR, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUN
 # ordering and emission states of a type
 _NOT, _BUSY, _DONE = 0, 1, 2
 _MAX_TABS = 13
+MAX_HOLE_BITS = 8 << 20     # 1 MiB
 
 
 def _tabs(level: int) -> str:
@@ -295,6 +296,7 @@ class CDumper:
         for m in t.members:
             bits = m.bitfield_size
             m_align = 1 if packed else self.layout.align_of(m.type)
+            self._check_hole(tid, t, off, m.bit_offset, m.name)
             self._padding(off, m.bit_offset, m_align, prev_bitfield and bits != 0, level + 1)
             out.append("\n" + inner)
             self._decl(m.type, m.name, level + 1)
@@ -307,11 +309,21 @@ class CDumper:
                 prev_bitfield = False
             out.append(";")
         if is_struct:
+            self._check_hole(tid, t, off, t.size * 8, "")
             self._padding(off, t.size * 8, self.layout.align_of(tid), False, level + 1)
         # an empty struct stays on one line
         out.append("\n" + _tabs(level) + "}" if t.members or t.size else "}")
         if packed:
             out.append(" __attribute__((packed))")
+
+    @staticmethod
+    def _check_hole(tid: int, t: BtfType, cur: int, nxt: int, member: str) -> None:
+        """Holes are filled one ``long: 64;`` at a time: a hole no compiler leaves
+        (the kernel's largest is 4092 bytes) is a corrupt size or offset."""
+        if nxt - cur > MAX_HOLE_BITS:
+            where = f"before member '{member}'" if member else "at the end"
+            raise BtfRecordError(tid, f"{t.kind.name.lower()} '{t.name}' has a hole of"
+                                 f" {(nxt - cur) // 8} bytes {where} (at byte {cur // 8})")
 
     def _padding(self, cur: int, nxt: int, nxt_align: int, in_bitfield: bool,
                  level: int) -> None:
