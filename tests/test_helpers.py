@@ -63,6 +63,7 @@ KERNEL_IDS = {
     "get_numa_node_id": 42, "get_stack": 67, "get_current_cgroup_id": 80,
     "jiffies64": 118, "get_ns_current_pid_tgid": 120, "get_current_ancestor_cgroup_id": 123,
     "get_current_task_btf": 158, "ktime_get_coarse_ns": 160, "ktime_get_tai_ns": 208,
+    "task_pt_regs": 175,
 }
 
 
@@ -77,7 +78,8 @@ def test_every_helper_of_the_issue_has_the_kernels_id() -> None:
 GPL_ONLY = {"probe_read", "trace_printk", "perf_event_output", "probe_read_str",
             "override_return", "probe_read_user", "probe_read_kernel", "probe_read_user_str",
             "probe_read_kernel_str", "snprintf", "trace_vprintk",
-            "get_stackid", "get_current_task", "get_stack", "get_current_task_btf"}
+            "get_stackid", "get_current_task", "get_stack", "get_current_task_btf",
+            "task_pt_regs"}
 
 
 def test_gpl_only_flags() -> None:

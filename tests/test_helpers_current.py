@@ -228,3 +228,35 @@ def test_get_stackid_skip() -> None:
     L = load(STACKID.format(flags=(1 << 8) | 1), host=stack_host())
     sid = s64(L.vm.run(L.prog, bytes(168)).r0)
     assert L.maps["stacks"].lookup(sid) == struct.pack("<4Q", 0x402020, 0x403030, 0, 0)
+
+
+PT_REGS_READ = """
+    call bpf_get_current_task_btf
+    r1 = r0
+    r1 += {delta}
+    call bpf_task_pt_regs
+    r3 = r0
+    r3 += {off}
+    r1 = r10
+    r1 += -8
+    r2 = 8
+    call bpf_probe_read_kernel
+    if r0 != 0 goto fail
+    r0 = *(u64 *)(r10 - 8)
+    exit
+fail:
+    r0 = -1
+    exit
+"""
+
+
+@pytest.mark.parametrize("field,delta,want", [
+    ("ip", 0, 0x401000), ("sp", 0, 0x7FFE0000), ("bp", 0, 0x7FFE0100), ("ax", 0, 0),
+    ("ip", TASK_HANDLE_STRIDE, 0),          # another task: nothing known, zeros
+])
+def test_task_pt_regs(field: str, delta: int, want: int) -> None:
+    from bpf_vm.pt_regs import OFFSET
+    host = FakeHost(pid=77, regs=(0x401000, 0x7FFE0000, 0x7FFE0100))
+    assert run(PT_REGS_READ.format(delta=delta, off=OFFSET[field]), host)[0] == want
+    no_regs = FakeHost(pid=77)
+    assert run(PT_REGS_READ.format(delta=0, off=OFFSET["ip"]), no_regs)[0] == 0

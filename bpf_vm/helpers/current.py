@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
+from .. import pt_regs
 from ..helper_table import ArgType, HelperFault, RetType
 from ..kernel_task import TASK_HANDLE_BASE, TASK_HANDLE_STRIDE, current_task, task_handle
 from ..maps.fd_array import CgroupArray
@@ -49,6 +50,27 @@ def get_current_task(state: RunContext, *_: int) -> int:
 def get_current_task_btf(state: RunContext, *_: int) -> int:
     """struct task_struct *bpf_get_current_task_btf(void): the same task_struct."""
     return _task(state)
+
+
+@BUILTIN.helper("task_pt_regs", RetType.INTEGER, ArgType.ANYTHING, gpl_only=True)
+def task_pt_regs(state: RunContext, task: int, *_: int) -> int:
+    """struct pt_regs *bpf_task_pt_regs(struct task_struct *task): the task's user
+    registers as its syscall entry saved them (x86-64 pt_regs in kernel memory, one per
+    thread).  What the host knows of them is ip, sp and bp (:meth:`Host.user_regs`,
+    what user-stack unwinding needs); the other registers read as zero, and all of
+    them for a task other than the current one or a host without registers.  Like
+    get_current_task_btf here, the argument and the result are integers to the
+    verifier (the kernel's are BTF pointers)."""
+    host = host_of(state)
+    off = (task & M64) - TASK_HANDLE_BASE
+    tid = off // TASK_HANDLE_STRIDE if 0 <= off < (1 << 22) * TASK_HANDLE_STRIDE else -1
+    _tgid, pid = host.pid_tgid()
+    regs = [0] * len(pt_regs.FIELDS)
+    user = host.user_regs() if tid == (pid & 0x3FFFFF) else None
+    if user is not None:
+        for name, value in zip(("ip", "sp", "bp"), user, strict=True):
+            regs[pt_regs.FIELDS.index(name)] = value & M64
+    return state.vm.kernel_mem.place(f"pt_regs:{tid}", pt_regs.STRUCT.pack(*regs))
 
 
 def _cgroup_ids(state: RunContext) -> list[int]:
