@@ -38,7 +38,8 @@ class TaskFacts:
     of the task's pid namespace (0: the initial one); ``start_boottime_ns`` the task's
     start on CLOCK_BOOTTIME (/proc/PID/stat's starttime, so a multiple of the clock
     tick); ``flags`` its PF_* flags and ``exit_signal`` the signal its parent gets at
-    its exit (stat's fields 9 and 38)."""
+    its exit (stat's fields 9 and 38); ``ns_pids`` its thread id in each pid namespace
+    from the initial one in (/proc's NSpid; ``(tid,)`` without namespaces)."""
     tid: int
     tgid: int
     ppid: int
@@ -53,6 +54,7 @@ class TaskFacts:
     start_boottime_ns: int = 0
     flags: int = 0
     exit_signal: int = 17
+    ns_pids: tuple[int, ...] = ()
 
 
 
@@ -318,6 +320,7 @@ def proc_task_facts(pid: int | str, cache: dict[int | str, tuple[_Stamp, TaskFac
         pid_ns_inum=_ns_inum(pid, "pid_for_children", "pid"),
         mnt_ns_inum=_ns_inum(pid, "mnt"),
         pid_ns_level=max(len(fields.get(b"NSpid", ())) - 1, 0),
+        ns_pids=tuple(int(v) for v in fields.get(b"NSpid", ())) or (tid,),
         start_boottime_ns=starttime * (10**9 // USER_HZ), flags=flags,
         exit_signal=exit_signal)
     if cache is not None:
@@ -521,4 +524,4 @@ class FakeHost(BaseHost):
             uids=(u, u, u, u), gids=(g, g, g, g),
             pid_ns_inum=self.pidns[1] if self.pidns else 0xEFFFFFFC,
             mnt_ns_inum=self.mnt_ns_inum, start_boottime_ns=self.boot_ns_offset,
-            flags=0x400000)   # PF_RANDOMIZE
+            flags=0x400000, ns_pids=(self.pid,))   # PF_RANDOMIZE

@@ -19,7 +19,10 @@ What is provided, from the host's :class:`~bpf_vm.host.TaskFacts`:
 * ``cred`` (cred and real_cred point at one object, as they do unless a task overrides
   its credentials): uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
 * ``nsproxy``: pid_ns_for_children (``pid_namespace``: ns.inum, level) and mnt_ns
-  (``mnt_namespace``: ns.inum).
+  (``mnt_namespace``: ns.inum);
+* ``thread_pid`` (``struct pid``): level and ``numbers[]``, the thread's id in each
+  pid namespace from the initial one in, the innermost one's ``ns`` pointing at its
+  pid_namespace (the outer ones' NULL).
 
 Every other byte of these objects reads as zero, so every other pointer is NULL; an
 address no object covers (through a NULL pointer, past an object's end) fails as the
@@ -53,7 +56,7 @@ M64 = (1 << 64) - 1
 #: The fields laid out, per struct: (path, kind) where kind names the fact.
 TASK_FIELDS = ("pid", "tgid", "comm", "flags", "start_time", "start_boottime",
                "exit_code", "exit_signal", "real_parent", "parent", "group_leader",
-               "cred", "real_cred", "nsproxy")
+               "cred", "real_cred", "nsproxy", "thread_pid")
 CRED_FIELDS = ("uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid")
 
 
@@ -117,6 +120,8 @@ class Layout:
     nsproxy: Struct | None
     pid_ns: Struct | None
     mnt_ns: Struct | None
+    pid: Struct | None
+    upid: Struct | None
 
     @classmethod
     def of(cls, btf: Btf) -> Layout:
@@ -124,21 +129,26 @@ class Layout:
                    _struct(btf, "cred", tuple(f"{n}.val" for n in CRED_FIELDS)),
                    _struct(btf, "nsproxy", ("pid_ns_for_children", "mnt_ns")),
                    _struct(btf, "pid_namespace", ("ns.inum", "level")),
-                   _struct(btf, "mnt_namespace", ("ns.inum",)))
+                   _struct(btf, "mnt_namespace", ("ns.inum",)),
+                   _struct(btf, "pid", ("level", "numbers")),
+                   _struct(btf, "upid", ("nr", "ns")))
 
 
 class _Obj:
     """An object being laid out: zeros of the struct's size, fields written by name."""
 
-    def __init__(self, st: Struct, limit: int | None = None) -> None:
+    def __init__(self, st: Struct, limit: int | None = None, size: int = 0) -> None:
         self.st = st
-        self.buf = bytearray(min(st.size, limit) if limit else st.size)
+        self.buf = bytearray(min(st.size, limit) if limit else max(st.size, size))
 
-    def put(self, path: str, value: int | bytes) -> None:
+    def put(self, path: str, value: int | bytes, base: int = 0) -> None:
+        """Write member ``path`` (at ``base`` + its offset: an array element's)."""
         where = self.st.fields.get(path)
         if where is None:
             return
-        off, size = where
+        self.put_at(base + where[0], where[1], value)
+
+    def put_at(self, off: int, size: int, value: int | bytes) -> None:
         if off + size > len(self.buf):
             return
         if isinstance(value, bytes):
@@ -189,6 +199,23 @@ class TaskTable:
         return self.kmem.place(f"nsproxy:{f.pid_ns_inum}:{f.pid_ns_level}:{f.mnt_ns_inum}",
                                bytes(o.buf))
 
+    def _thread_pid(self, f: TaskFacts, pid_ns: int) -> int:
+        """struct pid: its level and ``numbers[]`` (struct upid: the id in each pid
+        namespace from the initial one in; ``ns`` known only for the task's own)."""
+        st, up = self.layout.pid, self.layout.upid
+        if st is None or up is None or "numbers" not in st.fields or not f.ns_pids:
+            return 0
+        base = st.fields["numbers"][0]
+        o = _Obj(st, size=base + up.size * len(f.ns_pids))
+        level = len(f.ns_pids) - 1
+        o.put("level", level)
+        for i, nr in enumerate(f.ns_pids):
+            el = _Obj(up)
+            el.put("nr", nr)
+            el.put("ns", pid_ns if i == level else 0)
+            o.put_at(base + i * up.size, up.size, bytes(el.buf))
+        return self.kmem.place(f"pid:{f.tid}", bytes(o.buf))
+
     def _stub(self, pid: int, comm: bytes) -> None:
         """A task known only by pid and comm (a parent), unless it is mapped whole."""
         st = self.layout.task
@@ -221,6 +248,8 @@ class TaskTable:
         o.put("cred", cred)
         o.put("real_cred", cred)
         o.put("nsproxy", self._nsproxy(f))
+        o.put("thread_pid", self._thread_pid(
+            f, self._ns("pid_namespace", self.layout.pid_ns, f.pid_ns_inum, f.pid_ns_level)))
         return bytes(o.buf)
 
     def map_task(self, f: TaskFacts) -> int:

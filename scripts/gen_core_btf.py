@@ -26,11 +26,13 @@ SUBSET: dict[str, tuple[str, ...] | None] = {
     "seccomp_data": None,
     "task_struct": ("pid", "tgid", "comm", "real_parent", "parent", "group_leader", "cred",
                     "real_cred", "nsproxy", "flags", "exit_code", "exit_signal",
-                    "start_time", "start_boottime"),
+                    "start_time", "start_boottime", "thread_pid"),
     "cred": ("uid", "gid", "euid", "egid", "suid", "sgid", "fsuid", "fsgid"),
     "nsproxy": ("pid_ns_for_children", "mnt_ns", "net_ns"),
     "pid_namespace": ("ns", "level", "parent"),
     "mnt_namespace": ("ns",),
+    "pid": ("level", "numbers"),
+    "upid": None,
     "ns_common": ("inum",),
 }
 

@@ -42,10 +42,12 @@ struct pid_namespace { struct ns_common ns; unsigned int level; } PAI;
 struct mnt_namespace { struct ns_common ns; } PAI;
 struct nsproxy { struct pid_namespace *pid_ns_for_children; struct mnt_namespace *mnt_ns; } PAI;
 struct cred { kuid_t uid, gid, suid, sgid, euid, egid, fsuid, fsgid; } PAI;
+struct upid { int nr; struct pid_namespace *ns; } PAI;
+struct pid { unsigned int level; struct upid numbers[1]; } PAI;
 struct task_struct {
   int pid, tgid; char comm[16]; unsigned int flags;
   struct task_struct *real_parent, *parent, *group_leader;
-  const struct cred *cred, *real_cred; struct nsproxy *nsproxy;
+  const struct cred *cred, *real_cred; struct nsproxy *nsproxy; struct pid *thread_pid;
   unsigned long long start_time, start_boottime; int exit_code, exit_signal;
 } PAI;
 
@@ -57,6 +59,7 @@ struct out {
   unsigned long long start_time, start_boottime;
   char comm[16], pcomm[16], lcomm[16], comm2[16];
   long null_rc; unsigned long long null_val;
+  unsigned int tp_level; int tp_nr; unsigned int tp_ns_inum;
 } out;
 
 SEC("syscall")
@@ -64,6 +67,8 @@ int probe(void *ctx)
 {
   struct task_struct *t = (void *)bpf_get_current_task();
   const struct cred *c, *rc;
+  struct pid *tp;
+  struct upid up;
   out.pid = BPF_CORE_READ(t, pid);
   out.tgid = BPF_CORE_READ(t, tgid);
   out.ppid = BPF_CORE_READ(t, real_parent, tgid);
@@ -94,6 +99,12 @@ int probe(void *ctx)
   out.exit_signal = BPF_CORE_READ(t, exit_signal);
   out.start_time = BPF_CORE_READ(t, start_time);
   out.start_boottime = BPF_CORE_READ(t, start_boottime);
+  /* the id in the task's own pid namespace, as pid_nr_ns() finds it */
+  tp = BPF_CORE_READ(t, thread_pid);
+  out.tp_level = BPF_CORE_READ(tp, level);
+  bpf_probe_read_kernel(&up, sizeof(up), &tp->numbers[out.tp_level & 7]);
+  out.tp_nr = up.nr;
+  out.tp_ns_inum = BPF_CORE_READ(up.ns, ns.inum);
   out.null_val = 0x5555;
   out.null_rc = bpf_probe_read_kernel(&out.null_val, 8, (void *)16);
   return 0;
@@ -101,11 +112,11 @@ int probe(void *ctx)
 char LICENSE[] SEC("license") = "GPL";
 """
 
-OUT = struct.Struct("<8i8I8I4I2i2Q16s16s16s16sqQ")
+OUT = struct.Struct("<8i8I8I4I2i2Q16s16s16s16sqQIiI")
 NAMES = ("pid", "tgid", "ppid", "parent_pid", "leader_pid", "leader_tgid", "pid2", "tgid2",
          "ids", "real_ids", "pidns", "mntns", "pidns_level", "flags", "exit_code",
          "exit_signal", "start_time", "start_boottime", "comm", "pcomm", "lcomm", "comm2",
-         "null_rc", "null_val")
+         "null_rc", "null_val", "tp_level", "tp_nr", "tp_ns_inum")
 
 
 def decode(raw: bytes) -> dict[str, object]:
@@ -180,6 +191,10 @@ def check_against_proc(got: dict[str, object], pid: int | str, tid: int, tgid: i
     assert got["pidns"] == os.stat(f"/proc/{pid}/ns/pid_for_children").st_ino
     assert got["mntns"] == os.stat(f"/proc/{pid}/ns/mnt").st_ino
     assert got["start_boottime"] == starttime_ns(pid)
+    nspid = [ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+             if ln.startswith("NSpid:")][0].split()[1:]
+    assert (got["tp_level"], got["tp_nr"]) == (len(nspid) - 1, int(nspid[-1]))
+    assert got["tp_ns_inum"] == os.stat(f"/proc/{pid}/ns/pid").st_ino
     assert (got["exit_code"], got["exit_signal"]) == (0, exit_signal)   # running
     # through NULL (every pointer not emulated) and past the objects: fails, zeroed
     assert got["null_rc"] != 0 and got["null_val"] == 0
@@ -282,3 +297,25 @@ def test_facts_cost_is_cached() -> None:
     a = proc_task_facts("self", cache)  # type: ignore[arg-type]
     assert a is not None and a is proc_task_facts("self", cache)  # type: ignore[arg-type]
     assert task_handle(a.tid) == task_handle(a.tid & 0x3FFFFF)
+
+
+def test_a_task_in_a_child_pid_namespace(task_obj: Path) -> None:
+    """A process in a new pid namespace (unshare --pid --fork): thread_pid's level 1
+    and its id there (1), its namespace's inum, pid_namespace.level 1."""
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", sys.executable, "-c",
+                             "import sys; print('up', flush=True); sys.stdin.read()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if proc.stdout.readline() != b"up\n":
+            assert proc.stderr is not None
+            pytest.skip(f"unshare --pid refused: {proc.stderr.read().decode().strip()}")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        inner = int(children[0])
+        got = vm_run(task_obj, PidHost(inner))
+        check_against_proc(got, inner, inner, inner, proc.pid)
+        assert (got["tp_level"], got["tp_nr"], got["pidns_level"]) == (1, 1, 1)
+    finally:
+        proc.stdin.close()
+        proc.wait()
