@@ -145,17 +145,9 @@ def load_btf_file(path: Path) -> BtfFile:
     return btf_from_bytes(blob, str(path), base)
 
 
-def _refs(t: BtfType) -> list[int]:
-    k = t.kind
-    if k in (Kind.STRUCT, Kind.UNION, Kind.DATASEC):
-        return [m.type for m in t.members]
-    if k is Kind.FUNC_PROTO:
-        return [t.ref, *(m.type for m in t.members)]
-    if k is Kind.ARRAY:
-        return [t.ref, t.index_type]
-    if k in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.FLOAT):
-        return []
-    return [t.ref]
+_MEMBER_REFS = frozenset({Kind.STRUCT, Kind.UNION, Kind.DATASEC, Kind.FUNC_PROTO})
+_NO_REF = frozenset({Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.FLOAT,
+                     Kind.STRUCT, Kind.UNION, Kind.DATASEC})
 
 
 def check_references(btf: Btf) -> None:
@@ -163,11 +155,17 @@ def check_references(btf: Btf) -> None:
     otherwise, and the C writer relies on it)."""
     n = len(btf.types)
     for t in btf.types[1:]:
-        for ref in _refs(t):
-            if ref >= n:
-                raise BtfRecordError(t.id, f"{t.kind.name.lower()} '{t.name}' refers to"
-                                     f" type id {ref}, which does not exist"
-                                     f" ({n - 1} types)")
+        k = t.kind
+        bad = None
+        if k not in _NO_REF and t.ref >= n:
+            bad = t.ref
+        elif k is Kind.ARRAY and t.index_type >= n:
+            bad = t.index_type
+        elif k in _MEMBER_REFS:
+            bad = next((m.type for m in t.members if m.type >= n), None)
+        if bad is not None:
+            raise BtfRecordError(t.id, f"{k.name.lower()} '{t.name}' refers to type id"
+                                 f" {bad}, which does not exist ({n - 1} types)")
 
 
 def _name(name: str) -> str:

@@ -19,6 +19,9 @@ _LONG_NAMES = frozenset({
 _MODS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
 _COMPOSITE = frozenset({Kind.STRUCT, Kind.UNION})
 _U32_MAX = 0xFFFFFFFF
+_SIZED = frozenset({Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC,
+                    Kind.FLOAT, Kind.PTR})
+_SIZE_THROUGH = _MODS | {Kind.TYPEDEF, Kind.VAR, Kind.DECL_TAG}
 
 
 def pointer_size(btf: Btf) -> int:
@@ -36,6 +39,7 @@ class BtfLayout:
         self.types = btf.types
         self.ptr_sz = pointer_size(btf)
         self.aligns: dict[int, int] = {}
+        self.sizes: dict[int, int] = {}
 
     def align_of(self, tid: int) -> int:
         """Alignment of a type (libbpf's ``btf__align_of``); 0 for types without one
@@ -73,21 +77,26 @@ class BtfLayout:
 
     def size_of(self, tid: int) -> int:
         """Size of a type in bytes (libbpf's ``btf__resolve_size``), 0 when it has none."""
+        size = self.sizes.get(tid)
+        if size is None:
+            size = self.sizes[tid] = self._size_of(tid)
+        return size
+
+    def _size_of(self, tid: int) -> int:
         nelems = 1
         for _ in range(32):
             t = self.types[tid]
             k = t.kind
             if tid == 0:
                 return 0
-            if k in (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64,
-                     Kind.DATASEC, Kind.FLOAT, Kind.PTR):
+            if k in _SIZED:
                 size = self.ptr_sz if k is Kind.PTR else t.size
                 return 0 if nelems and size > _U32_MAX // nelems else nelems * size
             if k is Kind.ARRAY:
                 if nelems and t.nelems > _U32_MAX // nelems:
                     return 0
                 nelems *= t.nelems
-            elif not (k is Kind.TYPEDEF or k in _MODS or k in (Kind.VAR, Kind.DECL_TAG)):
+            elif k not in _SIZE_THROUGH:
                 return 0
             tid = t.ref
         return 0
