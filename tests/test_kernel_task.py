@@ -191,8 +191,8 @@ def check_against_proc(got: dict[str, object], pid: int | str, tid: int, tgid: i
     assert got["pidns"] == os.stat(f"/proc/{pid}/ns/pid_for_children").st_ino
     assert got["mntns"] == os.stat(f"/proc/{pid}/ns/mnt").st_ino
     assert got["start_boottime"] == starttime_ns(pid)
-    nspid = [ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
-             if ln.startswith("NSpid:")][0].split()[1:]
+    nspid = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+                 if ln.startswith("NSpid:")).split()[1:]
     assert (got["tp_level"], got["tp_nr"]) == (len(nspid) - 1, int(nspid[-1]))
     assert got["tp_ns_inum"] == os.stat(f"/proc/{pid}/ns/pid").st_ino
     assert (got["exit_code"], got["exit_signal"]) == (0, exit_signal)   # running
