@@ -108,6 +108,7 @@ class Tool:
     kernel_events: Callable[[list[str], Pids], list[Event]]
     record_events: Callable[[list[dict[str, Any]], Pids], list[Event]]
     sets: list[str] = field(default_factory=list)   # what the tool's skeleton sets
+    perf: bool = True       # its events go through a PERF_EVENT_ARRAY (else ringbuf/map)
 
 
 def ensure_debugfs() -> str | None:
@@ -398,10 +399,10 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          lambda line, pid: line.split()[3:5] == ["0", str(pid)], _sig_kernel, _sig_records),
     Tool("mountsnoop", "mount", lambda pid: ["-p", str(pid)], _header("COMM"),
          lambda line, _pid: "umount(" in line and "/missing" in line,
-         _mount_kernel, _mount_records),
+         _mount_kernel, _mount_records, perf=False),
     Tool("syscount", "count", lambda pid: ["-p", str(pid), "-T", "40"],
          lambda line, _pid: line.startswith("Tracing syscalls"), None,
-         count_kernel, lambda recs, pids: []),
+         count_kernel, lambda recs, pids: [], perf=False),
 )}
 
 
