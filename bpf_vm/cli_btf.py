@@ -38,8 +38,9 @@ def dump(file: InFile,
              "enums, as bpftool 7.1 (the libbpf of Linux 6.1) does.  Its text byte for "
              "byte, but a 1-byte enum then takes 4 and the structs holding one get "
              "another layout.")] = False) -> None:
-    """Dump every type of a BTF file: the raw listing, or a C header (vmlinux.h) that
-    compiles with clang -target bpf and lays out every struct as BTF says."""
+    """Dump every type of a BTF file, as bpftool's btf dump does.
+
+    --format c writes a vmlinux.h for BPF C: every struct laid out as BTF says."""
     from .btf_c import dump_c
     from .btf_file import BtfRecordError, dump_raw, load_btf_file
     loaded = load_btf_file(file)
