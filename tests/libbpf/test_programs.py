@@ -15,7 +15,8 @@ from tests.libbpf import catalogue
 from tests.libbpf.catalogue import PROGRAMS, PROGS, Vendored
 from tests.libbpf.conftest import Built, Headers
 
-pytestmark = pytest.mark.needs_bpf_cc
+# building the 20 programs against a 2.8 MB vmlinux.h takes ~20 s on a cold cache
+pytestmark = [pytest.mark.needs_bpf_cc, pytest.mark.slow]
 
 NAMES = [p.name for p in PROGRAMS]
 

@@ -179,11 +179,20 @@ def json_records(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def text(v: Any) -> str:
-    """A char array as decoded: a string, or a list of byte values."""
+def _byte(c: Any) -> int:
+    return ord(c) if isinstance(c, str) else int(c) & 0xFF
+
+
+def raw(v: Any) -> bytes:
+    """A char array as decoded (bpftool's way): the string before its NUL, or a list
+    of characters (one-character strings) or byte values."""
     if isinstance(v, list):
-        v = bytes(b & 0xFF for b in v).split(b"\0", 1)[0].decode(errors="replace")
-    return str(v).split("\0", 1)[0]
+        return bytes(_byte(c) for c in v)
+    return str(v).encode()
+
+
+def text(v: Any) -> str:
+    return raw(v).split(b"\0", 1)[0].decode(errors="replace")
 
 
 def _cols(line: str, n: int) -> list[str] | None:
@@ -234,8 +243,9 @@ def _stat_records(recs: list[dict[str, Any]], pids: Pids) -> list[Event]:
 
 # ---- execsnoop -x -n lbtest ------------------------------------------------------------
 
-def _after_ready(events: list[Event]) -> list[Event]:
-    idx = [i for i, e in enumerate(events) if e[-1] == "ready"]
+def _strip_ready(events: list[Event]) -> list[Event]:
+    """The events after the last sentinel exec (of DIR/lbtest-ready)."""
+    idx = [i for i, e in enumerate(events) if str(e[-1]).endswith("/lbtest-ready")]
     return events[idx[-1] + 1:] if idx else events
 
 
@@ -247,22 +257,17 @@ def _exec_kernel(lines: list[str], pids: Pids) -> list[Event]:
             continue
         _comm, pid, ppid, ret, args = parts
         if _track(pids, int(pid), int(ppid)):
-            argv = args.split()
-            arg1 = argv[1] if len(argv) > 1 else ""
-            out.append((pids(int(pid)), pids(int(ppid)), int(ret), argv[0], arg1))
-    return _after_ready(out)
+            out.append((pids(int(pid)), pids(int(ppid)), int(ret), args.split()[0]))
+    return _strip_ready(out)
 
 
 def _exec_records(recs: list[dict[str, Any]], pids: Pids) -> list[Event]:
     out = []
     for r in recs:
         _track(pids, r["pid"], r["ppid"])
-        raw = r["args"]
-        argv = (bytes(b & 0xFF for b in raw) if isinstance(raw, list)
-                else str(raw).encode()).split(b"\0")
-        arg1 = argv[1].decode() if len(argv) > 1 and r.get("args_count", 2) > 1 else ""
-        out.append((pids(r["pid"]), pids(r["ppid"]), r["retval"], argv[0].decode(), arg1))
-    return _after_ready(out)
+        # the path execve got (a char array decoded as a string stops at its NUL)
+        out.append((pids(r["pid"]), pids(r["ppid"]), r["retval"], text(r["args"])))
+    return _strip_ready(out)
 
 
 # ---- exitsnoop (every exit; the helper's tree kept) ------------------------------------
@@ -390,7 +395,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("statsnoop", "stat", lambda pid: ["-p", str(pid)], _header("PID"), None,
          _stat_kernel, _stat_records),
     Tool("execsnoop", "exec", lambda pid: ["-x", "-n", "lbtest"],
-         lambda line, _pid: " ready " in f"{line} ", lambda line, _pid: "exec-last" in line,
+         lambda line, _pid: "/lbtest-ready " in f"{line} ",
+         lambda line, _pid: "exec-last" in line,
          _exec_kernel, _exec_records,
          sets=["ignore_failed=false", f"targ_uid={INVALID_UID}", "max_args=20"]),
     Tool("exitsnoop", "exit", lambda pid: [], _header("PCOMM"),
