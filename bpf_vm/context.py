@@ -15,6 +15,7 @@ from .effects import Effects
 if TYPE_CHECKING:
     from .helper_table import HelperTable
     from .insn import Insn
+    from .kernel_mem import KernelMemory
     from .memory import AddressSpace
     from .program import Program
 
@@ -24,6 +25,8 @@ class VmContext(Protocol):
 
     #: the host (bpf_vm.host.Host), None until a helper needs one (helpers.host_of)
     host: Any
+    #: emulated kernel objects (bpf_vm.kernel_mem.KernelMemory)
+    kernel_mem: KernelMemory
 
     @property
     def helpers(self) -> HelperTable: ...

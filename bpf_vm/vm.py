@@ -21,6 +21,7 @@ from .errors import InternalError, VerifierReject
 from .helper_table import HelperFault, HelperTable
 from .insn import Insn
 from .isa import BPF_MAX_LOOPS, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, Pseudo
+from .kernel_mem import KernelMemory
 from .memory import (
     CODE_SLOT,
     CTX_SLOT,
@@ -232,6 +233,9 @@ class Vm:
             helpers = default_helpers()
         self.helpers = helpers
         self.host = host
+        #: emulated kernel objects (bpf_vm.kernel_mem): what probe-read helpers reach
+        #: behind kernel pointers the VM hands programs
+        self.kernel_mem = KernelMemory()
         self.budget = budget
         self.tail_call_counting = TailCallCounting(tail_call_counting)
         self.space = AddressSpace()

@@ -87,9 +87,12 @@ def user_reader(state: RunContext) -> Reader:
 
 def kernel_reader(state: RunContext) -> Reader:
     host = host_of(state)
+    kernel = state.vm.kernel_mem
 
     def read(addr: int, size: int) -> bytes | None:
         data = state.space.read(addr, size)
+        if data is None:
+            data = kernel.read(addr, size)
         return data if data is not None else host.read_kernel(addr, size)
     return read
 
