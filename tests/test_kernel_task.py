@@ -284,10 +284,9 @@ def test_same_answers_as_the_kernel(task_obj: Path) -> None:
     for key in ("start_time", "start_boottime"):  # /proc says it in clock ticks
         assert abs(int(kern[key]) // tick * tick - int(ours[key])) <= tick, key  # type: ignore[call-overload]
         kern.pop(key), ours.pop(key)
-    # a read through NULL: the kernel says -ERANGE (copy_from_kernel_nofault refuses
-    # user addresses), bpf_vm's probe_read_kernel -EFAULT; both zero the destination
+    # a read through NULL: -ERANGE (copy_from_kernel_nofault refuses user addresses),
+    # the destination zeroed, here as in the kernel
     assert kern.pop("null_val") == ours.pop("null_val") == 0
-    assert int(kern.pop("null_rc")) < 0 and int(ours.pop("null_rc")) < 0  # type: ignore[call-overload]
     assert ours == kern
 
 

@@ -1,6 +1,8 @@
 """bpf_probe_read{,_str} and their _user / _kernel variants.
 
-As the kernel's: on failure the destination is zeroed and the result is -EFAULT; the
+As the kernel's: on failure the destination is zeroed and the result is -EFAULT (the
+_kernel variants: -ERANGE for an address in the user half, as x86-64's
+copy_from_kernel_nofault_allowed refuses it before trying); the
 ``_str`` variants return the length including the NUL, copy at most ``size - 1`` bytes
 and always terminate (a string longer than the buffer returns ``size``), and leave the
 rest of the buffer alone.  All six are GPL-only.  See :mod:`._mem` for which memory
@@ -13,12 +15,14 @@ import errno
 from typing import TYPE_CHECKING
 
 from ..helper_table import ArgType, RetType
+from ..host import TASK_SIZE
 from ..memory import OFFSET_MASK, REGION_SHIFT
 from ._mem import (
     M32,
     Reader,
     compat_reader,
     host_of,
+    in_vm,
     kernel_reader,
     prog_check_writable,
     prog_writable,
@@ -85,9 +89,21 @@ def probe_read_user(state: RunContext, dst: int, size: int, src: int, *_: int) -
     return 0
 
 
+#: x86-64 refuses a kernel read below this (TASK_SIZE_MAX plus the guard page) with
+#: -ERANGE; the VM's own regions (the stack, map values) are kernel memory to a program
+_USER_END = TASK_SIZE + 0x1000
+
+
+def _kernel_errno(state: RunContext, rc: int, src: int) -> int:
+    if rc == -errno.EFAULT and src < _USER_END and not in_vm(state, src):
+        return -errno.ERANGE
+    return rc
+
+
 @BUILTIN.helper("probe_read_kernel", *_PROTO, gpl_only=True)
 def probe_read_kernel(state: RunContext, dst: int, size: int, src: int, *_: int) -> int:
-    return _read(state, dst, size, kernel_reader(state), src, "bpf_probe_read_kernel")
+    rc = _read(state, dst, size, kernel_reader(state), src, "bpf_probe_read_kernel")
+    return _kernel_errno(state, rc, src) if rc else 0
 
 
 @BUILTIN.helper("probe_read", *_PROTO, gpl_only=True)
@@ -104,8 +120,8 @@ def probe_read_user_str(state: RunContext, dst: int, size: int, src: int, *_: in
 @BUILTIN.helper("probe_read_kernel_str", *_PROTO, gpl_only=True)
 def probe_read_kernel_str(state: RunContext, dst: int, size: int, src: int,
                           *_: int) -> int:
-    return _read_str(state, dst, size, kernel_reader(state), src,
-                     "bpf_probe_read_kernel_str")
+    rc = _read_str(state, dst, size, kernel_reader(state), src, "bpf_probe_read_kernel_str")
+    return _kernel_errno(state, rc, src) if rc < 0 else rc
 
 
 @BUILTIN.helper("probe_read_str", *_PROTO, gpl_only=True)
