@@ -8,12 +8,13 @@ offset, exit status 1; usage errors exit 2, as for every other command.
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .cli import CliError, InFile, app, guarded
+from .cli import CliError, app, guarded
 
 btf_app = typer.Typer(no_args_is_help=True, help="Show BTF (raw BTF files such as "
                       "/sys/kernel/btf/vmlinux, or an ELF file's .BTF section).")
@@ -25,9 +26,25 @@ class Format(enum.StrEnum):
     c = "c"
 
 
+def target_btf_path() -> Path:
+    """The BTF that CO-RE relocates against (:func:`bpf_vm.core_match.target_btf`):
+    ``$BPF_VM_TARGET_BTF``, else the running kernel's, else the subset trace-run ships;
+    the first readable one."""
+    from .core_match import VMLINUX, fallback_btf_path
+    tried = [p for p in (os.environ.get("BPF_VM_TARGET_BTF"), VMLINUX,
+                         str(fallback_btf_path())) if p]
+    for p in tried:
+        if os.access(p, os.R_OK):
+            return Path(p)
+    raise CliError(f"no target BTF is readable (tried {', '.join(tried)})")
+
+
 @btf_app.command()
 @guarded  # type: ignore[untyped-decorator]  # typer's command() is untyped
-def dump(file: InFile,
+def dump(file: Annotated[Path | None, typer.Argument(
+             help="Raw BTF or an ELF file with .BTF (default: the target BTF of CO-RE: "
+             "$BPF_VM_TARGET_BTF, else /sys/kernel/btf/vmlinux, else trace-run's subset).",
+             show_default=False)] = None,
          fmt: Annotated[Format, typer.Option(
              "--format", "-f", help="raw: one line per type, as `bpftool btf dump file F "
              "format raw`; c: a header (vmlinux.h), as `... format c`.")] = Format.raw,
@@ -43,7 +60,7 @@ def dump(file: InFile,
     --format c writes a vmlinux.h for BPF C: every struct laid out as BTF says."""
     from .btf_c import dump_c
     from .btf_file import BtfRecordError, dump_raw, load_btf_file
-    loaded = load_btf_file(file)
+    loaded = load_btf_file(file if file is not None else target_btf_path())
     if fmt is Format.c:
         try:
             text = dump_c(loaded.btf, enum_modes=not legacy_enums)
@@ -60,4 +77,4 @@ def dump(file: InFile,
         raise CliError(f"{output}: {exc.strerror or exc}") from None
 
 
-__all__ = ["btf_app", "dump"]
+__all__ = ["btf_app", "dump", "target_btf_path"]

@@ -360,7 +360,8 @@ def _core_program(kbtf: Btf, d: CDumper, step: int) -> tuple[str, dict[str, int]
 
 
 def _relocs(obj: Path) -> list[tuple[str, int, int, str, str, int]]:
-    """(section, insn offset, kind, type name, access, the insn's immediate)."""
+    """(section, insn offset, kind, type name, access, the insn's value: the offset of
+    a load or store, else the immediate)."""
     with obj.open("rb") as f:
         elf = ELFFile(f)
         btf_sec, ext = elf.get_section_by_name(".BTF"), elf.get_section_by_name(".BTF.ext")
@@ -369,8 +370,9 @@ def _relocs(obj: Path) -> list[tuple[str, int, int, str, str, int]]:
         code = {s.name: s.data() for s in elf.iter_sections() if s["sh_flags"] & 0x4}
         out = []
         for r in parse_core_relos(ext.data(), btf.strings):
-            imm = struct.unpack_from("<i", code[r.section], r.insn_off + 4)[0]
-            out.append((r.section, r.insn_off, r.kind, btf[r.type_id].name, r.access, imm))
+            opcode, _regs, off, imm = struct.unpack_from("<BBhi", code[r.section], r.insn_off)
+            value = off if opcode & 7 in (1, 2, 3) else imm     # LDX, ST, STX
+            out.append((r.section, r.insn_off, r.kind, btf[r.type_id].name, r.access, value))
     return out
 
 
@@ -419,6 +421,34 @@ def test_opensnoop_builds_against_the_generated_header(
                            if s["sh_flags"] & 0x4 and s.data()}
     assert len(objs["ours"]) == 4          # the four syscall tracepoint programs
     assert objs["ours"] == objs["bpftool"]
+
+
+@needs_clang
+def test_header_of_the_shipped_subset(tmp_path: Path) -> None:
+    """Without a FILE, the target BTF of CO-RE: here the subset trace-run ships (for
+    hosts without /sys/kernel/btf/vmlinux), whose header must build a CO-RE program."""
+    from bpf_vm.core_match import fallback_btf_path
+    subset = fallback_btf_path()
+    res = runner.invoke(app, ["btf", "dump", "-f", "c", "-o", str(tmp_path / "vmlinux.h")],
+                        env={"BPF_VM_TARGET_BTF": str(subset)})
+    assert res.exit_code == 0, res.output
+    btf = load_btf_file(subset).btf
+    text, d = dumper(btf)
+    assert (tmp_path / "vmlinux.h").read_text() == text
+    assert failing_asserts(tmp_path, btf, d, tmp_path / "vmlinux.h") == set()
+    src = ('#include "vmlinux.h"\n'
+           'int prog(struct pt_regs *ctx) __attribute__((section("kprobe/x"), used));\n'
+           "int prog(struct pt_regs *ctx)\n{\n\tstruct task_struct *t = (void *)ctx->di;\n"
+           "\treturn t->real_parent->tgid + t->pid;\n}\n")
+    got = {(name, access, value)
+           for _s, _o, _k, name, access, value in _relocs(clang_object(tmp_path, "p", src))}
+    task, regs = btf.find("task_struct", Kind.STRUCT), btf.find("pt_regs", Kind.STRUCT)
+    assert task is not None and regs is not None
+    want = {("pt_regs", f"0:{i}", m.bit_offset // 8)
+            for i, m in enumerate(regs.members) if m.name == "di"}
+    want |= {("task_struct", f"0:{i}", m.bit_offset // 8) for i, m in enumerate(task.members)
+             if m.name in ("real_parent", "tgid", "pid")}
+    assert got == want
 
 
 # -- bad input ----------------------------------------------------------------------------
