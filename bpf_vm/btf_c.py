@@ -1,8 +1,8 @@
 """BTF to a C header (``vmlinux.h``), as ``bpftool btf dump file F format c`` writes it.
 
-The reference is libbpf's BTF-to-C converter (btf_dump.c, libbpf 1.1, which the
-distribution's bpftool 7.1 links), and the text is meant to be the same byte for byte.
-Its rules, which this module follows:
+The reference is libbpf's BTF-to-C converter (btf_dump.c) as the installed bpftool 7.1
+has it (Debian 12's, built from Linux 6.1.y, "libbpf v1.1"); with ``enum_modes=False``
+the text is that bpftool's, byte for byte.  The rules, which this module follows:
 
 * **Order.**  Every type id from 1 up is *ordered* by a depth-first walk that tells a
   *strong* dependency (a type embedded by value, or reached through an anonymous
@@ -28,10 +28,10 @@ Its rules, which this module follows:
   in which names are first printed.  Forward declarations and empty enums keep their
   names.
 * Enums of 1 byte get ``mode(byte)``, 8-byte enums whose values fit 32 bits get
-  ``mode(word)``; 64-bit enumerators carry ``LL``/``ULL``.  (libbpf 1.1 added the
-  attributes; the bpftool 7.1 of Debian 12, built from Linux 6.1, has every other rule
-  here but not that one, so its ``struct inode`` is laid out wrong on kernels whose
-  ``enum rw_hint`` is one byte.)
+  ``mode(word)``; 64-bit enumerators carry ``LL``/``ULL``.  (libbpf v1.1.0 has the
+  attributes; the 6.1.y libbpf in bpftool 7.1 has every other rule here but not that
+  one, so on a kernel with 1-byte enums such as 6.18's ``enum rw_hint`` its header lays
+  out ``struct inode`` and 33 other structs differently from BTF.)
 
 What C cannot express is kept as BTF says it, as in libbpf: ``va_list`` is the
 compiler's ``__builtin_va_list``, whose size depends on the target (8 bytes for
