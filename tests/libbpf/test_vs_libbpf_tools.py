@@ -158,11 +158,17 @@ def trace_run_events(name: str, obj: Path, lbtest: Path, work: Path) -> list[too
                     "events with bpf_perf_event_output, and trace-run printed none (no "
                     "'perf ...' line: nothing opens the PERF_EVENT_ARRAY's CPU slots, as a "
                     "perf_buffer reader does, so every output finds no reader)")
-    first = None
-    for r in records:     # pids: the helper is the first process that reports
-        first = r.get("pid") if first is None else first
-    pids = Pids(first if first is not None else -1)
-    return normalise(name, TOOLS[name].record_events(records, pids))
+    return normalise(name, TOOLS[name].record_events(records, Pids(helper_pid(records))))
+
+
+def helper_pid(records: list[dict[str, Any]]) -> int:
+    """lbtest's pid among the records: the parent of the others where records name a
+    parent (exits, execs), else the first pid."""
+    pids = {r.get("pid") for r in records}
+    for r in records:
+        if r.get("ppid") in pids:
+            return int(r["ppid"])
+    return int(records[0]["pid"]) if records else -1
 
 
 @pytest.mark.kernel

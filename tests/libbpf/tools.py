@@ -209,6 +209,14 @@ def _track(pids: Pids, pid: int, ppid: int | None = None) -> bool:
 
 # ---- opensnoop -e -p PID -------------------------------------------------------------
 
+def after_last(events: list[Event], suffix: str) -> list[Event]:
+    """The events after the last one whose path (last column) ends with ``suffix``: the
+    helper's marker call.  Under trace-run the tool sees the whole process, the dynamic
+    loader's calls included; in the kernel, only what follows the tool's start."""
+    idx = [i for i, e in enumerate(events) if str(e[-1]).endswith(suffix)]
+    return events[idx[-1] + 1:] if idx else events
+
+
 def _open_kernel(lines: list[str], pids: Pids) -> list[Event]:
     out = []
     for line in lines:
@@ -217,12 +225,12 @@ def _open_kernel(lines: list[str], pids: Pids) -> list[Event]:
         pid, _comm, fd, err, flags, path = c
         ret = int(fd) if int(err) == 0 else -int(err)
         out.append((pids(int(pid)), ret, int(flags, 8), path))
-    return [e for e in out if not e[3].endswith("/ready")]
+    return after_last(out, "/ready")
 
 
 def _open_records(recs: list[dict[str, Any]], pids: Pids) -> list[Event]:
     out = [(pids(r["pid"]), r["ret"], r["flags"], text(r["fname"])) for r in recs]
-    return [e for e in out if not e[3].endswith("/ready")]
+    return after_last(out, "/ready")
 
 
 # ---- statsnoop -p PID ----------------------------------------------------------------
@@ -234,19 +242,19 @@ def _stat_kernel(lines: list[str], pids: Pids) -> list[Event]:
             continue
         pid, _comm, ret, err, path = c
         out.append((pids(int(pid)), int(ret) if int(err) == 0 else -int(err), path))
-    return out
+    return after_last(out, "/start")
 
 
 def _stat_records(recs: list[dict[str, Any]], pids: Pids) -> list[Event]:
-    return [(pids(r["pid"]), r["ret"], text(r["pathname"])) for r in recs]
+    return after_last([(pids(r["pid"]), r["ret"], text(r["pathname"])) for r in recs],
+                      "/start")
 
 
 # ---- execsnoop -x -n lbtest ------------------------------------------------------------
 
 def _strip_ready(events: list[Event]) -> list[Event]:
     """The events after the last sentinel exec (of DIR/lbtest-ready)."""
-    idx = [i for i, e in enumerate(events) if str(e[-1]).endswith("/lbtest-ready")]
-    return events[idx[-1] + 1:] if idx else events
+    return after_last(events, "/lbtest-ready")
 
 
 def _exec_kernel(lines: list[str], pids: Pids) -> list[Event]:
