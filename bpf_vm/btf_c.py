@@ -31,7 +31,7 @@ the text is that bpftool's, byte for byte.  The rules, which this module follows
   ``mode(word)``; 64-bit enumerators carry ``LL``/``ULL``.  (libbpf v1.1.0 has the
   attributes; the 6.1.y libbpf in bpftool 7.1 has every other rule here but not that
   one, so on a kernel with 1-byte enums such as 6.18's ``enum rw_hint`` its header lays
-  out ``struct inode`` and 33 other structs differently from BTF.)
+  out ``struct inode`` and 32 other structs differently from BTF.)
 
 What C cannot express is kept as BTF says it, as in libbpf: ``va_list`` is the
 compiler's ``__builtin_va_list``, whose size depends on the target (8 bytes for
