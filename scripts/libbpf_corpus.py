@@ -13,8 +13,10 @@ The corpus, from sources given on the command line (git directories read with
 * bcc's libbpf-tools (``libbpf-tools/*.bpf.c``, 58 at bcc v0.37.0+6, 6d0a964c), built as
   its Makefile builds them: ``clang -g -O2 -Wall -Werror=undef -target bpf
   -D__TARGET_ARCH_x86 -Ix86/`` (softirqs with ``-mcpu=v3``), then ``llvm-strip -g``.
-  Both projects take libbpf's headers from their libbpf submodule; here they come from
-  the distribution's libbpf-dev (``/usr/include/bpf``);
+  Both projects take libbpf's headers from their libbpf submodule, which the mirrors
+  lack: they are exported from the libbpf git directory (``--libbpf``) at the commit
+  each project pins, as libbpf's ``install_headers`` lays them out (the distribution's
+  libbpf-dev headers, 1.1.2 here, are too old for bcc's BPF_UPROBE/BPF_URETPROBE);
 * the kernel's ``samples/bpf/tracex5.bpf.c`` and ``tracex5_kern.c`` (``--kernel-samples
   DIR``), built as samples/bpf/Makefile builds ``*.bpf.c``.  What the kernel tree
   provides is stood in for by a generated directory: ``syscall_nrs.h`` (``SYS__NR_*``,
@@ -60,8 +62,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MIRRORS = Path("/work/.mirror")
 DEFAULT_BCC = MIRRORS / "iovisor+bcc/repo"
 DEFAULT_BOOTSTRAP = MIRRORS / "libbpf+libbpf-bootstrap/repo"
+DEFAULT_LIBBPF = MIRRORS / "libbpf+libbpf/repo"
+#: what libbpf's ``make install_headers`` puts into ``$(OUTPUT)/bpf/``
+LIBBPF_HEADERS = ("bpf.h", "libbpf.h", "btf.h", "libbpf_common.h", "libbpf_legacy.h",
+                  "bpf_helpers.h", "bpf_helper_defs.h", "bpf_tracing.h", "bpf_endian.h",
+                  "bpf_core_read.h", "skel_internal.h", "libbpf_version.h", "usdt.bpf.h")
 COMMAND = ("sh -c 'for f in /etc/hostname /etc/passwd /etc/group; do cat $f >/dev/null;"
-           " done; ls / >/dev/null; /bin/true'")
+           " done; ls -l / >/dev/null; kill -0 $$; sync; /bin/true'")
 
 
 @dataclass
@@ -118,6 +125,31 @@ def export(gitdir: Path, ref: str, paths: list[str], dest: Path) -> str:
     return sh(["git", "-C", str(gitdir), "describe", "--tags", "--always", ref]).stdout.strip()
 
 
+def libbpf_headers(args: argparse.Namespace, gitdir: Path, ref: str, submodule: str,
+                   work: Path, versions: dict[str, str], who: str) -> list[str]:
+    """The include flags of the libbpf a project pins as a submodule: its headers
+    exported from the libbpf git directory at the pinned commit, installed as its
+    Makefile installs them (``OUTPUT/bpf/*.h``, plus ``include/uapi``).  Without
+    that commit: the system's libbpf-dev headers (then said in the versions)."""
+    pinned = sh(["git", "-C", str(gitdir), "ls-tree", ref, submodule]).stdout.split()
+    commit = pinned[2] if len(pinned) > 2 and pinned[1] == "commit" else ""
+    lib = Path(args.libbpf) if args.libbpf else None
+    if not commit or lib is None or sh(["git", "-C", str(lib), "cat-file", "-e",
+                                        commit]).returncode:
+        versions[f"{who} libbpf headers"] = "system libbpf-dev (/usr/include/bpf)"
+        return []
+    dest = work / f"libbpf-{commit[:12]}"
+    if not dest.exists():
+        export(lib, commit, ["src", "include/uapi"], dest / "src-tree")
+        (dest / "bpf").mkdir(parents=True)
+        for h in LIBBPF_HEADERS:
+            f = dest / "src-tree/src" / h
+            if f.exists():
+                shutil.copy(f, dest / "bpf" / h)
+    versions[f"{who} libbpf headers"] = f"libbpf {commit[:12]} (its pinned submodule)"
+    return [f"-I{dest}", f"-I{dest / 'src-tree/include/uapi'}"]
+
+
 def clang_sys_includes(cc: list[str]) -> list[str]:
     """libbpf-bootstrap's CLANG_BPF_SYS_INCLUDES: clang's own search list, -idirafter."""
     out = sh([*cc, "-v", "-E", "-", "-o", "/dev/null"]).stderr
@@ -171,20 +203,24 @@ def units(args: argparse.Namespace, work: Path, cc: list[str]) -> tuple[list[Uni
         versions["libbpf-bootstrap"] = export(Path(args.bootstrap), args.bootstrap_ref,
                                               ["examples/c"], src)
         vdir = vmlinux_h(work / "vmlinux", args.vmlinux_h)
+        inc = libbpf_headers(args, Path(args.bootstrap), args.bootstrap_ref, "libbpf", work,
+                             versions, "libbpf-bootstrap")
         for f in sorted((src / "examples/c").glob("*.bpf.c")):
             out.append(Unit("libbpf-bootstrap", f.name[:-len(".bpf.c")], f,
-                            [*base, f"-I{vdir}", *sysinc], "bpftool"))
+                            [*base, *inc, f"-I{vdir}", *sysinc], "bpftool"))
     if args.bcc:
         src = work / "bcc"
         versions["bcc libbpf-tools"] = export(Path(args.bcc), args.bcc_ref,
                                               ["libbpf-tools"], src)
         tools = src / "libbpf-tools"
+        inc = libbpf_headers(args, Path(args.bcc), args.bcc_ref, "src/cc/libbpf", work,
+                             versions, "bcc")
         for f in sorted(tools.glob("*.bpf.c")):
             name = f.name[:-len(".bpf.c")]
             extra = ["-mcpu=v3"] if name == "softirqs" else []
             out.append(Unit("bcc", name, f, ["-g", "-O2", "-Wall", "-Werror=undef", *extra,
                                              "-target", "bpf", "-D__TARGET_ARCH_x86",
-                                             f"-I{tools / 'x86'}", *sysinc], "strip"))
+                                             f"-I{tools / 'x86'}", *inc, *sysinc], "strip"))
     if args.kernel_samples:
         kdir = Path(args.kernel_samples)
         shim = kernel_shim(work / "kernel-shim")
@@ -307,11 +343,13 @@ def inspect(obj: Path, command: str, do_run: bool) -> dict[str, Any]:
         except BpfError as exc:
             entry["verified"] = False
             entry["error"] = str(exc).splitlines()[0]
-            first = first or f"prog '{prog.name}': {entry['error']}"
+            if provided:     # an unprovided program is not loaded (libbpf's autoload off)
+                first = first or f"prog '{prog.name}': {entry['error']}"
         entry["type"] = str(section_info(prog.section).kind)
         out["programs"].append(entry)
     out["loaded"] = not first
     out["error"] = first
+    out["all_verified"] = all(p["verified"] for p in out["programs"])
     if out["loaded"] and do_run:
         out.update(run_probe(obj, command, out["programs"]))
     return out
@@ -378,19 +416,23 @@ def run_probe(obj: Path, command: str, programs: list[dict[str, Any]]) -> dict[s
 
 def analyse(results: list[Result]) -> dict[str, Any]:
     loaded = [r for r in results if r.loaded]
+    strict = [r for r in loaded if all(p["verified"] for p in r.programs)]
     totals = [r.counts() for r in results]
     groups: Counter[str] = Counter(r.group for r in results if not r.loaded)
     prog_groups: Counter[str] = Counter()
     for r in results:
         for p in r.programs:
             if not p["provided"]:
-                prog_groups["attach point not provided: " + re.sub(
-                    r" (on kernel function|programs|tracepoint) .*", r" \1 ...",
-                    p["reason"])] += 1
+                why = re.sub(r"'[^']*'", "'…'", p["reason"])
+                why = re.sub(r"^(tp_btf|raw_tp|raw_tracepoint|tracepoint|tp) \S+:", r"\1 …:", why)
+                prog_groups["attach point not provided: " + why] += 1
     fully = [r for r in loaded if r.counts()[1] and r.counts()[1] == r.counts()[2]]
     return {
         "objects": len(results),
         "loaded": len(loaded),
+        "loaded_every_program_verified": len(strict),
+        "unprovided_refused_by_verifier": sum(
+            1 for r in loaded for p in r.programs if not p["provided"] and not p["verified"]),
         "programs": sum(t[0] for t in totals),
         "programs_in_loaded": sum(r.counts()[0] for r in loaded),
         "providable": sum(r.counts()[1] for r in loaded),
@@ -402,6 +444,19 @@ def analyse(results: list[Result]) -> dict[str, Any]:
     }
 
 
+def _first_gap(r: Result) -> str:
+    """Why a loaded object did not run everything: a provided program that did not run,
+    or the first program whose attach point is not provided."""
+    for p in r.programs:
+        if p["provided"] and (not p.get("runs") or p.get("faults")):
+            return (f"prog '{p['name']}' ({p['section']}): "
+                    + (f"{p['faults']} faults" if p.get("faults") else "did not run"))
+    gaps = [p for p in r.programs if not p["provided"]]
+    if gaps:
+        return f"{len(gaps)} not provided, e.g. {gaps[0]['section']}: {gaps[0]['reason']}"
+    return ""
+
+
 def print_table(results: list[Result], summary: dict[str, Any], versions: dict[str, str]) -> None:
     for k, v in versions.items():
         print(f"# {k}: {v}")
@@ -409,11 +464,13 @@ def print_table(results: list[Result], summary: dict[str, Any], versions: dict[s
           "  first refusal")
     for r in results:
         n, prov, ran, fault = r.counts()
-        why = r.error or r.run_error
+        why = r.error or r.run_error or _first_gap(r)
         print(f"{r.project + '/' + r.name:34} {n:>5} {'yes' if r.loaded else 'no':>6}"
               f" {prov:>4} {ran:>4} {fault:>5}  {why[:150]}")
     s = summary
-    print(f"\n{s['loaded']} of {s['objects']} objects load; {s['ran']} of {s['providable']}"
+    print(f"\n{s['loaded']} of {s['objects']} objects load ({s['loaded_every_program_verified']}"
+          " with every program verified, unprovided ones included); "
+          f"{s['ran']} of {s['providable']}"
           f" providable programs (of {s['programs_in_loaded']} in the loaded objects,"
           f" {s['programs']} in all) run without a fault; {s['faulted']} faulted;"
           f" {s['objects_all_providable_ran']} objects run every providable program")
@@ -433,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", default=str(DEFAULT_BOOTSTRAP),
                     help="libbpf-bootstrap git directory ('': skip)")
     ap.add_argument("--bootstrap-ref", default="HEAD")
+    ap.add_argument("--libbpf", default=str(DEFAULT_LIBBPF),
+                    help="libbpf git directory, for the headers of the commits the projects"
+                         " pin ('': the system's libbpf-dev headers)")
     ap.add_argument("--kernel-samples", default=None,
                     help="a directory holding samples/bpf's tracex5.bpf.c and tracex5_kern.c")
     ap.add_argument("--vmlinux-h", default=None, help="a vmlinux.h (default: the host's BTF)")
