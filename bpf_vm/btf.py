@@ -163,23 +163,28 @@ class Btf:
         raise ElfLoadError(f".BTF: type id {type_id} ({t.kind.name.lower()}"
                            f" '{t.name}') has no size")
 
-    def describe(self, type_id: int) -> str:
-        """A C-like spelling of a type, for error messages and map dumps."""
+    def describe(self, type_id: int, _depth: int = 0) -> str:
+        """A C-like spelling of a type, for error messages and map dumps.  A chain
+        deeper than libbpf's MAX_RESOLVE_DEPTH (32), a loop in malformed BTF, is cut
+        short with ``...``."""
         t = self[type_id]
+        if _depth > 32:
+            return "..."
+        d = _depth + 1
         if t.kind is Kind.UNKN:
             return "void"
         if t.kind is Kind.PTR:
-            return self.describe(t.ref) + " *"
+            return self.describe(t.ref, d) + " *"
         if t.kind is Kind.ARRAY:
-            return f"{self.describe(t.ref)}[{t.nelems}]"
+            return f"{self.describe(t.ref, d)}[{t.nelems}]"
         if t.kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
-            return f"{t.kind.name.lower()} {self.describe(t.ref)}"
+            return f"{t.kind.name.lower()} {self.describe(t.ref, d)}"
         if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64):
             tag = "enum" if t.kind in (Kind.ENUM, Kind.ENUM64) else t.kind.name.lower()
             return f"{tag} {t.name or '(anon)'}"
         if t.kind is Kind.FUNC_PROTO:
-            params = ", ".join(self.describe(m.type) for m in t.members)
-            return f"{self.describe(t.ref)} (*)({params})"
+            params = ", ".join(self.describe(m.type, d) for m in t.members)
+            return f"{self.describe(t.ref, d)} (*)({params})"
         return t.name or t.kind.name.lower()
 
 

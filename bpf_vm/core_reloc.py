@@ -83,7 +83,7 @@ def parse_core_relos(data: bytes, strings: bytes) -> list[CoreRelo]:
     naming the section and the byte offset."""
     if len(data) < 8:
         raise ElfLoadError(f"section '.BTF.ext': {len(data)} bytes is shorter than the"
-                           " header")
+                           " header at offset 0")
     magic, _ver, _flags, hdr_len = struct.unpack_from("<HBBI", data)
     if magic != BTF_MAGIC:
         raise ElfLoadError(f"section '.BTF.ext': bad magic 0x{magic:04x} at offset 0")
@@ -389,8 +389,9 @@ def apply_core_relos(relos: list[CoreRelo], local: Btf,
             lspec, tspec, res = resolve(relo, local, target)
             what = format_spec(lspec)
             why = patch(insns, idx, res)
-        except (CoreFailure, ElfLoadError) as exc:
-            raise ElfLoadError(f"{head}: {what}: relocation failed: {exc}") from None
+        except (CoreFailure, ElfLoadError) as exc:   # one line, whatever the strings hold
+            msg = f"{head}: {what}: relocation failed: {exc}"
+            raise ElfLoadError(msg.encode("unicode_escape").decode("ascii")) from None
         if why is not None:
             if tspec is None:
                 why = f"no matching target in {target.source}"
