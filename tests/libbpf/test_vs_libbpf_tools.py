@@ -96,6 +96,15 @@ def normalise(name: str, events: list[tools.Event]) -> list[tools.Event]:
     return events
 
 
+#: bcc v0.26.0's statsnoop.c asks tracepoint_exists("syscalls", "newstat") (and statfs,
+#: statx, newfstatat, newlstat): names without "sys_enter_", which no kernel has, so it
+#: turns off the autoload of all ten programs and loads none (strace: no BPF_PROG_LOAD
+#: of them): the distribution's statsnoop prints its header and nothing else, anywhere.
+STATSNOOP_NO_ORACLE = (
+    "no oracle: the distribution's statsnoop (bcc v0.26.0) loads none of its programs "
+    "(statsnoop.c asks tracepoint_exists(\"syscalls\", \"newstat\"), a name without "
+    "sys_enter_, for each of its five syscalls) and reports nothing on any kernel")
+
 _kernel_runs: dict[str, list[tools.Event]] = {}
 
 
@@ -109,18 +118,13 @@ def kernel_events(name: str, lbtest: Path, work: Path) -> list[tools.Event]:
             pytest.skip(why)
         lines, pid = tools.run_kernel_tool(TOOLS[name], str(exe), lbtest, work)
         _kernel_runs[name] = normalise(name, TOOLS[name].kernel_events(lines, Pids(pid)))
-    if not _kernel_runs[name] and name == "statsnoop":
-        pytest.skip("the host kernel's statsnoop (libbpf-tools 0.26) printed no event for "
-                    "lbtest's stat, lstat, newfstatat, statfs and statx calls: no oracle "
-                    "(its statfs/statx programs are also left out: v0.26.0 asks "
-                    "tracepoint_exists(\"syscalls\", \"statfs\"), a name that never exists)")
     return _kernel_runs[name]
 
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", sorted(TOOLS))
 def test_kernel_tool_sees_what_lbtest_does(name: str, lbtest: Path, work: Path) -> None:
-    expect = expected(name, work, lbtest)
+    expect = [] if name == "statsnoop" else expected(name, work, lbtest)
     assert kernel_events(name, lbtest, work) == normalise(name, expect)
 
 
@@ -177,6 +181,8 @@ def helper_pid(records: list[dict[str, Any]]) -> int:
 @pytest.mark.parametrize("name", sorted(TOOLS))
 def test_trace_run_matches_the_kernel(name: str, lbtest: Path, work: Path,
                                       objects: dict[str, Path]) -> None:
+    if name == "statsnoop":
+        pytest.skip(STATSNOOP_NO_ORACLE)
     kernel = kernel_events(name, lbtest, work)
     assert trace_run_events(name, objects[name], lbtest, work) == kernel
 

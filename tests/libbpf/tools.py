@@ -21,6 +21,7 @@ import re
 import select
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,27 @@ def ensure_debugfs() -> str | None:
     return None
 
 
+#: x86_64 nanosleep, clock_nanosleep, epoll_wait, epoll_pwait, epoll_pwait2
+WAITING_CALLS = {35, 230, 232, 281, 441}
+
+
+def wait_until_waiting(pid: int, limit: float = 60.0) -> None:
+    """Until ``pid`` is blocked in its main loop's wait (/proc/PID/syscall): syscount
+    prints its table only from the loop, so a SIGINT before it gets there (it prints
+    its banner just before) ends it silently."""
+    end = time.monotonic() + limit
+    path = Path(f"/proc/{pid}/syscall")
+    while time.monotonic() < end:
+        try:
+            first = path.read_text().split()[0]
+        except (OSError, IndexError):
+            return          # gone: its output says what happened
+        if first.isdigit() and int(first) in WAITING_CALLS:
+            return
+        os.sched_yield()
+    raise TimeoutError(f"pid {pid} never waited in its main loop")
+
+
 def run_kernel_tool(tool: Tool, exe: str, lbtest: Path, work: Path) -> tuple[list[str], int]:
     """The tool's output lines for one helper run, and the helper's pid."""
     helper = subprocess.Popen([str(lbtest), tool.mode, str(work)], stdin=subprocess.PIPE,
@@ -144,6 +166,7 @@ def run_kernel_tool(tool: Tool, exe: str, lbtest: Path, work: Path) -> tuple[lis
             proc.send_signal(signal.SIGINT)
         else:
             helper.wait(timeout=60)
+            wait_until_waiting(proc.pid)
             proc.send_signal(signal.SIGINT)
             while out.next() is not None:
                 pass
