@@ -12,6 +12,7 @@ filter exists, which the kernel does not."""
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,7 +51,7 @@ def printk_of_trace_run(obj: Path, exe: Path) -> list[str]:
     proc = subprocess.run([sys.executable, "-m", "tests.tracer.cli_runner", "-o",
                            "/dev/null", "--probe", str(obj), "--printk", "-", str(exe)],
                           capture_output=True, text=True, timeout=120, check=False,
-                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     return libbpf_host.printk_messages(proc.stdout.splitlines(), exe.name)
 
