@@ -185,6 +185,9 @@ class ProbeHandler:
             runnable = self._plan(obj)
         self.wants_exit = bool(self.returns) or (   # their programs run at the exit stop
             self.attached is not None and self.attached.wants_exit)
+        if self.attached is None and type(self).run_entry is ProbeHandler.run_entry:
+            # the dispatcher alone (the bundled probe): no per-syscall indirection
+            self.run_entry = self._run_dispatcher  # type: ignore[method-assign]
         # a program calls bpf_seccomp_return: the run needs a prefilter with outcomes
         self.asks_seccomp = any(i.opcode == _CALL and i.src == 0 and i.imm == SECCOMP_HELPER
                                 for p in obj.programs.values() for i in p.insns if i)
