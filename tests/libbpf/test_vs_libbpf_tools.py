@@ -190,7 +190,11 @@ def trace_run_events(name: str, obj: Path, lbtest: Path, work: Path) -> list[too
     assert proc.returncode == 0, proc.stderr[-2000:]
     if name == "syscount":
         return tools.count_map(json.loads(proc.stderr[proc.stderr.index("{"):]))
-    records = tools.json_records(proc.stdout)
+    records, hex_only = tools.json_records(proc.stdout)
+    if hex_only:
+        pytest.skip(f"waiting on BTF-decoded records: {hex_only} of {name}'s records stayed "
+                    "hex in trace-run --printk (execsnoop's are shorter than struct event: "
+                    "it sends only the arguments it read)")
     if not records and any(line.startswith(("perf ", "ringbuf ")) and ": " in line
                            for line in proc.stdout.splitlines()):
         pytest.skip("waiting on BTF-decoded records in trace-run --printk (JSON objects):"

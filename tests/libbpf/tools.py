@@ -183,10 +183,11 @@ def run_kernel_tool(tool: Tool, exe: str, lbtest: Path, work: Path) -> tuple[lis
     return out.seen, helper.pid
 
 
-def json_records(text: str) -> list[dict[str, Any]]:
-    """The BTF-decoded records of trace-run's --printk output (one JSON object a line;
-    the value under "value"/"record"/"data" when the object wraps it)."""
-    out = []
+def json_records(text: str) -> tuple[list[dict[str, Any]], int]:
+    """The BTF-decoded records of trace-run's --printk output, one JSON object a line
+    (``{"map": M, "record": {...}}``, as bpf_vm.btf_output renders them; a bare object
+    is taken as the record), and how many records stayed hex (``"data"``)."""
+    out, hex_only = [], 0
     for line in text.splitlines():
         line = line.strip()
         if not line.startswith("{"):
@@ -195,11 +196,11 @@ def json_records(text: str) -> list[dict[str, Any]]:
             obj = json.loads(line)
         except json.JSONDecodeError:
             continue
-        for key in ("formatted", "value", "record", "data"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-        out.append(obj)
-    return out
+        if "map" in obj and not isinstance(obj.get("record"), dict):
+            hex_only += 1
+            continue
+        out.append(obj["record"] if "map" in obj else obj)
+    return out, hex_only
 
 
 def _byte(c: Any) -> int:
