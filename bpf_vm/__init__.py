@@ -37,8 +37,9 @@ The public API, importable from the package itself (``from bpf_vm import Vm``):
 * the explorer page: :class:`Explorer` (record runs step by step with its ``record``
   hook and write one self-contained HTML page to step through them, as
   ``bpf-vm explain`` and ``trace-run --explain`` do);
-* modules: :mod:`pt_regs` (the x86_64 kprobe context layout), :mod:`toolchain` (the
-  C -> BPF compiler driver);
+* modules: :mod:`pt_regs` (the x86_64 kprobe context layout), :mod:`attach_ctx` (the
+  contexts of the kernel's syscall attach points), :mod:`toolchain` (the C -> BPF
+  compiler driver);
 * ``__version__``.
 
 Importing the package loads none of them: each is imported on first access (module
@@ -51,7 +52,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import pt_regs, toolchain
+    from . import attach_ctx, pt_regs, toolchain
     from ._version import __version__
     from .asm import assemble
     from .btf_output import RecordDecoder, RecordLines, RecordTypeError, parse_record_types
@@ -90,7 +91,7 @@ if TYPE_CHECKING:
     from .vm import DEFAULT_BUDGET, ENGINES, RunResult, TailCallCounting, Vm
 
 #: the public submodules
-_MODULES = frozenset({"pt_regs", "toolchain"})
+_MODULES = frozenset({"attach_ctx", "pt_regs", "toolchain"})
 #: name -> the module (relative to this package) that defines it
 _WHERE = {
     "Vm": ".vm", "RunResult": ".vm", "ENGINES": ".vm", "TailCallCounting": ".vm",
@@ -180,6 +181,7 @@ __all__ = [
     "__version__",
     "apply_settings",
     "assemble",
+    "attach_ctx",
     "create_map",
     "default_helpers",
     "disassemble",

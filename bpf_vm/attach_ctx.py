@@ -40,15 +40,12 @@ import enum
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from .kernel_mem import KernelMemory
 from .pt_regs import FIELDS as PT_REGS_FIELDS
 from .pt_regs import SIZE as PT_REGS_SIZE
 from .pt_regs import STRUCT as PT_REGS
 from .sections import SectionInfo
-
-if TYPE_CHECKING:
-    from .kernel_mem import KernelMemory
 
 M64 = (1 << 64) - 1
 TRACE_ENTRY = struct.Struct("<HBBi")
@@ -284,6 +281,7 @@ __all__ = [
     "SECCOMP_DATA_KEY",
     "TRACE_ENTRY",
     "CtxKind",
+    "KernelMemory",
     "SyscallAttach",
     "SyscallEvent",
     "build_ctx",

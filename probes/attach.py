@@ -33,15 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bpf_vm.attach_ctx import CtxKind, SyscallEvent, build_ctx, syscall_attach
-from bpf_vm.sections import section_info
+from bpf_vm import attach_ctx, section_info
 
 from .abi import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT, Abi, syscall_number
 from .abi._generated_tracepoints import SYSCALL_TRACEPOINTS
 
 if TYPE_CHECKING:
     from bpf_vm import BpfObject, Program
-    from bpf_vm.kernel_mem import KernelMemory
+
+CtxKind = attach_ctx.CtxKind
 
 TRACEFS_ROOTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 
@@ -115,8 +115,8 @@ class Attachment:
     def fires(self, abi: Abi, raw_nr: int) -> bool:
         return abi in self.abis and (self.nrs is None or raw_nr in self.nrs)
 
-    def ctx(self, ev: SyscallEvent, kmem: KernelMemory) -> bytes:
-        return build_ctx(self.kind, ev, kmem, event_id=self.event_id, nargs=self.nargs)
+    def ctx(self, ev: attach_ctx.SyscallEvent, kmem: attach_ctx.KernelMemory) -> bytes:
+        return attach_ctx.build_ctx(self.kind, ev, kmem, event_id=self.event_id, nargs=self.nargs)
 
     def describe(self) -> str:
         return f"{self.program.name} ({self.section}): {self.kind.value}"
@@ -179,7 +179,7 @@ def attach_point(prog: Program) -> Attachment | str:
         for prefix, abi in COMPAT_WRAPPERS:
             if target.startswith(prefix) and len(target) > len(prefix):
                 return _wrapper(prog, info.kind == "kretprobe", abi, target[len(prefix):])
-    sa = syscall_attach(info)
+    sa = attach_ctx.syscall_attach(info)
     if sa is not None:
         if sa.kind in (CtxKind.WRAPPER_ENTER, CtxKind.WRAPPER_EXIT):
             assert sa.syscall is not None

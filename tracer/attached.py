@@ -20,16 +20,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bpf_vm import BpfError, Effects
-from bpf_vm.attach_ctx import CtxKind, SyscallEvent
+from bpf_vm import BpfError, Effects, attach_ctx
 from probes.abi import Abi
 from probes.attach import Attachment, event_arch
 from tracer.regs import FIELDS
 
 if TYPE_CHECKING:
     from bpf_vm import Vm
-    from bpf_vm.kernel_mem import KernelMemory
     from tracer.handler import SyscallCall
+
+CtxKind = attach_ctx.CtxKind
+SyscallEvent = attach_ctx.SyscallEvent
 
 _IP = FIELDS.index("ip")
 _STAGE = {CtxKind.SECCOMP_FILTER: 0, CtxKind.SYSCALL_TP_ENTER: 1,
@@ -71,7 +72,7 @@ class Attached:
     def __init__(self, attachments: list[Attachment], vm: Vm, write: Write,
                  fault: Fault) -> None:
         self.vm = vm
-        self.kmem: KernelMemory = vm.kernel_mem
+        self.kmem: attach_ctx.KernelMemory = vm.kernel_mem
         self.write = write
         self.fault = fault
         order = sorted(attachments, key=lambda a: _STAGE[a.kind])   # stable: object order

@@ -49,9 +49,9 @@ from bpf_vm import (
     RingbufRecord,
     Step,
     Vm,
+    attach_ctx,
     section_info,
 )
-from bpf_vm.attach_ctx import CtxKind
 from probes import DEFAULT_PROBE
 from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER
 from probes.seccomp_helper import install as install_seccomp_helper
@@ -241,7 +241,7 @@ class ProbeHandler:
                              "tail-call targets)")
         others = []
         for a in p.attached:
-            if a.kind is CtxKind.PT_REGS:
+            if a.kind is attach_ctx.CtxKind.PT_REGS:
                 self.entry.setdefault(next(iter(a.abis)), a.program)
             else:
                 others.append(a)
