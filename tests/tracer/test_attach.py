@@ -195,3 +195,20 @@ def test_an_object_with_nothing_to_attach_is_one_error(tmp_path: Path) -> None:
     assert lines[2:] == ["trace-run: none: no program attaches to an event trace-run "
                          "provides (2 refused, 0 tail-call targets)"]
     assert "Traceback" not in res.stderr
+
+
+def test_bpf_ksyscall_reads_the_arguments_behind_the_wrapper(tmp_path: Path,
+                                                             command: list[str]) -> None:
+    res = trace(built(tmp_path, "attach_ksyscall"), command)
+    if res.returncode != 0 and "LINUX_HAS_SYSCALL_WRAPPER" in res.stderr:
+        pytest.skip(f"Kconfig externs are not resolved here: {res.stderr.strip()}")
+    assert res.returncode == 0, res.stderr
+    _, existing, missing, _ = command
+    got = [m for m in messages(res.stdout) if "/lib" not in m and "ld.so" not in m]
+    first = next(i for i, m in enumerate(got) if existing in m)
+    assert got[first:first + 4] == [
+        f"BPF_KSYSCALL openat dfd=-100 path={existing}",
+        f"BPF_KSYSCALL openat flags={0x80000:x} mode=0",
+        f"BPF_KSYSCALL openat dfd=-100 path={missing}",
+        f"BPF_KSYSCALL openat flags={0xC1:x} mode={0o600:x}",
+    ]
