@@ -230,13 +230,37 @@ def parse_btf(data: bytes) -> Btf:
         raise ElfLoadError(".BTF: string section does not start with an empty string, at"
                            f" offset {hdr_len + str_off}")
     types: list[BtfType] = [VOID]
+    offsets = [0]
     tdata = body[type_off:type_off + type_len]
     pos = 0
     while pos < len(tdata):
         tid = len(types)
+        offsets.append(hdr_len + type_off + pos)
         t, pos = _parse_type(tdata, pos, tid, strings, hdr_len + type_off)
         types.append(t)
+    _check_refs(types, offsets)
     return Btf(types, strings)
+
+
+_NO_REF = frozenset({Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.FLOAT, Kind.STRUCT,
+                     Kind.UNION, Kind.DATASEC})
+
+
+def _check_refs(types: list[BtfType], offsets: list[int]) -> None:
+    """Every type id a record names exists, as the kernel's BTF check requires: a
+    dangling one is the record's error (at its offset), not a later lookup's."""
+    n = len(types)
+    for t in types[1:]:
+        bad = t.ref if t.kind not in _NO_REF and t.ref >= n else None
+        if bad is None and t.kind is Kind.ARRAY and t.index_type >= n:
+            bad = t.index_type
+        if bad is None and t.kind in (Kind.STRUCT, Kind.UNION, Kind.DATASEC,
+                                      Kind.FUNC_PROTO):
+            bad = next((m.type for m in t.members if m.type >= n), None)
+        if bad is not None:
+            raise ElfLoadError(f".BTF: type id {t.id} at offset {offsets[t.id]}"
+                               f" ({t.kind.name.lower()} '{t.name}') refers to type id {bad},"
+                               f" which does not exist ({n - 1} types)")
 
 
 def _parse_type(tdata: bytes, pos: int, tid: int, strings: bytes,
