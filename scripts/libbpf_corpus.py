@@ -94,12 +94,13 @@ class Result:
     run_error: str = ""
     probe_faults: int = 0
 
-    def counts(self) -> tuple[int, int, int, int]:
-        """(programs, provided, ran without fault, faulted)."""
-        provided = [p for p in self.programs if p["provided"]]
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """(programs, provided, ran without fault, attached but no event, faulted)."""
+        provided = [p for p in self.programs if p["provided"]] if self.loaded else []
         ran = [p for p in provided if p.get("runs", 0) and not p.get("faults", 0)]
         faulted = [p for p in provided if p.get("faults", 0)]
-        return len(self.programs), len(provided), len(ran), len(faulted)
+        idle = [p for p in provided if not p.get("runs", 0)]
+        return len(self.programs), len(provided), len(ran), len(idle), len(faulted)
 
 
 def sh(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -406,9 +407,13 @@ def run_probe(obj: Path, command: str, programs: list[dict[str, Any]]) -> dict[s
         p["runs"], p["faults"] = runs[p["name"]], faults[p["name"]]
     lines = err.getvalue().splitlines()
     reported = [ln for ln in lines if "probe fault" in ln]
-    errors = [ln for ln in lines if ln.startswith("trace-run:") and "probe fault" not in ln]
-    return {"ran": status == 0 or not errors, "status": status,
-            "run_error": errors[0] if errors else "", "probe_fault_lines": reported,
+    notices = [ln for ln in lines if "attach point not provided" in ln]
+    errors = [ln for ln in lines if ln.startswith("trace-run:") and ln not in notices
+              and ln not in reported]
+    failed = status != 0
+    run_error = (errors[0] if errors else f"exit status {status}") if failed else ""
+    return {"ran": not failed, "status": status, "run_error": run_error,
+            "probe_fault_lines": reported, "notices": notices,
             "output_lines": len(output), "output_head": output[:3]}
 
 
@@ -437,8 +442,12 @@ def analyse(results: list[Result]) -> dict[str, Any]:
         "programs_in_loaded": sum(r.counts()[0] for r in loaded),
         "providable": sum(r.counts()[1] for r in loaded),
         "ran": sum(t[2] for t in totals),
-        "faulted": sum(t[3] for t in totals),
+        "idle": sum(t[3] for t in totals),
+        "faulted": sum(t[4] for t in totals),
+        "objects_refused_by_trace_run": [r.name for r in loaded if r.run_error],
         "objects_all_providable_ran": len(fully),
+        "objects_run_clean": len([r for r in loaded if r.counts()[1] and not r.run_error
+                                  and not r.counts()[4]]),
         "refusals_by_group": dict(groups.most_common()),
         "unprovided_programs_by_reason": dict(prog_groups.most_common()),
     }
@@ -450,7 +459,8 @@ def _first_gap(r: Result) -> str:
     for p in r.programs:
         if p["provided"] and (not p.get("runs") or p.get("faults")):
             return (f"prog '{p['name']}' ({p['section']}): "
-                    + (f"{p['faults']} faults" if p.get("faults") else "did not run"))
+                    + (f"{p['faults']} faults" if p.get("faults")
+                       else "attached, no event of the command"))
     gaps = [p for p in r.programs if not p["provided"]]
     if gaps:
         return f"{len(gaps)} not provided, e.g. {gaps[0]['section']}: {gaps[0]['reason']}"
@@ -460,20 +470,23 @@ def _first_gap(r: Result) -> str:
 def print_table(results: list[Result], summary: dict[str, Any], versions: dict[str, str]) -> None:
     for k, v in versions.items():
         print(f"# {k}: {v}")
-    print(f"{'object':34} {'progs':>5} {'loaded':>6} {'prov':>4} {'ran':>4} {'fault':>5}"
-          "  first refusal")
+    print(f"{'object':34} {'progs':>5} {'loaded':>6} {'prov':>4} {'ran':>4} {'idle':>4}"
+          f" {'fault':>5}  first refusal")
     for r in results:
-        n, prov, ran, fault = r.counts()
+        n, prov, ran, idle, fault = r.counts()
         why = r.error or r.run_error or _first_gap(r)
         print(f"{r.project + '/' + r.name:34} {n:>5} {'yes' if r.loaded else 'no':>6}"
-              f" {prov:>4} {ran:>4} {fault:>5}  {why[:150]}")
+              f" {prov:>4} {ran:>4} {idle:>4} {fault:>5}  {why[:150]}")
     s = summary
     print(f"\n{s['loaded']} of {s['objects']} objects load ({s['loaded_every_program_verified']}"
           " with every program verified, unprovided ones included); "
           f"{s['ran']} of {s['providable']}"
           f" providable programs (of {s['programs_in_loaded']} in the loaded objects,"
-          f" {s['programs']} in all) run without a fault; {s['faulted']} faulted;"
-          f" {s['objects_all_providable_ran']} objects run every providable program")
+          f" {s['programs']} in all) run without a fault, {s['idle']} attached saw no event"
+          f" of the command, {s['faulted']} faulted;"
+          f" {s['objects_all_providable_ran']} objects run every providable program;"
+          f" {s['objects_run_clean']} objects with a providable program run without a"
+          " fault or a refusal")
     print("\nobjects that do not load, by reason:")
     for g, n in s["refusals_by_group"].items():
         names = ", ".join(r.name for r in results if not r.loaded and r.group == g)
