@@ -307,6 +307,8 @@ def group_of(message: str) -> str:
         (r"'(\w+)' is undefined \(extern", "extern {0}"),
         (r"kfunc|calls kernel function", "kfunc call"),
         (r"map type (\w+)", "map type {0}"),
+        (r"map '[^']*' \((\w+), key \d+, value (?:0, max_entries \d+|\d+, max_entries 0)\b",
+         "{0} map sized by the tool before load (max_entries or value_size 0 in the object)"),
         (r"section '([^']+)'", "object section {0}"),
         (r"^build:", "build failure"),
     )
