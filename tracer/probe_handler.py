@@ -247,6 +247,13 @@ class ProbeHandler:
                 others.append(a)
         if others:
             self.attached = Attached(others, self.vm, self.host.write, self._fault)
+        # trace-run is the tool's reader: it opens every perf event array's CPU slots, as
+        # the tool's perf_buffer__new would, so bpf_perf_event_output finds a reader
+        # and its records reach the --printk sink
+        for m in obj.maps.values():
+            open_all = getattr(m, "open_all", None)   # PERF_EVENT_ARRAY
+            if open_all is not None:
+                open_all()
         return [*(a.program for a in p.attached),
                 *(obj.programs[n] for n in p.tail_calls)]
 

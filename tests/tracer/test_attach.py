@@ -212,3 +212,14 @@ def test_bpf_ksyscall_reads_the_arguments_behind_the_wrapper(tmp_path: Path,
         f"BPF_KSYSCALL openat dfd=-100 path={missing}",
         f"BPF_KSYSCALL openat flags={0xC1:x} mode={0o600:x}",
     ]
+
+
+def test_perf_event_records_reach_the_printk_sink(tmp_path: Path, command: list[str]) -> None:
+    """trace-run reads the tool's perf event array as its perf_buffer would: every CPU
+    slot open, so bpf_perf_event_output succeeds and its record is printed."""
+    import struct
+    res = trace(built(tmp_path, "attach_perf"), command)
+    assert res.returncode == 0, res.stderr
+    assert messages(res.stdout) == ["perf_event_output returned 0"]
+    record = struct.pack("<qii", 0, 258, 0).hex()      # mkdirat returned 0
+    assert f"perf events cpu 0: {record}" in res.stdout.splitlines()
