@@ -283,6 +283,7 @@ class ProbeHandler:
                       ) -> Effects | Decision | None:
         self.host.bind(tracee)
         effects = attached.run("before", call)
+        ran: Effects | Decision | None = None
         if self.entry:
             ran = self._run_dispatcher(call, tracee)
             if ran is REFUSED:
@@ -291,7 +292,10 @@ class ProbeHandler:
                 effects = merge(effects, ran)
         if effects is not None and self._skips(effects):
             return effects      # skipped or killed: the syscall wrapper is never called
-        return merge(effects, attached.run("after", call))
+        effects = merge(effects, attached.run("after", call))
+        if effects is None and ran is FAULT:
+            return FAULT        # the dispatcher faulted and nothing else decided
+        return effects
 
     def _skips(self, effects: Effects) -> bool:
         d = self._decide(effects)

@@ -223,3 +223,14 @@ def test_perf_event_records_reach_the_printk_sink(tmp_path: Path, command: list[
     assert messages(res.stdout) == ["perf_event_output returned 0"]
     record = struct.pack("<qii", 0, 258, 0).hex()      # mkdirat returned 0
     assert f"perf events cpu 0: {record}" in res.stdout.splitlines()
+
+
+def test_the_dispatcher_decides_among_the_attached_programs(tmp_path: Path,
+                                                           command: list[str]) -> None:
+    res = trace(built(tmp_path, "attach_mixed"), command)
+    assert res.returncode == 0, res.stderr
+    f = facts(res.stdout)
+    assert (f["mkdir"], f["errno2"]) == (-1, 1)             # EPERM, from the dispatcher
+    assert f["i386_getpid"] == -38                          # no i386 dispatcher: ENOSYS
+    assert not Path(command[3]).exists()
+    assert messages(res.stdout) == ["raw_tp enter mkdirat", "tp exit mkdirat ret=-1"]
