@@ -54,11 +54,15 @@ def _error(message: str) -> None:
 # ---- the probe seam ---------------------------------------------------------------------
 
 def make_handler(probe: Path | None = None, printk: str | None = None,
-                 dump_maps: bool = False) -> SyscallHandler:
+                 dump_maps: bool = False, *, set_globals: Sequence[str] = (),
+                 record_types: Sequence[str] = (),
+                 records: str | None = None) -> SyscallHandler:
     """The syscall handler for this run: the BPF probe (by default the bundled one).  Its
     ``close()`` is called once when the trace ends (flush printk, dump maps)."""
     from tracer.probe_handler import make_handler as make_probe_handler
-    return make_probe_handler(probe=probe, printk=printk, dump_maps=dump_maps)
+    return make_probe_handler(probe=probe, printk=printk, dump_maps=dump_maps,
+                              set_globals=set_globals, record_types=record_types,
+                              records=records)
 
 
 # ---- checking the options ---------------------------------------------------------------
@@ -136,7 +140,8 @@ def _outputs(opts: Options, out: Outputs) -> Outputs:
     files = [(name, path) for name, path in (("-o", out.lines), ("--json", out.json),
                                              ("--report", opts.report),
                                              ("--record-profile", opts.record_profile),
-                                             ("--printk", opts.printk))
+                                             ("--printk", opts.printk),
+                                             ("--records", opts.records))
              if path is not None and not _special(path)]
     seen: dict[str, str] = {}
     for name, path in files:
@@ -316,7 +321,9 @@ def _trace(opts: Options, out: Outputs, cmd: list[str],
     probe = Path(opts.probe) if opts.probe else None
     enforcing = handler is not None  # a policy's
     if handler is None:
-        handler = make_handler(probe=probe, printk=opts.printk, dump_maps=opts.dump_maps)
+        handler = make_handler(probe=probe, printk=opts.printk, dump_maps=opts.dump_maps,
+                               set_globals=opts.set_globals, record_types=opts.record_types,
+                               records=opts.records)
     explain = None
     if opts.explain is not None:   # the explorer page: tracer.explain
         from tracer.explain import start as start_explain
@@ -421,7 +428,8 @@ def _run(opts: Options, into: Outputs) -> int:
         from tracer.explain import check as check_explain
         check_explain(opts)
     _check_writable([p for p in (out.lines if not out.separate else None, out.json,
-                                 opts.report, opts.record_profile, opts.printk, opts.explain)
+                                 opts.report, opts.record_profile, opts.printk, opts.records,
+                                 opts.explain)
                      if p is not None])
 
     def trace(handler: SyscallHandler | None = None) -> int:

@@ -121,6 +121,14 @@ Probes (trace-run's own):
   --printk FILE  write the programs' bpf_trace_printk lines and ring-buffer records to
                  FILE ('-': stdout)
   --dump-maps    print the probe's maps at exit
+  --set NAME=VALUE
+                 set the probe's global variable NAME (.rodata, .data, .bss) before
+                 load, as a libbpf skeleton does (repeatable)
+  --record-type MAP=TYPE
+                 decode MAP's ring-buffer or perf records as TYPE (default: the
+                 program's only struct of the record's size; else hex)
+  --records FILE write the probe's ring-buffer and perf records to FILE ('-': stdout)
+                 as JSON Lines, decoded through BTF ({{"map": M, "record": {{...}}}})
   --no-verify    run the programs (probe, policy, injections) without the verifier,
                  on the VM's run-time checks alone
   --verifier-log a program the verifier refuses: print its whole log, not the end

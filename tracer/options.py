@@ -116,6 +116,9 @@ LONG: dict[str, _Spec] = {
     "printk": _Spec("printk", "value", _REQUIRED),
     "probe": _Spec("probe", "value", _REQUIRED),
     "dump-maps": _Spec("dump_maps", "flag"),
+    "set": _Spec("set_globals", "list", _REQUIRED),
+    "record-type": _Spec("record_types", "list", _REQUIRED),
+    "records": _Spec("records", "value", _REQUIRED),
     "no-verify": _Spec("no_verify", "flag"),
     "verifier-log": _Spec("verifier_log", "flag"),
     "detach-on-exit": _Spec("detach_on_exit", "flag"),
@@ -193,6 +196,9 @@ class Options:
     printk: str | None = None
     probe: str | None = None
     dump_maps: bool = False
+    set_globals: list[str] = field(default_factory=list)
+    record_types: list[str] = field(default_factory=list)
+    records: str | None = None
     no_verify: bool = False
     verifier_log: bool = False
     policy: str | None = None

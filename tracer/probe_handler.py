@@ -34,7 +34,7 @@ import errno as _errno
 import signal as _signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +46,7 @@ from bpf_vm import (
     Effects,
     PrintkLine,
     Program,
+    RecordDecoder,
     RingbufRecord,
     Step,
     Vm,
@@ -58,6 +59,7 @@ from probes.seccomp_helper import install as install_seccomp_helper
 from probes.seccomp_helper import requested
 from tracer.attached import Attached, merge
 from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
+from tracer.probe_output import ProbeOutput
 from tracer.regs import FIELDS, PT_REGS
 from tracer.verification import load
 
@@ -78,6 +80,8 @@ class TraceeHost(BaseHost):
         self.tracee: Tracee | None = None
         self.out = printk
         self.keep_printk = False   # build the lines without a sink (trace-run --explain)
+        #: --printk and --records with records decoded through BTF (make_handler's)
+        self.output: ProbeOutput | None = None
 
     def bind(self, tracee: Tracee) -> None:
         self.tracee = tracee
@@ -129,6 +133,9 @@ class TraceeHost(BaseHost):
     def write(self, effects: Effects) -> None:
         """A run's output to the ``--printk`` sink: printk lines, ring-buffer and perf
         records, in the order the program produced them."""
+        if self.output is not None:
+            self.output.write(effects)
+            return
         out = self.out
         if out is None:
             return
@@ -141,16 +148,17 @@ class TraceeHost(BaseHost):
                 out.write(f"perf {o.map} cpu {o.slot}: {o.data.hex()}\n")
 
 
-def load_probe(path: Path, vm: Vm) -> BpfObject:
-    """A probe object from .o, .s, or .c (built with the bundled compiler, cached)."""
+def load_probe(path: Path, vm: Vm, variables: Mapping[str, str] | None = None) -> BpfObject:
+    """A probe object from .o, .s, or .c (built with the bundled compiler, cached), with
+    ``variables`` (``--set``) given to its globals before load."""
     from bpf_vm import load_any
     from probes import build
     from probes.abi import x86_64_syscall_number
     if path.suffix != ".c":
-        return load_any(path, vm, syscall_number=x86_64_syscall_number)
+        return load_any(path, vm, syscall_number=x86_64_syscall_number, variables=variables)
     built = build(path)
     try:   # named by the source, not by the cached object's hash
-        obj = load_any(built, vm, syscall_number=x86_64_syscall_number)
+        obj = load_any(built, vm, syscall_number=x86_64_syscall_number, variables=variables)
     except BpfError as exc:
         if str(built) not in str(exc):
             raise
@@ -389,19 +397,46 @@ class ProbeHandler:
         self._stack.close()
 
 
+def _sink(path: str | None, stack: ExitStack) -> IO[str] | None:
+    if path == "-":
+        return sys.stdout
+    if path:
+        return stack.enter_context(open(path, "w", encoding="utf-8", buffering=1 << 16))
+    return None
+
+
 def make_handler(probe: Path | None = None, printk: str | None = None,
-                 dump_maps: bool = False, **vm_options: Any) -> ProbeHandler:
-    """The handler ``trace-run`` uses: ``probe`` or the bundled syscalls.bpf.c."""
+                 dump_maps: bool = False, *, set_globals: Sequence[str] = (),
+                 record_types: Sequence[str] = (), records: str | None = None,
+                 **vm_options: Any) -> ProbeHandler:
+    """The handler ``trace-run`` uses: ``probe`` or the bundled syscalls.bpf.c, its
+    globals set (``--set NAME=VALUE``), its records decoded (``--record-type``) to the
+    ``--printk`` and ``--records`` sinks (:mod:`tracer.probe_output`)."""
+    from bpf_vm import parse_record_types, parse_set_args
+    variables = parse_set_args(set_globals) if set_globals else None
+    types = parse_record_types(record_types) if record_types else None
     stack = ExitStack()
-    out: IO[str] | None = None
-    if printk == "-":
-        out = sys.stdout
-    elif printk:
-        out = stack.enter_context(open(printk, "w", encoding="utf-8", buffering=1 << 16))  # noqa: SIM115  (closed by the stack)
+    out = _sink(printk, stack)
     host = TraceeHost(out)
     vm_options.setdefault("helpers", install_seccomp_helper())
     vm = Vm(host=host, **vm_options)
-    obj = load_probe(probe if probe is not None else DEFAULT_PROBE, vm)
+    path = probe if probe is not None else DEFAULT_PROBE
+    obj = load_probe(path, vm, variables)
+    source = _elf_of(path)
+    host.output = ProbeOutput(out, _sink(records, stack),
+                              RecordDecoder.for_object(obj, types, source=source))
     handler = ProbeHandler(obj, printk=out, dump_maps=sys.stderr if dump_maps else None)
     handler._stack = stack
     return handler
+
+
+def _elf_of(path: Path) -> Path | None:
+    """The ELF object behind a probe path, for its DWARF (a .c's cached build)."""
+    if path.suffix == ".c":
+        from probes import build
+        return build(path)
+    try:
+        with path.open("rb") as f:
+            return path if f.read(4) == b"\x7fELF" else None
+    except OSError:
+        return None

@@ -180,7 +180,7 @@ def trace_run_events(name: str, obj: Path, lbtest: Path, work: Path) -> list[too
     if name == "syscount":
         proc = run_trace_run(name, obj, lbtest, work, "--dump-maps")
     else:
-        proc = run_trace_run(name, obj, lbtest, work, "--printk", "-")
+        proc = run_trace_run(name, obj, lbtest, work, "--records", "-")
     if proc.returncode == 2 and "--set" in proc.stderr:
         pytest.skip(f"waiting on trace-run --set NAME=VALUE: {proc.stderr.strip()[:200]}")
     if proc.returncode == 2 and "no program attaches to an event trace-run provides" in \
@@ -193,12 +193,8 @@ def trace_run_events(name: str, obj: Path, lbtest: Path, work: Path) -> list[too
     records, hex_only = tools.json_records(proc.stdout)
     if hex_only:
         pytest.skip(f"waiting on BTF-decoded records: {hex_only} of {name}'s records stayed "
-                    "hex in trace-run --printk (execsnoop's are shorter than struct event: "
+                    "hex in trace-run --records (execsnoop's are shorter than struct event: "
                     "it sends only the arguments it read)")
-    if not records and any(line.startswith(("perf ", "ringbuf ")) and ": " in line
-                           for line in proc.stdout.splitlines()):
-        pytest.skip("waiting on BTF-decoded records in trace-run --printk (JSON objects):"
-                    " it prints raw hex")
     if not records and TOOLS[name].perf:
         pytest.skip(f"waiting on perf-event records in trace-run --probe: {name} writes its "
                     "events with bpf_perf_event_output, and trace-run printed none (no "

@@ -184,7 +184,7 @@ def run_kernel_tool(tool: Tool, exe: str, lbtest: Path, work: Path) -> tuple[lis
 
 
 def json_records(text: str) -> tuple[list[dict[str, Any]], int]:
-    """The BTF-decoded records of trace-run's --printk output, one JSON object a line
+    """The BTF-decoded records of trace-run's --records output, one JSON object a line
     (``{"map": M, "record": {...}}``, as bpf_vm.btf_output renders them; a bare object
     is taken as the record), and how many records stayed hex (``"data"``)."""
     out, hex_only = [], 0
