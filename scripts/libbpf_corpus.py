@@ -269,6 +269,10 @@ _SYSCALL_SECTIONS = (
 )
 
 
+#: which classification attach_points used (reported in the JSON)
+ATTACH_SOURCE = ["the section name (probes.attach unavailable)"]
+
+
 def attach_points(obj: Any) -> dict[str, tuple[bool, str]]:
     """For each program of a loaded object: whether trace-run provides its attach point,
     and if not, why.  Asks probes.attach (its ``plan``, what ``trace-run --probe`` uses)
@@ -278,6 +282,7 @@ def attach_points(obj: Any) -> dict[str, tuple[bool, str]]:
         plan = attach.plan(obj)
     except Exception:       # absent, or mid-edit in a shared tree
         return {p.name: _by_section(p.section) for p in obj.programs.values()}
+    ATTACH_SOURCE[0] = "probes.attach.plan"
     out = {a.program.name: (True, "") for a in plan.attached}
     out.update((name, (True, "tail-call target")) for name in plan.tail_calls)
     out.update((r.program, (False, r.reason)) for r in plan.refused)
@@ -353,6 +358,7 @@ def inspect(obj: Path, command: str, do_run: bool) -> dict[str, Any]:
     out["loaded"] = not first
     out["error"] = first
     out["all_verified"] = all(p["verified"] for p in out["programs"])
+    out["attach_source"] = ATTACH_SOURCE[0]
     if out["loaded"] and do_run:
         out.update(run_probe(obj, command, out["programs"]))
     return out
@@ -556,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             res.ran = data.get("ran", False)
             res.run_error = data.get("run_error", "")
             res.probe_faults = len(data.get("probe_fault_lines", []))
+            if "attach_source" in data:
+                versions["attach points"] = data["attach_source"]
             return res
 
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
