@@ -246,6 +246,7 @@ def mutate(seed: bytes, fields: list[Field], rnd: random.Random) -> tuple[bytes,
 #: loader functions whose errors describe a malformed record: they must name the
 #: section and the offset
 PARSERS = {("btf.py", "parse_btf"), ("btf.py", "_parse_type"), ("btf.py", "_string"),
+           ("btf.py", "_check_refs"),
            ("btf.py", "need"), ("btf_ext.py", "parse_line_info"), ("btf_ext.py", "_string"),
            ("core_reloc.py", "parse_core_relos"), ("core_reloc.py", "_string"),
            ("btf.py", "btf_ext_core_relo_len"), ("core_reloc.py", "apply_core_relos")}
