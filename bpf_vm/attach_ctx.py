@@ -189,6 +189,48 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v >> 31 else v
 
 
+# -- process events: sched tracepoints ---------------------------------------------------
+#
+# ``sched/sched_process_exec``, ``sched_process_exit`` and ``sched_process_fork`` as Linux
+# 6.18's tracefs lays them out.  A ``__data_loc char[]`` field is a u32, ``length << 16 |
+# offset``, the string (with its NUL) stored after the fixed fields.
+
+def _data_loc(offset: int, text: bytes) -> tuple[int, bytes]:
+    data = text.split(b"\0", 1)[0] + b"\0"
+    return len(data) << 16 | offset, data
+
+
+def _pad4(rec: bytes) -> bytes:
+    return rec + bytes(-len(rec) % 4)
+
+
+def sched_process_exec_record(event_id: int, pid: int, filename: bytes, old_pid: int
+                              ) -> bytes:
+    """``__data_loc char[] filename`` @8, ``pid_t pid`` @12, ``pid_t old_pid`` @16."""
+    loc, data = _data_loc(20, filename)
+    return _pad4(trace_entry(event_id, pid) + struct.pack("<Iii", loc, _s32(pid),
+                                                          _s32(old_pid)) + data)
+
+
+def sched_process_exit_record(event_id: int, pid: int, comm: bytes, prio: int = 120,
+                              group_dead: bool = True) -> bytes:
+    """``char comm[16]`` @8, ``pid_t pid`` @24, ``int prio`` @28, ``bool group_dead``
+    @32."""
+    return _pad4(trace_entry(event_id, pid) + comm[:15].ljust(16, b"\0")
+                 + struct.pack("<iiB", _s32(pid), prio, int(group_dead)))
+
+
+def sched_process_fork_record(event_id: int, parent_comm: bytes, parent_pid: int,
+                              child_comm: bytes, child_pid: int) -> bytes:
+    """``__data_loc char[] parent_comm`` @8, ``pid_t parent_pid`` @12, ``__data_loc
+    char[] child_comm`` @16, ``pid_t child_pid`` @20; the fork runs in the parent."""
+    ploc, pdata = _data_loc(24, parent_comm)
+    cloc, cdata = _data_loc(24 + len(pdata), child_comm)
+    return _pad4(trace_entry(event_id, parent_pid)
+                 + struct.pack("<IiIi", ploc, _s32(parent_pid), cloc, _s32(child_pid))
+                 + pdata + cdata)
+
+
 # -- one entry point ----------------------------------------------------------------------
 
 def build_ctx(kind: CtxKind, ev: SyscallEvent, kmem: KernelMemory, *, event_id: int = 0,
@@ -289,6 +331,9 @@ __all__ = [
     "raw_syscalls_enter_record",
     "raw_syscalls_exit_record",
     "regs_with",
+    "sched_process_exec_record",
+    "sched_process_exit_record",
+    "sched_process_fork_record",
     "seccomp_data",
     "seccomp_filter_regs",
     "syscall_attach",

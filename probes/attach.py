@@ -19,7 +19,9 @@ that fire at syscalls (:mod:`bpf_vm.attach_ctx` builds their contexts):
   ``tp_btf/sys_enter|sys_exit``: every call of every ABI, with the number as the kernel
   has it (an i386 call's i386 number);
 * ``kprobe/__seccomp_filter`` (tracex5): every call, as under trace-run's own seccomp
-  filter, ``di`` = the number, ``si`` -> its ``struct seccomp_data``.
+  filter, ``di`` = the number, ``si`` -> its ``struct seccomp_data``;
+* ``tracepoint/sched/sched_process_exec|exit|fork``: at ptrace's exec, exit and fork
+  events (:class:`ProcessAttachment`), with tracefs's record layouts.
 
 A program the loader put into a prog array (``kprobe/<N>``, ``ksyscall/NAME`` slots,
 ``.values``) is a tail-call target and attaches nowhere.  Every other program gets a
@@ -29,7 +31,7 @@ A program the loader put into a prog array (``kprobe/<N>``, ``ksyscall/NAME`` sl
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,6 +124,21 @@ class Attachment:
         return f"{self.program.name} ({self.section}): {self.kind.value}"
 
 
+#: the process-lifetime tracepoints trace-run provides, at ptrace's events
+SCHED_EVENTS = {"sched_process_exec": "exec", "sched_process_exit": "exit",
+                "sched_process_fork": "fork"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessAttachment:
+    """A program on a process event (``tracepoint/sched/sched_process_exec|exit|fork``):
+    ``event`` is exec, exit or fork."""
+    program: Program
+    section: str
+    event: str
+    event_id: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """A program whose attach point trace-run does not provide, and why."""
@@ -136,6 +153,7 @@ class AttachPlan:
     attached: list[Attachment]
     refused: list[Refusal]
     tail_calls: list[str]
+    process: list[ProcessAttachment] = field(default_factory=list)
 
     def dispatcher(self, abi: Abi) -> Attachment | None:
         for a in self.attached:
@@ -159,15 +177,22 @@ def plan(obj: BpfObject) -> AttachPlan:
         got = attach_point(prog)
         if isinstance(got, str):
             out.refused.append(Refusal(prog.name, prog.section, got))
+        elif isinstance(got, ProcessAttachment):
+            out.process.append(got)
         else:
             out.attached.append(got)
     return out
 
 
-def attach_point(prog: Program) -> Attachment | str:
+def attach_point(prog: Program) -> Attachment | ProcessAttachment | str:
     """Where ``prog`` attaches, or why trace-run cannot provide that."""
     info = section_info(prog.section)
     target = info.target
+    if info.kind in ("tracepoint", "tp"):
+        category, _, event = target.partition("/")
+        if category == "sched" and event in SCHED_EVENTS:
+            return ProcessAttachment(prog, prog.section, SCHED_EVENTS[event],
+                                     event_id("sched", event))
     if info.kind in ("kprobe", "kretprobe") and target in DISPATCHERS:
         abi = DISPATCHERS[target]
         if info.kind == "kretprobe":
@@ -267,8 +292,8 @@ def refusal_reason(kind: str, target: str) -> str:
     if kind in ("ksyscall", "kretsyscall"):
         return "ksyscall needs a syscall name (ksyscall/NAME)"
     if kind in ("tracepoint", "tp"):
-        return (f"tracepoint {target or '?'}: only the syscalls/* and raw_syscalls/* "
-                "tracepoints are provided")
+        return (f"tracepoint {target or '?'}: only the syscalls/*, raw_syscalls/* and "
+                "sched/sched_process_exec|exit|fork tracepoints are provided")
     if kind in ("raw_tracepoint", "raw_tp", "tp_btf", "raw_tracepoint.w", "raw_tp.w"):
         return (f"{kind} {target or '?'}: only the sys_enter and sys_exit tracepoints are"
                 " provided")
@@ -286,9 +311,11 @@ def refusal_reason(kind: str, target: str) -> str:
 __all__ = [
     "COMPAT_WRAPPERS",
     "DISPATCHERS",
+    "SCHED_EVENTS",
     "TRACEPOINT_NAMES",
     "AttachPlan",
     "Attachment",
+    "ProcessAttachment",
     "Refusal",
     "attach_point",
     "event_arch",

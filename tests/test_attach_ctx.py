@@ -111,6 +111,33 @@ def test_raw_syscalls_enter_matches_the_format(tracefs: Path) -> None:
     assert event_id("raw_syscalls", "sys_enter") == int((d / "id").read_text())
 
 
+def _data_loc_str(rec: bytes, f: dict[str, tuple[int, int, bool]], name: str) -> bytes:
+    loc = read_field(rec, *f[name])
+    off, size = loc & 0xFFFF, loc >> 16
+    return rec[off:off + size]
+
+
+def test_sched_process_records_match_the_formats(tracefs: Path) -> None:
+    events = tracefs / "events" / "sched"
+    f = fields((events / "sched_process_exec" / "format").read_text())
+    eid = int((events / "sched_process_exec" / "id").read_text())
+    rec = ac.sched_process_exec_record(eid, 41, b"/bin/true", 40)
+    assert read_field(rec, *f["common_type"]) == eid == event_id("sched", "sched_process_exec")
+    assert (read_field(rec, *f["pid"]), read_field(rec, *f["old_pid"])) == (41, 40)
+    assert _data_loc_str(rec, f, "filename") == b"/bin/true\0"
+    f = fields((events / "sched_process_fork" / "format").read_text())
+    rec = ac.sched_process_fork_record(7, b"sh", 41, b"sh", 42)
+    assert (read_field(rec, *f["parent_pid"]), read_field(rec, *f["child_pid"])) == (41, 42)
+    assert _data_loc_str(rec, f, "parent_comm") == _data_loc_str(rec, f, "child_comm") == b"sh\0"
+    assert read_field(rec, *f["common_pid"]) == 41        # the fork runs in the parent
+    f = fields((events / "sched_process_exit" / "format").read_text())
+    rec = ac.sched_process_exit_record(7, 41, b"true", 120, True)
+    assert len(rec) >= max(o + s for o, s, _ in f.values())
+    assert rec[f["comm"][0]:f["comm"][0] + 16] == b"true".ljust(16, b"\0")
+    assert (read_field(rec, *f["pid"]), read_field(rec, *f["prio"]),
+            read_field(rec, *f["group_dead"])) == (41, 120, 1)
+
+
 # -- tracepoint names ----------------------------------------------------------------------
 
 def test_tracepoint_names_are_the_kernels(tracefs: Path) -> None:

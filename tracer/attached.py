@@ -18,7 +18,7 @@ Each program's effects are merged into one :class:`bpf_vm.Effects` per stop, so
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bpf_vm import BpfError, Effects, attach_ctx
 from probes.abi import Abi
@@ -121,4 +121,19 @@ class Attached:
         return out
 
 
-__all__ = ["BEFORE_DISPATCH", "Attached", "event", "merge"]
+def process_hook(handler: object) -> Callable[[Any, Any], None] | None:
+    """For the stop loop: the ``on_process_event(ev, tracee)`` of ``handler`` or of the
+    probe it wraps (an injection's ``inner``, --explain's ``probe``), when that probe
+    has programs on process events (``wants_process_events``); else None."""
+    h: object | None = handler
+    for _ in range(4):
+        hook = getattr(h, "on_process_event", None)
+        if hook is not None:
+            return hook if getattr(h, "wants_process_events", False) else None
+        h = getattr(h, "inner", None) or getattr(h, "probe", None)
+        if h is None:
+            break
+    return None
+
+
+__all__ = ["BEFORE_DISPATCH", "Attached", "event", "merge", "process_hook"]

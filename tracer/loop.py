@@ -23,6 +23,7 @@ from probes.abi import Abi, syscall_name
 from probes.prefilter import Outcome, Prefilter
 from tracer import ptrace_api as pt
 from tracer import regs, seccomp_outcomes
+from tracer.attached import process_hook
 from tracer.events import (
     Detached,
     Event,
@@ -119,6 +120,7 @@ class Loop:
         self._cookie = prefilter.cookie if prefilter is not None else None
         self._wants_exit = bool(getattr(self.handler, "wants_exit", True))
         self._idlers: list[Callable[[], None]] = []    # and their idle methods
+        self._on_process = process_hook(self.handler)   # sched tracepoints' programs
 
     # ---- running ---------------------------------------------------------------------
 
@@ -281,6 +283,8 @@ class Loop:
                 if known.tgid == th.tgid and child != th.tgid:
                     ev = dataclasses.replace(ev, thread=True)
                 self._report(ev)
+                if self._on_process is not None:
+                    self._on_process(ev, th)
                 self._resume(th.tid)
             case Exec(former_tid=former):
                 th = self._exec(th, ev, former)
@@ -460,6 +464,8 @@ class Loop:
         th.started = True
         th.forget_comm()  # the new program's name
         self._report(ev)
+        if self._on_process is not None:
+            self._on_process(ev, th)
         return th
 
     def _gone(self, th: TracedThread, ev: Exited | Killed) -> None:
@@ -467,6 +473,8 @@ class Loop:
         self._unfinished(th)
         if th.started or th.tid == self.initial_pid:
             self._report(ev)
+        if self._on_process is not None:
+            self._on_process(ev, th)
         if th.tid == self.initial_pid:
             self.final = ev
 

@@ -54,10 +54,12 @@ from bpf_vm import (
     section_info,
 )
 from probes import DEFAULT_PROBE
+from probes.attach import ProcessAttachment
 from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER
 from probes.seccomp_helper import install as install_seccomp_helper
 from probes.seccomp_helper import requested
 from tracer.attached import Attached, merge
+from tracer.events import ProcessEvent
 from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.probe_output import ProbeOutput
 from tracer.regs import FIELDS, PT_REGS
@@ -184,6 +186,11 @@ class ProbeHandler:
         #: the non-dispatcher programs of a --probe object, on their own events
         #: (tracer.attached); None: the dispatcher alone, as a policy's object runs
         self.attached: Attached | None = None
+        #: programs on process events (sched tracepoints), by event: exec, exit, fork
+        self.process: dict[str, list[ProcessAttachment]] = {}
+        self.wants_process_events = False
+        self._exec_names: dict[int, bytes] = {}   # tid -> execve's filename, for exec
+        self._comms: dict[int, bytes] = {}        # tid -> comm, for a task that exits unseen
         self.returns: list[Program] = []
         self.entry: dict[str, Program] = {}
         runnable: list[Program] | None = None
@@ -240,10 +247,13 @@ class ProbeHandler:
         from probes.attach import plan
         from tracer.options import UsageError
         p = plan(obj)
+        for pa in p.process:
+            self.process.setdefault(pa.event, []).append(pa)
+        self.wants_process_events = bool(self.process)
         for r in p.refused:
             print(f"trace-run: {obj.name}: program '{r.program}' ({r.section}): attach point"
                   f" not provided: {r.reason}", file=self.errors, flush=True)
-        if not p.attached:
+        if not p.attached and not p.process:
             raise UsageError(f"{obj.name}: no program attaches to an event trace-run "
                              f"provides ({len(p.refused)} refused, {len(p.tail_calls)} "
                              "tail-call targets)")
@@ -253,7 +263,7 @@ class ProbeHandler:
                 self.entry.setdefault(next(iter(a.abis)), a.program)
             else:
                 others.append(a)
-        if others:
+        if others or not self.entry or self.process:   # (no dispatcher: nothing refused)
             self.attached = Attached(others, self.vm, self.host.write, self._fault)
         # trace-run is the tool's reader: it opens every perf event array's CPU slots, as
         # the tool's perf_buffer__new would, so bpf_perf_event_output finds a reader
@@ -262,7 +272,7 @@ class ProbeHandler:
             open_all = getattr(m, "open_all", None)   # PERF_EVENT_ARRAY
             if open_all is not None:
                 open_all()
-        return [*(a.program for a in p.attached),
+        return [*(a.program for a in p.attached), *(a.program for a in p.process),
                 *(obj.programs[n] for n in p.tail_calls)]
 
     # -- SyscallHandler -----------------------------------------------------------------
@@ -290,6 +300,8 @@ class ProbeHandler:
     def _run_attached(self, call: SyscallCall, tracee: Tracee, attached: Attached
                       ) -> Effects | Decision | None:
         self.host.bind(tracee)
+        if "exec" in self.process and call.name in ("execve", "execveat"):
+            self._exec_names[call.tid] = _read_str(tracee, call.args[call.name == "execveat"])
         effects = attached.run("before", call)
         ran: Effects | Decision | None = None
         if self.entry:
@@ -352,6 +364,65 @@ class ProbeHandler:
             if state.effects is not None:
                 host.write(state.effects)
 
+    def on_process_event(self, ev: ProcessEvent, tracee: Tracee) -> None:
+        """The stop loop's exec, fork and exit events: the programs on
+        ``tracepoint/sched/sched_process_exec|fork|exit`` run on tracefs's records
+        (exec: the filename execve was given, as the kernel's bprm->filename; exit:
+        after ``exit_code`` is set for bpf_get_current_task's task_struct)."""
+        from tracer.events import Exec, Exited, Fork, Killed
+        ac = attach_ctx
+        kmem = self.vm.kernel_mem
+        match ev:
+            case Exec():
+                self._comms[ev.tid] = tracee.comm()
+                progs = self.process.get("exec")
+                path = self._exec_names.pop(ev.former_tid, None) or (ev.path or "").encode()
+                ctx = [ac.sched_process_exec_record(a.event_id, ev.tid, path, ev.former_tid)
+                       for a in progs or ()]
+            case Fork():
+                progs = self.process.get("fork")
+                comm = self._comms[ev.child] = tracee.comm()   # the child's, until it execs
+                ctx = [ac.sched_process_fork_record(a.event_id, comm, ev.tid, comm, ev.child)
+                       for a in progs or ()]
+            case Exited() | Killed():
+                progs = self.process.get("exit")
+                known = self._comms.pop(ev.tid, None)
+                if not progs:
+                    return
+                if known is not None and not any(tracee.comm()) and hasattr(
+                        tracee, "comm_cache"):   # gone before anything read its name
+                    tracee.comm_cache = known
+                code = ((ev.status & 0xFF) << 8 if isinstance(ev, Exited)
+                        else ev.sig | (0x80 if ev.core_dumped else 0))
+                from bpf_vm import set_exit_code
+                set_exit_code(kmem, ev.tid, code)
+                comm = tracee.comm()
+                ctx = [ac.sched_process_exit_record(a.event_id, ev.tid, comm, 120,
+                                                    ev.tid == ev.pid) for a in progs]
+            case _:
+                return
+        if not progs:
+            return
+        self.host.bind(tracee)
+        state = self.vm.state
+        for a, rec in zip(progs, ctx, strict=True):
+            try:
+                self.vm.run_r0(a.program, rec, ctx_writable=False)
+            except BpfError as exc:
+                self._event_fault(a.section, ev.tid, exc)
+            if state.effects is not None:
+                self.host.write(state.effects)
+        if isinstance(ev, Exited | Killed):
+            from bpf_vm import forget_task
+            forget_task(kmem, ev.tid)   # its id may come back as another task's
+
+    def _event_fault(self, where: str, tid: int, exc: BpfError) -> None:
+        self.faults += 1
+        self.last_fault = exc
+        if self.faults == 1:
+            print(f"trace-run: probe fault at {where} (pid {tid}): {exc}",
+                  file=self.errors, flush=True)
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _decide(self, effects: Effects) -> Decision:
@@ -395,6 +466,22 @@ class ProbeHandler:
             from bpf_vm import dump_maps
             print(json.dumps(dump_maps(self.obj), indent=2), file=self.dump_to, flush=True)
         self._stack.close()
+
+
+def _read_str(tracee: Tracee, addr: int, limit: int = 4096) -> bytes:
+    """The NUL-terminated string at ``addr`` in the tracee (without its NUL), read a
+    page piece at a time so no read crosses into an unmapped page."""
+    out = b""
+    while len(out) < limit:
+        n = min(256, 4096 - (addr + len(out)) % 4096)
+        chunk = tracee.read_memory(addr + len(out), n)
+        if not chunk:
+            break
+        end = chunk.find(b"\0")
+        if end >= 0:
+            return out + chunk[:end]
+        out += chunk
+    return out
 
 
 def _sink(path: str | None, stack: ExitStack) -> IO[str] | None:

@@ -222,7 +222,9 @@ def test_perf_event_records_reach_the_printk_sink(tmp_path: Path, command: list[
     assert res.returncode == 0, res.stderr
     assert messages(res.stdout) == ["perf_event_output returned 0"]
     record = struct.pack("<qii", 0, 258, 0).hex()      # mkdirat returned 0
-    assert f"perf events cpu 0: {record}" in res.stdout.splitlines()
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("perf events cpu 0: ")]
+    # as hex, or decoded through the object's BTF (struct event) where trace-run does
+    assert lines in ([f"perf events cpu 0: {record}"], ["perf events cpu 0: ret=0 nr=258 out=0"])
 
 
 def test_the_dispatcher_decides_among_the_attached_programs(tmp_path: Path,
@@ -234,3 +236,44 @@ def test_the_dispatcher_decides_among_the_attached_programs(tmp_path: Path,
     assert f["i386_getpid"] == -38                          # no i386 dispatcher: ENOSYS
     assert not Path(command[3]).exists()
     assert messages(res.stdout) == ["raw_tp enter mkdirat", "tp exit mkdirat ret=-1"]
+
+
+SCHED_LINES = [
+    "exec same_pid=1",
+    "exec filename={exe}",
+    "fork attach_calls -> attach_calls child>parent=1",
+    "exit comm=attach_calls prio=120",
+    "exit code=700 pid_is_current=1",            # the child's _exit(7): 7 << 8
+    "exit comm=attach_calls prio=120",
+    "exit code=0 pid_is_current=1",
+]
+
+
+def test_sched_process_tracepoints_at_exec_fork_and_exit(tmp_path: Path,
+                                                         command: list[str]) -> None:
+    res = trace(built(tmp_path, "attach_sched"), command)
+    assert res.returncode == 0, res.stderr
+    assert facts(res.stdout)["child_status"] == 7
+    assert messages(res.stdout) == [m.format(exe=command[0]) for m in SCHED_LINES]
+
+
+@pytest.mark.kernel
+def test_sched_process_tracepoints_as_the_host_kernel_prints_them(
+        tmp_path: Path, command: list[str]) -> None:
+    reason = libbpf_host.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    obj = built(tmp_path, "attach_sched")
+    pipe = libbpf_host.TracePipe()
+    try:
+        with libbpf_host.loaded(obj):
+            ran = subprocess.run(command, capture_output=True, text=True, check=False)
+        kernel = libbpf_host.printk_messages(pipe.drain(), COMM)
+    finally:
+        pipe.close()
+    assert ran.returncode == 0
+    Path(command[3]).rmdir()
+    res = trace(obj, command)
+    assert res.returncode == 0, res.stderr
+    assert kernel == [m.format(exe=command[0]) for m in SCHED_LINES]
+    assert messages(res.stdout) == kernel
