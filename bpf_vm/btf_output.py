@@ -165,6 +165,12 @@ class RecordChoice:
         return f"{self.map}: {self.size}-byte records: {self.reason}"
 
 
+def tail_choice(map_name: str, size: int, tid: int, name: str, member: str) -> RecordChoice:
+    return RecordChoice(map_name, size, tid, f"struct {name}, the program's only struct"
+                        f" whose variable-length tail ({member}) a {size}-byte record"
+                        " ends in (the rest reads as zeros)")
+
+
 @dataclass(frozen=True, slots=True)
 class RecordLines:
     """One record rendered: ``json`` (one line), ``text`` (the ``--printk`` line),
@@ -267,12 +273,49 @@ class RecordDecoder:
             if tid:
                 return RecordChoice(map_name, size, tid, f"struct {name}, {why}")
         if not fits:
+            tail = self._variable_tail(size, system)
+            if tail is not None:
+                return tail_choice(map_name, size, *tail)
             return RecordChoice(map_name, size, 0, f"hex: no struct of {size} bytes in"
                                 " the object's types; choose with --record-type"
                                 f" {map_name}=TYPE")
         names = ", ".join(f"struct {n}" for n in fits)
         return RecordChoice(map_name, size, 0, f"hex: {names} are all {size} bytes; choose"
                             f" with --record-type {map_name}=TYPE")
+
+    def _variable_tail(self, size: int, system: set[str]) -> tuple[int, str, str] | None:
+        """The program's only struct longer than ``size`` whose last member is an array
+        that a ``size``-byte record reaches into: a record sent with only the part of
+        its tail it filled (execsnoop's ``offsetof(struct event, args) + args_size``).
+        (type id, struct name, tail member) or None."""
+        found: dict[str, tuple[int, str]] = {}
+        cands: list[int | DwarfType] = []
+        if self.btf is not None:
+            cands += [c.id for c in self.btf.types if c.kind is Kind.STRUCT and c.name
+                      and c.size > size and c.name not in system]
+        if self.dwarf is not None:
+            cands += self.dwarf.user_structs(size, larger=True)
+        for c in cands:
+            name = c.name if isinstance(c, DwarfType) else self.btf[c].name  # type: ignore[index]
+            if name in found:
+                continue
+            tid = c if isinstance(c, int) else self._adopt(c)
+            if not tid or self.btf is None:
+                continue
+            t = self.btf[tid]
+            if not t.members:
+                continue
+            last = t.members[-1]
+            head = last.bit_offset // 8      # the fixed part before the tail: all sent
+            if last.bitfield_size or last.bit_offset % 8 or not 0 < head < size:
+                continue
+            if self.btf.skip_mods_and_typedefs(last.type).kind is not Kind.ARRAY:
+                continue
+            found[name] = (tid, last.name)
+        if len(found) != 1:
+            return None
+        name, (tid, member) = next(iter(found.items()))
+        return tid, name, member
 
     def render(self, record: RingbufRecord | PerfRecord) -> RecordLines:
         """The JSON and readable lines of one record (and the choice's note, once)."""
@@ -290,8 +333,9 @@ class RecordDecoder:
             size = len(data)
             try:
                 size = btf.resolve_size(choice.type_id)
-                head["record"] = to_json(btf, choice.type_id, data[:size])
-                text = to_text(btf, choice.type_id, data[:size])
+                whole = data[:size].ljust(size, b"\0")   # a short tail: zeros after it
+                head["record"] = to_json(btf, choice.type_id, whole)
+                text = to_text(btf, choice.type_id, whole)
             except BpfError:                # BtfValueError, or malformed BTF
                 head.pop("record", None)
                 head["data"] = data.hex()

@@ -190,11 +190,13 @@ class DwarfTypes:
         user = {t.name for t in self.index if t.kind is Kind.STRUCT and t.user}
         return {t.name for t in self.index if t.kind is Kind.STRUCT and not t.user} - user
 
-    def user_structs(self, size: int) -> list[DwarfType]:
+    def user_structs(self, size: int, *, larger: bool = False) -> list[DwarfType]:
+        """The program's own structs of ``size`` bytes (``larger``: of more)."""
         seen: set[str] = set()
         out = []
         for t in self.index:
-            if t.user and t.kind is Kind.STRUCT and t.size == size and t.name not in seen:
+            fits = t.size > size if larger else t.size == size
+            if t.user and t.kind is Kind.STRUCT and fits and t.name not in seen:
                 seen.add(t.name)
                 out.append(t)
         return out

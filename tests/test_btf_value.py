@@ -282,6 +282,7 @@ struct event { int pid; char comm[16]; char fname[32]; int flags; long ret; };
 struct other_shape { int a; int b; };
 struct twin_a { long x; };
 struct twin_b { char y[8]; };
+struct varlen { int n; char data[32]; };
 
 const volatile int targ_pid = 0;
 const volatile char targ_comm[16] = "";
@@ -295,6 +296,7 @@ SEC("kprobe/x") int emit(void *ctx)
 	struct other_shape o = { 1, -2 };
 	struct twin_a t = { 0x4142 };
 	struct twin_b u = { "zz" };
+	struct varlen v = { 5, "abcd" };
 	e.pid = targ_pid;
 	for (int i = 0; i < 16; i++)
 		e.comm[i] = targ_comm[i];
@@ -306,6 +308,7 @@ SEC("kprobe/x") int emit(void *ctx)
 	bpf_ringbuf_output(&small, &t, sizeof(t), 0);
 	bpf_ringbuf_output(&small, &u, sizeof(u), 0);
 	bpf_ringbuf_output(&small, &t, 4, 0);
+	bpf_ringbuf_output(&small, &v, 4 + 5, 0);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";
@@ -341,6 +344,12 @@ def test_records_as_json_and_readable_lines(events_o: Path) -> None:
     assert recs[2].note is None and recs[3].note is None
     assert recs[4].note == ("small: 4-byte records: hex: no struct of 4 bytes in the"
                             " object's types; choose with --record-type small=TYPE")
+    # 9 bytes: struct varlen's head and the part of its tail the program sent
+    # (execsnoop's records); twin_b, a bare array, has no head to match
+    assert json.loads(recs[5].json) == {"map": "small", "record": {"n": 5, "data": "abcd"}}
+    assert recs[5].note == ("small: 9-byte records: struct varlen, the program's only struct"
+                            " whose variable-length tail (data) a 9-byte record ends in (the"
+                            " rest reads as zeros)")
 
 
 def test_record_type_chooses(events_o: Path) -> None:
