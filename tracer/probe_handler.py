@@ -49,12 +49,12 @@ from bpf_vm import (
     RecordDecoder,
     RingbufRecord,
     Step,
+    TaskFacts,
     Vm,
     attach_ctx,
     section_info,
 )
 from probes import DEFAULT_PROBE
-from probes.attach import ProcessAttachment
 from probes.seccomp_helper import HELPER_ID as SECCOMP_HELPER
 from probes.seccomp_helper import install as install_seccomp_helper
 from probes.seccomp_helper import requested
@@ -62,6 +62,7 @@ from tracer.attached import Attached, merge
 from tracer.events import ProcessEvent
 from tracer.handler import ALLOW, Action, Decision, SignalRequest, SyscallCall, Tracee
 from tracer.probe_output import ProbeOutput
+from tracer.process_events import ProcessPrograms
 from tracer.regs import FIELDS, PT_REGS
 from tracer.verification import load
 
@@ -82,6 +83,9 @@ class TraceeHost(BaseHost):
         self.tracee: Tracee | None = None
         self.out = printk
         self.keep_printk = False   # build the lines without a sink (trace-run --explain)
+        #: tid -> its task facts when last read alive: what a task shows once it is gone
+        #: (ptrace reports an exit after the fact; the kernel's exit tracepoint runs before)
+        self.last_facts: dict[int, TaskFacts] = {}
         #: --printk and --records with records decoded through BTF (make_handler's)
         self.output: ProbeOutput | None = None
 
@@ -116,6 +120,16 @@ class TraceeHost(BaseHost):
     def proc_pid(self) -> int:
         """Cgroups and the pid namespace are the stopped thread's."""
         return self._t().tid
+
+    def task_facts(self) -> TaskFacts:
+        """/proc's facts of the stopped thread, remembered; a thread that is gone (its
+        exit event) shows the ones last read, its parent included."""
+        tid = self._t().tid
+        facts = super().task_facts()
+        if facts.ppid or facts.parent_comm:     # read from /proc: alive
+            self.last_facts[tid] = facts
+            return facts
+        return self.last_facts.get(tid, facts)
 
     def user_regs(self) -> tuple[int, int, int] | None:
         """The stopped thread's (ip, sp, bp), for bpf_get_stack(id)'s user stacks."""
@@ -186,11 +200,9 @@ class ProbeHandler:
         #: the non-dispatcher programs of a --probe object, on their own events
         #: (tracer.attached); None: the dispatcher alone, as a policy's object runs
         self.attached: Attached | None = None
-        #: programs on process events (sched tracepoints), by event: exec, exit, fork
-        self.process: dict[str, list[ProcessAttachment]] = {}
+        #: programs on process events (sched tracepoints): tracer.process_events
+        self.process: ProcessPrograms | None = None
         self.wants_process_events = False
-        self._exec_names: dict[int, bytes] = {}   # tid -> execve's filename, for exec
-        self._comms: dict[int, bytes] = {}        # tid -> comm, for a task that exits unseen
         self.returns: list[Program] = []
         self.entry: dict[str, Program] = {}
         runnable: list[Program] | None = None
@@ -247,9 +259,9 @@ class ProbeHandler:
         from probes.attach import plan
         from tracer.options import UsageError
         p = plan(obj)
-        for pa in p.process:
-            self.process.setdefault(pa.event, []).append(pa)
-        self.wants_process_events = bool(self.process)
+        if p.process:
+            self.process = ProcessPrograms(p.process, self.vm, self.host, self._event_fault)
+            self.wants_process_events = True
         for r in p.refused:
             print(f"trace-run: {obj.name}: program '{r.program}' ({r.section}): attach point"
                   f" not provided: {r.reason}", file=self.errors, flush=True)
@@ -263,7 +275,7 @@ class ProbeHandler:
                 self.entry.setdefault(next(iter(a.abis)), a.program)
             else:
                 others.append(a)
-        if others or not self.entry or self.process:   # (no dispatcher: nothing refused)
+        if others or not self.entry or p.process:   # (no dispatcher: nothing refused)
             self.attached = Attached(others, self.vm, self.host.write, self._fault)
         # trace-run is the tool's reader: it opens every perf event array's CPU slots, as
         # the tool's perf_buffer__new would, so bpf_perf_event_output finds a reader
@@ -300,8 +312,8 @@ class ProbeHandler:
     def _run_attached(self, call: SyscallCall, tracee: Tracee, attached: Attached
                       ) -> Effects | Decision | None:
         self.host.bind(tracee)
-        if "exec" in self.process and call.name in ("execve", "execveat"):
-            self._exec_names[call.tid] = _read_str(tracee, call.args[call.name == "execveat"])
+        if self.process is not None:
+            self.process.note_entry(call, tracee)
         effects = attached.run("before", call)
         ran: Effects | Decision | None = None
         if self.entry:
@@ -365,56 +377,9 @@ class ProbeHandler:
                 host.write(state.effects)
 
     def on_process_event(self, ev: ProcessEvent, tracee: Tracee) -> None:
-        """The stop loop's exec, fork and exit events: the programs on
-        ``tracepoint/sched/sched_process_exec|fork|exit`` run on tracefs's records
-        (exec: the filename execve was given, as the kernel's bprm->filename; exit:
-        after ``exit_code`` is set for bpf_get_current_task's task_struct)."""
-        from tracer.events import Exec, Exited, Fork, Killed
-        ac = attach_ctx
-        kmem = self.vm.kernel_mem
-        match ev:
-            case Exec():
-                self._comms[ev.tid] = tracee.comm()
-                progs = self.process.get("exec")
-                path = self._exec_names.pop(ev.former_tid, None) or (ev.path or "").encode()
-                ctx = [ac.sched_process_exec_record(a.event_id, ev.tid, path, ev.former_tid)
-                       for a in progs or ()]
-            case Fork():
-                progs = self.process.get("fork")
-                comm = self._comms[ev.child] = tracee.comm()   # the child's, until it execs
-                ctx = [ac.sched_process_fork_record(a.event_id, comm, ev.tid, comm, ev.child)
-                       for a in progs or ()]
-            case Exited() | Killed():
-                progs = self.process.get("exit")
-                known = self._comms.pop(ev.tid, None)
-                if not progs:
-                    return
-                if known is not None and not any(tracee.comm()) and hasattr(
-                        tracee, "comm_cache"):   # gone before anything read its name
-                    tracee.comm_cache = known
-                code = ((ev.status & 0xFF) << 8 if isinstance(ev, Exited)
-                        else ev.sig | (0x80 if ev.core_dumped else 0))
-                from bpf_vm import set_exit_code
-                set_exit_code(kmem, ev.tid, code)
-                comm = tracee.comm()
-                ctx = [ac.sched_process_exit_record(a.event_id, ev.tid, comm, 120,
-                                                    ev.tid == ev.pid) for a in progs]
-            case _:
-                return
-        if not progs:
-            return
-        self.host.bind(tracee)
-        state = self.vm.state
-        for a, rec in zip(progs, ctx, strict=True):
-            try:
-                self.vm.run_r0(a.program, rec, ctx_writable=False)
-            except BpfError as exc:
-                self._event_fault(a.section, ev.tid, exc)
-            if state.effects is not None:
-                self.host.write(state.effects)
-        if isinstance(ev, Exited | Killed):
-            from bpf_vm import forget_task
-            forget_task(kmem, ev.tid)   # its id may come back as another task's
+        """The stop loop's exec, fork and exit events (:mod:`tracer.process_events`)."""
+        if self.process is not None:
+            self.process.on_event(ev, tracee)
 
     def _event_fault(self, where: str, tid: int, exc: BpfError) -> None:
         self.faults += 1
@@ -466,22 +431,6 @@ class ProbeHandler:
             from bpf_vm import dump_maps
             print(json.dumps(dump_maps(self.obj), indent=2), file=self.dump_to, flush=True)
         self._stack.close()
-
-
-def _read_str(tracee: Tracee, addr: int, limit: int = 4096) -> bytes:
-    """The NUL-terminated string at ``addr`` in the tracee (without its NUL), read a
-    page piece at a time so no read crosses into an unmapped page."""
-    out = b""
-    while len(out) < limit:
-        n = min(256, 4096 - (addr + len(out)) % 4096)
-        chunk = tracee.read_memory(addr + len(out), n)
-        if not chunk:
-            break
-        end = chunk.find(b"\0")
-        if end >= 0:
-            return out + chunk[:end]
-        out += chunk
-    return out
 
 
 def _sink(path: str | None, stack: ExitStack) -> IO[str] | None:
