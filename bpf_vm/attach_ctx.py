@@ -78,6 +78,9 @@ class CtxKind(enum.StrEnum):
     WRAPPER_ENTER = "wrapper pt_regs (di -> user pt_regs)"
     WRAPPER_EXIT = "wrapper pt_regs at return (ax = ret)"
     SECCOMP_FILTER = "__seccomp_filter(nr, seccomp_data *, 0)"
+    SCHED_EXEC = "sched/sched_process_exec record"   # process events, not syscalls
+    SCHED_EXIT = "sched/sched_process_exit record"
+    SCHED_FORK = "sched/sched_process_fork record"
 
     @property
     def at_exit(self) -> bool:

@@ -21,7 +21,7 @@ that fire at syscalls (:mod:`bpf_vm.attach_ctx` builds their contexts):
 * ``kprobe/__seccomp_filter`` (tracex5): every call, as under trace-run's own seccomp
   filter, ``di`` = the number, ``si`` -> its ``struct seccomp_data``;
 * ``tracepoint/sched/sched_process_exec|exit|fork``: at ptrace's exec, exit and fork
-  events (:class:`ProcessAttachment`), with tracefs's record layouts.
+  events (``Attachment.process_event``), with tracefs's record layouts.
 
 A program the loader put into a prog array (``kprobe/<N>``, ``ksyscall/NAME`` slots,
 ``.values``) is a tail-call target and attaches nowhere.  Every other program gets a
@@ -31,7 +31,7 @@ A program the loader put into a prog array (``kprobe/<N>``, ``ksyscall/NAME`` sl
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,14 @@ if TYPE_CHECKING:
     from bpf_vm import BpfObject, Program
 
 CtxKind = attach_ctx.CtxKind
+
+#: the process-lifetime tracepoints trace-run provides, at ptrace's events (no syscall
+#: fires them: their attachments fire for no ABI)
+SCHED_EVENTS = {"sched_process_exec": CtxKind.SCHED_EXEC,
+                "sched_process_exit": CtxKind.SCHED_EXIT,
+                "sched_process_fork": CtxKind.SCHED_FORK}
+_PROCESS_EVENTS = {CtxKind.SCHED_EXEC: "exec", CtxKind.SCHED_EXIT: "exit",
+                   CtxKind.SCHED_FORK: "fork"}
 
 TRACEFS_ROOTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 
@@ -114,6 +122,12 @@ class Attachment:
     def at_exit(self) -> bool:
         return self.kind.at_exit
 
+    @property
+    def process_event(self) -> str | None:
+        """exec, exit or fork for a program on a process event (a sched tracepoint,
+        which no syscall fires), else None."""
+        return _PROCESS_EVENTS.get(self.kind)
+
     def fires(self, abi: Abi, raw_nr: int) -> bool:
         return abi in self.abis and (self.nrs is None or raw_nr in self.nrs)
 
@@ -122,21 +136,6 @@ class Attachment:
 
     def describe(self) -> str:
         return f"{self.program.name} ({self.section}): {self.kind.value}"
-
-
-#: the process-lifetime tracepoints trace-run provides, at ptrace's events
-SCHED_EVENTS = {"sched_process_exec": "exec", "sched_process_exit": "exit",
-                "sched_process_fork": "fork"}
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessAttachment:
-    """A program on a process event (``tracepoint/sched/sched_process_exec|exit|fork``):
-    ``event`` is exec, exit or fork."""
-    program: Program
-    section: str
-    event: str
-    event_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +152,11 @@ class AttachPlan:
     attached: list[Attachment]
     refused: list[Refusal]
     tail_calls: list[str]
-    process: list[ProcessAttachment] = field(default_factory=list)
+
+    @property
+    def process(self) -> list[Attachment]:
+        """The attached programs on process events (sched tracepoints)."""
+        return [a for a in self.attached if a.process_event is not None]
 
     def dispatcher(self, abi: Abi) -> Attachment | None:
         for a in self.attached:
@@ -177,22 +180,20 @@ def plan(obj: BpfObject) -> AttachPlan:
         got = attach_point(prog)
         if isinstance(got, str):
             out.refused.append(Refusal(prog.name, prog.section, got))
-        elif isinstance(got, ProcessAttachment):
-            out.process.append(got)
         else:
             out.attached.append(got)
     return out
 
 
-def attach_point(prog: Program) -> Attachment | ProcessAttachment | str:
+def attach_point(prog: Program) -> Attachment | str:
     """Where ``prog`` attaches, or why trace-run cannot provide that."""
     info = section_info(prog.section)
     target = info.target
     if info.kind in ("tracepoint", "tp"):
         category, _, event = target.partition("/")
         if category == "sched" and event in SCHED_EVENTS:
-            return ProcessAttachment(prog, prog.section, SCHED_EVENTS[event],
-                                     event_id("sched", event))
+            return Attachment(prog, prog.section, SCHED_EVENTS[event], frozenset(),
+                              frozenset(), event_id=event_id("sched", event))
     if info.kind in ("kprobe", "kretprobe") and target in DISPATCHERS:
         abi = DISPATCHERS[target]
         if info.kind == "kretprobe":
@@ -315,7 +316,6 @@ __all__ = [
     "TRACEPOINT_NAMES",
     "AttachPlan",
     "Attachment",
-    "ProcessAttachment",
     "Refusal",
     "attach_point",
     "event_arch",

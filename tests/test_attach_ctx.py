@@ -285,9 +285,13 @@ def test_unknown_and_renamed_syscall_names_are_refused_with_the_kernels_name() -
     assert x32.nrs == {X32_SYSCALL_BIT | 512}
     x64 = attach_point(prog("ksyscall/rt_sigaction"))     # x32's is its own, at 512
     assert not isinstance(x64, str) and x64.abis == {Abi.X86_64} and x64.nrs == {13}
+    exits = attach_point(prog("tp/sched/sched_process_exit"))
+    assert not isinstance(exits, str) and exits.process_event == "exit"
+    assert not exits.fires(Abi.X86_64, 60)       # no syscall fires a process event
     for section in ("fentry/do_unlinkat", "uprobe//bin/true:main", "usdt/x:y:z", "perf_event",
                     "lsm/file_open", "xdp", "tc", "iter/task", "struct_ops/x",
-                    "tracepoint/block/block_rq_issue", "raw_tp/sched_switch", "kprobe/12"):
+                    "tracepoint/block/block_rq_issue", "raw_tp/sched_switch", "kprobe/12",
+                    "tracepoint/sched/sched_switch"):
         assert isinstance(attach_point(prog(section)), str), section
 
 

@@ -265,7 +265,7 @@ class ProbeHandler:
         for r in p.refused:
             print(f"trace-run: {obj.name}: program '{r.program}' ({r.section}): attach point"
                   f" not provided: {r.reason}", file=self.errors, flush=True)
-        if not p.attached and not p.process:
+        if not p.attached:
             raise UsageError(f"{obj.name}: no program attaches to an event trace-run "
                              f"provides ({len(p.refused)} refused, {len(p.tail_calls)} "
                              "tail-call targets)")
@@ -273,7 +273,7 @@ class ProbeHandler:
         for a in p.attached:
             if a.kind is attach_ctx.CtxKind.PT_REGS:
                 self.entry.setdefault(next(iter(a.abis)), a.program)
-            else:
+            elif a.process_event is None:
                 others.append(a)
         if others or not self.entry or p.process:   # (no dispatcher: nothing refused)
             self.attached = Attached(others, self.vm, self.host.write, self._fault)
@@ -284,8 +284,7 @@ class ProbeHandler:
             open_all = getattr(m, "open_all", None)   # PERF_EVENT_ARRAY
             if open_all is not None:
                 open_all()
-        return [*(a.program for a in p.attached), *(a.program for a in p.process),
-                *(obj.programs[n] for n in p.tail_calls)]
+        return [*(a.program for a in p.attached), *(obj.programs[n] for n in p.tail_calls)]
 
     # -- SyscallHandler -----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from tracer.events import Exec, Exited, Fork, Killed, ProcessEvent
 
 if TYPE_CHECKING:
     from bpf_vm import Vm
-    from probes.attach import ProcessAttachment
+    from probes.attach import Attachment
     from tracer.handler import SyscallCall, Tracee
     from tracer.probe_handler import TraceeHost
 
@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 class ProcessPrograms:
     """The programs on process events, by event (exec, fork, exit)."""
 
-    def __init__(self, attachments: list[ProcessAttachment], vm: Vm, host: TraceeHost,
+    def __init__(self, attachments: list[Attachment], vm: Vm, host: TraceeHost,
                  fault: Callable[[str, int, BpfError], None]) -> None:
-        self.events: dict[str, list[ProcessAttachment]] = {}
+        self.events: dict[str, list[Attachment]] = {}
         for a in attachments:
-            self.events.setdefault(a.event, []).append(a)
+            if a.process_event is not None:
+                self.events.setdefault(a.process_event, []).append(a)
         self.vm = vm
         self.host = host
         self.fault = fault
