@@ -262,13 +262,14 @@ class ProbeHandler:
         if p.process:
             self.process = ProcessPrograms(p.process, self.vm, self.host, self._event_fault)
             self.wants_process_events = True
+        if not p.attached:   # one error line, naming each program and why
+            why = "; ".join(f"'{r.program}' ({r.section}): {r.reason}" for r in p.refused)
+            raise UsageError(f"{obj.name}: no program attaches to an event trace-run "
+                             f"provides ({len(p.tail_calls)} tail-call targets"
+                             f"{'; ' + why if why else ''})")
         for r in p.refused:
             print(f"trace-run: {obj.name}: program '{r.program}' ({r.section}): attach point"
                   f" not provided: {r.reason}", file=self.errors, flush=True)
-        if not p.attached:
-            raise UsageError(f"{obj.name}: no program attaches to an event trace-run "
-                             f"provides ({len(p.refused)} refused, {len(p.tail_calls)} "
-                             "tail-call targets)")
         others = []
         for a in p.attached:
             if a.kind is attach_ctx.CtxKind.PT_REGS:
