@@ -425,6 +425,47 @@ def run_probe(obj: Path, command: str, programs: list[dict[str, Any]]) -> dict[s
             "output_lines": len(output), "output_head": output[:3]}
 
 
+# -- the exerciser: one deterministic command making the calls the tools observe ----------
+
+#: (syscall, arguments) made by ``--exercise``; bad arguments where a real call would
+#: change the machine (mount, umount2, the new mount API): the tracepoints fire all the same
+EXERCISE = (
+    ("open", (b"/etc/hostname", 0)), ("stat", (b"/", "buf")), ("lstat", (b"/", "buf")),
+    ("fstat", ("fd", "buf")), ("newfstatat", (-100, b"/", "buf", 0)),
+    ("statx", (-100, b"/", 0, 0xFFF, "buf")), ("statfs", (b"/", "buf")),
+    ("fstatfs", ("fd", "buf")), ("sync", ()), ("fsync", ("fd",)), ("fdatasync", ("fd",)),
+    ("syncfs", ("fd",)), ("sync_file_range", ("fd", 0, 0, 0)), ("msync", (0, 0, 0)),
+    ("kill", ("pid", 0)), ("tkill", ("tid", 0)), ("tgkill", ("pid", "tid", 0)),
+    ("mount", (0, 0, 0, 0, 0)), ("umount2", (b"/nonexistent-corpus", 0)),
+    ("fsopen", (b"no-such-fs", 0)), ("fsconfig", (-1, 0, 0, 0, 0)), ("fsmount", (-1, 0, 0)),
+    ("move_mount", (-1, 0, -1, 0, 0)), ("openat2", (-100, 0, 0, 0)),
+)
+
+
+def exercise() -> int:
+    """Make each call of :data:`EXERCISE` once (x86_64), then run /bin/true (fork, exec,
+    exit).  What a tool sees here is deterministic: the calls and their errors."""
+    import ctypes
+    import threading
+    sys.path.insert(0, str(ROOT))
+    from probes.abi import x86_64_syscall_number
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    buf = ctypes.create_string_buffer(4096)
+    fd = os.open("/etc/hostname", os.O_RDONLY)
+    values = {"fd": fd, "buf": ctypes.addressof(buf), "pid": os.getpid(),
+              "tid": threading.get_native_id()}
+    for name, argv in EXERCISE:
+        nr = x86_64_syscall_number(name)
+        if nr is None:
+            continue
+        args = [values[a] if isinstance(a, str) else a for a in argv]
+        libc.syscall(ctypes.c_long(nr), *[ctypes.c_char_p(a) if isinstance(a, bytes)
+                                          else ctypes.c_long(a) for a in args])
+    os.close(fd)
+    return subprocess.run(["/bin/true"], check=False).returncode
+
+
 # -- the report -----------------------------------------------------------------------------
 
 def analyse(results: list[Result]) -> dict[str, Any]:
@@ -524,7 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--inspect", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--exercise", action="store_true",
+                    help="be the command: make the calls of EXERCISE (give --command"
+                         " 'python3 scripts/libbpf_corpus.py --exercise' to run objects on it)")
     args = ap.parse_args(argv)
+    if args.exercise:
+        return exercise()
     if args.inspect:
         print(json.dumps(inspect(Path(args.inspect), args.command, not args.no_run)))
         return 0
