@@ -458,9 +458,10 @@ def make_handler(probe: Path | None = None, printk: str | None = None,
     vm = Vm(host=host, **vm_options)
     path = probe if probe is not None else DEFAULT_PROBE
     obj = load_probe(path, vm, variables)
-    source = _elf_of(path)
-    host.output = ProbeOutput(out, _sink(records, stack),
-                              RecordDecoder.for_object(obj, types, source=source))
+    sink = _sink(records, stack)
+    if out is not None or sink is not None or types:   # (a bad --record-type: said)
+        decoder = RecordDecoder.for_object(obj, types, source=_elf_of(path))
+        host.output = ProbeOutput(out, sink, decoder, quiet=probe is None)
     handler = ProbeHandler(obj, printk=out, dump_maps=sys.stderr if dump_maps else None)
     handler._stack = stack
     return handler

@@ -23,11 +23,13 @@ class ProbeOutput:
     """The sinks of one probe's output; ``decoder`` None: records in hex."""
 
     def __init__(self, printk: IO[str] | None, records: IO[str] | None = None,
-                 decoder: RecordDecoder | None = None, notes: IO[str] | None = None) -> None:
+                 decoder: RecordDecoder | None = None, notes: IO[str] | None = None,
+                 *, quiet: bool = False) -> None:
         self.printk = printk
         self.records = records
         self.decoder = decoder
         self.notes = notes if notes is not None else sys.stderr
+        self.quiet = quiet     # no notes (the bundled probe: its record types are known)
 
     @property
     def active(self) -> bool:
@@ -35,6 +37,8 @@ class ProbeOutput:
 
     def write(self, effects: Effects) -> None:
         printk, records, decoder = self.printk, self.records, self.decoder
+        if printk is None and records is None:
+            return
         for o in effects.output:
             if isinstance(o, PrintkLine):
                 if printk is not None:
@@ -48,7 +52,7 @@ class ProbeOutput:
                         printk.write(f"perf {o.map} cpu {o.slot}: {o.data.hex()}\n")
                 continue
             lines = decoder.render(o)
-            if lines.note is not None:
+            if lines.note is not None and not self.quiet:
                 print(f"trace-run: {lines.note}", file=self.notes, flush=True)
             if printk is not None:
                 printk.write(f"{lines.kind} {lines.text}\n")
