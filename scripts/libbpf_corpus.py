@@ -439,6 +439,7 @@ EXERCISE = (
     ("mount", (0, 0, 0, 0, 0)), ("umount2", (b"/nonexistent-corpus", 0)),
     ("fsopen", (b"no-such-fs", 0)), ("fsconfig", (-1, 0, 0, 0, 0)), ("fsmount", (-1, 0, 0)),
     ("move_mount", (-1, 0, -1, 0, 0)), ("openat2", (-100, 0, 0, 0)),
+    ("write", ("null", "buf", 512)),
 )
 
 
@@ -453,7 +454,8 @@ def exercise() -> int:
     libc.syscall.restype = ctypes.c_long
     buf = ctypes.create_string_buffer(4096)
     fd = os.open("/etc/hostname", os.O_RDONLY)
-    values = {"fd": fd, "buf": ctypes.addressof(buf), "pid": os.getpid(),
+    null = os.open(os.devnull, os.O_WRONLY)
+    values = {"fd": fd, "null": null, "buf": ctypes.addressof(buf), "pid": os.getpid(),
               "tid": threading.get_native_id()}
     for name, argv in EXERCISE:
         nr = x86_64_syscall_number(name)
@@ -463,6 +465,7 @@ def exercise() -> int:
         libc.syscall(ctypes.c_long(nr), *[ctypes.c_char_p(a) if isinstance(a, bytes)
                                           else ctypes.c_long(a) for a in args])
     os.close(fd)
+    os.close(null)
     return subprocess.run(["/bin/true"], check=False).returncode
 
 
