@@ -2,7 +2,9 @@
 object, give its global-data maps initial values, load it into the host kernel, run a
 program with BPF_PROG_TEST_RUN, read and write maps, and dump them with bpftool.
 The reference for ``--set`` and for BTF-decoded map dumps (tests/test_globals_set.py,
-tests/test_btf_value.py).
+tests/test_btf_value.py), and, through :func:`run_syscall_prog`, for what a program
+sees of its own task and of the host's Kconfig (tests/test_kernel_task.py,
+tests/test_kconfig.py).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def _lib() -> C.CDLL:
     _sig(lib, "bpf_program__fd", C.c_int, P)
     _sig(lib, "bpf_map__name", C.c_char_p, P)
     _sig(lib, "bpf_map__fd", C.c_int, P)
+    _sig(lib, "bpf_map__value_size", C.c_uint32, P)
     _sig(lib, "bpf_map__initial_value", P, P, C.POINTER(C.c_size_t))
     _sig(lib, "bpf_map__set_initial_value", C.c_int, P, P, C.c_size_t)
     _sig(lib, "bpf_map__lookup_elem", C.c_int, P, P, C.c_size_t, P, C.c_size_t, C.c_uint64)
@@ -194,4 +197,17 @@ class LibbpfObject:
         return int(self.lib.libbpf_num_possible_cpus())
 
 
-__all__ = ["LibbpfObject", "unavailable_reason"]
+def run_syscall_prog(path: Path, prog: str, maps: tuple[str, ...] = (".bss",)
+                     ) -> tuple[int, dict[str, bytes]]:
+    """Load ``path`` with libbpf (CO-RE against the kernel's BTF, Kconfig externs from
+    the host), test-run its ``SEC("syscall")`` program ``prog`` once in this thread, and
+    return its return value and the value of each map in ``maps`` (key 0)."""
+    with LibbpfObject(path) as o:
+        o.load()
+        retval = o.test_run(prog)
+        key = (0).to_bytes(4, "little")
+        return retval, {name: o.lookup(name, key, o.lib.bpf_map__value_size(o.map(name)))
+                        for name in maps}
+
+
+__all__ = ["LibbpfObject", "run_syscall_prog", "unavailable_reason"]

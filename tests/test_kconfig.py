@@ -18,7 +18,7 @@ from bpf_vm.elf import load_object
 from bpf_vm.errors import ElfLoadError
 from bpf_vm.kconfig import WRAPPED_SYSCALL_MACHINES, kconfig_text, kernel_version
 from bpf_vm.vm import Vm
-from tests import libbpf_syscall
+from tests import libbpf_skel
 
 pytestmark = [pytest.mark.needs_bpf_cc,
               pytest.mark.needs_uapi_headers("/usr/include/linux/bpf.h",
@@ -128,10 +128,10 @@ def test_same_values_and_layout_as_libbpf_in_the_kernel(build: Builder) -> None:
     bpf_get_attach_cookie, and LINUX_HAS_SYSCALL_WRAPPER is the emulated kprobes'
     convention (libbpf asks the kernel by creating a kprobe, so says 0 on a kernel
     without kprobes)."""
-    if (why := libbpf_syscall.unavailable_reason()) is not None:
+    if (why := libbpf_skel.unavailable_reason()) is not None:
         pytest.skip(why)
     obj = build(HOST_SRC)
-    _rc, maps = libbpf_syscall.run_syscall_prog(obj, "probe", (".bss", ".kconfig"))
+    _rc, maps = libbpf_skel.run_syscall_prog(obj, "probe", (".bss", ".kconfig"))
     bss, kcfg = vm_values(obj)
     kbss, kkcfg = bytearray(maps[".bss"]), bytearray(maps[".kconfig"])
     assert len(kcfg) == len(kkcfg)

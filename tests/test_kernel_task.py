@@ -23,7 +23,7 @@ from bpf_vm.elf import load_object
 from bpf_vm.host import ProcessHost, proc_task_facts
 from bpf_vm.kernel_task import set_exit_code, task_handle
 from bpf_vm.vm import Vm
-from tests import libbpf_syscall
+from tests import libbpf_skel
 
 HEADERS = pytest.mark.needs_uapi_headers("/usr/include/linux/bpf.h",
                                          "/usr/include/bpf/bpf_core_read.h")
@@ -275,9 +275,9 @@ def test_a_child_and_a_renamed_task(task_obj: Path, child: subprocess.Popen[byte
 def test_same_answers_as_the_kernel(task_obj: Path) -> None:
     """The object loaded by libbpf into the host kernel and test-run in this thread
     reads this thread's real task_struct; the VM's emulated one must read the same."""
-    if (why := libbpf_syscall.unavailable_reason()) is not None:
+    if (why := libbpf_skel.unavailable_reason()) is not None:
         pytest.skip(why)
-    _rc, maps = libbpf_syscall.run_syscall_prog(task_obj, "probe")
+    _rc, maps = libbpf_skel.run_syscall_prog(task_obj, "probe")
     kern = decode(maps[".bss"])
     ours = vm_run(task_obj, ProcessHost())       # after the kernel's: same PF_ flags
     tick = 10**9 // os.sysconf("SC_CLK_TCK")
