@@ -63,8 +63,10 @@ def unavailable_reason() -> str | None:
 
 
 @contextmanager
-def loaded(path: Path, skip: tuple[str, ...] = ()) -> Iterator[None]:
-    """The object loaded and every program attached (except those named in ``skip``)."""
+def loaded(path: Path, skip: tuple[str, ...] = ()) -> Iterator[tuple[ctypes.CDLL, int]]:
+    """(libbpf, the bpf_object) with the object loaded and every program attached where
+    its section says (except those named in ``skip``).  OSError when libbpf or the
+    kernel refuses a step, naming it."""
     lib = _lib()
     obj = lib.bpf_object__open_file(str(path).encode(), None)
     if not obj or lib.libbpf_get_error(obj):
@@ -72,17 +74,17 @@ def loaded(path: Path, skip: tuple[str, ...] = ()) -> Iterator[None]:
     links: list[int] = []
     try:
         if lib.bpf_object__load(obj) != 0:
-            raise OSError(ctypes.get_errno(), f"libbpf: cannot load {path}")
+            raise OSError(ctypes.get_errno(), f"the host kernel refused {path.name}")
         prog = lib.bpf_object__next_program(obj, None)
         while prog:
             name = lib.bpf_program__name(prog).decode()
             if name not in skip and lib.bpf_program__autoattach(prog):
                 link = lib.bpf_program__attach(prog)
                 if not link or lib.libbpf_get_error(link):
-                    raise OSError(f"libbpf: cannot attach {name} of {path}")
+                    raise OSError(f"the host kernel refused to attach {name} of {path.name}")
                 links.append(link)
             prog = lib.bpf_object__next_program(obj, prog)
-        yield
+        yield lib, obj
     finally:
         for link in links:
             lib.bpf_link__destroy(link)

@@ -9,8 +9,8 @@ drains every CPU's buffer: nothing is timed."""
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from tests import libbpf_host
@@ -35,33 +35,6 @@ class KernelObjectError(Exception):
     """libbpf or the kernel refused the object (the test skips with this reason)."""
 
 
-@contextmanager
-def attached(path: Path) -> Iterator[tuple[ctypes.CDLL, int]]:
-    """(libbpf, the bpf_object) with every program loaded and attached."""
-    lib = _lib()
-    obj = lib.bpf_object__open_file(str(path).encode(), None)
-    if not obj or lib.libbpf_get_error(obj):
-        raise KernelObjectError(f"libbpf cannot open {path}")
-    links: list[int] = []
-    try:
-        if lib.bpf_object__load(obj) != 0:
-            raise KernelObjectError(f"the host kernel refused {path.name} "
-                                    f"(errno {ctypes.get_errno()})")
-        prog = lib.bpf_object__next_program(obj, None)
-        while prog:
-            link = lib.bpf_program__attach(prog)
-            if not link or lib.libbpf_get_error(link):
-                name = lib.bpf_program__name(prog).decode()
-                raise KernelObjectError(f"the host kernel refused to attach {name}")
-            links.append(link)
-            prog = lib.bpf_object__next_program(obj, prog)
-        yield lib, obj
-    finally:
-        for link in links:
-            lib.bpf_link__destroy(link)
-        lib.bpf_object__close(obj)
-
-
 def perf_records(path: Path, map_name: str, run: Callable[[], None]) -> list[bytes]:
     """The records ``path``'s programs write to its perf-event array ``map_name`` while
     ``run()`` runs (each record's bytes as bpf_perf_event_output gave them)."""
@@ -75,7 +48,12 @@ def perf_records(path: Path, map_name: str, run: Callable[[], None]) -> list[byt
         lost.append(cnt)
 
     sample_cb, lost_cb = SAMPLE_FN(sample), LOST_FN(on_lost)
-    with attached(path) as (lib, obj):
+    lib = _lib()
+    with ExitStack() as stack:
+        try:     # every program attached as its section says (libbpf_host.loaded)
+            _, obj = stack.enter_context(libbpf_host.loaded(path))
+        except OSError as exc:
+            raise KernelObjectError(str(exc)) from None
         fd = lib.bpf_object__find_map_fd_by_name(obj, map_name.encode())
         pb = lib.perf_buffer__new(fd, 64, sample_cb, lost_cb, None, None)
         if not pb or lib.libbpf_get_error(pb):
