@@ -20,6 +20,10 @@ from typing import Any
 
 BTF_KIND_VAR, BTF_KIND_DATASEC = 14, 15
 _PRINT_FN = C.CFUNCTYPE(C.c_int, C.c_int, C.c_char_p, C.c_void_p)
+#: libbpf's print callback, silent.  Module-level: libbpf keeps the pointer for the
+#: process's life, so the trampoline must outlive every object (one freed with its
+#: object made the next libbpf call anywhere in the process jump into freed memory).
+_QUIET = _PRINT_FN(lambda level, fmt, args: 0)
 
 
 class TestRunOpts(C.Structure):
@@ -84,8 +88,7 @@ class LibbpfObject:
 
     def __init__(self, path: Path) -> None:
         self.lib = lib = _lib()
-        self._quiet = _PRINT_FN(lambda level, fmt, args: 0)
-        lib.libbpf_set_print(C.cast(self._quiet, C.c_void_p))
+        lib.libbpf_set_print(C.cast(_QUIET, C.c_void_p))
         self.obj = lib.bpf_object__open_file(str(path).encode(), None)
         if not self.obj:
             raise OSError(C.get_errno(), f"bpf_object__open_file({path}) failed")
