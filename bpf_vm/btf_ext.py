@@ -44,9 +44,11 @@ class LineInfo:
     text: str
 
 
-def _string(strings: bytes, off: int, where: str) -> str:
+def ext_string(strings: bytes, off: int, where: str, section: str = ".BTF.ext") -> str:
+    """The string at ``off`` in .BTF's string table, for a ``.BTF.ext`` record at
+    ``where``; an offset outside the table is an ElfLoadError naming ``section``."""
     if not 0 <= off < len(strings):
-        raise ElfLoadError(f".BTF.ext: {where}: string offset {off} is outside .BTF's"
+        raise ElfLoadError(f"{section}: {where}: string offset {off} is outside .BTF's"
                            f" strings ({len(strings)} bytes)")
     end = strings.find(b"\0", off)
     return strings[off:end if end >= 0 else len(strings)].decode(errors="replace")
@@ -80,14 +82,14 @@ def parse_line_info(data: bytes, strings: bytes) -> dict[str, list[LineInfo]]:
         if pos + num * rec_size > end:
             raise ElfLoadError(f".BTF.ext: {head}: {num} records of {rec_size} bytes do not"
                                f" fit in [{start}, {end})")
-        recs = out.setdefault(_string(strings, name_off, head), [])
+        recs = out.setdefault(ext_string(strings, name_off, head), [])
         for _ in range(num):
             where = f"line info record at offset {pos}"
             insn_off, file_off, line_off, line_col = _REC.unpack_from(data, pos)
             pos += rec_size
-            recs.append(LineInfo(insn_off // 8, _string(strings, file_off, where),
+            recs.append(LineInfo(insn_off // 8, ext_string(strings, file_off, where),
                                  line_col >> 10, line_col & 0x3FF,
-                                 _string(strings, line_off, where)))
+                                 ext_string(strings, line_off, where)))
     return out
 
 

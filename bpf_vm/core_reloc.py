@@ -29,6 +29,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .btf import BTF_MAGIC, Btf, Kind
+from .btf_ext import ext_string
 from .core_match import (
     ENUMVAL_KINDS,
     FIELD_KINDS,
@@ -70,11 +71,7 @@ class CoreRelo:
 
 
 def _string(strings: bytes, off: int, where: str) -> str:
-    if not 0 <= off < len(strings):
-        raise ElfLoadError(f"section '.BTF.ext': {where}: string offset {off} is outside"
-                           f" .BTF's strings ({len(strings)} bytes)")
-    end = strings.find(b"\0", off)
-    return strings[off:end if end >= 0 else len(strings)].decode(errors="replace")
+    return ext_string(strings, off, where, "section '.BTF.ext'")
 
 
 def parse_core_relos(data: bytes, strings: bytes) -> list[CoreRelo]:

@@ -62,6 +62,29 @@ def facts(stdout: str) -> dict[str, int]:
     return out
 
 
+def kernel_and_trace_run(tmp_path: Path, name: str, command: list[str]
+                         ) -> tuple[list[str], list[str]]:
+    """bpfsrc/NAME's trace_pipe messages for ``command``: loaded into the host kernel by
+    the system's libbpf with the command run untraced, then under trace-run --probe
+    (skips with the reason where the kernel cannot load it)."""
+    reason = libbpf_host.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    obj = built(tmp_path, name)
+    pipe = libbpf_host.TracePipe()
+    try:
+        with libbpf_host.loaded(obj):
+            ran = subprocess.run(command, capture_output=True, text=True, check=False)
+        kernel = libbpf_host.printk_messages(pipe.drain(), COMM)
+    finally:
+        pipe.close()
+    assert ran.returncode == 0
+    Path(command[3]).rmdir()
+    res = trace(obj, command)
+    assert res.returncode == 0, res.stderr
+    return kernel, messages(res.stdout)
+
+
 def trace(obj: Path, cmd: list[str]) -> subprocess.CompletedProcess[str]:
     return run_cli("-o", "/dev/null", "--printk", "-", "--probe", str(obj), *cmd)
 
@@ -110,22 +133,8 @@ def test_tracepoints_raw_tracepoints_and_tp_btf_see_what_the_command_did(
 def test_the_host_kernel_prints_the_same_lines(tmp_path: Path, command: list[str]) -> None:
     """The same object loaded into the host kernel by the system's libbpf, the same
     command run untraced: trace_pipe shows the same messages, in the same order."""
-    reason = libbpf_host.unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    obj = built(tmp_path, "attach_tp")
-    pipe = libbpf_host.TracePipe()
-    try:
-        with libbpf_host.loaded(obj):
-            ran = subprocess.run(command, capture_output=True, text=True, check=False)
-        kernel = libbpf_host.printk_messages(pipe.drain(), COMM)
-    finally:
-        pipe.close()
-    assert ran.returncode == 0
-    Path(command[3]).rmdir()
-    res = trace(obj, command)
-    assert res.returncode == 0, res.stderr
-    assert kernel and messages(res.stdout) == kernel
+    kernel, ours = kernel_and_trace_run(tmp_path, "attach_tp", command)
+    assert kernel and ours == kernel
 
 
 def test_wrapper_kprobes_override_and_unprovided_programs(tmp_path: Path,
@@ -259,20 +268,6 @@ def test_sched_process_tracepoints_at_exec_fork_and_exit(tmp_path: Path,
 @pytest.mark.kernel
 def test_sched_process_tracepoints_as_the_host_kernel_prints_them(
         tmp_path: Path, command: list[str]) -> None:
-    reason = libbpf_host.unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    obj = built(tmp_path, "attach_sched")
-    pipe = libbpf_host.TracePipe()
-    try:
-        with libbpf_host.loaded(obj):
-            ran = subprocess.run(command, capture_output=True, text=True, check=False)
-        kernel = libbpf_host.printk_messages(pipe.drain(), COMM)
-    finally:
-        pipe.close()
-    assert ran.returncode == 0
-    Path(command[3]).rmdir()
-    res = trace(obj, command)
-    assert res.returncode == 0, res.stderr
+    kernel, ours = kernel_and_trace_run(tmp_path, "attach_sched", command)
     assert kernel == [m.format(exe=command[0]) for m in SCHED_LINES]
-    assert messages(res.stdout) == kernel
+    assert ours == kernel
